@@ -1,0 +1,210 @@
+/* Configuration: demarche.ini read with inih, with a permission check for secrets. */
+#include "base/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/xalloc.h"
+
+void config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->smtp.concurrency = 1;
+	cfg->smtp.timeout = 60;
+	cfg->smtp.retry_after = 2;
+	cfg->smtp.max_attempts = 3;
+}
+
+struct parse_state {
+	struct config *cfg;
+	const char *path;
+	char *err; /* first problem, with its line */
+	int has_password;
+	FILE *fp;
+	int lineno; /* of the line inih is handling */
+};
+
+enum kind { STR, INT };
+
+struct key {
+	const char *section, *name;
+	enum kind kind;
+	size_t offset;
+};
+
+#define S(sec, field)                                                                              \
+	{                                                                                          \
+#sec, #field, STR, offsetof(struct config, sec.field)                              \
+	}
+#define I(sec, field)                                                                              \
+	{                                                                                          \
+#sec, #field, INT, offsetof(struct config, sec.field)                              \
+	}
+
+static const struct key keys[] = {
+    S(sender, name),
+    S(sender, address),
+    S(sender, reply_to),
+    S(sender, domain),
+    S(smtp, url),
+    S(smtp, user),
+    S(smtp, password),
+    S(smtp, password_command),
+    S(smtp, oauth_token_command),
+    S(smtp, tls),
+    S(smtp, ca_file),
+    S(smtp, rate),
+    I(smtp, concurrency),
+    I(smtp, daily_cap),
+    I(smtp, timeout),
+    I(smtp, retry_after),
+    I(smtp, max_attempts),
+    S(imap, url),
+    S(imap, user),
+    S(imap, password),
+    S(imap, password_command),
+    S(imap, sent_folder),
+    S(imap, ca_file),
+    S(store, path),
+};
+
+/* Debian's inih passes no line number to the handler: the reader counts lines instead. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	char *s = fgets(str, num, st->fp);
+
+	if (s && strchr(s, '\n'))
+		st->lineno++;
+	return s;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	const struct key *k = NULL;
+	int lineno = st->lineno;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name)) {
+			k = &keys[i];
+			break;
+		}
+	}
+	if (!k) {
+		if (!st->err)
+			st->err = xasprintf("%s:%d: unknown key '%s' in section [%s]", st->path,
+			                    lineno, name, section);
+		return 1; /* go on: inih then reports the first syntax error too */
+	}
+	if (!strcmp(name, "password") && *value)
+		st->has_password = 1;
+	if (k->kind == STR) {
+		char **field = (char **)((char *)st->cfg + k->offset);
+		free(*field);
+		*field = xstrdup(value);
+	} else {
+		int *field = (int *)((char *)st->cfg + k->offset);
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno || end == value || *end || v < 0 || v > INT_MAX) {
+			if (!st->err)
+				st->err =
+				    xasprintf("%s:%d: [%s] %s must be a whole number, not '%s'",
+				              st->path, lineno, section, name, value);
+			return 1;
+		}
+		*field = (int)v;
+	}
+	if (!strcmp(section, "smtp") && !strcmp(name, "tls") && *value &&
+	    strcmp(value, "starttls") && strcmp(value, "implicit") && strcmp(value, "none") &&
+	    !st->err)
+		st->err =
+		    xasprintf("%s:%d: [smtp] tls must be starttls, implicit or none, not '%s'",
+		              st->path, lineno, value);
+	return 1;
+}
+
+int config_read_file(struct config *cfg, const char *path, char **errstr)
+{
+	struct parse_state st = {cfg, path, NULL, 0, NULL, 0};
+	struct stat sb;
+	FILE *fp;
+	int rc;
+
+	fp = fopen(path, "r");
+	if (!fp)
+		return error_set(errstr, errno == ENOENT ? EX_NOINPUT : EX_CONFIG,
+		                 "cannot read configuration %s: %s", path, strerror(errno));
+	if (fstat(fileno(fp), &sb) != 0) {
+		fclose(fp);
+		return error_set(errstr, EX_CONFIG, "cannot stat %s: %s", path, strerror(errno));
+	}
+	st.fp = fp;
+	rc = ini_parse_stream(read_line, &st, on_pair, &st);
+	fclose(fp);
+	if (rc > 0 && !st.err)
+		st.err = xasprintf("%s:%d: syntax error", path, rc);
+	if (st.err) {
+		rc = error_set(errstr, EX_CONFIG, "%s", st.err);
+		free(st.err);
+		return rc;
+	}
+	if (rc < 0)
+		return error_set(errstr, EX_CONFIG, "cannot read configuration %s", path);
+	if (st.has_password && (sb.st_mode & (S_IRWXG | S_IRWXO)))
+		return error_set(errstr, EX_CONFIG,
+		                 "%s holds a password and can be read by others (mode %03o); "
+		                 "fix it with: chmod 600 %s",
+		                 path, (unsigned)(sb.st_mode & 0777), path);
+	free(cfg->path);
+	cfg->path = xstrdup(path);
+	return EX_OK;
+}
+
+int config_load(struct config *cfg, const char *explicit, char **errstr)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *path = NULL;
+	int rc;
+
+	if (explicit)
+		return config_read_file(cfg, explicit, errstr);
+	if (access("demarche.ini", F_OK) == 0)
+		return config_read_file(cfg, "demarche.ini", errstr);
+	if (xdg && *xdg)
+		path = xasprintf("%s/demarche/config.ini", xdg);
+	else if (home && *home)
+		path = xasprintf("%s/.config/demarche/config.ini", home);
+	if (path && access(path, F_OK) == 0) {
+		rc = config_read_file(cfg, path, errstr);
+		free(path);
+		return rc;
+	}
+	free(path);
+	return EX_OK;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].kind == STR) {
+			char **field = (char **)((char *)cfg + keys[i].offset);
+			free(*field);
+		}
+	}
+	free(cfg->path);
+	config_init(cfg);
+}

@@ -1,0 +1,46 @@
+/*
+ * Configuration: demarche.ini read with inih. Found at --config FILE, else ./demarche.ini,
+ * else $XDG_CONFIG_HOME/demarche/config.ini (~/.config when XDG_CONFIG_HOME is unset);
+ * none at all gives the defaults (send writes to maildir:./outbox).
+ */
+#ifndef DEMARCHE_CONFIG_H
+#define DEMARCHE_CONFIG_H
+
+struct config {
+	char *path; /* the file read, or NULL when none was found */
+
+	struct {
+		char *name, *address, *reply_to, *domain;
+	} sender;
+	struct {
+		char *url, *user, *password, *password_command, *oauth_token_command;
+		char *tls; /* "", "starttls", "implicit" or "none" */
+		char *ca_file;
+		char *rate; /* "N/minute" or "N/hour", or NULL */
+		int concurrency, daily_cap, timeout, retry_after, max_attempts;
+	} smtp;
+	struct {
+		char *url, *user, *password, *password_command, *sent_folder, *ca_file;
+	} imap;
+	struct {
+		char *path;
+	} store;
+};
+
+/* Fills cfg with the defaults. Can't fail. */
+void config_init(struct config *cfg);
+
+/*
+ * Finds and reads the configuration (explicit is --config or NULL). Returns EX_OK,
+ * EX_NOINPUT (explicit file missing), or EX_CONFIG (unreadable, syntax error, unknown key,
+ * bad value, or a file holding a password that group or others can read); *errstr then
+ * names the file, the line and the fix.
+ */
+int config_load(struct config *cfg, const char *explicit, char **errstr);
+
+/* Reads one given file into cfg (which holds defaults or earlier values). Same codes. */
+int config_read_file(struct config *cfg, const char *path, char **errstr);
+
+void config_free(struct config *cfg); /* safe on a config_init'ed one */
+
+#endif

@@ -1,0 +1,39 @@
+/* Shared setup for the subcommands: configuration and ledger location, loaded once. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/error.h"
+#include "cmd/cmd.h"
+
+int app_config(struct app *app)
+{
+	char *err = NULL;
+	int rc;
+
+	if (app->cfg_loaded)
+		return EX_OK;
+	config_init(&app->cfg);
+	rc = config_load(&app->cfg, app->config_path, &err);
+	if (rc != EX_OK) {
+		fprintf(stderr, "demarche: %s\n", err);
+		free(err);
+		return rc;
+	}
+	app->cfg_loaded = 1;
+	return EX_OK;
+}
+
+const char *app_store_path(struct app *app)
+{
+	if (app->store_path)
+		return app->store_path;
+	if (app->cfg_loaded && app->cfg.store.path && *app->cfg.store.path)
+		return app->cfg.store.path;
+	return "demarche.db";
+}
+
+int cmd_not_implemented(const char *name)
+{
+	fprintf(stderr, "demarche %s: not yet implemented\n", name);
+	return EX_SOFTWARE;
+}

@@ -1,0 +1,42 @@
+# Helpers for the integration tests: a temp dir per test, free loopback ports, servers.
+# Sourced; each test runs in its own temp directory, removed on exit.
+: "${DEMARCHE:?DEMARCHE must name the binary (ctest sets it)}"
+: "${SRCDIR:?SRCDIR must name the source tree}"
+TESTNAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/demarche-$TESTNAME-XXXXXX")
+chmod 755 "$WORK"
+cd "$WORK" || exit 1
+CLEANUP=()
+cleanup() {
+	local c
+	for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
+	cd / && rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL [$TESTNAME]: $*" >&2
+	exit 1
+}
+pass() {
+	echo "PASS [$TESTNAME]"
+	exit 0
+}
+expect_rc() { # expected actual what
+	[ "$1" = "$2" ] || fail "$3: exit $2, expected $1"
+}
+
+# A free TCP port on 127.0.0.1 (bound and released by python; raced only by ourselves).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something listens on 127.0.0.1:$1 (up to 10 s).
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
