@@ -1,16 +1,248 @@
-/* demarche draft: write a new appeal from a template. */
+/* demarche draft: write a new appeal from a template, campaign params filled in. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/error.h"
+#include "base/strutil.h"
+#include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "letter/letter.h"
 
 const char usage_draft[] =
     "usage: demarche draft TEMPLATE -o DIR [--set K=V]... [--params FILE.json] [--force]\n"
     "\n"
-    "Fills the campaign params of TEMPLATE and writes DIR/LANG.md for each language,\n"
-    "leaving the per-mission fields open.\n";
+    "Fills the campaign params of TEMPLATE (see 'demarche templates') and writes DIR/LANG.md\n"
+    "for each language: the layout expanded, the Params header dropped, attachments copied\n"
+    "into DIR, and the per-mission fields ({{salutation}}, {{state}}, ...) left open for\n"
+    "'demarche check' and 'send' to fill from the roster. Edit the result freely.\n"
+    "TEMPLATE is a template id, or a path to a template folder.\n"
+    "\n"
+    "  -o, --output DIR     where to write (made if missing)\n"
+    "  --set K=V            one param as a string (repeatable; overrides --params)\n"
+    "  --params FILE.json   a JSON object of params (lists, e.g. organisations, go here)\n"
+    "  --force              write into DIR even when it is not empty\n"
+    "\n"
+    "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template;\n"
+    "66 no such template or params file; 73 DIR is not empty (without --force) or cannot\n"
+    "be written.\n";
+
+/* mkdir -p */
+static int make_dir(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+
+	for (char *s = p + 1; *s && rc == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0777) != 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (rc == 0 && mkdir(p, 0777) != 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+static int dir_is_empty(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!dp)
+		return 1;
+	while (empty && (de = readdir(dp)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(dp);
+	return empty;
+}
+
+static int is_param(const struct letter *l, const char *name)
+{
+	size_t n;
+	const char *const *params = letter_params(l, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(params[i], name))
+			return 1;
+	return 0;
+}
+
+/* The nearest param name to name, for "did you mean"; NULL when none is close. */
+static const char *nearest_param(const struct letter *l, const char *name)
+{
+	size_t n, best = 3;
+	const char *const *params = letter_params(l, &n);
+	const char *found = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = str_distance(name, params[i]);
+		if (dist < best) {
+			best = dist;
+			found = params[i];
+		}
+	}
+	return found;
+}
 
 int cmd_draft(int argc, char **argv, struct app *app)
 {
-	(void)argc;
-	(void)argv;
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"set", required_argument, NULL, 's'},
+	    {"params", required_argument, NULL, 'p'},
+	    {"force", no_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *outdir = NULL, *params_file = NULL;
+	char **sets = NULL, *tpath = NULL, *layout = NULL, *err = NULL;
+	size_t nsets = 0;
+	struct diags d = DIAGS_INIT;
+	struct letter *l = NULL, *check = NULL;
+	json_t *params = NULL;
+	int c, force = 0, rc = EX_OK;
+
 	(void)app;
-	return cmd_not_implemented("draft");
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			outdir = optarg;
+			break;
+		case 's':
+			sets = xreallocarray(sets, nsets + 1, sizeof(*sets));
+			sets[nsets++] = optarg;
+			break;
+		case 'p':
+			params_file = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		default:
+			fputs(usage_draft, stderr);
+			rc = EX_USAGE;
+			goto out;
+		}
+	}
+	if (optind + 1 != argc || !outdir || !*outdir) {
+		fputs(usage_draft, stderr);
+		rc = EX_USAGE;
+		goto out;
+	}
+	for (size_t i = 0; i < nsets; i++) {
+		char *eq = strchr(sets[i], '=');
+		if (!eq || eq == sets[i]) {
+			fprintf(stderr, "demarche draft: --set %s: expected K=V\n", sets[i]);
+			rc = EX_USAGE;
+			goto out;
+		}
+	}
+
+	rc = letter_find_template(argv[optind], &tpath, &layout, &err);
+	if (rc != EX_OK) {
+		fprintf(stderr, "demarche draft: %s\n", err);
+		goto out;
+	}
+	rc = letter_load(tpath, layout, &l, &d);
+	if (rc != EX_OK)
+		goto out;
+
+	if (params_file) {
+		json_error_t jerr;
+
+		params = json_load_file(params_file, 0, &jerr);
+		if (!params) {
+			FILE *fp = fopen(params_file, "r");
+			rc = fp ? EX_DATAERR : EX_NOINPUT;
+			if (fp)
+				fclose(fp);
+			fprintf(stderr, "demarche draft: %s:%d: %s\n", params_file, jerr.line,
+			        jerr.text);
+			goto out;
+		}
+		if (!json_is_object(params)) {
+			fprintf(stderr, "demarche draft: %s: expected a JSON object of params\n",
+			        params_file);
+			rc = EX_DATAERR;
+			goto out;
+		}
+	} else {
+		params = json_object();
+	}
+	for (size_t i = 0; i < nsets; i++) {
+		char *eq = strchr(sets[i], '=');
+		char *key = xstrndup(sets[i], (size_t)(eq - sets[i]));
+
+		if (!is_param(l, key)) {
+			const char *near = nearest_param(l, key);
+			diags_add(&d, DIAG_ERROR, NULL, 0, NULL,
+			          "--set %s: '%s' is not a param of %s%s%s%s", sets[i], key,
+			          argv[optind], near ? " (did you mean '" : "", near ? near : "",
+			          near ? "'?)" : "");
+		} else {
+			json_object_set_new(params, key, json_string(eq + 1));
+		}
+		free(key);
+	}
+	if (d.errors) {
+		rc = EX_DATAERR;
+		goto out;
+	}
+
+	if (make_dir(outdir) != 0) {
+		fprintf(stderr, "demarche draft: %s: %s\n", outdir, strerror(errno));
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	if (!force && !dir_is_empty(outdir)) {
+		fprintf(stderr, "demarche draft: %s is not empty; use --force to write into it\n",
+		        outdir);
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	rc = letter_draft(l, params, outdir, &d);
+	if (rc != EX_OK)
+		goto out;
+
+	/* The appeal must stand alone: it loads without the layout and its campaign is fixed. */
+	rc = letter_load(outdir, NULL, &check, &d);
+	if (rc == EX_OK) {
+		char *id = NULL;
+
+		rc = letter_campaign_id(check, &id, &d);
+		if (rc == EX_OK) {
+			size_t nl;
+			const char *const *langs = letter_languages(check, &nl);
+
+			for (size_t i = 0; i < nl; i++)
+				printf("%s/%s.md\n", outdir, langs[i]);
+			fprintf(stderr,
+			        "demarche draft: wrote campaign %s to %s; next: demarche check %s "
+			        "--to ROSTER.csv\n",
+			        id, outdir, outdir);
+		}
+		free(id);
+	}
+out:
+	if (d.n)
+		diags_print(&d, stderr);
+	diags_free(&d);
+	letter_free(check);
+	letter_free(l);
+	json_decref(params);
+	free(tpath);
+	free(layout);
+	free(err);
+	free(sets);
+	return rc;
 }

@@ -1,0 +1,72 @@
+/*
+ * The merge of an appeal with a roster, shared by check, preview and send: the common
+ * options (--to, --key, --join, --where, --only), loading both, a validation pass that
+ * renders the appeal strictly for every selected mission, and a working pass.
+ */
+#ifndef DEMARCHE_MERGE_H
+#define DEMARCHE_MERGE_H
+
+#include <getopt.h>
+
+#include "base/error.h"
+#include "letter/letter.h"
+#include "roster/roster.h"
+
+/* getopt_long entries for the common options; handled by merge_option(). */
+#define MERGE_LONG_OPTIONS                                                                         \
+	{"to", required_argument, NULL, 't'}, {"key", required_argument, NULL, 'k'},               \
+	    {"join", required_argument, NULL, 'j'}, {"where", required_argument, NULL, 'w'},       \
+	{                                                                                          \
+		"only", required_argument, NULL, 'o'                                               \
+	}
+
+/* The usage lines of the common options. */
+extern const char merge_options_usage[];
+
+struct merge_opts {
+	const char *appeal;
+	struct roster_opts ro; /* path, key, joins, wheres, only; the caller may set the rest */
+	const char **joins, **wheres, **only;
+	size_t njoins, nwheres, nonly;
+};
+
+/* Takes getopt's c and optarg; returns 1 when c is a common option, 0 otherwise. */
+int merge_option(struct merge_opts *o, int c, const char *arg);
+void merge_opts_free(struct merge_opts *o); /* frees the arrays, not the strings */
+
+struct merge {
+	struct letter *letter;
+	struct roster *roster;
+	char *campaign; /* the appeal's campaign id */
+	struct diags d; /* every problem found, printed by the functions below */
+	size_t rendered, fell_back;
+};
+
+/*
+ * Loads the appeal (o->appeal) and opens the roster. Returns EX_OK with *out (free it with
+ * merge_free()), or the error code (EX_USAGE, EX_NOINPUT, EX_DATAERR) having printed every
+ * problem to stderr prefixed with cmd.
+ */
+int merge_open(struct merge_opts *o, const char *cmd, struct merge **out);
+
+/*
+ * Called for each selected mission with its rendered letter. Return 0 to go on, non-zero to
+ * stop (that value is returned). Problems may be added to m->d (they make the pass fail).
+ */
+typedef int (*merge_fn)(void *user, struct merge *m, const struct roster_row *row,
+                        const struct letter_out *lo);
+
+/*
+ * The validation pass: every row is validated and every selected one rendered strictly
+ * (and handed to fn when fn is not NULL, to check more). Returns EX_OK, or EX_DATAERR
+ * having printed every problem. Warnings are printed either way.
+ */
+int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user);
+
+/* The working pass: the same rows again, each rendered and handed to fn. Returns fn's
+ * non-zero value, or the roster's code, or EX_OK. */
+int merge_each(struct merge *m, merge_fn fn, void *user);
+
+void merge_free(struct merge *m); /* NULL is fine */
+
+#endif

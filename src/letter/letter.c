@@ -1,0 +1,1051 @@
+/* Letter files: headers + Markdown body per language, compiled once, rendered per mission. */
+#include <ctype.h>
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/strutil.h"
+#include "base/xalloc.h"
+#include "letter/letter.h"
+#include "letter/markdown.h"
+#include "letter/mustache.h"
+
+/* One header value: its source, where it was, and its compiled template. */
+struct header {
+	char *name; /* canonical spelling: "Title", "Reply-To", ... */
+	char *src;
+	long line;
+	struct mustache_template *tpl;
+};
+
+struct letter_file {
+	char *language;
+	char *path; /* as opened */
+	char *dir;  /* its folder: attachments and partials are relative to it */
+	char *bytes;
+	size_t len;
+	struct header *headers;
+	size_t nheaders;
+	char **params;
+	size_t nparams;
+	long body_line;
+	char *body_src;
+	struct mustache_template *body;
+};
+
+struct letter {
+	char *path;
+	char *layout_dir;
+	struct letter_file *files;
+	size_t nfiles;
+	const char **languages;
+	char **params;
+	size_t nparams;
+	char hash[65];
+	struct mustache_partials *partials;
+};
+
+static const char *const known_headers[] = {
+    "Title", "Campaign", "Subject", "Params", "Attachment", "Cc", "Bcc", "Reply-To", "Language",
+};
+#define NKNOWN (sizeof(known_headers) / sizeof(known_headers[0]))
+
+/* Headers a file may give more than once. */
+static int repeatable(const char *name)
+{
+	return !strcmp(name, "Attachment");
+}
+
+static void file_clear(struct letter_file *f)
+{
+	free(f->language);
+	free(f->path);
+	free(f->dir);
+	free(f->bytes);
+	for (size_t i = 0; i < f->nheaders; i++) {
+		free(f->headers[i].name);
+		free(f->headers[i].src);
+		mustache_free(f->headers[i].tpl);
+	}
+	free(f->headers);
+	for (size_t i = 0; i < f->nparams; i++)
+		free(f->params[i]);
+	free(f->params);
+	free(f->body_src);
+	mustache_free(f->body);
+	memset(f, 0, sizeof(*f));
+}
+
+void letter_free(struct letter *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->nfiles; i++)
+		file_clear(&l->files[i]);
+	free(l->files);
+	free(l->languages);
+	for (size_t i = 0; i < l->nparams; i++)
+		free(l->params[i]);
+	free(l->params);
+	mustache_partials_free(l->partials);
+	free(l->path);
+	free(l->layout_dir);
+	free(l);
+}
+
+/* Partials and parents: NAME.mustache in the letter's folder, then in the layout folder. */
+static int load_partial(void *user, const char *name, char **src, size_t *len)
+{
+	const struct letter *l = user;
+	const char *dirs[2];
+
+	if (!*name || strstr(name, "..") || name[0] == '/')
+		return -1;
+	dirs[0] = l->nfiles ? l->files[0].dir : NULL;
+	dirs[1] = l->layout_dir;
+	for (size_t i = 0; i < 2; i++) {
+		char *p;
+		int rc;
+
+		if (!dirs[i])
+			continue;
+		p = xasprintf("%s/%s.mustache", dirs[i], name);
+		rc = read_file(p, src, len);
+		free(p);
+		if (rc == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629 section 4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t need;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need;
+}
+
+/* Reports each line holding invalid UTF-8 or a NUL byte; returns how many. */
+static int check_utf8(const char *path, const char *s, size_t n, struct diags *d)
+{
+	long line = 1, bad_line = 0;
+	int bad = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t k = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
+
+		if (k == 0) {
+			if (bad_line != line)
+				diags_add(d, DIAG_ERROR, path, line, NULL,
+				          "invalid UTF-8 (byte 0x%02x); letters must be UTF-8",
+				          (unsigned char)s[i]);
+			bad_line = line;
+			bad++;
+			i++;
+			continue;
+		}
+		if (s[i] == '\n')
+			line++;
+		i += k;
+	}
+	return bad;
+}
+
+/* Adds the message of a failed mustache_compile() as a diagnostic with its own location. */
+static void add_compile_error(struct diags *d, const char *path, long line, const char *err)
+{
+	size_t n = strlen(path);
+	char *end;
+	long at;
+
+	/* The engine says "NAME:LINE: message"; keep the location as a location. */
+	if (err && !strncmp(err, path, n) && err[n] == ':') {
+		at = strtol(err + n + 1, &end, 10);
+		if (end != err + n + 1 && end[0] == ':') {
+			end++;
+			while (*end == ' ')
+				end++;
+			diags_add(d, DIAG_ERROR, path, at, NULL, "%s", end);
+			return;
+		}
+	}
+	diags_add(d, DIAG_ERROR, path, line, NULL, "%s", err ? err : "bad template");
+}
+
+static int compile(const char *path, const char *src, size_t len, long line,
+                   struct mustache_template **out, struct diags *d)
+{
+	char *err = NULL;
+	int rc = mustache_compile(src, len, path, (int)line, out, &err);
+
+	if (rc != EX_OK) {
+		add_compile_error(d, path, line, err);
+		*out = NULL;
+	}
+	free(err);
+	return rc;
+}
+
+static const struct header *find_header(const struct letter_file *f, const char *name)
+{
+	for (size_t i = 0; i < f->nheaders; i++)
+		if (!strcmp(f->headers[i].name, name))
+			return &f->headers[i];
+	return NULL;
+}
+
+static int valid_param_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return 0;
+	return 1;
+}
+
+static int has_string(char **v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return 1;
+	return 0;
+}
+
+static void parse_params(struct letter_file *f, const struct header *h, struct diags *d)
+{
+	char *copy = xstrdup(h->src), *save = NULL;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *e;
+
+		while (isspace((unsigned char)*tok))
+			tok++;
+		e = tok + strlen(tok);
+		while (e > tok && isspace((unsigned char)e[-1]))
+			*--e = '\0';
+		if (!valid_param_name(tok)) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+			          "Params: '%s' is not a name (letters, digits, '_' or '-')", tok);
+			continue;
+		}
+		if (has_string(f->params, f->nparams, tok))
+			continue;
+		f->params = xreallocarray(f->params, f->nparams + 1, sizeof(*f->params));
+		f->params[f->nparams++] = xstrdup(tok);
+	}
+	free(copy);
+}
+
+static const char *canonical_header(const char *name, size_t n)
+{
+	for (size_t i = 0; i < NKNOWN; i++)
+		if (strlen(known_headers[i]) == n && !strncasecmp(known_headers[i], name, n))
+			return known_headers[i];
+	return NULL;
+}
+
+/* A language code as in a file name: "en", "fr", "pt-BR". */
+static int valid_language(const char *s)
+{
+	size_t n = 0;
+
+	while (islower((unsigned char)s[n]))
+		n++;
+	if (n < 2 || n > 3)
+		return 0;
+	if (!s[n])
+		return 1;
+	if (s[n] != '-' || !s[n + 1])
+		return 0;
+	for (s += n + 1; *s; s++)
+		if (!isalnum((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/*
+ * Parses f->bytes: headers (RFC 5322 section 2.2: "Name: value", unfolded per section
+ * 2.2.3), a blank line, the body. Returns the number of errors added.
+ */
+static size_t parse_file(struct letter_file *f, struct diags *d)
+{
+	size_t errors0 = d->errors;
+	const char *p = f->bytes, *end = f->bytes + f->len;
+	long line = 1;
+
+	if (f->len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
+		p += 3;
+	for (;;) {
+		const char *eol, *colon, *nm;
+		struct buf val = BUF_INIT;
+		const char *canon;
+		long hline = line;
+		size_t nlen;
+
+		if (p >= end) {
+			diags_add(d, DIAG_ERROR, f->path, line, NULL,
+			          "no blank line after the headers (a letter is headers, a blank "
+			          "line, then the Markdown body)");
+			return d->errors - errors0;
+		}
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if (eol == p || (eol == p + 1 && *p == '\r')) {
+			p = eol < end ? eol + 1 : end;
+			line++;
+			break;
+		}
+		colon = memchr(p, ':', (size_t)(eol - p));
+		nm = p;
+		nlen = colon ? (size_t)(colon - p) : 0;
+		if (!colon || nlen == 0 || memchr(p, ' ', nlen) || memchr(p, '\t', nlen)) {
+			diags_add(
+			    d, DIAG_ERROR, f->path, line, NULL,
+			    "not a header line (expected 'Name: value' headers, a blank line, "
+			    "then the Markdown body)");
+			return d->errors - errors0;
+		}
+		buf_add(&val, colon + 1, (size_t)(eol - colon - 1));
+		p = eol < end ? eol + 1 : end;
+		line++;
+		/* Continuation lines (folding) start with blank space. */
+		while (p < end && (*p == ' ' || *p == '\t')) {
+			eol = memchr(p, '\n', (size_t)(end - p));
+			if (!eol)
+				eol = end;
+			buf_addc(&val, ' ');
+			buf_add(&val, p, (size_t)(eol - p));
+			p = eol < end ? eol + 1 : end;
+			line++;
+		}
+		/* Trim blank space and a CR from both ends. */
+		{
+			char *v = val.data ? val.data : (char *)"";
+			size_t vl = val.len, s = 0;
+
+			while (s < vl && isspace((unsigned char)v[s]))
+				s++;
+			while (vl > s && isspace((unsigned char)v[vl - 1]))
+				vl--;
+			canon = canonical_header(nm, nlen);
+			if (!canon) {
+				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
+				          "unknown header '%.*s' (known: Title, Campaign, Subject, "
+				          "Params, Attachment, Cc, Bcc, Reply-To, Language)",
+				          (int)nlen, nm);
+			} else if (!repeatable(canon) && find_header(f, canon)) {
+				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
+				          "header '%s' given twice", canon);
+			} else {
+				struct header *h;
+
+				f->headers =
+				    xreallocarray(f->headers, f->nheaders + 1, sizeof(*f->headers));
+				h = &f->headers[f->nheaders++];
+				h->name = xstrdup(canon);
+				h->src = xstrndup(v + s, vl - s);
+				h->line = hline;
+				h->tpl = NULL;
+			}
+		}
+		buf_free(&val);
+	}
+	f->body_line = line;
+	f->body_src = xstrndup(p, (size_t)(end - p));
+
+	for (size_t i = 0; i < f->nheaders; i++) {
+		struct header *h = &f->headers[i];
+
+		if (!strcmp(h->name, "Params")) {
+			parse_params(f, h, d);
+			continue;
+		}
+		if (!strcmp(h->name, "Language"))
+			continue;
+		compile(f->path, h->src, strlen(h->src), h->line, &h->tpl, d);
+	}
+	compile(f->path, f->body_src, strlen(f->body_src), f->body_line, &f->body, d);
+	if (!find_header(f, "Subject"))
+		diags_add(d, DIAG_ERROR, f->path, 1, NULL, "no Subject header");
+	if (!find_header(f, "Campaign"))
+		diags_add(d, DIAG_ERROR, f->path, 1, NULL,
+		          "no Campaign header (the id the ledger records, e.g. asp24-priorities)");
+	return d->errors - errors0;
+}
+
+/* Reads and parses one file into f; returns EX_OK, EX_NOINPUT or EX_DATAERR. */
+static int load_file(struct letter_file *f, const char *path, const char *language, struct diags *d)
+{
+	char *copy;
+	const struct header *lang;
+
+	memset(f, 0, sizeof(*f));
+	f->path = xstrdup(path);
+	copy = xstrdup(path);
+	f->dir = xstrdup(dirname(copy));
+	free(copy);
+	if (read_file(path, &f->bytes, &f->len) != 0) {
+		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot read: %s", strerror(errno));
+		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
+	}
+	if (check_utf8(path, f->bytes, f->len, d))
+		return EX_DATAERR;
+	if (parse_file(f, d))
+		return EX_DATAERR;
+	lang = find_header(f, "Language");
+	if (lang && !valid_language(lang->src)) {
+		diags_add(d, DIAG_ERROR, path, lang->line, NULL,
+		          "Language: '%s' is not a language code such as en, fr, es", lang->src);
+		return EX_DATAERR;
+	}
+	if (language && lang && strcmp(lang->src, language)) {
+		diags_add(d, DIAG_ERROR, path, lang->line, NULL,
+		          "Language: %s disagrees with the file name (%s.md)", lang->src, language);
+		return EX_DATAERR;
+	}
+	f->language = xstrdup(language ? language : lang ? lang->src : "en");
+	return EX_OK;
+}
+
+static int cmp_language(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+
+	if (!strcmp(x, y))
+		return 0;
+	if (!strcmp(x, "en"))
+		return -1;
+	if (!strcmp(y, "en"))
+		return 1;
+	return strcmp(x, y);
+}
+
+/* The LANG.md names in dir, sorted en first; returns how many. */
+static size_t list_languages(const char *dir, char ***out)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (!dp)
+		return 0;
+	while ((de = readdir(dp))) {
+		size_t len = strlen(de->d_name);
+		char *lang;
+
+		if (len < 4 || strcmp(de->d_name + len - 3, ".md"))
+			continue;
+		lang = xstrndup(de->d_name, len - 3);
+		if (!valid_language(lang)) {
+			free(lang);
+			continue;
+		}
+		v = xreallocarray(v, n + 1, sizeof(*v));
+		v[n++] = lang;
+	}
+	closedir(dp);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_language);
+	*out = v;
+	return n;
+}
+
+static void compute_hash(struct letter *l)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		abort(); /* only when out of memory */
+	for (size_t i = 0; i < l->nfiles; i++)
+		EVP_DigestUpdate(ctx, l->files[i].bytes, l->files[i].len);
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned i = 0; i < mdlen && i < 32; i++)
+		snprintf(l->hash + 2 * i, 3, "%02x", md[i]);
+}
+
+int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d)
+{
+	struct letter *l = xcalloc(1, sizeof(*l));
+	char **langs = NULL;
+	size_t nlangs = 0;
+	struct stat st;
+	int rc = EX_OK;
+
+	*out = NULL;
+	l->path = xstrdup(path);
+	l->layout_dir = layout_dir ? xstrdup(layout_dir) : NULL;
+	if (stat(path, &st) != 0) {
+		diags_add(d, DIAG_ERROR, path, 0, NULL, "no such letter: %s", strerror(errno));
+		rc = EX_NOINPUT;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		nlangs = list_languages(path, &langs);
+		if (!nlangs) {
+			diags_add(d, DIAG_ERROR, path, 0, NULL,
+			          "no letter files here (expected en.md, fr.md, ...)");
+			rc = EX_NOINPUT;
+			goto out;
+		}
+		l->files = xcalloc(nlangs, sizeof(*l->files));
+		for (size_t i = 0; i < nlangs; i++) {
+			char *p = xasprintf("%s/%s.md", path, langs[i]);
+			int r = load_file(&l->files[l->nfiles++], p, langs[i], d);
+
+			free(p);
+			if (r != EX_OK && rc == EX_OK)
+				rc = r;
+		}
+	} else {
+		l->files = xcalloc(1, sizeof(*l->files));
+		rc = load_file(&l->files[l->nfiles++], path, NULL, d);
+	}
+	if (rc != EX_OK)
+		goto out;
+
+	l->languages = xcalloc(l->nfiles, sizeof(*l->languages));
+	for (size_t i = 0; i < l->nfiles; i++) {
+		struct letter_file *f = &l->files[i];
+
+		l->languages[i] = f->language;
+		for (size_t j = 0; j < f->nparams; j++) {
+			if (has_string(l->params, l->nparams, f->params[j]))
+				continue;
+			l->params = xreallocarray(l->params, l->nparams + 1, sizeof(*l->params));
+			l->params[l->nparams++] = xstrdup(f->params[j]);
+		}
+	}
+	compute_hash(l);
+	l->partials = mustache_partials_new(load_partial, l);
+	*out = l;
+	l = NULL;
+out:
+	for (size_t i = 0; i < nlangs; i++)
+		free(langs[i]);
+	free(langs);
+	letter_free(l);
+	return rc;
+}
+
+const char *letter_path(const struct letter *l)
+{
+	return l->path;
+}
+
+const char *const *letter_languages(const struct letter *l, size_t *n)
+{
+	*n = l->nfiles;
+	return l->languages;
+}
+
+int letter_has_language(const struct letter *l, const char *language)
+{
+	for (size_t i = 0; i < l->nfiles; i++)
+		if (!strcmp(l->files[i].language, language))
+			return 1;
+	return 0;
+}
+
+const char *const *letter_params(const struct letter *l, size_t *n)
+{
+	*n = l->nparams;
+	return (const char *const *)l->params;
+}
+
+const char *letter_hash(const struct letter *l)
+{
+	return l->hash;
+}
+
+/* The file for language, else en, else the first; *fell_back = 1 when not language's own. */
+static const struct letter_file *pick_file(const struct letter *l, const char *language,
+                                           int *fell_back)
+{
+	*fell_back = 0;
+	if (!language)
+		language = "en";
+	for (size_t i = 0; i < l->nfiles; i++)
+		if (!strcmp(l->files[i].language, language))
+			return &l->files[i];
+	*fell_back = 1;
+	for (size_t i = 0; i < l->nfiles; i++)
+		if (!strcmp(l->files[i].language, "en"))
+			return &l->files[i];
+	return &l->files[0];
+}
+
+const char *letter_header_source(const struct letter *l, const char *language, const char *name)
+{
+	int fb;
+	const struct header *h = find_header(pick_file(l, language, &fb), name);
+
+	return h ? h->src : NULL;
+}
+
+/* Renders one header value; a rendered line break is refused (header injection). */
+static int render_header(const struct letter_file *f, const struct header *h, json_t *ctx,
+                         const struct mustache_render_opts *opts, char **out, struct diags *d)
+{
+	struct buf b = BUF_INIT;
+	int rc = mustache_render(h->tpl, ctx, opts, &b);
+
+	*out = NULL;
+	if (rc != EX_OK) {
+		buf_free(&b);
+		return rc;
+	}
+	if (strpbrk(buf_str(&b), "\r\n")) {
+		diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+		          "%s renders with a line break; a header value must be one line", h->name);
+		buf_free(&b);
+		return EX_DATAERR;
+	}
+	*out = buf_detach(&b);
+	return EX_OK;
+}
+
+int letter_campaign_id(const struct letter *l, char **id, struct diags *d)
+{
+	struct mustache_render_opts opts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
+	json_t *empty = json_object();
+	int rc = EX_OK;
+
+	*id = NULL;
+	for (size_t i = 0; i < l->nfiles; i++) {
+		const struct letter_file *f = &l->files[i];
+		const struct header *h = find_header(f, "Campaign");
+		size_t e0 = d->errors;
+		char *v = NULL;
+
+		if (!h) {
+			diags_add(d, DIAG_ERROR, f->path, 1, NULL, "no Campaign header");
+			rc = EX_DATAERR;
+			continue;
+		}
+		if (render_header(f, h, empty, &opts, &v, d) != EX_OK) {
+			if (d->errors > e0)
+				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+				          "Campaign needs variables: this is a template; draft an "
+				          "appeal from it first");
+			rc = EX_DATAERR;
+			continue;
+		}
+		if (!*v) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Campaign is empty");
+			rc = EX_DATAERR;
+		} else if (*id && strcmp(*id, v)) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+			          "Campaign '%s' differs from '%s' in %s", v, *id,
+			          l->files[0].path);
+			rc = EX_DATAERR;
+		}
+		if (!*id)
+			*id = v;
+		else
+			free(v);
+	}
+	json_decref(empty);
+	if (rc != EX_OK) {
+		free(*id);
+		*id = NULL;
+	}
+	return rc;
+}
+
+void letter_out_free(struct letter_out *out)
+{
+	if (!out)
+		return;
+	free(out->language);
+	free(out->title);
+	free(out->subject);
+	free(out->campaign);
+	free(out->cc);
+	free(out->bcc);
+	free(out->reply_to);
+	for (size_t i = 0; i < out->nattachments; i++)
+		free(out->attachments[i]);
+	free(out->attachments);
+	free(out->text);
+	free(out->html);
+	memset(out, 0, sizeof(*out));
+}
+
+static char *resolve_path(const char *dir, const char *rel)
+{
+	if (rel[0] == '/' || !strcmp(dir, "."))
+		return xstrdup(rel);
+	return xasprintf("%s/%s", dir, rel);
+}
+
+int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
+                  struct diags *d)
+{
+	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
+	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, l->partials, d};
+	const struct letter_file *f;
+	struct buf body = BUF_INIT;
+	size_t e0 = d->errors;
+	int fell_back, rc = EX_OK;
+
+	memset(out, 0, sizeof(*out));
+	f = pick_file(l, language, &fell_back);
+	out->language = xstrdup(f->language);
+	out->fell_back = fell_back;
+	for (size_t i = 0; i < f->nheaders; i++) {
+		const struct header *h = &f->headers[i];
+		char *v = NULL, **slot = NULL;
+
+		if (!h->tpl)
+			continue; /* Params, Language */
+		if (render_header(f, h, ctx, &hopts, &v, d) != EX_OK) {
+			rc = EX_DATAERR;
+			continue;
+		}
+		if (!strcmp(h->name, "Title"))
+			slot = &out->title;
+		else if (!strcmp(h->name, "Subject"))
+			slot = &out->subject;
+		else if (!strcmp(h->name, "Campaign"))
+			slot = &out->campaign;
+		else if (!strcmp(h->name, "Cc"))
+			slot = &out->cc;
+		else if (!strcmp(h->name, "Bcc"))
+			slot = &out->bcc;
+		else if (!strcmp(h->name, "Reply-To"))
+			slot = &out->reply_to;
+		if (slot) {
+			*slot = v;
+			continue;
+		}
+		/* Attachment */
+		if (!*v) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment is empty");
+			rc = EX_DATAERR;
+			free(v);
+			continue;
+		}
+		out->attachments = xreallocarray(out->attachments, out->nattachments + 1,
+		                                 sizeof(*out->attachments));
+		out->attachments[out->nattachments] = resolve_path(f->dir, v);
+		if (access(out->attachments[out->nattachments], R_OK) != 0) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment '%s': %s",
+			          out->attachments[out->nattachments], strerror(errno));
+			rc = EX_DATAERR;
+		}
+		out->nattachments++;
+		free(v);
+	}
+	if (mustache_render(f->body, ctx, &bopts, &body) != EX_OK)
+		rc = EX_DATAERR;
+	if (rc == EX_OK && d->errors > e0)
+		rc = EX_DATAERR;
+	if (rc != EX_OK) {
+		buf_free(&body);
+		letter_out_free(out);
+		return rc;
+	}
+	if (!out->title)
+		out->title = xstrdup(out->subject ? out->subject : "");
+	out->text = markdown_renumber(buf_str(&body));
+	buf_free(&body);
+	out->html = markdown_html_document(out->text, strlen(out->text), out->title);
+	return EX_OK;
+}
+
+/* Copies src to dst (created or truncated); returns EX_OK or EX_IOERR / EX_CANTCREAT. */
+static int copy_file(const char *src, const char *dst, struct diags *d)
+{
+	char *data = NULL;
+	size_t len = 0;
+	FILE *fp;
+	int rc = EX_OK;
+
+	if (read_file(src, &data, &len) != 0) {
+		diags_add(d, DIAG_ERROR, src, 0, NULL, "cannot read attachment: %s",
+		          strerror(errno));
+		return EX_DATAERR;
+	}
+	fp = fopen(dst, "wb");
+	if (!fp) {
+		diags_add(d, DIAG_ERROR, dst, 0, NULL, "cannot create: %s", strerror(errno));
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	if (fwrite(data, 1, len, fp) != len || fclose(fp) != 0) {
+		if (fp)
+			diags_add(d, DIAG_ERROR, dst, 0, NULL, "cannot write: %s", strerror(errno));
+		rc = EX_IOERR;
+	}
+out:
+	free(data);
+	return rc;
+}
+
+static int write_file(const char *path, const char *data, size_t len, struct diags *d)
+{
+	FILE *fp = fopen(path, "wb");
+
+	if (!fp) {
+		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot create: %s", strerror(errno));
+		return EX_CANTCREAT;
+	}
+	if (fwrite(data, 1, len, fp) != len) {
+		fclose(fp);
+		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot write: %s", strerror(errno));
+		return EX_IOERR;
+	}
+	if (fclose(fp) != 0) {
+		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot write: %s", strerror(errno));
+		return EX_IOERR;
+	}
+	return EX_OK;
+}
+
+/* Renders one file residually into out (headers then body); attachments copied into dir. */
+static int draft_file(const struct letter *l, const struct letter_file *f, json_t *params,
+                      const char *dir, struct buf *out, struct diags *d)
+{
+	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 0, 1, l->partials, d};
+	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 0, 1, l->partials, d};
+	int rc = EX_OK;
+
+	for (size_t i = 0; i < f->nheaders; i++) {
+		const struct header *h = &f->headers[i];
+		char *v = NULL;
+
+		if (!h->tpl)
+			continue; /* Params are filled; Language is the file name now */
+		if (render_header(f, h, params, &hopts, &v, d) != EX_OK) {
+			rc = EX_DATAERR;
+			continue;
+		}
+		if (!strcmp(h->name, "Attachment")) {
+			char *src = resolve_path(f->dir, v);
+			char *copy = xstrdup(src);
+			char *base = xstrdup(basename(copy));
+			char *dst = xasprintf("%s/%s", dir, base);
+			int r = copy_file(src, dst, d);
+
+			if (r != EX_OK)
+				rc = r;
+			free(v);
+			v = base;
+			free(dst);
+			free(copy);
+			free(src);
+		}
+		buf_addf(out, "%s: %s\n", h->name, v);
+		free(v);
+	}
+	buf_addc(out, '\n');
+	if (mustache_render(f->body, params, &bopts, out) != EX_OK)
+		rc = EX_DATAERR;
+	return rc;
+}
+
+int letter_draft(const struct letter *l, json_t *params, const char *dir, struct diags *d)
+{
+	struct buf b = BUF_INIT;
+	size_t e0 = d->errors;
+	int rc = EX_OK;
+
+	if (!json_is_object(params)) {
+		diags_add(d, DIAG_ERROR, NULL, 0, NULL, "the params must be a JSON object");
+		return EX_DATAERR;
+	}
+	for (size_t i = 0; i < l->nparams; i++)
+		if (!json_object_get(params, l->params[i]))
+			diags_add(d, DIAG_ERROR, l->path, 0, NULL, "missing param '%s'",
+			          l->params[i]);
+	if (d->errors > e0)
+		return EX_DATAERR;
+	for (size_t i = 0; i < l->nfiles && rc == EX_OK; i++) {
+		const struct letter_file *f = &l->files[i];
+		char *path;
+
+		buf_reset(&b);
+		rc = draft_file(l, f, params, dir, &b, d);
+		if (rc != EX_OK)
+			break;
+		path = xasprintf("%s/%s.md", dir, f->language);
+		rc = write_file(path, buf_str(&b), b.len, d);
+		free(path);
+	}
+	buf_free(&b);
+	return rc;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void add_dir(char ***v, size_t *n, char *dir)
+{
+	char *real = realpath(dir, NULL);
+
+	if (!real || !is_dir(real)) {
+		free(real);
+		free(dir);
+		return;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		char *other = realpath((*v)[i], NULL);
+		int same = other && !strcmp(other, real);
+
+		free(other);
+		if (same) {
+			free(real);
+			free(dir);
+			return;
+		}
+	}
+	free(real);
+	*v = xreallocarray(*v, *n + 1, sizeof(**v));
+	(*v)[(*n)++] = dir;
+}
+
+size_t letter_template_dirs(char ***dirs)
+{
+	const char *env = getenv("DEMARCHE_TEMPLATES");
+	char **v = NULL;
+	size_t n = 0;
+	char *exe;
+
+	if (env && *env) {
+		add_dir(&v, &n, xstrdup(env));
+		*dirs = v;
+		return n;
+	}
+	add_dir(&v, &n, xstrdup("templates"));
+#ifdef DEMARCHE_DATADIR
+	add_dir(&v, &n, xstrdup(DEMARCHE_DATADIR "/templates"));
+#endif
+	/* From a build tree: the first folder above the binary holding templates/_layout. */
+	exe = realpath("/proc/self/exe", NULL);
+	if (exe) {
+		char *slash;
+
+		while ((slash = strrchr(exe, '/')) && slash != exe) {
+			char *probe;
+
+			*slash = '\0';
+			probe = xasprintf("%s/templates/_layout", exe);
+			if (is_dir(probe)) {
+				add_dir(&v, &n, xasprintf("%s/templates", exe));
+				free(probe);
+				break;
+			}
+			free(probe);
+		}
+		free(exe);
+	}
+	*dirs = v;
+	return n;
+}
+
+int letter_find_template(const char *id, char **path, char **layout_dir, char **errstr)
+{
+	char **dirs = NULL;
+	size_t n = letter_template_dirs(&dirs);
+	int rc = EX_NOINPUT;
+
+	*path = *layout_dir = NULL;
+	if (strchr(id, '/')) {
+		if (is_dir(id) || access(id, R_OK) == 0) {
+			char *copy = xstrdup(id), *parent, *lay;
+
+			while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
+				copy[strlen(copy) - 1] = '\0';
+			*path = xstrdup(copy);
+			parent = dirname(copy);
+			lay = xasprintf("%s/_layout", parent);
+			if (is_dir(lay))
+				*layout_dir = lay;
+			else
+				free(lay);
+			free(copy);
+			rc = EX_OK;
+		} else {
+			error_set(errstr, EX_NOINPUT, "%s: no such template", id);
+		}
+		goto out;
+	}
+	if (!*id || id[0] == '_' || id[0] == '.' || strstr(id, "..")) {
+		error_set(errstr, EX_NOINPUT, "'%s' is not a template name", id);
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc != EX_OK; i++) {
+		char *p = xasprintf("%s/%s", dirs[i], id);
+
+		if (is_dir(p)) {
+			char *lay = xasprintf("%s/_layout", dirs[i]);
+
+			*path = p;
+			if (is_dir(lay))
+				*layout_dir = lay;
+			else
+				free(lay);
+			rc = EX_OK;
+		} else {
+			free(p);
+		}
+	}
+	if (rc != EX_OK) {
+		struct buf b = BUF_INIT;
+
+		for (size_t i = 0; i < n; i++)
+			buf_addf(&b, "%s%s", i ? ", " : "", dirs[i]);
+		error_set(errstr, EX_NOINPUT,
+		          "no template '%s' in %s (see 'demarche templates'; DEMARCHE_TEMPLATES "
+		          "names another folder)",
+		          id, n ? buf_str(&b) : "any template folder");
+		buf_free(&b);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	free(dirs);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * Letter files: a template or an appeal is a folder with one file per language (en.md,
+ * fr.md, ...) or a single .md file. A file is RFC 822-style headers, a blank line, then a
+ * Markdown body; header values and body are Mustache templates, compiled once at load.
+ *
+ * Headers (RFC 5322 section 2.2 syntax: "Name: value", continuation lines start with
+ * blank space): Title, Campaign, Subject, Params (comma-separated names), Attachment
+ * (repeatable; a path relative to the file), Cc, Bcc, Reply-To, Language (single-file
+ * letters; default en). Any other header is an error naming the file and line.
+ *
+ * Partials and parents ({{> name}}, {{< name}}) are NAME.mustache, looked up in the
+ * letter's own folder, then in the layout folder given to letter_load() (templates use
+ * templates/_layout/; an appeal written by draft is flattened and needs none).
+ *
+ * Ownership: letter_load() gives a letter the caller frees with letter_free();
+ * letter_render() fills a struct letter_out whose contents the caller frees with
+ * letter_out_free(). Every string a letter returns is owned by the letter. Both frees are
+ * safe on NULL.
+ */
+#ifndef DEMARCHE_LETTER_H
+#define DEMARCHE_LETTER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "base/error.h"
+
+struct letter;
+
+/*
+ * Loads the letter at path (a folder of LANG.md files or one .md file). layout_dir may be
+ * NULL. Returns EX_OK; EX_NOINPUT when path does not exist or holds no LANG.md; EX_DATAERR
+ * when a file is bad (invalid UTF-8, unknown or malformed header, Mustache syntax,
+ * unreadable attachment path syntax). Problems go to d with file and line, all of them.
+ */
+int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d);
+void letter_free(struct letter *l);
+
+/* The path given to letter_load(). Can't fail. */
+const char *letter_path(const struct letter *l);
+
+/* The languages, sorted ("en" first, then by code); *n receives the count. Can't fail. */
+const char *const *letter_languages(const struct letter *l, size_t *n);
+/* 1 when the letter has a file for language. */
+int letter_has_language(const struct letter *l, const char *language);
+
+/* The Params names, the union over the files in language order, each once. Can't fail. */
+const char *const *letter_params(const struct letter *l, size_t *n);
+
+/* Hex SHA-256 over the files' bytes in language order (64 characters). Can't fail. */
+const char *letter_hash(const struct letter *l);
+
+/*
+ * The unrendered value of header name ("Title", "Subject", ...) in language's file
+ * (falling back to en, then the first), or NULL when that file lacks it. For listings.
+ */
+const char *letter_header_source(const struct letter *l, const char *language, const char *name);
+
+/*
+ * The campaign id: the Campaign header rendered with an empty context. Returns EX_OK with
+ * *id (the caller frees it), or EX_DATAERR (problems in d) when a file has no Campaign
+ * header, when it needs variables (a template: draft it first), or when the languages
+ * disagree.
+ */
+int letter_campaign_id(const struct letter *l, char **id, struct diags *d);
+
+/* One mission's letter. Strings are allocated; NULL for an absent optional header. */
+struct letter_out {
+	char *language; /* the file used */
+	int fell_back;  /* 1 when the requested language has no file and en was used */
+	char *title, *subject, *campaign, *cc, *bcc, *reply_to;
+	char **attachments; /* absolute or cwd-relative paths, resolved from the file */
+	size_t nattachments;
+	char *text; /* the rendered Markdown: the text/plain part */
+	char *html; /* cmark's HTML document: the text/html part */
+};
+
+/*
+ * Renders the file for language (NULL: en) with ctx: strict (every missing name is a
+ * problem in d with file and line, all of them), Markdown escaping for {{x}} in the body,
+ * raw text for {{{x}}} and in headers. Falls back to en (then the first language) when
+ * language has no file. Returns EX_OK with out filled, or EX_DATAERR (out left empty).
+ */
+int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
+                  struct diags *d);
+/* Frees what out holds and zeroes it; safe on a zeroed or NULL out. */
+void letter_out_free(struct letter_out *out);
+
+/*
+ * draft: renders every file with params in residual mode (names that are not params stay
+ * Mustache tags; partials and parents are expanded) and writes dir/LANG.md for each, the
+ * Params header dropped (the appeal has no params left), attachments copied into dir under
+ * their base names. Header values are filled raw, the body with Markdown escaping.
+ * Strict about params: every name in the Params headers must be a key of params (all
+ * missing ones are reported in d); extra keys are ignored (the caller checks --set keys).
+ * dir must exist. Returns EX_OK, EX_DATAERR (problems in d), or EX_CANTCREAT / EX_IOERR.
+ */
+int letter_draft(const struct letter *l, json_t *params, const char *dir, struct diags *d);
+
+/*
+ * Where templates are found, in order: $DEMARCHE_TEMPLATES alone when set; else
+ * ./templates, DEMARCHE_DATADIR/templates (the installed share folder), and the source
+ * tree's templates/ found above the running binary (so a build tree works). Only existing
+ * folders are listed. Returns the count; the caller frees each string and *dirs.
+ */
+size_t letter_template_dirs(char ***dirs);
+
+/*
+ * Finds template id (a folder name in the template dirs, or a path holding a '/').
+ * Returns EX_OK with *path and *layout_dir (the _layout folder next to it, or NULL when
+ * there is none; the caller frees both), or EX_NOINPUT with *errstr.
+ */
+int letter_find_template(const char *id, char **path, char **layout_dir, char **errstr);
+
+#endif

@@ -1,0 +1,906 @@
+/* Rosters: header and joins at open, then streamed passes that validate, filter and hand over. */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/buf.h"
+#include "base/strutil.h"
+#include "base/xalloc.h"
+#include "roster/address.h"
+#include "roster/csvread.h"
+#include "roster/roster.h"
+
+#define NONE ((size_t)-1)
+/* csvr_read() returns this from our callback once the header is read. */
+#define STOP_AFTER_HEADER 1000
+
+/* A set of 64-bit hashes with the line each was first seen on (open addressing). */
+struct hset {
+	uint64_t *h; /* 0 marks an empty slot */
+	uint32_t *line;
+	size_t n, cap;
+};
+
+struct table {
+	char *path;
+	char *col;   /* join column name */
+	size_t jcol; /* its index in the table */
+	size_t rcol; /* its index in the roster */
+	char **names;
+	size_t ncols;
+	struct trow {
+		char **v; /* ncols strings */
+		long line;
+	} * rows;
+	size_t nrows, cap;
+	struct diags *d; /* while loading */
+	/* Per column: the earlier source that also has it (the roster, ROSTER_SRC, or a table
+	 * index) and its column there, or NONE; both must then agree row by row. */
+	size_t *dup_src, *dup_col;
+};
+
+#define ROSTER_SRC ((size_t)-2)
+
+struct where {
+	char *col, *val;
+	int neg;
+};
+
+struct only_key {
+	char *k;
+	int seen;
+};
+
+struct roster {
+	char *path, *key;
+	char **cols;
+	size_t ncols;
+	unsigned char *contact; /* per column: value can reach a header, so no CR/LF */
+	size_t keycol, emailcol, cccol, langcol, salcol, honcol, namecol;
+	struct table *tables;
+	size_t ntables;
+	struct where *wheres;
+	size_t nwheres;
+	struct only_key *only;
+	size_t nonly;
+	int smtputf8;
+	char **langs;
+	size_t nlangs, en;
+	size_t *by_lang;
+	int (*exclude)(void *user, const char *key);
+	void *exclude_user;
+	struct roster_stats stats;
+	struct hset keys, addrs;
+	/* during a pass */
+	int (*fn)(void *user, const struct roster_row *row);
+	void *user;
+	struct diags *d;
+	int header_changed;
+};
+
+struct roster_row {
+	struct roster *r;
+	long line;
+	char **v;
+	char ***joined; /* per table: the matching row or NULL */
+	size_t lang;    /* index in r->langs */
+	const char *salutation;
+};
+
+/* Columns that can reach a mail header (To, Cc, Subject templates) and so must be one line. */
+static const char *const contact_columns[] = {"email",      "cc",        "state", "mission",
+                                              "name",       "honorific", "title", "language",
+                                              "salutation", NULL};
+
+/* ---- hashing and the duplicate sets ---- */
+
+/* FNV-1a over the ASCII-lower-cased bytes, then splitmix64's finaliser to spread the bits. */
+static uint64_t hash_ci(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)tolower((unsigned char)s[i]);
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return h ? h : 1;
+}
+
+static void hset_clear(struct hset *s)
+{
+	free(s->h);
+	free(s->line);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Adds h; returns 0 when new, else the line it was first seen on. */
+static long hset_add(struct hset *s, uint64_t h, long line)
+{
+	size_t i;
+
+	/* Linear probing stays quick up to three quarters full; memory is what we watch. */
+	if (4 * (s->n + 1) > 3 * s->cap) {
+		struct hset old = *s;
+		s->cap = old.cap ? 2 * old.cap : 256;
+		s->h = xcalloc(s->cap, sizeof(*s->h));
+		s->line = xcalloc(s->cap, sizeof(*s->line));
+		s->n = 0;
+		for (i = 0; i < old.cap; i++)
+			if (old.h[i])
+				hset_add(s, old.h[i], old.line[i]);
+		free(old.h);
+		free(old.line);
+	}
+	for (i = h & (s->cap - 1); s->h[i]; i = (i + 1) & (s->cap - 1))
+		if (s->h[i] == h)
+			return s->line[i] ? (long)s->line[i] : -1;
+	s->h[i] = h;
+	s->line[i] = line > 0 && line <= (long)UINT32_MAX ? (uint32_t)line : 0;
+	s->n++;
+	return 0;
+}
+
+/* ---- small helpers ---- */
+
+static size_t col_index(char **names, size_t n, const char *col)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_ieq(names[i], col))
+			return i;
+	return NONE;
+}
+
+static int is_blank(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '\0';
+}
+
+static char *lower_dup(const char *s)
+{
+	char *p = xstrdup(s);
+
+	for (char *q = p; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	return p;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **dup_strv(char *const *v, size_t n)
+{
+	char **c = xcalloc(n + 1, sizeof(*c));
+
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+/* ---- join tables ---- */
+
+static int table_cb(void *user, const struct csvr_record *rec)
+{
+	struct table *t = user;
+
+	if (rec->index == 0) {
+		t->names = dup_strv(rec->v, rec->n);
+		t->ncols = rec->n;
+		return 0;
+	}
+	if (rec->bad)
+		return 0;
+	for (size_t i = 0; i < rec->n; i++)
+		if (strlen(rec->v[i]) != rec->len[i] || strpbrk(rec->v[i], "\r\n"))
+			diags_add(t->d, DIAG_ERROR, t->path, rec->line, t->names[i],
+			          "line break or NUL in a value: a joined value must be one line");
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		t->rows = xreallocarray(t->rows, t->cap, sizeof(*t->rows));
+	}
+	t->rows[t->nrows].v = dup_strv(rec->v, rec->n);
+	t->rows[t->nrows].line = rec->line;
+	t->nrows++;
+	return 0;
+}
+
+static const struct table *sort_table; /* qsort has no user pointer */
+
+static int cmp_rows(const void *a, const void *b)
+{
+	const struct trow *ra = a, *rb = b;
+	int c = strcasecmp(ra->v[sort_table->jcol], rb->v[sort_table->jcol]);
+
+	return c ? c : (ra->line > rb->line) - (ra->line < rb->line);
+}
+
+static char **table_find(const struct table *t, const char *val)
+{
+	size_t lo = 0, hi = t->nrows;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcasecmp(val, t->rows[mid].v[t->jcol]);
+		if (c == 0)
+			return t->rows[mid].v;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static void table_free(struct table *t)
+{
+	free(t->path);
+	free(t->col);
+	for (size_t i = 0; i < t->nrows; i++)
+		free_strv(t->rows[i].v, t->ncols);
+	free(t->rows);
+	free_strv(t->names, t->ncols);
+	free(t->dup_src);
+	free(t->dup_col);
+}
+
+/* Loads one --join FILE[:COL] table; returns an exit code, problems in d. */
+static int load_table(struct roster *r, const char *spec, struct diags *d)
+{
+	struct table *t;
+	const char *colon = strrchr(spec, ':');
+	size_t errs = d->errors;
+	int rc;
+
+	r->tables = xreallocarray(r->tables, r->ntables + 1, sizeof(*r->tables));
+	t = &r->tables[r->ntables++];
+	memset(t, 0, sizeof(*t));
+	if (colon && colon[1] && !strchr(colon, '/')) {
+		t->path = xstrndup(spec, (size_t)(colon - spec));
+		t->col = lower_dup(colon + 1);
+	} else {
+		t->path = xstrdup(spec);
+		t->col = xstrdup("iso3");
+	}
+	t->d = d;
+	rc = csvr_read(t->path, table_cb, t, d);
+	if (rc != EX_OK)
+		return rc;
+	t->jcol = col_index(t->names, t->ncols, t->col);
+	t->rcol = col_index(r->cols, r->ncols, t->col);
+	if (t->jcol == NONE)
+		diags_add(d, DIAG_ERROR, t->path, 1, t->col, "join column missing from this table");
+	if (t->rcol == NONE)
+		diags_add(d, DIAG_ERROR, r->path, 1, t->col,
+		          "join column of %s missing from the roster", t->path);
+	if (d->errors > errs)
+		return EX_DATAERR;
+	sort_table = t;
+	qsort(t->rows, t->nrows, sizeof(*t->rows), cmp_rows);
+	for (size_t i = 0; i + 1 < t->nrows; i++)
+		if (!strcasecmp(t->rows[i].v[t->jcol], t->rows[i + 1].v[t->jcol]))
+			diags_add(d, DIAG_ERROR, t->path, t->rows[i + 1].line, t->col,
+			          "value '%s' also in row %ld: a join needs one row per value",
+			          t->rows[i + 1].v[t->jcol], t->rows[i].line);
+	/* A column may come from two places (the example roster and the facts both have
+	 * 'state') only if they agree on every row: checked for each row in row_cb(). */
+	t->dup_src = xcalloc(t->ncols, sizeof(*t->dup_src));
+	t->dup_col = xcalloc(t->ncols, sizeof(*t->dup_col));
+	for (size_t c = 0; c < t->ncols; c++) {
+		size_t i = col_index(r->cols, r->ncols, t->names[c]);
+		t->dup_src[c] = t->dup_col[c] = NONE;
+		if (c == t->jcol)
+			continue;
+		if (i != NONE) {
+			t->dup_src[c] = ROSTER_SRC;
+			t->dup_col[c] = i;
+			continue;
+		}
+		for (size_t k = 0; k + 1 < r->ntables; k++) {
+			i = col_index(r->tables[k].names, r->tables[k].ncols, t->names[c]);
+			if (i != NONE) {
+				t->dup_src[c] = k;
+				t->dup_col[c] = i;
+				break;
+			}
+		}
+	}
+	return d->errors > errs ? EX_DATAERR : EX_OK;
+}
+
+/* ---- opening ---- */
+
+static int header_cb(void *user, const struct csvr_record *rec)
+{
+	struct roster *r = user;
+
+	r->cols = dup_strv(rec->v, rec->n);
+	r->ncols = rec->n;
+	return STOP_AFTER_HEADER;
+}
+
+static int check_header(struct roster *r, struct diags *d)
+{
+	size_t errs = d->errors;
+
+	for (size_t i = 0; i < r->ncols; i++) {
+		if (!r->cols[i][0])
+			diags_add(d, DIAG_ERROR, r->path, 1, NULL, "column %zu has no name", i + 1);
+		else
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(r->cols[i], r->cols[j]))
+					diags_add(d, DIAG_ERROR, r->path, 1, r->cols[i],
+					          "column named twice (columns %zu and %zu)", j + 1,
+					          i + 1);
+	}
+	r->keycol = col_index(r->cols, r->ncols, r->key);
+	r->emailcol = col_index(r->cols, r->ncols, "email");
+	r->cccol = col_index(r->cols, r->ncols, "cc");
+	r->langcol = col_index(r->cols, r->ncols, "language");
+	r->salcol = col_index(r->cols, r->ncols, "salutation");
+	r->honcol = col_index(r->cols, r->ncols, "honorific");
+	r->namecol = col_index(r->cols, r->ncols, "name");
+	if (r->keycol == NONE)
+		diags_add(d, DIAG_ERROR, r->path, 1, r->key,
+		          "missing column: the key column (choose another with --key COL)");
+	if (r->emailcol == NONE)
+		diags_add(d, DIAG_ERROR, r->path, 1, "email",
+		          "missing column: every roster needs one");
+	r->contact = xcalloc(r->ncols + 1, 1);
+	for (size_t i = 0; i < r->ncols; i++) {
+		r->contact[i] = i == r->keycol;
+		for (size_t k = 0; contact_columns[k]; k++)
+			if (!strcmp(r->cols[i], contact_columns[k]))
+				r->contact[i] = 1;
+	}
+	return d->errors > errs ? EX_DATAERR : EX_OK;
+}
+
+static int known_column(const struct roster *r, const char *col)
+{
+	if (str_ieq(col, "language") || str_ieq(col, "salutation"))
+		return 1;
+	if (col_index(r->cols, r->ncols, col) != NONE)
+		return 1;
+	for (size_t t = 0; t < r->ntables; t++)
+		if (col_index(r->tables[t].names, r->tables[t].ncols, col) != NONE)
+			return 1;
+	return 0;
+}
+
+static int parse_wheres(struct roster *r, const char *const *w, struct diags *d)
+{
+	int rc = EX_OK;
+
+	for (; w && *w; w++) {
+		const char *eq = strchr(*w, '=');
+		struct where *x;
+		size_t clen;
+
+		if (!eq || eq == *w || (eq == *w + 1 && **w == '!')) {
+			diags_add(d, DIAG_ERROR, NULL, 0, NULL,
+			          "--where '%s': expected COL=VALUE or COL!=VALUE", *w);
+			rc = EX_USAGE;
+			continue;
+		}
+		r->wheres = xreallocarray(r->wheres, r->nwheres + 1, sizeof(*r->wheres));
+		x = &r->wheres[r->nwheres++];
+		x->neg = eq[-1] == '!';
+		clen = (size_t)(eq - *w) - (size_t)x->neg;
+		x->col = xstrndup(*w, clen);
+		x->val = xstrdup(eq + 1);
+		if (!known_column(r, x->col)) {
+			diags_add(d, DIAG_ERROR, r->path, 0, x->col,
+			          "--where names a column that neither the roster nor a joined "
+			          "table has");
+			if (rc == EX_OK)
+				rc = EX_DATAERR;
+		}
+	}
+	return rc;
+}
+
+static void parse_only(struct roster *r, const char *const *only)
+{
+	for (; only && *only; only++) {
+		const char *s = *only;
+		while (*s) {
+			size_t n = strcspn(s, ",");
+			size_t a = 0, b = n;
+			while (a < b && isspace((unsigned char)s[a]))
+				a++;
+			while (b > a && isspace((unsigned char)s[b - 1]))
+				b--;
+			if (b > a) {
+				r->only = xreallocarray(r->only, r->nonly + 1, sizeof(*r->only));
+				r->only[r->nonly].k = xstrndup(s + a, b - a);
+				r->only[r->nonly++].seen = 0;
+			}
+			s += n + (s[n] == ',');
+		}
+	}
+}
+
+static void set_languages(struct roster *r, const char *const *langs)
+{
+	static const char *const dflt[] = {"en", "fr", "es", NULL};
+	size_t n = 0;
+
+	if (!langs || !*langs)
+		langs = dflt;
+	while (langs[n])
+		n++;
+	r->langs = xcalloc(n + 2, sizeof(*r->langs));
+	for (size_t i = 0; i < n; i++)
+		r->langs[r->nlangs++] = lower_dup(langs[i]);
+	r->en = col_index(r->langs, r->nlangs, "en");
+	if (r->en == NONE) {
+		r->en = r->nlangs;
+		r->langs[r->nlangs++] = xstrdup("en");
+	}
+	r->by_lang = xcalloc(r->nlangs, sizeof(*r->by_lang));
+	r->stats.nlangs = r->nlangs;
+	r->stats.langs = (const char *const *)r->langs;
+	r->stats.by_lang = r->by_lang;
+}
+
+int roster_open(const struct roster_opts *o, struct roster **out, struct diags *d)
+{
+	struct roster *r = xcalloc(1, sizeof(*r));
+	int rc, rc2;
+
+	*out = NULL;
+	r->path = xstrdup(o->path);
+	r->key = lower_dup(o->key && *o->key ? o->key : "iso3");
+	r->smtputf8 = o->smtputf8;
+	r->exclude = o->exclude;
+	r->exclude_user = o->exclude_user;
+	set_languages(r, o->languages);
+	parse_only(r, o->only);
+
+	rc = csvr_read(r->path, header_cb, r, d);
+	if (rc == STOP_AFTER_HEADER)
+		rc = EX_OK;
+	if (rc != EX_OK)
+		goto out;
+	/* Go on after a problem, so that one run reports all of them. */
+	rc = check_header(r, d);
+	for (const char *const *j = o->joins; j && *j; j++) {
+		rc2 = load_table(r, *j, d);
+		if (rc2 == EX_NOINPUT || (rc2 != EX_OK && rc == EX_OK))
+			rc = rc2;
+	}
+	rc2 = parse_wheres(r, o->wheres, d);
+	if (rc == EX_OK)
+		rc = rc2;
+out:
+	if (rc != EX_OK) {
+		roster_free(r);
+		return rc;
+	}
+	*out = r;
+	return EX_OK;
+}
+
+void roster_free(struct roster *r)
+{
+	if (!r)
+		return;
+	free(r->path);
+	free(r->key);
+	free_strv(r->cols, r->ncols);
+	free(r->contact);
+	for (size_t i = 0; i < r->ntables; i++)
+		table_free(&r->tables[i]);
+	free(r->tables);
+	for (size_t i = 0; i < r->nwheres; i++) {
+		free(r->wheres[i].col);
+		free(r->wheres[i].val);
+	}
+	free(r->wheres);
+	for (size_t i = 0; i < r->nonly; i++)
+		free(r->only[i].k);
+	free(r->only);
+	free_strv(r->langs, r->nlangs);
+	free(r->by_lang);
+	hset_clear(&r->keys);
+	hset_clear(&r->addrs);
+	free(r);
+}
+
+const struct roster_stats *roster_stats(const struct roster *r)
+{
+	return &r->stats;
+}
+
+const char *roster_path(const struct roster *r)
+{
+	return r->path;
+}
+
+/* ---- derived values ---- */
+
+static int word_in(const char *s, const char *const *words)
+{
+	char w[32];
+
+	while (s && *s) {
+		size_t n;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		n = strcspn(s, " \t");
+		if (n && n < sizeof w) {
+			memcpy(w, s, n);
+			w[n] = '\0';
+			for (size_t i = 0; words[i]; i++)
+				if (!strcasecmp(w, words[i]))
+					return 1;
+		}
+		s += n;
+	}
+	return 0;
+}
+
+const char *roster_salutation(const char *lang, const char *honorific, const char *name)
+{
+	static const char *const male[] = {"mr",    "mr.",      "sr",  "sr.",   "señor",
+	                                   "senor", "sir",      "don", "excmo", "excmo.",
+	                                   "m.",    "monsieur", NULL};
+	static const char *const female[] = {
+	    "ms",     "ms.", "mrs",  "mrs.", "sra",  "sra.", "señora", "senora", "madam",
+	    "madame", "mme", "mme.", "dame", "doña", "dona", "excma",  "excma.", NULL};
+	char first[32] = "";
+
+	if (!lang || !strcasecmp(lang, "en"))
+		return "Your Excellency";
+	if (!strcasecmp(lang, "fr"))
+		return "Excellence";
+	if (strcasecmp(lang, "es"))
+		return NULL;
+	/* Only the honorific, or a title written before the name, tells; never guess from a
+	 * first name. */
+	if (name) {
+		size_t n = strcspn(name, " \t");
+		if (n < sizeof first) {
+			memcpy(first, name, n);
+			first[n] = '\0';
+		}
+	}
+	if (word_in(honorific, male) || word_in(first, male))
+		return "Excelentísimo Señor";
+	if (word_in(honorific, female) || word_in(first, female))
+		return "Excelentísima Señora";
+	return "Excelencia";
+}
+
+/* The raw value of col: the roster's, else a joined table's; NULL when neither has it. */
+static const char *raw_get(const struct roster_row *row, const char *col)
+{
+	const struct roster *r = row->r;
+	size_t i = col_index(r->cols, r->ncols, col);
+
+	if (i != NONE)
+		return row->v[i];
+	for (size_t t = 0; t < r->ntables; t++) {
+		i = col_index(r->tables[t].names, r->tables[t].ncols, col);
+		if (i != NONE)
+			return row->joined[t] ? row->joined[t][i] : NULL;
+	}
+	return NULL;
+}
+
+const char *roster_get(const struct roster_row *row, const char *col)
+{
+	const char *v;
+
+	if (str_ieq(col, "language"))
+		return row->r->langs[row->lang];
+	v = raw_get(row, col);
+	if (str_ieq(col, "salutation") && (!v || is_blank(v)))
+		return row->salutation;
+	return v;
+}
+
+const char *roster_key(const struct roster_row *row)
+{
+	return row->v[row->r->keycol];
+}
+
+const char *roster_language(const struct roster_row *row)
+{
+	return row->r->langs[row->lang];
+}
+
+long roster_row_line(const struct roster_row *row)
+{
+	return row->line;
+}
+
+static json_t *json_value(const char *s)
+{
+	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true"))
+		return json_true();
+	if (!strcasecmp(s, "no") || !strcasecmp(s, "false"))
+		return json_false();
+	return json_string(s);
+}
+
+json_t *roster_context(const struct roster_row *row)
+{
+	const struct roster *r = row->r;
+	json_t *o = json_object();
+	const char *sal;
+
+	for (size_t i = 0; i < r->ncols; i++)
+		if (!is_blank(row->v[i]))
+			json_object_set_new(o, r->cols[i], json_value(row->v[i]));
+	for (size_t t = 0; t < r->ntables; t++) {
+		const struct table *tb = &r->tables[t];
+		if (!row->joined[t])
+			continue;
+		for (size_t c = 0; c < tb->ncols; c++)
+			if (c != tb->jcol && tb->dup_src[c] == NONE && !is_blank(row->joined[t][c]))
+				json_object_set_new(o, tb->names[c], json_value(row->joined[t][c]));
+	}
+	json_object_set_new(o, "language", json_string(r->langs[row->lang]));
+	sal = roster_get(row, "salutation");
+	if (sal && !is_blank(sal))
+		json_object_set_new(o, "salutation", json_string(sal));
+	else
+		json_object_del(o, "salutation");
+	return o;
+}
+
+/* ---- one pass ---- */
+
+struct addr_ctx {
+	struct roster *r;
+	long line;
+	const char *col;
+	int single; /* the email column: exactly one address */
+	size_t count;
+};
+
+static int check_one_address(void *user, const char *s, size_t len)
+{
+	struct addr_ctx *a = user;
+	struct roster *r = a->r;
+	const char *why = address_check(s, len, r->smtputf8);
+	long first;
+
+	a->count++;
+	if (why) {
+		diags_add(r->d, DIAG_ERROR, r->path, a->line, a->col, "'%.*s': %s", (int)len, s,
+		          why);
+		return 0;
+	}
+	first = hset_add(&r->addrs, hash_ci(s, len), a->line);
+	if (first == a->line)
+		diags_add(r->d, DIAG_ERROR, r->path, a->line, a->col,
+		          "'%.*s' appears twice in this row", (int)len, s);
+	else if (first)
+		diags_add(r->d, DIAG_ERROR, r->path, a->line, a->col,
+		          "duplicate address '%.*s' (also in row %ld): one message per address",
+		          (int)len, s, first);
+	return 0;
+}
+
+static void check_addresses(struct roster *r, const struct roster_row *row)
+{
+	struct addr_ctx a = {r, row->line, "email", 1, 0};
+	const char *email = row->v[r->emailcol];
+	size_t len = strlen(email);
+
+	/* Tolerate spaces around the cell (a spreadsheet habit); nothing else. */
+	while (*email == ' ' || *email == '\t') {
+		email++;
+		len--;
+	}
+	while (len && (email[len - 1] == ' ' || email[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		diags_add(r->d, DIAG_ERROR, r->path, row->line, "email", "empty address");
+	else if (strcspn(email, ",;") < len && !memchr(email, '"', len))
+		diags_add(r->d, DIAG_ERROR, r->path, row->line, "email",
+		          "'%.*s': one address only in the email column; put others in cc",
+		          (int)len, email);
+	else
+		check_one_address(&a, email, len);
+	if (r->cccol != NONE) {
+		a.col = "cc";
+		a.single = 0;
+		address_split(row->v[r->cccol], check_one_address, &a);
+	}
+}
+
+static void check_values(struct roster *r, const struct roster_row *row, const size_t *lens)
+{
+	for (size_t i = 0; i < r->ncols; i++) {
+		if (strlen(row->v[i]) != lens[i])
+			diags_add(r->d, DIAG_ERROR, r->path, row->line, r->cols[i],
+			          "NUL byte in the value");
+		else if (r->contact[i] && strpbrk(row->v[i], "\r\n"))
+			diags_add(r->d, DIAG_ERROR, r->path, row->line, r->cols[i],
+			          "line break in a value that can reach a mail header (CR/LF "
+			          "injection); keep it on one line");
+	}
+}
+
+static void derive(struct roster *r, struct roster_row *row)
+{
+	const char *lang = r->langcol != NONE ? row->v[r->langcol] : "";
+	size_t i;
+
+	row->lang = r->en;
+	if (!is_blank(lang)) {
+		i = col_index(r->langs, r->nlangs, lang);
+		if (i != NONE)
+			row->lang = i;
+		else
+			diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
+			          "unknown language '%s'; using en", lang);
+	}
+	row->salutation =
+	    roster_salutation(r->langs[row->lang], r->honcol != NONE ? row->v[r->honcol] : NULL,
+	                      r->namecol != NONE ? row->v[r->namecol] : NULL);
+}
+
+static int selected(struct roster *r, const struct roster_row *row)
+{
+	const char *key = roster_key(row);
+	int sel = 1;
+
+	for (size_t i = 0; i < r->nwheres; i++) {
+		const char *v = roster_get(row, r->wheres[i].col);
+		if (str_ieq(v ? v : "", r->wheres[i].val) == r->wheres[i].neg)
+			sel = 0;
+	}
+	if (r->nonly) {
+		int hit = 0;
+		for (size_t i = 0; i < r->nonly; i++)
+			if (str_ieq(r->only[i].k, key))
+				hit = r->only[i].seen = 1;
+		if (!hit)
+			sel = 0;
+	}
+	if (sel && r->exclude && r->exclude(r->exclude_user, key))
+		sel = 0;
+	return sel;
+}
+
+static const char *source_path(const struct roster *r, size_t src)
+{
+	return src == ROSTER_SRC ? r->path : r->tables[src].path;
+}
+
+/* A column that two sources define must have the same value in both (ASCII case aside). */
+static void check_agreement(struct roster *r, const struct roster_row *row)
+{
+	for (size_t t = 0; t < r->ntables; t++) {
+		const struct table *tb = &r->tables[t];
+		if (!row->joined[t])
+			continue;
+		for (size_t c = 0; c < tb->ncols; c++) {
+			size_t src = tb->dup_src[c];
+			const char *other;
+			if (src == NONE)
+				continue;
+			if (src == ROSTER_SRC)
+				other = row->v[tb->dup_col[c]];
+			else if (row->joined[src])
+				other = row->joined[src][tb->dup_col[c]];
+			else
+				continue;
+			if (!str_ieq(other, row->joined[t][c]))
+				diags_add(
+				    r->d, DIAG_ERROR, r->path, row->line, tb->names[c],
+				    "column defined by both %s and %s, which disagree: '%s' and "
+				    "'%s'",
+				    source_path(r, src), tb->path, other, row->joined[t][c]);
+		}
+	}
+}
+
+static int row_cb(void *user, const struct csvr_record *rec)
+{
+	struct roster *r = user;
+	struct roster_row row = {0};
+	char **joined[8];
+	size_t errs = r->d->errors;
+	long first;
+	int rc = 0;
+
+	if (rec->index == 0) {
+		/* The file changed under us between passes: stop rather than misread it. */
+		int same = rec->n == r->ncols;
+		for (size_t i = 0; same && i < rec->n; i++)
+			same = !strcmp(rec->v[i], r->cols[i]);
+		if (!same) {
+			diags_add(r->d, DIAG_ERROR, r->path, rec->line, NULL,
+			          "the header changed since the roster was opened");
+			return EX_DATAERR;
+		}
+		return 0;
+	}
+	r->stats.rows++;
+	if (rec->bad)
+		return 0;
+	row.r = r;
+	row.line = rec->line;
+	row.v = rec->v;
+	row.joined = r->ntables <= 8 ? joined : xcalloc(r->ntables, sizeof(*row.joined));
+	check_values(r, &row, rec->len);
+	if (is_blank(row.v[r->keycol])) {
+		diags_add(r->d, DIAG_ERROR, r->path, row.line, r->key, "empty key");
+	} else {
+		first = hset_add(&r->keys, hash_ci(row.v[r->keycol], strlen(row.v[r->keycol])),
+		                 row.line);
+		if (first)
+			diags_add(r->d, DIAG_ERROR, r->path, row.line, r->key,
+			          "duplicate key '%s' (also in row %ld)", row.v[r->keycol], first);
+	}
+	check_addresses(r, &row);
+	for (size_t t = 0; t < r->ntables; t++) {
+		const char *jv = row.v[r->tables[t].rcol];
+		row.joined[t] = table_find(&r->tables[t], jv);
+		if (!row.joined[t])
+			diags_add(r->d, DIAG_WARNING, r->path, row.line, r->tables[t].col,
+			          "'%s' is not in %s: its columns are missing for this row", jv,
+			          r->tables[t].path);
+	}
+	check_agreement(r, &row);
+	derive(r, &row);
+	if (r->d->errors == errs && selected(r, &row)) {
+		r->stats.selected++;
+		r->by_lang[row.lang]++;
+		rc = r->fn(r->user, &row);
+	}
+	if (row.joined != joined)
+		free(row.joined);
+	return rc;
+}
+
+int roster_each(struct roster *r, int (*fn)(void *user, const struct roster_row *row), void *user,
+                struct diags *d)
+{
+	size_t errs = d->errors, warns = d->warnings;
+	int rc;
+
+	hset_clear(&r->keys);
+	hset_clear(&r->addrs);
+	r->stats.rows = r->stats.selected = 0;
+	memset(r->by_lang, 0, r->nlangs * sizeof(*r->by_lang));
+	for (size_t i = 0; i < r->nonly; i++)
+		r->only[i].seen = 0;
+	r->fn = fn;
+	r->user = user;
+	r->d = d;
+	rc = csvr_read(r->path, row_cb, r, d);
+	if (rc == EX_OK || rc == EX_DATAERR) {
+		for (size_t i = 0; i < r->nonly; i++)
+			if (!r->only[i].seen)
+				diags_add(d, DIAG_ERROR, r->path, 0, r->key,
+				          "--only: no row has the key '%s'", r->only[i].k);
+	}
+	r->stats.errors = d->errors - errs;
+	r->stats.warnings = d->warnings - warns;
+	/* The sets are only for the pass; give the memory back at once. */
+	hset_clear(&r->keys);
+	hset_clear(&r->addrs);
+	if (rc == EX_OK && r->stats.errors)
+		rc = EX_DATAERR;
+	return rc;
+}

@@ -1,0 +1,95 @@
+/*
+ * Rosters: a CSV of recipients (one row per mission), left-joined with attribute tables,
+ * filtered, validated row by row and streamed to the caller; plus each row's letter context.
+ */
+#ifndef DEMARCHE_ROSTER_H
+#define DEMARCHE_ROSTER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "base/error.h"
+
+/*
+ * What to read and select. Only borrowed: every string must outlive roster_open() (it
+ * copies what it keeps). The arrays are NULL-terminated and may be NULL.
+ */
+struct roster_opts {
+	const char *path;             /* the roster CSV */
+	const char *key;              /* the column naming a recipient; NULL: "iso3" */
+	const char *const *joins;     /* --join "FILE" or "FILE:COL" (COL default "iso3") */
+	const char *const *wheres;    /* --where "COL=VAL" or "COL!=VAL"; all must hold */
+	const char *const *only;      /* --only values, each "K1,K2,..." */
+	int smtputf8;                 /* non-ASCII addresses allowed (transport offers SMTPUTF8) */
+	const char *const *languages; /* the languages the appeal has; NULL: en, fr, es */
+	/* --not-received hook: returns 1 to leave the row with this key out. May be NULL. */
+	int (*exclude)(void *user, const char *key);
+	void *exclude_user;
+};
+
+struct roster;
+struct roster_row;
+
+/* Counts from the last roster_each() pass; owned by the roster. */
+struct roster_stats {
+	size_t rows;     /* data records read */
+	size_t selected; /* valid rows that passed the filters (handed to the callback) */
+	size_t errors, warnings;
+	size_t nlangs;
+	const char *const *langs; /* nlangs names, the known languages */
+	const size_t *by_lang;    /* selected rows per language, parallel to langs */
+};
+
+/*
+ * Reads the roster's header and loads the join tables (held in memory; they are small),
+ * and checks the options: the key and email columns exist; each join column exists in the
+ * roster and its table, a table's values are unique, no column is defined twice (naming
+ * both files); --where names a known column. Returns EX_OK with *out set (free it with
+ * roster_free()); EX_NOINPUT when the roster or a table cannot be opened; EX_USAGE for a
+ * malformed --where; EX_DATAERR for the rest. Every problem goes to d.
+ */
+int roster_open(const struct roster_opts *o, struct roster **out, struct diags *d);
+
+/*
+ * Streams the roster once, validating every row (RFC 5322 addresses in email and cc,
+ * duplicate keys and addresses, empty key or email, CR/LF in contact columns, NUL
+ * anywhere, unknown language: a warning, en used; join values missing from a table: a
+ * warning), and calls fn for every valid row that passes the filters, in file order. All
+ * problems go to d, with file, row (the line where the record starts) and column.
+ * Memory stays flat: one row at a time, plus 12 bytes per key and address for duplicates.
+ * Can be called again (a validation pass, then a working pass); each pass starts afresh.
+ * The row is valid only during the call. Returns fn's non-zero value if fn stopped the
+ * pass; else EX_DATAERR if this pass found errors (rows handed to fn before an error was
+ * found are then not to be acted on: validate with a whole pass first), EX_NOINPUT or
+ * EX_IOERR if the file went away, else EX_OK.
+ */
+int roster_each(struct roster *r, int (*fn)(void *user, const struct roster_row *row), void *user,
+                struct diags *d);
+
+const struct roster_stats *roster_stats(const struct roster *r); /* never NULL */
+const char *roster_path(const struct roster *r);                 /* the roster file */
+void roster_free(struct roster *r);                              /* NULL is fine */
+
+/*
+ * A row's value of col (case-insensitive): the roster's own columns, then the joined ones;
+ * "language" is the effective language (en when empty or unknown) and "salutation" is
+ * derived from it when the row has none. NULL when there is no such column or the row
+ * had no match in that column's table. Owned by the row.
+ */
+const char *roster_get(const struct roster_row *row, const char *col);
+const char *roster_key(const struct roster_row *row);      /* never NULL */
+const char *roster_language(const struct roster_row *row); /* effective; never NULL */
+long roster_row_line(const struct roster_row *row);        /* 1-based line in the file */
+
+/*
+ * The letter context for the row: a new JSON object (the caller decrefs it) holding every
+ * non-empty roster and joined value (yes/no/true/false, any case, as JSON booleans,
+ * everything else as strings), plus the derived "language" and "salutation". Empty
+ * cells are left out, so that strict rendering reports them as missing.
+ */
+json_t *roster_context(const struct roster_row *row);
+
+/* The salutation for a language and honorific/name when the row gives none; static. */
+const char *roster_salutation(const char *lang, const char *honorific, const char *name);
+
+#endif

@@ -1,0 +1,705 @@
+/* Unit tests of letter files, Markdown, and the five templates against their seed letters. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <csv.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/strutil.h"
+#include "base/xalloc.h"
+#include "letter/letter.h"
+#include "letter/markdown.h"
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("SRCDIR");
+	return s && *s ? s : ".";
+}
+
+/* ---- a small CSV reader for original.csv (test only; the roster module does this) ---- */
+
+struct csv_state {
+	json_t *header; /* array of names */
+	json_t *rows;   /* array of objects */
+	json_t *cur;    /* array of the current record's fields */
+};
+
+static json_t *csv_value(const char *s)
+{
+	/* As the roster module: yes/no/true/false are booleans. */
+	if (str_ieq(s, "yes") || str_ieq(s, "true"))
+		return json_true();
+	if (str_ieq(s, "no") || str_ieq(s, "false"))
+		return json_false();
+	return json_string(s);
+}
+
+static void csv_field(void *s, size_t len, void *data)
+{
+	struct csv_state *st = data;
+	char *v = xstrndup(s ? s : "", len);
+
+	json_array_append_new(st->cur, json_string(v));
+	free(v);
+}
+
+static void csv_record(int c, void *data)
+{
+	struct csv_state *st = data;
+
+	(void)c;
+	if (!st->header) {
+		st->header = st->cur;
+	} else {
+		json_t *o = json_object();
+		for (size_t i = 0; i < json_array_size(st->header); i++) {
+			const char *k = json_string_value(json_array_get(st->header, i));
+			json_t *v = json_array_get(st->cur, i);
+			json_object_set_new(o, k, csv_value(v ? json_string_value(v) : ""));
+		}
+		json_array_append_new(st->rows, o);
+		json_decref(st->cur);
+	}
+	st->cur = json_array();
+}
+
+/* The rows of a CSV file as JSON objects; NULL when unreadable. */
+static json_t *read_csv(const char *path)
+{
+	struct csv_parser p;
+	struct csv_state st = {NULL, json_array(), json_array()};
+	char *data = NULL;
+	size_t len = 0;
+
+	if (read_file(path, &data, &len) != 0) {
+		json_decref(st.rows);
+		json_decref(st.cur);
+		return NULL;
+	}
+	assert_int_equal(csv_init(&p, CSV_STRICT | CSV_APPEND_NULL), 0);
+	assert_int_equal(csv_parse(&p, data, len, csv_field, csv_record, &st), len);
+	csv_fini(&p, csv_field, csv_record, &st);
+	csv_free(&p);
+	free(data);
+	json_decref(st.header);
+	json_decref(st.cur);
+	return st.rows;
+}
+
+/* Campaign params, then the roster row on top (DESIGN.md: context for one mission). */
+static json_t *context(const char *params_path, const char *csv_path, size_t row)
+{
+	json_error_t jerr;
+	json_t *ctx = json_load_file(params_path, 0, &jerr);
+	json_t *rows = read_csv(csv_path);
+
+	if (!ctx)
+		fail_msg("%s:%d: %s", params_path, jerr.line, jerr.text);
+	assert_non_null(rows);
+	assert_true(json_array_size(rows) > row);
+	json_object_update(ctx, json_array_get(rows, row));
+	json_decref(rows);
+	return ctx;
+}
+
+static struct letter *load_template(const char *id)
+{
+	char *path = xasprintf("%s/templates/%s", srcdir(), id);
+	char *layout = xasprintf("%s/templates/_layout", srcdir());
+	struct diags d = DIAGS_INIT;
+	struct letter *l = NULL;
+	int rc = letter_load(path, layout, &l, &d);
+
+	if (rc != EX_OK)
+		diags_print(&d, stderr);
+	assert_int_equal(rc, EX_OK);
+	diags_free(&d);
+	free(path);
+	free(layout);
+	return l;
+}
+
+static json_t *template_context(const char *id)
+{
+	char *pj = xasprintf("%s/templates/%s/original.json", srcdir(), id);
+	char *pc = xasprintf("%s/templates/%s/original.csv", srcdir(), id);
+	json_t *ctx = context(pj, pc, 0);
+
+	free(pj);
+	free(pc);
+	return ctx;
+}
+
+/* Renders and asserts success, printing the problems otherwise. */
+static void render_ok(struct letter *l, const char *lang, json_t *ctx, struct letter_out *out)
+{
+	struct diags d = DIAGS_INIT;
+	int rc = letter_render(l, lang, ctx, out, &d);
+
+	if (rc != EX_OK)
+		diags_print(&d, stderr);
+	assert_int_equal(rc, EX_OK);
+	assert_int_equal(d.errors, 0);
+	diags_free(&d);
+}
+
+/* ---- the seed test ---- */
+
+struct seed {
+	const char *template;
+	const char *file;
+	/* Text in the seed that is not the letter's (scan artefacts), removed before comparing. */
+	const char *artefacts[2];
+};
+
+static const struct seed seeds[] = {
+    {"amendment-alert", "000_bcbb0d66050dafc6.txt", {NULL}},
+    {"asp-session", "001_daff8836c24be952.txt", {NULL}},
+    {"joint-letter", "002_d1f86763ec81459c.txt", {NULL}},
+    {"security-council",
+     "003_2cefc1941807e155.txt",
+     /* the text extraction describes the handwritten signature */
+     {"A handwritten signature in black ink that reads \"William R. Pace\". The signature "
+      "is written in a cursive, flowing style.",
+      NULL}},
+    {"review-conference", "004_6f2720748feaff1f.txt", {NULL}},
+};
+
+static void remove_all(char *s, const char *what)
+{
+	size_t n = strlen(what);
+	char *p;
+
+	while ((p = strstr(s, what)))
+		memmove(p, p + n, strlen(p + n) + 1);
+}
+
+static size_t count(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+static size_t count_single_stars(const char *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; s[i]; i++)
+		if (s[i] == '*' && s[i + 1] != '*' && (i == 0 || s[i - 1] != '*'))
+			n++;
+	return n;
+}
+
+/* Fails showing the first word where a and b differ, with some context. */
+static void compare_words(const char *name, const char *want, const char *got)
+{
+	size_t i = 0, word = 0;
+
+	while (want[i] && want[i] == got[i]) {
+		if (want[i] == ' ')
+			word++;
+		i++;
+	}
+	if (!want[i] && !got[i])
+		return;
+	{
+		size_t from = i > 60 ? i - 60 : 0;
+		fail_msg("%s: differs at word %zu:\n  seed:     ...%.120s\n  rendered: ...%.120s",
+		         name, word, want + from, got + from);
+	}
+}
+
+static void test_seed(void **state)
+{
+	const struct seed *s = *state;
+	char *seed_path = xasprintf("%s/tests/data/seeds/%s", srcdir(), s->file);
+	struct letter *l = load_template(s->template);
+	json_t *ctx = template_context(s->template);
+	struct letter_out out;
+	char *seed = NULL, *want, *got;
+	size_t len;
+
+	assert_int_equal(read_file(seed_path, &seed, &len), 0);
+	for (size_t i = 0; i < 2 && s->artefacts[i]; i++) {
+		assert_non_null(strstr(seed, s->artefacts[i])); /* the exception is still needed */
+		remove_all(seed, s->artefacts[i]);
+	}
+	render_ok(l, "en", ctx, &out);
+	assert_false(out.fell_back);
+	want = markdown_to_plain(seed);
+	got = markdown_to_plain(out.text);
+	compare_words(s->template, want, got);
+	/* The HTML part carries exactly the seed's emphasis. */
+	assert_int_equal(count(out.html, "<strong>"), count(seed, "**") / 2);
+	assert_int_equal(count(out.html, "<em>"), count_single_stars(seed) / 2);
+	free(want);
+	free(got);
+	free(seed);
+	letter_out_free(&out);
+	json_decref(ctx);
+	letter_free(l);
+	free(seed_path);
+}
+
+/* ---- other languages, conditionals, fallback ---- */
+
+static void test_translations(void **state)
+{
+	static const char *ids[] = {"asp-session", "joint-letter"};
+	static const struct {
+		const char *lang, *salutation, *expect;
+	} langs[] = {
+	    {"fr", "Excellence", "Excellence,"},
+	    {"es", "Excelentísimo Señor Embajador", "Excelentísimo Señor Embajador:"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		struct letter *l = load_template(ids[i]);
+		json_t *ctx = template_context(ids[i]);
+
+		assert_true(letter_has_language(l, "fr"));
+		assert_true(letter_has_language(l, "es"));
+		for (size_t j = 0; j < 2; j++) {
+			struct letter_out out;
+
+			json_object_set_new(ctx, "language", json_string(langs[j].lang));
+			json_object_set_new(ctx, "salutation", json_string(langs[j].salutation));
+			render_ok(l, langs[j].lang, ctx, &out);
+			assert_false(out.fell_back);
+			assert_string_equal(out.language, langs[j].lang);
+			assert_non_null(strstr(out.text, langs[j].expect));
+			/* the closing names the addressee in the formal register */
+			assert_non_null(
+			    strstr(out.text, j == 0 ? "agréer, Excellence,"
+			                            : "Vuestra Excelencia las seguridades"));
+			assert_non_null(strstr(out.html, "<li>"));
+			letter_out_free(&out);
+		}
+		json_decref(ctx);
+		letter_free(l);
+	}
+}
+
+static void test_conditional_renumbers(void **state)
+{
+	struct letter *l = load_template("joint-letter");
+	json_t *ctx = template_context("joint-letter");
+	struct letter_out out;
+
+	(void)state;
+	render_ok(l, "en", ctx, &out);
+	assert_non_null(strstr(out.text, "\n6. Ratifying, if not previously done, the Agreement"));
+	assert_non_null(strstr(out.text, "\n8. Signing"));
+	letter_out_free(&out);
+
+	json_object_set_new(ctx, "apic_party", json_true());
+	render_ok(l, "en", ctx, &out);
+	assert_null(strstr(out.text, "Ratifying"));
+	assert_non_null(strstr(out.text, "\n6. Domesticating, if not previously done"));
+	assert_non_null(strstr(out.text, "\n7. Signing"));
+	assert_null(strstr(out.text, "\n8. "));
+	assert_non_null(strstr(out.html, "<ol>"));
+	assert_null(strstr(out.html, "APIC"));
+	letter_out_free(&out);
+	json_decref(ctx);
+	letter_free(l);
+}
+
+static void test_fallback_and_metadata(void **state)
+{
+	struct letter *l = load_template("asp-session");
+	json_t *ctx = template_context("asp-session");
+	struct diags d = DIAGS_INIT;
+	struct letter_out out;
+	const char *const *v;
+	size_t n;
+	char *id = NULL;
+
+	(void)state;
+	v = letter_languages(l, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "en");
+	assert_string_equal(v[1], "es");
+	assert_string_equal(v[2], "fr");
+	v = letter_params(l, &n);
+	assert_true(n > 6);
+	assert_string_equal(v[0], "session");
+	assert_int_equal(strlen(letter_hash(l)), 64);
+	assert_int_equal(strspn(letter_hash(l), "0123456789abcdef"), 64);
+
+	render_ok(l, "de", ctx, &out);
+	assert_true(out.fell_back);
+	assert_string_equal(out.language, "en");
+	assert_string_equal(out.campaign, "asp22-priorities");
+	assert_string_equal(out.subject,
+	                    "22nd session of the Assembly of States Parties: priorities");
+	assert_string_equal(out.title,
+	                    "Priorities for the 22nd session of the Assembly of States Parties");
+	assert_non_null(strstr(out.html, "<html>"));
+	assert_non_null(strstr(out.html, "<strong>ASP General Debate"));
+	letter_out_free(&out);
+
+	/* A template's campaign needs its params: the id is only fixed after draft. */
+	assert_int_equal(letter_campaign_id(l, &id, &d), EX_DATAERR);
+	assert_null(id);
+	assert_true(d.errors > 0);
+	diags_free(&d);
+	json_decref(ctx);
+	letter_free(l);
+}
+
+/* ---- errors: each names the file and the line ---- */
+
+static void expect_load_error(const char *name, long line, const char *words)
+{
+	char *path = xasprintf("%s/tests/data/letter/%s", srcdir(), name);
+	struct diags d = DIAGS_INIT;
+	struct letter *l = NULL;
+	int found = 0;
+
+	assert_int_equal(letter_load(path, NULL, &l, &d), EX_DATAERR);
+	assert_null(l);
+	assert_true(d.errors > 0);
+	for (size_t i = 0; i < d.n; i++) {
+		char *s = diag_format(&d.v[i]);
+		if (strstr(s, "en.md") && d.v[i].line == line && strstr(s, words))
+			found = 1;
+		free(s);
+	}
+	if (!found) {
+		diags_print(&d, stderr);
+		fail_msg("%s: no error at line %ld mentioning '%s'", name, line, words);
+	}
+	diags_free(&d);
+	free(path);
+}
+
+static void test_unknown_header(void **state)
+{
+	(void)state;
+	expect_load_error("bad-header", 3, "unknown header 'To'");
+}
+
+static void test_unclosed_section(void **state)
+{
+	(void)state;
+	expect_load_error("unclosed", 6, "apic_party");
+}
+
+static void test_invalid_utf8(void **state)
+{
+	(void)state;
+	expect_load_error("bad-utf8", 7, "UTF-8");
+}
+
+static struct letter *load_data(const char *name)
+{
+	char *path = xasprintf("%s/tests/data/letter/%s", srcdir(), name);
+	struct diags d = DIAGS_INIT;
+	struct letter *l = NULL;
+	int rc = letter_load(path, NULL, &l, &d);
+
+	if (rc != EX_OK)
+		diags_print(&d, stderr);
+	assert_int_equal(rc, EX_OK);
+	diags_free(&d);
+	free(path);
+	return l;
+}
+
+static int has_diag(const struct diags *d, long line, const char *w1, const char *w2)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		char *s = diag_format(&d->v[i]);
+		int ok = d->v[i].line == line && strstr(s, "en.md") && strstr(s, w1) &&
+		         (!w2 || strstr(s, w2));
+		free(s);
+		if (ok)
+			return 1;
+	}
+	return 0;
+}
+
+static void test_missing_param(void **state)
+{
+	struct letter *l = load_data("missing-param");
+	json_t *ctx = json_pack("{s:s}", "salutation", "Excellency");
+	struct diags d = DIAGS_INIT;
+	struct letter_out out;
+
+	(void)state;
+	assert_int_equal(letter_render(l, "en", ctx, &out, &d), EX_DATAERR);
+	assert_null(out.text);
+	/* all of them, each with file and line */
+	if (!has_diag(&d, 1, "state", NULL) || !has_diag(&d, 6, "topic", NULL) ||
+	    !has_diag(&d, 8, "topic", NULL) || !has_diag(&d, 8, "other", NULL)) {
+		diags_print(&d, stderr);
+		fail_msg("missing names not all reported with their lines");
+	}
+	diags_free(&d);
+	json_decref(ctx);
+	letter_free(l);
+}
+
+static void test_missing_partial(void **state)
+{
+	struct letter *l = load_data("missing-partial");
+	json_t *ctx = json_pack("{s:s}", "salutation", "Excellency");
+	struct diags d = DIAGS_INIT;
+	struct letter_out out;
+	int found = 0;
+
+	(void)state;
+	assert_int_equal(letter_render(l, "en", ctx, &out, &d), EX_DATAERR);
+	for (size_t i = 0; i < d.n; i++) {
+		char *s = diag_format(&d.v[i]);
+		found |= strstr(s, "nosuchpartial") != NULL;
+		free(s);
+	}
+	if (!found) {
+		diags_print(&d, stderr);
+		fail_msg("the missing partial is not named");
+	}
+	diags_free(&d);
+	json_decref(ctx);
+	letter_free(l);
+}
+
+static void test_single_file_and_escaping(void **state)
+{
+	struct letter *l = load_data("single.md");
+	json_t *ctx = json_pack("{s:s,s:s,s:s,s:s}", "state", "Côte d'Ivoire", "salutation",
+	                        "Excellence", "raw", "**gras**", "escaped", "*pas gras*");
+	struct letter_out out;
+	const char *const *v;
+	size_t n;
+
+	(void)state;
+	v = letter_languages(l, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0], "fr");
+	render_ok(l, "fr", ctx, &out);
+	assert_string_equal(out.subject, "Lettre à Côte d'Ivoire");
+	assert_non_null(strstr(out.html, "<strong>gras</strong>"));
+	assert_null(strstr(out.html, "<em>pas gras</em>"));
+	assert_non_null(strstr(out.html, "pas gras"));
+	letter_out_free(&out);
+	json_decref(ctx);
+	letter_free(l);
+}
+
+/* ---- draft: fill params, keep roster fields, flatten the layout ---- */
+
+static char *make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/test_letter-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	return xstrdup(tmpl);
+}
+
+static void rm_rf(const char *dir)
+{
+	char *cmd = xasprintf("rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+}
+
+static void test_draft_round_trip(void **state)
+{
+	static const char *ids[] = {"asp-session", "joint-letter", "review-conference"};
+	(void)state;
+
+	for (size_t t = 0; t < 3; t++) {
+		struct letter *l = load_template(ids[t]), *drafted = NULL;
+		json_t *ctx = template_context(ids[t]);
+		char *pj = xasprintf("%s/templates/%s/original.json", srcdir(), ids[t]);
+		json_t *params = json_load_file(pj, 0, NULL);
+		char *dir = make_tmpdir(), *id = NULL, *src = NULL, *p;
+		struct diags d = DIAGS_INIT;
+		size_t n, len;
+
+		assert_non_null(params);
+		assert_int_equal(letter_draft(l, params, dir, &d), EX_OK);
+		assert_int_equal(letter_load(dir, NULL, &drafted, &d), EX_OK);
+		assert_int_equal(d.errors, 0);
+		letter_params(drafted, &n);
+		assert_int_equal(n, 0); /* the Params header is dropped */
+		letter_languages(drafted, &n);
+		letter_languages(l, &len);
+		assert_int_equal(n, len);
+		assert_int_equal(letter_campaign_id(drafted, &id, &d), EX_OK);
+		p = xasprintf("%s/en.md", dir);
+		assert_int_equal(read_file(p, &src, &len), 0);
+		assert_null(strstr(src, "{{<"));                /* flattened */
+		assert_non_null(strstr(src, "{{salutation}}")); /* roster fields stay open */
+		free(src);
+		free(p);
+		for (size_t i = 0; i < n; i++) {
+			const char *lang = letter_languages(l, &len)[i];
+			struct letter_out a, b;
+
+			json_object_set_new(ctx, "language", json_string(lang));
+			render_ok(l, lang, ctx, &a);
+			render_ok(drafted, lang, ctx, &b);
+			assert_string_equal(a.text, b.text);
+			assert_string_equal(a.subject, b.subject);
+			assert_string_equal(a.campaign, id);
+			letter_out_free(&a);
+			letter_out_free(&b);
+		}
+		free(id);
+		diags_free(&d);
+		letter_free(drafted);
+		letter_free(l);
+		json_decref(params);
+		json_decref(ctx);
+		free(pj);
+		rm_rf(dir);
+		free(dir);
+	}
+}
+
+static void test_draft_missing_params_and_attachments(void **state)
+{
+	struct letter *l = load_template("asp-session"), *att = load_data("attach");
+	json_t *params = json_pack("{s:s}", "session", "24");
+	char *dir = make_tmpdir(), *p, *src = NULL;
+	struct diags d = DIAGS_INIT;
+	struct letter_out out;
+	size_t n, len;
+	json_t *ctx;
+
+	(void)state;
+	letter_params(l, &n);
+	assert_int_equal(letter_draft(l, params, dir, &d), EX_DATAERR);
+	assert_int_equal(d.errors, n - 1); /* every missing one, not only the first */
+	diags_free(&d);
+	p = xasprintf("%s/en.md", dir);
+	assert_int_not_equal(access(p, F_OK), 0); /* nothing written */
+	free(p);
+
+	json_object_set_new(params, "year", json_string("2025"));
+	assert_int_equal(letter_draft(att, params, dir, &d), EX_OK);
+	p = xasprintf("%s/report.txt", dir);
+	assert_int_equal(access(p, R_OK), 0);
+	free(p);
+	p = xasprintf("%s/en.md", dir);
+	assert_int_equal(read_file(p, &src, &len), 0);
+	assert_non_null(strstr(src, "Campaign: attach-2025\n"));
+	assert_non_null(strstr(src, "Attachment: report.txt\n"));
+	assert_null(strstr(src, "Params:"));
+	free(src);
+	free(p);
+	letter_free(att);
+	att = NULL;
+	assert_int_equal(letter_load(dir, NULL, &att, &d), EX_OK);
+	ctx = json_pack("{s:s,s:s,s:s}", "state", "Kenya", "salutation", "Excellency", "cc", "");
+	render_ok(att, "en", ctx, &out);
+	assert_int_equal(out.nattachments, 1);
+	assert_non_null(strstr(out.attachments[0], dir));
+	assert_string_equal(out.subject, "Report for Kenya");
+	assert_string_equal(out.cc, "");
+	letter_out_free(&out);
+	json_decref(ctx);
+	diags_free(&d);
+	letter_free(att);
+	letter_free(l);
+	json_decref(params);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void test_markdown(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = markdown_to_plain("# Title\n\n- **bold** and _it_\n2. two\\.\n\n  spaced   out \n");
+	assert_string_equal(s, "Title bold and it two. spaced out");
+	free(s);
+	s = markdown_renumber("Intro\n\n1. a\n1. b\n\n1. c\n   more\n\nPara 1. x\n\n3. d\n1. e\n");
+	assert_string_equal(s, "Intro\n\n1. a\n2. b\n\n3. c\n   more\n\nPara 1. x\n\n3. d\n4. e\n");
+	free(s);
+	s = "<script>x</script>\n\n[a](javascript:alert(1)) \"q\" -- 'x'";
+	s = markdown_to_html(s, strlen(s));
+	assert_null(strstr(s, "<script>"));
+	assert_null(strstr(s, "javascript:"));
+	if (!strstr(s, "&quot;q&quot; -- 'x'"))
+		fail_msg("%s", s);
+	free(s);
+}
+
+/*
+ * "test_letter --render LETTER LAYOUT PARAMS.json ROSTER.csv LANG" prints the rendered text
+ * part (for tests/integration/draft.sh); LAYOUT may be "-".
+ */
+static int render_mode(char **argv)
+{
+	struct diags d = DIAGS_INIT;
+	struct letter *l = NULL;
+	struct letter_out out;
+	json_t *ctx;
+	int rc;
+
+	rc = letter_load(argv[2], strcmp(argv[3], "-") ? argv[3] : NULL, &l, &d);
+	if (rc != EX_OK) {
+		diags_print(&d, stderr);
+		return rc;
+	}
+	ctx = context(argv[4], argv[5], 0);
+	rc = letter_render(l, argv[6], ctx, &out, &d);
+	if (rc == EX_OK) {
+		printf("Subject: %s\nCampaign: %s\n\n%s", out.subject, out.campaign, out.text);
+		letter_out_free(&out);
+	}
+	diags_print(&d, stderr);
+	diags_free(&d);
+	json_decref(ctx);
+	letter_free(l);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct CMUnitTest tests[32];
+	size_t n = 0;
+
+	if (argc == 7 && !strcmp(argv[1], "--render"))
+		return render_mode(argv);
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		struct CMUnitTest t = {seeds[i].template, test_seed, NULL, NULL, (void *)&seeds[i]};
+		tests[n++] = t;
+	}
+	{
+		const struct CMUnitTest rest[] = {
+		    cmocka_unit_test(test_translations),
+		    cmocka_unit_test(test_conditional_renumbers),
+		    cmocka_unit_test(test_fallback_and_metadata),
+		    cmocka_unit_test(test_unknown_header),
+		    cmocka_unit_test(test_unclosed_section),
+		    cmocka_unit_test(test_invalid_utf8),
+		    cmocka_unit_test(test_missing_param),
+		    cmocka_unit_test(test_missing_partial),
+		    cmocka_unit_test(test_single_file_and_escaping),
+		    cmocka_unit_test(test_draft_round_trip),
+		    cmocka_unit_test(test_draft_missing_params_and_attachments),
+		    cmocka_unit_test(test_markdown),
+		};
+		for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+			tests[n++] = rest[i];
+	}
+	return _cmocka_run_group_tests("letter", tests, n, NULL, NULL);
+}

@@ -1,0 +1,675 @@
+/*
+ * Mustache engine tests. With spec files (tests/data/mustache-spec/NAME.json) as arguments: runs
+ * every test in them, printing "ok NAME" or "FAIL NAME: ..." for each; without: cmocka tests.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cmark.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/xalloc.h"
+#include "letter/mustache.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Spec runner                                                                                */
+
+/* Partials from a JSON object (name -> source); counts the loads to check compile-once. */
+struct json_loader {
+	json_t *obj;
+	int loads;
+};
+
+static int load_json_partial(void *user, const char *name, char **src, size_t *len)
+{
+	struct json_loader *l = user;
+	json_t *v = l->obj ? json_object_get(l->obj, name) : NULL;
+
+	if (!json_is_string(v))
+		return -1;
+	l->loads++;
+	*src = xstrndup(json_string_value(v), json_string_length(v));
+	*len = json_string_length(v);
+	return 0;
+}
+
+static void print_json_string(const char *label, const char *s)
+{
+	json_t *j = json_string(s);
+	char *d = json_dumps(j, JSON_ENCODE_ANY);
+
+	printf("  %s %s\n", label, d ? d : "(?)");
+	free(d);
+	json_decref(j);
+}
+
+static int run_spec(const char *path)
+{
+	json_error_t jerr;
+	json_t *doc = json_load_file(path, JSON_DECODE_ANY, &jerr), *tests, *tc;
+	size_t i;
+	int failed = 0, total = 0;
+
+	if (!doc) {
+		fprintf(stderr, "%s:%d: %s\n", path, jerr.line, jerr.text);
+		return 1;
+	}
+	tests = json_object_get(doc, "tests");
+	json_array_foreach(tests, i, tc)
+	{
+		const char *name = json_string_value(json_object_get(tc, "name"));
+		json_t *tpl = json_object_get(tc, "template");
+		const char *expected = json_string_value(json_object_get(tc, "expected"));
+		struct json_loader loader = {json_object_get(tc, "partials"), 0};
+		struct mustache_partials *partials =
+		    mustache_partials_new(load_json_partial, &loader);
+		struct mustache_template *t = NULL;
+		struct diags diags = DIAGS_INIT;
+		struct mustache_render_opts opts = {MUSTACHE_ESCAPE_HTML, 0, 0, partials, &diags};
+		struct buf out = BUF_INIT;
+		char *err = NULL;
+		int rc;
+
+		total++;
+		rc = mustache_compile(json_string_value(tpl), json_string_length(tpl), name, 1, &t,
+		                      &err);
+		if (rc == EX_OK)
+			rc = mustache_render(t, json_object_get(tc, "data"), &opts, &out);
+		if (rc != EX_OK || strcmp(buf_str(&out), expected)) {
+			failed++;
+			printf("FAIL %s: rc %d%s%s\n", name, rc, err ? ": " : "", err ? err : "");
+			print_json_string("expected", expected);
+			print_json_string("got     ", buf_str(&out));
+			for (size_t k = 0; k < diags.n; k++)
+				printf("  diag %s\n", diags.v[k].msg);
+		} else {
+			printf("ok %s\n", name);
+		}
+		free(err);
+		buf_free(&out);
+		diags_free(&diags);
+		mustache_free(t);
+		mustache_partials_free(partials);
+	}
+	printf("%s: %d/%d passed\n", path, total - failed, total);
+	json_decref(doc);
+	return failed ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Unit tests                                                                                 */
+
+/* Renders src (compiled as "t.md" from line 1) with ctx given as JSON text. */
+static int render_str(const char *src, const char *ctx_json, enum mustache_escape esc, int strict,
+                      struct mustache_partials *partials, struct diags *diags, char **out)
+{
+	struct mustache_template *t = NULL;
+	struct mustache_render_opts opts = {esc, strict, 0, partials, diags};
+	json_error_t jerr;
+	json_t *ctx = json_loads(ctx_json, JSON_DECODE_ANY, &jerr);
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+	int rc;
+
+	assert_non_null(ctx);
+	rc = mustache_compile(src, strlen(src), "t.md", 1, &t, &err);
+	assert_int_equal(rc, EX_OK);
+	rc = mustache_render(t, ctx, &opts, &b);
+	*out = buf_detach(&b);
+	mustache_free(t);
+	json_decref(ctx);
+	free(err);
+	return rc;
+}
+
+/* Renders one value into template src ("{{x}}" somewhere) with the given escape. */
+static char *render_value(const char *src, const char *value, enum mustache_escape esc)
+{
+	json_t *ctx = json_pack("{s:s}", "x", value);
+	struct mustache_template *t = NULL;
+	struct mustache_render_opts opts = {esc, 1, 0, NULL, NULL};
+	struct diags diags = DIAGS_INIT;
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+
+	opts.diags = &diags;
+	assert_int_equal(mustache_compile(src, strlen(src), "t.md", 1, &t, &err), EX_OK);
+	assert_int_equal(mustache_render(t, ctx, &opts, &b), EX_OK);
+	mustache_free(t);
+	json_decref(ctx);
+	diags_free(&diags);
+	return buf_detach(&b);
+}
+
+static void test_html_escape(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = render_value("<p>{{x}}</p>{{{x}}}", "a & \" < > 'b'", MUSTACHE_ESCAPE_HTML);
+	assert_string_equal(s, "<p>a &amp; &quot; &lt; &gt; 'b'</p>a & \" < > 'b'");
+	free(s);
+	s = render_value("{{x}}|{{&x}}", "<*a*>", MUSTACHE_ESCAPE_NONE);
+	assert_string_equal(s, "<*a*>|<*a*>");
+	free(s);
+}
+
+static void test_numbers(void **state)
+{
+	char *s;
+
+	(void)state;
+	assert_int_equal(render_str("{{a}} {{b}} {{c}} {{d}} {{e}} {{f}} {{g}}",
+	                            "{\"a\": 1.210, \"b\": 2.0, \"c\": 85, \"d\": -0.5, \"e\": "
+	                            "true, \"f\": 1e21, \"g\": 0.1}",
+	                            MUSTACHE_ESCAPE_HTML, 0, NULL, NULL, &s),
+	                 EX_OK);
+	assert_string_equal(s, "1.21 2 85 -0.5 true 1e+21 0.1");
+	free(s);
+	/* a blank roster cell is falsy; 0 is a value */
+	assert_int_equal(render_str("[{{#e}}E{{/e}}{{^e}}not e{{/e}}{{#z}}Z{{/z}}]",
+	                            "{\"e\": \"\", \"z\": 0}", MUSTACHE_ESCAPE_HTML, 0, NULL, NULL,
+	                            &s),
+	                 EX_OK);
+	assert_string_equal(s, "[not eZ]");
+	free(s);
+}
+
+/* Values a letter may hold; markdown escaping must leave them as they are. */
+static const char *ordinary[] = {
+    "Côte d'Ivoire",
+    "4 – 14 December 2023",
+    "Permanent Mission of Kenya",
+    "H.E. Mr. John Smith, Ambassador",
+    "Smith & Co.",
+    "24th session (The Hague, 4-14 December)",
+    "first_name",
+    "a < b",
+    "Saint-Vincent-et-les-Grenadines",
+    "100% of the 125 States Parties!",
+    "São Tomé e Príncipe",
+};
+
+static void test_markdown_ordinary(void **state)
+{
+	static const char *tpl[] = {"Dear {{x}},\n", "{{x}}\n", "- {{x}}\n", "> {{x}}\n"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ordinary) / sizeof(*ordinary); i++) {
+		for (size_t k = 0; k < sizeof(tpl) / sizeof(*tpl); k++) {
+			char *s = render_value(tpl[k], ordinary[i], MUSTACHE_ESCAPE_MARKDOWN);
+			if (!strstr(s, ordinary[i]))
+				fail_msg("'%s' in '%s' became '%s'", ordinary[i], tpl[k], s);
+			free(s);
+		}
+	}
+}
+
+/* HTML elements and markers that a value must never produce. */
+static const char *forbidden[] = {
+    "<em>",
+    "<strong>",
+    "<code>",
+    "<a ",
+    "<img",
+    "<h1>",
+    "<h2>",
+    "<h3>",
+    "<h4>",
+    "<h5>",
+    "<h6>",
+    "<blockquote>",
+    "<ul>",
+    "<ol>",
+    "<li>",
+    "<hr",
+    "<pre>",
+    "<table",
+    "raw HTML omitted",
+    "<br",
+    "&copy;",
+    "©",
+};
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* The text of cmark's HTML: tags dropped, the five entities it writes decoded. */
+static char *html_text(const char *html)
+{
+	struct buf b = BUF_INIT;
+	static const char *ent[][2] = {
+	    {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
+
+	for (const char *p = html; *p;) {
+		size_t k;
+		if (*p == '<') {
+			while (*p && *p != '>')
+				p++;
+			if (*p)
+				p++;
+			continue;
+		}
+		for (k = 0; k < 5; k++)
+			if (!strncmp(p, ent[k][0], strlen(ent[k][0])))
+				break;
+		if (k < 5) {
+			buf_adds(&b, ent[k][1]);
+			p += strlen(ent[k][0]);
+			continue;
+		}
+		buf_addc(&b, *p == '\n' ? ' ' : *p);
+		p++;
+	}
+	return buf_detach(&b);
+}
+
+static void test_markdown_hostile(void **state)
+{
+	static const char *tpl[] = {
+	    "Dear {{x}},\n",
+	    "{{x}}\n",
+	    "- {{x}}\n",
+	    "> {{x}}\n",
+	    "Para.\n\n{{x}}\n\nEnd.\n",
+	    "1. {{x}}\n",
+	    "# Title {{x}}\n",
+	    "{{x}}{{x}}\n",
+	};
+	static const char *hostile[] = {
+	    "*em*",
+	    "**strong**",
+	    "_em_",
+	    "__strong__",
+	    "`code`",
+	    "``co`de``",
+	    "[link](http://evil.example/)",
+	    "![img](http://evil.example/x.png)",
+	    "[ref]",
+	    "[ref]: http://evil.example/\n\n[ref]",
+	    "<http://evil.example/>",
+	    "<evil@example.com>",
+	    "<b>raw</b>",
+	    "<script>alert(1)</script>",
+	    "<!-- c -->",
+	    "&copy; &#169; &#xa9;",
+	    "# heading",
+	    "###### h6",
+	    "> quote",
+	    "- item",
+	    "+ item",
+	    "* item",
+	    "1. item",
+	    "2) item",
+	    "---",
+	    "***",
+	    "___",
+	    "- - -",
+	    "===",
+	    "Title\n===",
+	    "Title\n---",
+	    "a\n\n    code block",
+	    "a\n\n\tcode block",
+	    "    code",
+	    "```\ncode\n```",
+	    "~~~\ncode\n~~~",
+	    "| a | b |\n|---|---|\n| c | d |",
+	    "line\n# heading",
+	    "x\n> q\n- i\n1. i",
+	    "foo*bar*baz",
+	    "foo_bar_",
+	    "*",
+	    "\\*not*",
+	    "a  \nb",
+	    "a\\\nb",
+	    "ends with \\",
+	    "x #",
+	    "#",
+	    "<",
+	    "a <b",
+	    "&",
+	    "AT&T",
+	    "&copy",
+	    "**",
+	    "__init__",
+	    "[x]",
+	    "!",
+	    "![",
+	    "\r\n# h\r\n",
+	    "  # h",
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(tpl) / sizeof(*tpl); k++) {
+		char *plain = render_value(tpl[k], "X", MUSTACHE_ESCAPE_MARKDOWN);
+		char *base = cmark_markdown_to_html(plain, strlen(plain), CMARK_OPT_SAFE);
+
+		for (size_t i = 0; i < sizeof(hostile) / sizeof(*hostile); i++) {
+			char *md = render_value(tpl[k], hostile[i], MUSTACHE_ESCAPE_MARKDOWN);
+			char *html = cmark_markdown_to_html(md, strlen(md), CMARK_OPT_SAFE);
+
+			for (size_t f = 0; f < sizeof(forbidden) / sizeof(*forbidden); f++)
+				if (count(html, forbidden[f]) > count(base, forbidden[f]))
+					fail_msg("'%s' in '%s' gives %s:\n%s", hostile[i], tpl[k],
+					         forbidden[f], html);
+			/* nothing of a one-line value is lost */
+			if (!strpbrk(hostile[i], "\r\n") && hostile[i][0] != ' ') {
+				char *text = html_text(html);
+				if (!strstr(text, hostile[i]))
+					fail_msg("'%s' in '%s' lost text: %s", hostile[i], tpl[k],
+					         text);
+				free(text);
+			}
+			free(html);
+			free(md);
+		}
+		free(base);
+		free(plain);
+	}
+}
+
+static void test_markdown_contextual(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = render_value("Ref. {{x}}\n", "1. # - > ok", MUSTACHE_ESCAPE_MARKDOWN);
+	assert_string_equal(s, "Ref. 1. # - > ok\n");
+	free(s);
+	s = render_value("{{x}}\n", "1. # - > ok", MUSTACHE_ESCAPE_MARKDOWN);
+	assert_string_equal(s, "1\\. # - > ok\n");
+	free(s);
+	s = render_value("{{x}}\n", "a\n  - b\n# c", MUSTACHE_ESCAPE_MARKDOWN);
+	assert_string_equal(s, "a\n\\- b\n\\# c\n");
+	free(s);
+	{
+		struct buf b = BUF_INIT;
+		mustache_escape(&b, MUSTACHE_ESCAPE_MARKDOWN, "# *x* <y>", 9);
+		assert_string_equal(b.data, "\\# \\*x\\* \\<y>");
+		buf_free(&b);
+	}
+}
+
+static void test_strict(void **state)
+{
+	const char *src = "Dear {{title}} {{name}},\n"
+	                  "{{#apic}}x{{/apic}}{{^gone}}y{{/gone}}{{#list}}z{{/list}}\n"
+	                  "{{missing.deep}}{{title.deep}}{{nul}}\n"
+	                  "{{> nopartial}}\n";
+	struct mustache_template *t = NULL;
+	struct diags diags = DIAGS_INIT;
+	struct mustache_render_opts opts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, NULL, &diags};
+	json_t *ctx = json_pack("{s:s,s:b,s:[],s:n}", "title", "H.E.", "apic", 0, "list", "nul");
+	struct buf out = BUF_INIT;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(mustache_compile(src, strlen(src), "en.md", 10, &t, &err), EX_OK);
+	assert_int_equal(mustache_render(t, ctx, &opts, &out), EX_DATAERR);
+	assert_int_equal(diags.n, 6);
+	assert_string_equal(diags.v[0].file, "en.md");
+	assert_int_equal(diags.v[0].line, 10);
+	assert_string_equal(diags.v[0].msg, "missing variable 'name'");
+	assert_int_equal(diags.v[1].line, 11);
+	assert_string_equal(diags.v[1].msg, "missing section 'gone'");
+	assert_int_equal(diags.v[2].line, 12);
+	assert_string_equal(diags.v[2].msg, "missing variable 'missing.deep'");
+	assert_string_equal(diags.v[3].msg, "missing variable 'title.deep'");
+	assert_string_equal(diags.v[4].msg, "null variable 'nul'");
+	assert_int_equal(diags.v[5].line, 13);
+	assert_string_equal(diags.v[5].msg, "missing partial 'nopartial'");
+	/* rendering went on to the end */
+	assert_string_equal(buf_str(&out), "Dear H.E. ,\ny\n\n");
+	buf_free(&out);
+	diags_free(&diags);
+
+	/* the same context without strict: spec behaviour, no problems */
+	opts.strict = 0;
+	assert_int_equal(mustache_render(t, ctx, &opts, &out), EX_OK);
+	assert_int_equal(diags.n, 0);
+	buf_free(&out);
+	mustache_free(t);
+	json_decref(ctx);
+}
+
+static void expect_compile_error(const char *src, size_t len, const char *msg)
+{
+	struct mustache_template *t = NULL;
+	char *err = NULL;
+
+	assert_int_equal(mustache_compile(src, len, "en.md", 10, &t, &err), EX_DATAERR);
+	assert_null(t);
+	assert_non_null(err);
+	if (strcmp(err, msg))
+		fail_msg("'%s': expected '%s', got '%s'", src, msg, err);
+	free(err);
+}
+
+static void test_compile_errors(void **state)
+{
+	static const struct {
+		const char *src, *msg;
+	} cases[] = {
+	    {"a\nb\n{{#x}}\nc\n", "en.md:12: unclosed section 'x'"},
+	    {"a\n{{#x}}{{#y}}\n{{/y}}", "en.md:11: unclosed section 'x'"},
+	    {"a\n\n{{/x}}", "en.md:12: closing tag 'x' without an opening tag"},
+	    {"{{#a}}\n{{/b}}",
+	     "en.md:11: closing tag 'b' does not match section 'a' opened on line 10"},
+	    {"ok\n{{name", "en.md:11: unclosed tag '{{name'"},
+	    {"ok\n{{{name}}", "en.md:11: unclosed tag '{{{name}}'"},
+	    {"{{=<% =}}", "en.md:10: bad set-delimiter tag (want {{=OPEN CLOSE=}})"},
+	    {"{{=<% %>=}}\n<%x", "en.md:11: unclosed tag '<%x'"},
+	    {"x {{}}", "en.md:10: empty tag name"},
+	    {"x\n{{first name}}", "en.md:11: bad tag name 'first name'"},
+	    {"{{<p}}\n{{$b}}\n{{/p}}", "en.md:12: closing tag 'p' does not match section 'b' "
+	                               "opened on line 11"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+		expect_compile_error(cases[i].src, strlen(cases[i].src), cases[i].msg);
+	expect_compile_error("ok\nC\xf4te\n", 9, "en.md:11: invalid UTF-8 (byte 0xf4)");
+	expect_compile_error("ok\n\n\xc0\xaf", 5, "en.md:12: invalid UTF-8 (byte 0xc0)");
+	expect_compile_error("\xed\xa0\x80", 3, "en.md:10: invalid UTF-8 (byte 0xed)");
+}
+
+static void test_compile_once(void **state)
+{
+	json_t *parts = json_pack("{s:s,s:s}", "sig", "{{who}}", "bad", "{{#x}}");
+	struct json_loader loader = {parts, 0};
+	struct mustache_partials *p = mustache_partials_new(load_json_partial, &loader);
+	struct diags diags = DIAGS_INIT;
+	char *s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(render_str("{{>sig}} {{>sig}} {{>none}}{{>none}}",
+		                            "{\"who\": \"Me\"}", MUSTACHE_ESCAPE_HTML, 0, p, &diags,
+		                            &s),
+		                 EX_OK);
+		assert_string_equal(s, "Me Me ");
+		free(s);
+	}
+	/* one load for sig, none counted for the missing one however often it is asked for */
+	assert_int_equal(loader.loads, 1);
+	/* a partial that does not compile is a problem in any mode, named with its line */
+	assert_int_equal(render_str("{{>bad}}", "{}", MUSTACHE_ESCAPE_HTML, 0, p, &diags, &s),
+	                 EX_DATAERR);
+	free(s);
+	assert_int_equal(diags.n, 1);
+	assert_string_equal(diags.v[0].msg, "bad:1: unclosed section 'x'");
+	diags_free(&diags);
+	mustache_partials_free(p);
+	json_decref(parts);
+}
+
+static void test_recursion_stops(void **state)
+{
+	json_t *parts = json_pack("{s:s}", "loop", "x{{>loop}}");
+	struct json_loader loader = {parts, 0};
+	struct mustache_partials *p = mustache_partials_new(load_json_partial, &loader);
+	struct diags diags = DIAGS_INIT;
+	char *s;
+
+	(void)state;
+	assert_int_equal(render_str("{{>loop}}", "{}", MUSTACHE_ESCAPE_HTML, 0, p, &diags, &s),
+	                 EX_DATAERR);
+	assert_non_null(strstr(diags.v[0].msg, "nested too deeply"));
+	free(s);
+	diags_free(&diags);
+	mustache_partials_free(p);
+	json_decref(parts);
+}
+
+/* Draft's two steps (params now, roster row later) give what one step gives. */
+static const char residual_src[] =
+    "{{! the campaign facts are params; the rest comes from the roster }}\n"
+    "{{=<% %>=}}\n"
+    "# <%session_ordinal%> session, <%venue%>\n"
+    "<%={{ }}=%>\n"
+    "\n"
+    "{{salutation}},\n"
+    "\n"
+    "{{#apic_party}}\n"
+    "We thank {{state}} for ratifying APIC before the {{session_ordinal}} session.\n"
+    "{{/apic_party}}\n"
+    "{{^apic_party}}\n"
+    "1. We urge {{state}} to ratify APIC ({{{note}}}).\n"
+    "{{/apic_party}}\n"
+    "{{#signatories}}\n"
+    "- {{name}}, {{org}} ({{state}})\n"
+    "{{/signatories}}\n"
+    "  {{> sig}}\n"
+    "{{#mission.address}}At {{mission.address}}{{/mission.address}} {{&raw}} {{tricky}}\n";
+
+static const char residual_params[] =
+    "{\"session_ordinal\": \"24th\", \"venue\": \"The Hague\", \"note\": \"<i>n</i>\","
+    " \"signatories\": [{\"name\": \"A. B.\", \"org\": \"CICC\"}],"
+    " \"signer\": \"W. Pace\", \"tricky\": \"{{state}} {{{x}}}\"}";
+
+static void test_residual(void **state)
+{
+	static const char *rows[] = {
+	    "{\"salutation\": \"Excellency\", \"apic_party\": true, \"state\": \"Kenya\","
+	    " \"mission\": {\"address\": \"New York\"}, \"raw\": \"*r*\"}",
+	    "{\"salutation\": \"Excelentísimo Señor\", \"apic_party\": false, \"state\": "
+	    "\"Perú\", \"mission\": {\"address\": \"\"}, \"raw\": \"\"}",
+	};
+	json_t *parts =
+	    json_pack("{s:s}", "sig", "{{signer}}\n{{#state}}for {{state}}{{/state}}\n");
+	struct json_loader loader = {parts, 0};
+	struct mustache_partials *p = mustache_partials_new(load_json_partial, &loader);
+	json_t *params = json_loads(residual_params, 0, NULL);
+	struct mustache_template *t = NULL, *t2 = NULL;
+	struct diags diags = DIAGS_INIT;
+	struct mustache_render_opts opts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 1, p, &diags};
+	struct buf draft = BUF_INIT;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(mustache_compile(residual_src, strlen(residual_src), "en.md", 1, &t, &err),
+	                 EX_OK);
+	assert_int_equal(mustache_render(t, params, &opts, &draft), EX_OK);
+	assert_int_equal(diags.n, 0);
+	/* params filled, roster fields open, comments and delimiters gone */
+	assert_non_null(strstr(draft.data, "# 24th session, The Hague\n"));
+	assert_non_null(strstr(draft.data, "{{salutation}},\n"));
+	assert_non_null(strstr(draft.data, "{{#apic_party}}\nWe thank {{state}} for ratifying "
+	                                   "APIC before the 24th session.\n{{/apic_party}}\n"));
+	assert_non_null(strstr(draft.data, "- A. B., CICC ({{state}})\n"));
+	assert_non_null(strstr(draft.data, "  W. Pace\n  {{#state}}for {{state}}{{/state}}\n"));
+	assert_null(strstr(draft.data, "{{!"));
+	assert_null(strstr(draft.data, "<%session"));
+	assert_int_equal(mustache_compile(draft.data, draft.len, "draft.md", 1, &t2, &err), EX_OK);
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		json_t *ctx = json_deep_copy(params);
+		json_t *row = json_loads(rows[i], 0, NULL);
+		struct mustache_render_opts final = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, p, &diags};
+		struct buf direct = BUF_INIT, twostep = BUF_INIT;
+
+		assert_non_null(row);
+		json_object_update(ctx, row);
+		assert_int_equal(mustache_render(t, ctx, &final, &direct), EX_OK);
+		assert_int_equal(mustache_render(t2, ctx, &final, &twostep), EX_OK);
+		assert_string_equal(twostep.data, direct.data);
+		/* a param that looks like a tag stays text */
+		assert_non_null(strstr(direct.data, "{{state}} {{{x}}}"));
+		buf_free(&direct);
+		buf_free(&twostep);
+		json_decref(row);
+		json_decref(ctx);
+	}
+	assert_int_equal(diags.n, 0);
+	mustache_free(t);
+	mustache_free(t2);
+	buf_free(&draft);
+	json_decref(params);
+	mustache_partials_free(p);
+	json_decref(parts);
+}
+
+/* Parents and blocks in a letter layout, as letters use them. */
+static void test_layout(void **state)
+{
+	json_t *parts = json_pack("{s:s}", "layout",
+	                          "{{$date}}1 December{{/date}}\n\n{{$salutation}}Excellency,"
+	                          "{{/salutation}}\n\n{{$body}}{{/body}}\n\n{{$closing}}Yours "
+	                          "sincerely,{{/closing}}\n{{signer}}\n");
+	struct json_loader loader = {parts, 0};
+	struct mustache_partials *p = mustache_partials_new(load_json_partial, &loader);
+	struct diags diags = DIAGS_INIT;
+	char *s;
+
+	(void)state;
+	assert_int_equal(render_str("{{<layout}}\n{{$body}}\nWe write about {{topic}}.\n{{/body}}\n"
+	                            "{{/layout}}\n",
+	                            "{\"topic\": \"the ICC\", \"signer\": \"W. Pace\"}",
+	                            MUSTACHE_ESCAPE_MARKDOWN, 1, p, &diags, &s),
+	                 EX_OK);
+	assert_string_equal(s, "1 December\n\nExcellency,\n\nWe write about the ICC.\n\n\nYours "
+	                       "sincerely,\nW. Pace\n");
+	free(s);
+	mustache_partials_free(p);
+	json_decref(parts);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_html_escape),
+	    cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_markdown_ordinary),
+	    cmocka_unit_test(test_markdown_hostile),
+	    cmocka_unit_test(test_markdown_contextual),
+	    cmocka_unit_test(test_strict),
+	    cmocka_unit_test(test_compile_errors),
+	    cmocka_unit_test(test_compile_once),
+	    cmocka_unit_test(test_recursion_stops),
+	    cmocka_unit_test(test_residual),
+	    cmocka_unit_test(test_layout),
+	};
+
+	if (argc > 1) {
+		int rc = 0;
+		for (int i = 1; i < argc; i++)
+			rc |= run_spec(argv[i]);
+		return rc;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
