@@ -1,0 +1,201 @@
+/* The ledger: one SQLite file of campaigns, deliveries and hash-chained events. */
+#ifndef DEMARCHE_LEDGER_H
+#define DEMARCHE_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/*
+ * Delivery states (DESIGN.md, Ledger). Stored by name. The only legal changes:
+ *   pending -> sending; sending -> sent | deferred | failed | unknown; deferred -> sending;
+ *   unknown -> sending (LEDGER_RETRY_UNKNOWN); failed -> sending (LEDGER_RETRY_FAILED);
+ *   sent -> bounced | replied.
+ */
+enum ledger_state {
+	LS_PENDING,
+	LS_SENDING,
+	LS_SENT,
+	LS_DEFERRED,
+	LS_FAILED,
+	LS_UNKNOWN,
+	LS_BOUNCED,
+	LS_REPLIED,
+	LS__COUNT
+};
+
+/* "pending", "sending", ...; "?" out of range. Static, never NULL. Can't fail. */
+const char *ledger_state_name(enum ledger_state s);
+/* The state named s, or -1. */
+int ledger_state_parse(const char *s);
+/* 1 when the delivery reached the mission (sent or replied); 0 otherwise. */
+int ledger_state_received(enum ledger_state s);
+
+/* The schema version this program writes (PRAGMA user_version). */
+#define LEDGER_SCHEMA_VERSION 1
+
+struct ledger; /* opaque; one SQLite connection */
+
+#define LEDGER_CREATE 0x1 /* create the file (mode 0600) when it does not exist */
+
+/*
+ * Opens (and with LEDGER_CREATE creates, mode 0600) the ledger at path and migrates its
+ * schema forward. Returns EX_OK with *out set (free with ledger_close()), or:
+ * EX_NOINPUT  the file does not exist and LEDGER_CREATE was not given;
+ * EX_CONFIG   the file was written by a newer demarche (its user_version is higher than
+ *             LEDGER_SCHEMA_VERSION); the file is left exactly as it was;
+ * EX_DATAERR  the file is not an SQLite database;
+ * EX_IOERR / EX_CANTCREAT  SQLite or the file system failed; EX_TEMPFAIL  locked.
+ * Every function below that writes may also return EX_TEMPFAIL (locked past the timeout).
+ * *errstr names the file and the fix.
+ */
+int ledger_open(const char *path, int flags, struct ledger **out, char **errstr);
+void ledger_close(struct ledger *l); /* NULL is safe */
+
+/* Tests and benchmarks only: the clock events are stamped with (0: the real clock). */
+void ledger_set_clock(struct ledger *l, time_t fixed);
+
+/*
+ * Records a campaign, or checks it against the recorded one. content_hash is the appeal's
+ * SHA-256 (hex). First time: inserts it and a 'campaign' event. Same id and hash: EX_OK,
+ * nothing written. Same id, other hash: EX_DATAERR ("use a new campaign id or --amend")
+ * unless amend, which records an 'amend' event and the new hash, title and subject.
+ * Other codes: EX_IOERR.
+ */
+int ledger_campaign_begin(struct ledger *l, const char *id, const char *title, const char *subject,
+                          const char *content_hash, int amend, char **errstr);
+
+/* 1 when the campaign exists, 0 when not, -1 on an SQLite error. */
+int ledger_campaign_exists(struct ledger *l, const char *id);
+
+struct ledger_delivery {
+	int64_t id;
+	enum ledger_state state;
+	int attempts;
+};
+
+/*
+ * Gets or creates (in state pending) the delivery of campaign to (key, address). The
+ * campaign must have been begun. message_id is stored on creation; an existing delivery
+ * keeps its own. Returns EX_OK, EX_DATAERR (unknown campaign) or EX_IOERR.
+ */
+int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
+                        const char *address, const char *message_id, struct ledger_delivery *out,
+                        char **errstr);
+
+/* What happened, recorded with a transition; every field may be 0/NULL. Never a secret. */
+struct ledger_outcome {
+	int code;           /* SMTP reply code */
+	const char *reply;  /* the server's reply text, e.g. "250 2.0.0 Ok: queued as 4Xb2" */
+	const char *via;    /* transport or account id, e.g. "smtp://user@host:587" */
+	const char *detail; /* anything else worth keeping */
+};
+
+#define LEDGER_RETRY_UNKNOWN 0x1 /* allow unknown -> sending */
+#define LEDGER_RETRY_FAILED  0x2 /* allow failed -> sending */
+
+/*
+ * THE ONLY WAY TO CHANGE A DELIVERY'S STATE. In one IMMEDIATE transaction: checks that
+ * the change from the delivery's current state to `to` is legal, appends a 'transition'
+ * event (with o's fields) to the chain, and updates the delivery (attempts + 1 on
+ * -> sending; last code/reply when given; campaign first/last sent on -> sent). Durable
+ * when it returns EX_OK (synchronous=FULL). o may be NULL.
+ * EX_SOFTWARE: the transition is illegal -- a bug in the caller; *errstr says which
+ * ("internal error: illegal transition unknown -> sending of delivery 7 ...").
+ * EX_DATAERR: no such delivery. EX_IOERR: SQLite failed (nothing was written).
+ * EX_TEMPFAIL: another demarche held the ledger past the busy timeout (10 s).
+ * On success, *state_out (when not NULL) receives the new delivery (id, state, attempts).
+ */
+int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, unsigned flags,
+                      const struct ledger_outcome *o, struct ledger_delivery *state_out,
+                      char **errstr);
+
+/*
+ * Appends an event that changes no state: kind is "test" (a --test-to send), "bounce",
+ * "reply", "append", "note"... but never "transition", "campaign" or "amend" (EX_SOFTWARE).
+ * campaign and delivery (0: none) are what it is about. Returns EX_OK or EX_IOERR.
+ */
+int ledger_record(struct ledger *l, const char *kind, const char *campaign, int64_t delivery,
+                  const struct ledger_outcome *o, char **errstr);
+
+/*
+ * How many deliveries became sent through `via` at or after `since` (rate windows and
+ * daily caps across runs). Returns EX_OK with *count set, or EX_IOERR.
+ */
+int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *count, char **errstr);
+
+/* One delivery as the queries below see it; the strings belong to the ledger and live
+ * only during the callback; NULL when not recorded. */
+struct ledger_row {
+	int64_t id;
+	const char *campaign, *key, *address, *message_id;
+	enum ledger_state state;
+	int attempts;
+	int last_code;
+	const char *last_reply, *via;
+	const char *created, *updated; /* ISO 8601 UTC */
+};
+
+/* A callback returning non-zero stops the walk; that value is then returned. */
+typedef int (*ledger_row_fn)(const struct ledger_row *row, void *ctx);
+
+/*
+ * Calls fn for every delivery of campaign, ordered by key then address. Returns EX_OK,
+ * fn's non-zero value, or EX_IOERR.
+ */
+int ledger_deliveries(struct ledger *l, const char *campaign, ledger_row_fn fn, void *ctx,
+                      char **errstr);
+
+/* Widest key, address, reply and Message-ID (in characters) among campaign's deliveries. */
+struct ledger_widths {
+	int key, address, reply, message_id;
+};
+int ledger_delivery_widths(struct ledger *l, const char *campaign, struct ledger_widths *w,
+                           char **errstr);
+
+struct ledger_campaign {
+	const char *id, *title, *subject, *content_hash;
+	const char *created, *first_sent, *last_sent; /* NULL when never sent */
+	long counts[LS__COUNT];                       /* deliveries by state */
+	long total;
+};
+typedef int (*ledger_campaign_fn)(const struct ledger_campaign *c, void *ctx);
+
+/* Calls fn for every campaign, oldest first (strings live during the call). Same codes. */
+int ledger_campaigns(struct ledger *l, ledger_campaign_fn fn, void *ctx, char **errstr);
+
+/*
+ * For --not-received and audit --missing: calls fn(key, ctx) for each of keys[0..n) that
+ * has no delivery of campaign in a received state (sent or replied), in the given order.
+ * Returns EX_OK, fn's non-zero value, or EX_IOERR.
+ */
+int ledger_missing(struct ledger *l, const char *campaign, const char *const *keys, size_t n,
+                   int (*fn)(const char *key, void *ctx), void *ctx, char **errstr);
+
+/*
+ * For audit --matrix: fills states[i * ncampaigns + j] with the best state (replied, sent,
+ * bounced, unknown, deferred, sending, failed, pending, in that order) of keys[i]'s
+ * deliveries in campaigns[j], or -1 when it has none. states has n * ncampaigns entries.
+ * Returns EX_OK or EX_IOERR.
+ */
+int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const char *const *campaigns,
+                  size_t ncampaigns, int *states, char **errstr);
+
+/*
+ * Recomputes the hash chain and checks every delivery against its events (its state is
+ * the to_state of its last transition, its attempts the number of -> sending). EX_OK:
+ * *nevents and head (65 bytes: hex SHA-256, or 64 zeros for an empty chain) are set.
+ * EX_DATAERR: *errstr names the first broken row (event seq or delivery id) and why
+ * (edited, deleted, reordered). EX_IOERR: SQLite failed.
+ */
+int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr);
+
+/*
+ * Bulk loads (benchmarks, imports): everything from ledger_batch_begin() to
+ * ledger_batch_end() is one transaction, durable only at the end. Not for send.
+ * Returns EX_OK or EX_IOERR; end(commit = 0) rolls back.
+ */
+int ledger_batch_begin(struct ledger *l, char **errstr);
+int ledger_batch_end(struct ledger *l, int commit, char **errstr);
+
+#endif

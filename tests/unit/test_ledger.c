@@ -1,0 +1,847 @@
+/*
+ * Unit tests for src/ledger: schema and migrations, the state machine's every legal and
+ * illegal transition, the campaign-hash rule, queries, verify against tampering, and a
+ * crash test (SIGKILL at random moments). `test_ledger --make-sample FILE` writes the
+ * deterministic store that tests/integration/ledger.sh audits.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/strutil.h"
+#include "base/xalloc.h"
+#include "ledger/ledger.h"
+
+#define H1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define H2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define T0 ((time_t)1717243200) /* 2024-06-01T12:00:00Z */
+
+static char tmpdir[64];
+
+static char *tpath(const char *name)
+{
+	return xasprintf("%s/%s", tmpdir, name);
+}
+
+static int setup_dir(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_ledger-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown_dir(void **state)
+{
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+
+	(void)state;
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	return 0;
+}
+
+static struct ledger *open_new(const char *name)
+{
+	char *p = tpath(name), *err = NULL;
+	struct ledger *l = NULL;
+
+	unlink(p);
+	if (ledger_open(p, LEDGER_CREATE, &l, &err) != EX_OK)
+		fail_msg("ledger_open %s: %s", p, err);
+	free(p);
+	return l;
+}
+
+static void sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", q, msg);
+	sqlite3_close(db);
+}
+
+static int64_t deliver(struct ledger *l, const char *campaign, const char *key)
+{
+	struct ledger_delivery d;
+	char *addr = xasprintf("mission@%s.example", key), *mid = xasprintf("<%s@x>", key);
+	char *err = NULL;
+
+	if (ledger_delivery_get(l, campaign, key, addr, mid, &d, &err) != EX_OK)
+		fail_msg("delivery_get: %s", err);
+	free(addr);
+	free(mid);
+	return d.id;
+}
+
+static void go(struct ledger *l, int64_t id, enum ledger_state to, unsigned flags)
+{
+	char *err = NULL;
+
+	if (ledger_transition(l, id, to, flags, NULL, NULL, &err) != EX_OK)
+		fail_msg("transition to %s: %s", ledger_state_name(to), err);
+}
+
+static void verify_ok(struct ledger *l, long *n)
+{
+	char head[65], *err = NULL;
+	long count = 0;
+
+	if (ledger_verify(l, &count, head, &err) != EX_OK)
+		fail_msg("verify: %s", err);
+	assert_int_equal(strlen(head), 64);
+	if (n)
+		*n = count;
+}
+
+/* The store ledger.sh audits: two campaigns, every kind of outcome, awkward text. */
+static int make_sample(const char *path)
+{
+	static const struct {
+		const char *key, *addr;
+		enum ledger_state path[3];
+		int code;
+		const char *reply;
+	} a[] = {
+	    {"BRA",
+	     "missao@brasil.example",
+	     {LS_SENDING, LS_DEFERRED},
+	     451,
+	     "451 4.7.1 Try again later"},
+	    {"CIV",
+	     "mission@civ.example",
+	     {LS_SENDING, LS_FAILED},
+	     550,
+	     "550 5.7.1 \"Rejected\", policy"},
+	    {"FRA",
+	     "mission@fra.example",
+	     {LS_SENDING, LS_SENT},
+	     250,
+	     "250 2.0.0 Ok: queued as 4Xb3"},
+	    {"JPN", "mission@jpn.example", {LS_SENDING, LS_UNKNOWN}, 0, NULL},
+	    {"KEN",
+	     "mission@ken.example",
+	     {LS_SENDING, LS_SENT},
+	     250,
+	     "250 2.0.0 Ok: queued as 4Xb2"},
+	    {"SEN",
+	     "mission@sen.example",
+	     {LS_SENDING, LS_SENT, LS_BOUNCED},
+	     250,
+	     "250 2.0.0 Ok: queued as 4Xb4"},
+	};
+	struct ledger *l = NULL;
+	char *err = NULL;
+	int rc;
+
+	unlink(path);
+	if ((rc = ledger_open(path, LEDGER_CREATE, &l, &err)))
+		goto out;
+	ledger_set_clock(l, T0);
+	if ((rc = ledger_campaign_begin(l, "asp23-priorities",
+	                                "Priorities for the 23rd session, Côte d'Ivoire",
+	                                "23rd session: priorities", H1, 0, &err)))
+		goto out;
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
+		struct ledger_delivery d;
+		char *mid = xasprintf("<asp23-priorities.%s.abc@coalition.example>", a[i].key);
+
+		rc = ledger_delivery_get(l, "asp23-priorities", a[i].key, a[i].addr, mid, &d, &err);
+		free(mid);
+		if (rc)
+			goto out;
+		for (int s = 0; s < 3 && a[i].path[s]; s++) {
+			struct ledger_outcome o = {0};
+
+			ledger_set_clock(l, T0 + 60 * (time_t)(i + 1) + s);
+			if (a[i].path[s] != LS_SENDING && a[i].path[s] != LS_BOUNCED) {
+				o.code = a[i].code;
+				o.reply = a[i].reply;
+			}
+			o.via = "smtp://127.0.0.1:2525";
+			if ((rc = ledger_transition(l, d.id, a[i].path[s], 0, &o, NULL, &err)))
+				goto out;
+		}
+	}
+	ledger_set_clock(l, T0 + 86400);
+	if ((rc = ledger_campaign_begin(l, "asp24-priorities", "Priorities for the 24th session",
+	                                "24th session: priorities", H2, 0, &err)))
+		goto out;
+	for (int i = 0; i < 3; i++) {
+		static const char *const keys[] = {"ARG", "KEN", "NLD"};
+		struct ledger_outcome o = {250, "250 2.0.0 Ok: queued as 5Q", "maildir:outbox",
+		                           NULL};
+		int64_t id = deliver(l, "asp24-priorities", keys[i]);
+
+		if ((rc = ledger_transition(l, id, LS_SENDING, 0, NULL, NULL, &err)) ||
+		    (rc = ledger_transition(l, id, LS_SENT, 0, &o, NULL, &err)))
+			goto out;
+	}
+out:
+	if (rc)
+		fprintf(stderr, "make-sample: %s\n", err);
+	free(err);
+	ledger_close(l);
+	return rc;
+}
+
+/* --- schema --------------------------------------------------------------------------- */
+
+static void test_states(void **state)
+{
+	(void)state;
+	for (int s = 0; s < LS__COUNT; s++)
+		assert_int_equal(ledger_state_parse(ledger_state_name(s)), s);
+	assert_string_equal(ledger_state_name(LS_UNKNOWN), "unknown");
+	assert_int_equal(ledger_state_parse("delivered"), -1);
+	assert_string_equal(ledger_state_name(LS__COUNT), "?");
+	assert_true(ledger_state_received(LS_SENT) && ledger_state_received(LS_REPLIED));
+	assert_false(ledger_state_received(LS_BOUNCED));
+}
+
+static void test_create_and_migrate(void **state)
+{
+	char *p = tpath("new.db"), *wal = tpath("new.db-wal"), *err = NULL;
+	struct ledger *l = NULL;
+	struct stat sb;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	mode_t old = umask(0);
+
+	(void)state;
+	unlink(p);
+	/* no file, no LEDGER_CREATE: "missing file" */
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_NOINPUT);
+	assert_null(l);
+	assert_non_null(strstr(err, p));
+	/* an empty file created by someone else migrates too */
+	assert_int_equal(ledger_open(p, LEDGER_CREATE, &l, &err), EX_OK);
+	umask(old);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	ledger_close(l);
+
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), LEDGER_SCHEMA_VERSION);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	/* the triggers keep events append-only */
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE events SET detail = 'x'", 0, 0, 0), 0);
+	assert_non_null(strstr(sqlite3_errmsg(db), "append-only"));
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM events", 0, 0, 0), 0);
+	sqlite3_close(db);
+
+	/* reopening an up-to-date store changes nothing */
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	verify_ok(l, NULL);
+	ledger_close(l);
+
+	/* an empty zero-byte file (touched by the user) is created into a ledger */
+	unlink(p);
+	fclose(fopen(p, "w"));
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	ledger_close(l);
+	free(p);
+	free(wal);
+	free(err);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	char *p = tpath("newer.db"), *err = NULL, *before = NULL, *after = NULL;
+	size_t nb = 0, na = 0;
+	struct ledger *l = open_new("newer.db");
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	ledger_close(l);
+	sql(p, "PRAGMA user_version = 99");
+	assert_int_equal(read_file(p, &before, &nb), 0);
+	l = NULL;
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_CONFIG);
+	assert_null(l);
+	assert_non_null(strstr(err, "newer demarche"));
+	assert_non_null(strstr(err, "99"));
+	assert_int_equal(read_file(p, &after, &na), 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(before, after, nb);
+	free(before);
+	free(after);
+	free(p);
+	free(err);
+}
+
+static void test_not_a_ledger(void **state)
+{
+	char *p = tpath("junk.db"), *err = NULL;
+	struct ledger *l = NULL;
+	FILE *fp = fopen(p, "w");
+
+	(void)state;
+	fputs("iso3,state,email\nKEN,Kenya,mission@ken.example\n", fp);
+	fclose(fp);
+	assert_int_equal(ledger_open(p, LEDGER_CREATE, &l, &err), EX_DATAERR);
+	assert_non_null(strstr(err, "not a demarche ledger"));
+	unlink(p);
+	sql(p, "CREATE TABLE t (x)");
+	assert_int_equal(ledger_open(p, LEDGER_CREATE, &l, &err), EX_DATAERR);
+	assert_non_null(strstr(err, "not a demarche ledger"));
+	assert_null(l);
+	free(p);
+	free(err);
+}
+
+/* --- the one door --------------------------------------------------------------------- */
+
+/* The rule, written independently of ledger.c's table. */
+static int expect_legal(int from, int to, unsigned flags)
+{
+	switch (from) {
+	case LS_PENDING:
+	case LS_DEFERRED:
+		return to == LS_SENDING;
+	case LS_SENDING:
+		return to == LS_SENT || to == LS_DEFERRED || to == LS_FAILED || to == LS_UNKNOWN;
+	case LS_UNKNOWN:
+		return to == LS_SENDING && (flags & LEDGER_RETRY_UNKNOWN);
+	case LS_FAILED:
+		return to == LS_SENDING && (flags & LEDGER_RETRY_FAILED);
+	case LS_SENT:
+		return to == LS_BOUNCED || to == LS_REPLIED;
+	default:
+		return 0;
+	}
+}
+
+static const enum ledger_state path_to[LS__COUNT][4] = {
+    [LS_PENDING] = {LS__COUNT},
+    [LS_SENDING] = {LS_SENDING, LS__COUNT},
+    [LS_SENT] = {LS_SENDING, LS_SENT, LS__COUNT},
+    [LS_DEFERRED] = {LS_SENDING, LS_DEFERRED, LS__COUNT},
+    [LS_FAILED] = {LS_SENDING, LS_FAILED, LS__COUNT},
+    [LS_UNKNOWN] = {LS_SENDING, LS_UNKNOWN, LS__COUNT},
+    [LS_BOUNCED] = {LS_SENDING, LS_SENT, LS_BOUNCED, LS__COUNT},
+    [LS_REPLIED] = {LS_SENDING, LS_SENT, LS_REPLIED, LS__COUNT},
+};
+
+static void test_every_transition(void **state)
+{
+	struct ledger *l = open_new("transitions.db");
+	char *err = NULL;
+	int legal_seen = 0, illegal_seen = 0;
+	long n;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	/* one batch for the setup paths; each tested transition then commits on its own */
+	for (int from = 0; from < LS__COUNT; from++) {
+		for (int to = 0; to < LS__COUNT; to++) {
+			for (unsigned flags = 0; flags < 4; flags++) {
+				struct ledger_delivery d, after;
+				char key[32];
+				int want = expect_legal(from, to, flags), rc, steps = 0;
+
+				snprintf(key, sizeof(key), "%d-%d-%u", from, to, flags);
+				int64_t id = deliver(l, "c", key);
+				for (int s = 0; path_to[from][s] != LS__COUNT; s++, steps++)
+					go(l, id, path_to[from][s], 0);
+				rc = ledger_transition(l, id, to, flags,
+				                       &(struct ledger_outcome){.code = 250}, &d,
+				                       &err);
+				char *addr = xasprintf("mission@%s.example", key);
+				assert_int_equal(
+				    ledger_delivery_get(l, "c", key, addr, NULL, &after, &err),
+				    EX_OK);
+				free(addr);
+				if (want) {
+					legal_seen++;
+					if (rc != EX_OK)
+						fail_msg("%s -> %s flags %u refused: %s",
+						         ledger_state_name(from),
+						         ledger_state_name(to), flags, err);
+					assert_int_equal(d.state, to);
+				} else {
+					illegal_seen++;
+					if (rc != EX_SOFTWARE)
+						fail_msg("%s -> %s flags %u: rc %d",
+						         ledger_state_name(from),
+						         ledger_state_name(to), flags, rc);
+					assert_non_null(strstr(err, "illegal transition"));
+					assert_non_null(strstr(err, ledger_state_name(from)));
+					assert_int_equal(after.state, from);
+					assert_int_equal(after.attempts, from != LS_PENDING);
+				}
+			}
+		}
+	}
+	assert_int_equal(legal_seen, 4 * 8 + 2 * 2);
+	assert_int_equal(illegal_seen, 8 * 8 * 4 - legal_seen);
+	/* the store stays consistent: illegal attempts wrote nothing */
+	verify_ok(l, &n);
+	ledger_close(l);
+	free(err);
+}
+
+static void test_transition_records(void **state)
+{
+	struct ledger *l = open_new("records.db");
+	struct ledger_delivery d, again;
+	struct ledger_outcome o = {250, "250 2.0.0 Ok: queued as 4Xb2", "smtp://a", NULL};
+	char *err = NULL;
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	/* get-or-create returns the same delivery; unknown campaign is bad input */
+	assert_int_equal(ledger_delivery_get(l, "c", "KEN", "a@ken.example", "<m>", &d, &err), 0);
+	assert_int_equal(d.state, LS_PENDING);
+	assert_int_equal(d.attempts, 0);
+	assert_int_equal(ledger_delivery_get(l, "c", "KEN", "a@ken.example", "<m>", &again, &err),
+	                 0);
+	assert_int_equal(again.id, d.id);
+	assert_int_equal(ledger_delivery_get(l, "nope", "KEN", "a@ken.example", "<m>", &d, &err),
+	                 EX_DATAERR);
+	assert_non_null(strstr(err, "nope"));
+	assert_int_equal(ledger_transition(l, 9999, LS_SENDING, 0, NULL, NULL, &err), EX_DATAERR);
+
+	id = again.id;
+	go(l, id, LS_SENDING, 0);
+	go(l, id, LS_DEFERRED, 0);
+	go(l, id, LS_SENDING, 0);
+	assert_int_equal(ledger_transition(l, id, LS_SENT, 0, &o, &d, &err), EX_OK);
+	assert_int_equal(d.attempts, 2);
+	assert_int_equal(d.state, LS_SENT);
+	assert_int_equal(ledger_transition(l, id, LS_SENDING,
+	                                   LEDGER_RETRY_UNKNOWN | LEDGER_RETRY_FAILED, NULL, NULL,
+	                                   &err),
+	                 EX_SOFTWARE);
+	assert_non_null(strstr(err, "sent -> sending"));
+
+	/* non-state events join the chain; reserved kinds are refused */
+	assert_int_equal(ledger_record(l, "test", "c", 0,
+	                               &(struct ledger_outcome){.detail = "--test-to me@x"}, &err),
+	                 EX_OK);
+	assert_int_equal(ledger_record(l, "transition", "c", id, NULL, &err), EX_SOFTWARE);
+	assert_int_equal(ledger_record(l, "amend", "c", 0, NULL, &err), EX_SOFTWARE);
+	long n;
+	verify_ok(l, &n);
+	/* campaign, 4 transitions, test */
+	assert_int_equal(n, 6);
+	ledger_close(l);
+	free(err);
+}
+
+/* --- campaigns ------------------------------------------------------------------------ */
+
+struct camp_seen {
+	char hash[65], title[64];
+	long sent, total;
+	int n;
+};
+
+static int camp_cb(const struct ledger_campaign *c, void *ctx)
+{
+	struct camp_seen *s = ctx;
+
+	s->n++;
+	snprintf(s->hash, sizeof(s->hash), "%s", c->content_hash);
+	snprintf(s->title, sizeof(s->title), "%s", c->title);
+	s->sent = c->counts[LS_SENT];
+	s->total = c->total;
+	return 0;
+}
+
+static void test_campaign_hash_rule(void **state)
+{
+	struct ledger *l = open_new("campaign.db");
+	struct camp_seen seen = {0};
+	char *err = NULL;
+	long n;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "asp24", "T", "S", H1, 0, &err), EX_OK);
+	/* the same appeal again: a rerun, nothing recorded */
+	assert_int_equal(ledger_campaign_begin(l, "asp24", "T", "S", H1, 0, &err), EX_OK);
+	verify_ok(l, &n);
+	assert_int_equal(n, 1);
+	/* another appeal under the same id: refused, with the way out */
+	assert_int_equal(ledger_campaign_begin(l, "asp24", "T2", "S", H2, 0, &err), EX_DATAERR);
+	assert_non_null(strstr(err, "use a new campaign id or --amend"));
+	assert_int_equal(ledger_campaigns(l, camp_cb, &seen, &err), EX_OK);
+	assert_string_equal(seen.hash, H1);
+	/* --amend: recorded as an event, and the new hash holds */
+	assert_int_equal(ledger_campaign_begin(l, "asp24", "T2", "S", H2, 1, &err), EX_OK);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(ledger_campaigns(l, camp_cb, &seen, &err), EX_OK);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.hash, H2);
+	assert_string_equal(seen.title, "T2");
+	assert_int_equal(ledger_campaign_begin(l, "asp24", "T2", "S", H2, 0, &err), EX_OK);
+	verify_ok(l, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(ledger_campaign_exists(l, "asp24"), 1);
+	assert_int_equal(ledger_campaign_exists(l, "asp25"), 0);
+	ledger_close(l);
+
+	char *p = tpath("campaign.db");
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT group_concat(kind) FROM events", -1, &st, NULL), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "campaign,amend");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(p);
+	free(err);
+}
+
+/* --- queries -------------------------------------------------------------------------- */
+
+static void sent_at(struct ledger *l, const char *key, const char *via, time_t t)
+{
+	struct ledger_outcome o = {250, "250 ok", via, NULL};
+	int64_t id = deliver(l, "c", key);
+	char *err = NULL;
+
+	ledger_set_clock(l, t);
+	go(l, id, LS_SENDING, 0);
+	if (ledger_transition(l, id, LS_SENT, 0, &o, NULL, &err))
+		fail_msg("%s", err);
+}
+
+static void test_rate_window(void **state)
+{
+	struct ledger *l = open_new("rate.db");
+	char *err = NULL;
+	long n = -1;
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	sent_at(l, "A1", "smtp://a", T0);
+	sent_at(l, "A2", "smtp://a", T0 + 1800);
+	sent_at(l, "A3", "smtp://a", T0 + 3599);
+	sent_at(l, "A4", "smtp://a", T0 + 3600);
+	sent_at(l, "B1", "smtp://b", T0 + 3600);
+	/* deferred through a: does not count */
+	id = deliver(l, "c", "A5");
+	go(l, id, LS_SENDING, 0);
+	assert_int_equal(ledger_transition(l, id, LS_DEFERRED, 0,
+	                                   &(struct ledger_outcome){451, "451", "smtp://a", 0},
+	                                   NULL, &err),
+	                 EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, &n, &err), EX_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0 + 1, &n, &err), EX_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0 + 3600, &n, &err), EX_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ledger_count_sent(l, "smtp://b", T0, &n, &err), EX_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ledger_count_sent(l, "smtp://c", T0, &n, &err), EX_OK);
+	assert_int_equal(n, 0);
+	/* later: sent -> bounced does not make it count twice */
+	ledger_set_clock(l, T0 + 7200);
+	go(l, deliver(l, "c", "A4"), LS_BOUNCED, 0);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, &n, &err), EX_OK);
+	assert_int_equal(n, 4);
+	ledger_close(l);
+	free(err);
+}
+
+struct keylist {
+	char buf[256];
+};
+
+static int key_cb(const char *key, void *ctx)
+{
+	struct keylist *k = ctx;
+
+	strcat(k->buf, key);
+	strcat(k->buf, " ");
+	return 0;
+}
+
+static int row_cb(const struct ledger_row *r, void *ctx)
+{
+	struct keylist *k = ctx;
+
+	strcat(k->buf, r->key);
+	strcat(k->buf, ":");
+	strcat(k->buf, ledger_state_name(r->state));
+	strcat(k->buf, " ");
+	return 0;
+}
+
+static void test_queries(void **state)
+{
+	char *p = tpath("sample.db"), *err = NULL;
+	struct ledger *l = NULL;
+	struct keylist k = {{0}};
+	struct ledger_widths w;
+	const char *keys[] = {"KEN", "FRA", "BRA", "USA", "SEN", "ARG"};
+	const char *camps[] = {"asp23-priorities", "asp24-priorities"};
+	int states[12];
+
+	(void)state;
+	assert_int_equal(make_sample(p), 0);
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	assert_int_equal(ledger_deliveries(l, "asp23-priorities", row_cb, &k, &err), EX_OK);
+	assert_string_equal(k.buf, "BRA:deferred CIV:failed FRA:sent JPN:unknown KEN:sent "
+	                           "SEN:bounced ");
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(ledger_missing(l, "asp23-priorities", keys, 6, key_cb, &k, &err), EX_OK);
+	assert_string_equal(k.buf, "BRA USA SEN ARG ");
+	assert_int_equal(ledger_matrix(l, keys, 6, camps, 2, states, &err), EX_OK);
+	assert_int_equal(states[0], LS_SENT);     /* KEN asp23 */
+	assert_int_equal(states[1], LS_SENT);     /* KEN asp24 */
+	assert_int_equal(states[3], -1);          /* FRA asp24 */
+	assert_int_equal(states[4], LS_DEFERRED); /* BRA asp23 */
+	assert_int_equal(states[6], -1);          /* USA */
+	assert_int_equal(states[8], LS_BOUNCED);  /* SEN */
+	assert_int_equal(states[11], LS_SENT);    /* ARG asp24 */
+	assert_int_equal(ledger_delivery_widths(l, "asp23-priorities", &w, &err), EX_OK);
+	assert_int_equal(w.key, 3);
+	assert_int_equal(w.address, (int)strlen("missao@brasil.example"));
+	verify_ok(l, NULL);
+	ledger_close(l);
+	free(p);
+	free(err);
+}
+
+/* --- verify against tampering ---------------------------------------------------------- */
+
+static void expect_broken(const char *tamper, const char *want1, const char *want2)
+{
+	char *p = tpath("tamper.db"), *err = NULL, head[65];
+	struct ledger *l = NULL;
+	char *q;
+	long n;
+
+	assert_int_equal(make_sample(p), 0);
+	q = xasprintf("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; %s", tamper);
+	sql(p, q);
+	free(q);
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	assert_int_equal(ledger_verify(l, &n, head, &err), EX_DATAERR);
+	if (!strstr(err, want1) || (want2 && !strstr(err, want2)))
+		fail_msg("after %s: verify said '%s', wanted '%s' and '%s'", tamper, err, want1,
+		         want2 ? want2 : "");
+	ledger_close(l);
+	free(p);
+	free(err);
+}
+
+static void test_verify_tampering(void **state)
+{
+	(void)state;
+	expect_broken("UPDATE events SET reply = '250 2.0.0 Ok' WHERE seq = 5", "event 5",
+	              "edited");
+	expect_broken("UPDATE events SET code = 450 WHERE seq = 5", "event 5", "edited");
+	expect_broken("UPDATE events SET time = '2024-06-02T00:00:00.000Z' WHERE seq = 1",
+	              "event 1", "edited");
+	expect_broken("DELETE FROM events WHERE seq = 4", "event 5", "missing");
+	/* a deletion hidden by renumbering breaks the prev_hash link */
+	expect_broken("DELETE FROM events WHERE seq = 4; UPDATE events SET seq = seq - 1 WHERE "
+	              "seq > 4",
+	              "event 4", "prev_hash");
+	/* the tail: AUTOINCREMENT remembers, and the delivery no longer matches its events */
+	expect_broken("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)", "missing",
+	              NULL);
+	expect_broken("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);"
+	              "UPDATE sqlite_sequence SET seq = seq - 1 WHERE name = 'events'",
+	              "delivery", "events");
+	/* two rows' content swapped (reordered) */
+	expect_broken("CREATE TEMP TABLE a AS SELECT * FROM events WHERE seq IN (3, 4);"
+	              "UPDATE events SET (time, campaign, delivery, kind, from_state, to_state,"
+	              " code, reply, via, detail, prev_hash, hash) = (SELECT time, campaign,"
+	              " delivery, kind, from_state, to_state, code, reply, via, detail,"
+	              " prev_hash, hash FROM a WHERE a.seq = 7 - events.seq) WHERE seq IN (3, 4)",
+	              "event 3", "prev_hash");
+	/* a delivery's state edited outside the door */
+	expect_broken("UPDATE deliveries SET state = 'sent' WHERE key = 'BRA'", "delivery 1",
+	              "deferred");
+	expect_broken("UPDATE deliveries SET attempts = 5 WHERE key = 'KEN'", "delivery",
+	              "attempts");
+}
+
+/* --- crash test -------------------------------------------------------------------------- */
+
+/* The child: records transitions as fast as it can, reporting each commit on the pipe. */
+static void crash_child(const char *path, int fd, int run)
+{
+	static const enum ledger_state ends[] = {LS_SENT, LS_DEFERRED, LS_UNKNOWN, LS_FAILED};
+	struct ledger *l = NULL;
+	char *err = NULL;
+	int32_t done = 0;
+
+	if (ledger_open(path, LEDGER_CREATE, &l, &err) ||
+	    ledger_campaign_begin(l, "crash", "t", "s", H1, 0, &err))
+		_exit(3);
+	for (int i = 0; i < 4000; i++) {
+		char key[32];
+		struct ledger_delivery d;
+
+		snprintf(key, sizeof(key), "r%d-%d", run, i);
+		if (ledger_delivery_get(l, "crash", key, "a@b.example", NULL, &d, &err) ||
+		    ledger_transition(l, d.id, LS_SENDING, 0, NULL, NULL, &err))
+			_exit(4);
+		done++;
+		if (write(fd, &done, sizeof(done)) != sizeof(done))
+			_exit(5);
+		if (ledger_transition(l, d.id, ends[i % 4], 0,
+		                      &(struct ledger_outcome){250, "250 ok", "smtp://x", NULL},
+		                      NULL, &err))
+			_exit(4);
+		done++;
+		if (write(fd, &done, sizeof(done)) != sizeof(done))
+			_exit(5);
+	}
+	_exit(0);
+}
+
+struct in_doubt {
+	struct ledger *l;
+	int fixed;
+};
+
+/* What send does after a crash: what was `sending` is now in doubt. */
+static int settle(const struct ledger_row *r, void *ctx)
+{
+	struct in_doubt *d = ctx;
+	char *err = NULL;
+
+	if (r->state != LS_SENDING)
+		return 0;
+	if (ledger_transition(d->l, r->id, LS_UNKNOWN, 0, NULL, NULL, &err))
+		fail_msg("%s", err);
+	d->fixed++;
+	return 0;
+}
+
+static long count_transitions(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long n;
+
+	if (access(path, F_OK) != 0)
+		return 0;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*) FROM events WHERE kind = 'transition'",
+	                                    -1, &st, NULL),
+	                 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_crash(void **state)
+{
+	char *p = tpath("crash.db"), *err = NULL;
+	long total_committed = 0, settled = 0;
+	int runs = getenv("LEDGER_CRASH_RUNS") ? atoi(getenv("LEDGER_CRASH_RUNS")) : 50;
+
+	(void)state;
+	unlink(p);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (int run = 0; run < runs; run++) {
+		struct ledger *l = NULL;
+		struct in_doubt d = {0};
+		struct stat sb;
+		int fds[2], status;
+		int32_t v, last = 0;
+		pid_t pid;
+		long n, before = count_transitions(p);
+
+		assert_int_equal(pipe(fds), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			crash_child(p, fds[1], run);
+		}
+		close(fds[1]);
+		usleep(5000 + (useconds_t)(rand() % 195001));
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFSIGNALED(status) && WEXITSTATUS(status) != 0)
+			fail_msg("run %d: child failed with %d", run, WEXITSTATUS(status));
+		while (read(fds[0], &v, sizeof(v)) == sizeof(v))
+			last = v;
+		close(fds[0]);
+
+		/* opens, verifies, and lost no committed transition */
+		if (ledger_open(p, 0, &l, &err))
+			fail_msg("run %d: reopen: %s", run, err);
+		verify_ok(l, NULL);
+		n = count_transitions(p) - before;
+		if (n < last || n > last + 1)
+			fail_msg("run %d: %ld transitions in the store, %d committed", run, n,
+			         last);
+		total_committed += last;
+		d.l = l;
+		assert_int_equal(ledger_deliveries(l, "crash", settle, &d, &err), EX_OK);
+		assert_true(d.fixed <= 1); /* at most one message in doubt */
+		settled += d.fixed;
+		verify_ok(l, NULL);
+		ledger_close(l);
+		assert_int_equal(stat(p, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
+	print_message("crash: %d runs, %ld transitions committed, %ld in doubt settled\n", runs,
+	              total_committed, settled);
+	assert_true(total_committed > 0);
+	free(p);
+	free(err);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_create_and_migrate),
+	    cmocka_unit_test(test_newer_schema_refused),
+	    cmocka_unit_test(test_not_a_ledger),
+	    cmocka_unit_test(test_every_transition),
+	    cmocka_unit_test(test_transition_records),
+	    cmocka_unit_test(test_campaign_hash_rule),
+	    cmocka_unit_test(test_rate_window),
+	    cmocka_unit_test(test_queries),
+	    cmocka_unit_test(test_verify_tampering),
+	    cmocka_unit_test(test_crash),
+	};
+
+	if (argc == 3 && !strcmp(argv[1], "--make-sample"))
+		return make_sample(argv[2]) ? 1 : 0;
+	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
