@@ -221,8 +221,8 @@ int imap_open(const char *url, const char *user, const char *password, const cha
 	struct imap_session *s = NULL;
 	struct mailimap_capability_data *cap = NULL;
 	char *host = NULL;
-	uint16_t port;
-	int tls, r, rc;
+	uint16_t port = 0;
+	int tls = 0, r, rc;
 
 	*out = NULL;
 	rc = parse_url(url, &host, &port, &tls, errstr);

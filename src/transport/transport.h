@@ -1,0 +1,126 @@
+/*
+ * Transports: hand messages to an SMTP server (libcurl multi, connections reused, N at once)
+ * or write them into a Maildir, behind one interface chosen by URL.
+ *
+ * The caller drives a run with two callbacks. next() is called only when a connection slot
+ * is free; it fills in a message (after committing 'sending' to the ledger) and nothing of
+ * that message leaves before next() returns. done() is called exactly once for every message
+ * next() handed out, with the outcome, before transport_run() returns. Both are called from
+ * inside transport_run(), on the caller's thread.
+ */
+#ifndef DEMARCHE_TRANSPORT_H
+#define DEMARCHE_TRANSPORT_H
+
+#include <signal.h>
+#include <stddef.h>
+
+struct transport_opts {
+	/* smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), maildir:DIR */
+	const char *url;
+	const char *user;        /* AUTH user, or NULL for no AUTH */
+	const char *password;    /* already resolved; never logged */
+	const char *oauth_token; /* XOAUTH2 bearer token (with user) instead of password */
+	/*
+	 * NULL or "": smtps:// implicit TLS; smtp:// STARTTLS required, except on loopback
+	 * where it is used when offered. "starttls": required even on loopback. "implicit":
+	 * TLS from the first byte (smtp:// is then treated as smtps://). "none": cleartext
+	 * (with AUTH only on loopback).
+	 */
+	const char *tls;
+	const char *ca_file; /* CA bundle to verify the server against; NULL: the system's */
+	int timeout;         /* seconds for one message, connection included; <= 0: 60 */
+	int concurrency;     /* connections at once; <= 0: 1; at most 64 */
+	const char *helo;    /* the domain for EHLO; NULL or "": "localhost" */
+};
+
+/*
+ * One message. The caller owns every pointer and keeps them valid until done() has been
+ * called for this message. The transport copies the struct itself.
+ */
+struct transport_msg {
+	void *user;              /* the caller's, handed back to done() */
+	const char *from;        /* envelope sender (MAIL FROM), a bare addr-spec or "" */
+	const char *const *rcpt; /* envelope recipients (RCPT TO), bare addr-specs */
+	size_t nrcpt;            /* >= 1 */
+	const char *data;        /* the whole message, CRLF line ends, not dot-stuffed */
+	size_t len;
+	const char *id; /* Message-ID (for messages and Maildir names); may be NULL */
+};
+
+enum transport_state {
+	TX_SENT,     /* the server accepted it (2xx after the data) */
+	TX_DEFERRED, /* temporary failure (4xx, or lost before the data ended): retry later */
+	TX_FAILED,   /* permanent failure (5xx) or a message we refuse to send */
+	TX_UNKNOWN,  /* lost after the data ended and before the reply: in doubt (RFC 1047) */
+};
+
+struct transport_result {
+	enum transport_state state;
+	int code; /* the server's reply code (250, 450, ...), 0 when none applies */
+	/* The server's final reply, lines joined by '\n' without CRLF ("250 2.0.0 Ok: queued
+	 * as X"); for maildir "maildir: new/NAME"; NULL when there was none. */
+	const char *reply;
+	const char *error; /* local error text (timeout, TLS, ...), NULL when none */
+};
+/* The strings in a result belong to the transport and live until done() returns. */
+
+/*
+ * Returns 1 (m filled in), 0 (no more messages), or -1 with *wait_ms set: nothing may start
+ * now (rate limit, backoff); the transport asks again after that many milliseconds while it
+ * goes on with the messages in flight.
+ */
+typedef int (*transport_next_fn)(void *u, struct transport_msg *m, long *wait_ms);
+typedef void (*transport_done_fn)(void *u, const struct transport_msg *m,
+                                  const struct transport_result *r);
+
+struct transport;
+
+/*
+ * Checks the options and prepares a transport; connects to nothing. On success *t is set
+ * (free it with transport_close()). Returns EX_OK, or EX_CONFIG with *errstr (bad URL,
+ * unknown tls value, TLS settings that contradict the URL, credentials in the URL, AUTH over
+ * cleartext to a host that is not loopback), or EX_IOERR when a maildir's folders cannot be
+ * made (*errstr names the folder).
+ */
+int transport_open(const struct transport_opts *o, struct transport **t, char **errstr);
+
+/*
+ * Sends messages until next() returns 0 and every message in flight is done. stop (may be
+ * NULL) is polled at least every 200 ms: at 1 no new message is asked for and those in
+ * flight are finished; at 2 or more those in flight are abandoned (reported unknown when
+ * their data had all been handed over, deferred otherwise) -- except a message waiting for
+ * the reply to its final dot, which libcurl 7.88 waits for blocking, up to the timeout.
+ *
+ * May be called again on the same transport (a retry pass, say): open connections are kept
+ * between runs. next() should answer 0, not -1, when nothing may ever start (a cap of 0).
+ *
+ * Concurrency: connections, greetings, envelopes and data overlap; the waits for the reply
+ * after each final dot do not (the same libcurl limitation, curl issue 8555).
+ *
+ * Returns EX_OK when next() ran dry; EX_TEMPFAIL when stopped by *stop ("interrupted"), or
+ * when the server cannot be reached; EX_CONFIG when the server refused our credentials or
+ * its certificate did not verify (*errstr carries the server's words or the TLS error);
+ * EX_IOERR for a maildir write error; EX_SOFTWARE for an internal libcurl error. On any
+ * non-OK return no new message was asked for after the problem, and done() has been called
+ * for every message handed out (those that never left are reported deferred).
+ */
+int transport_run(struct transport *t, transport_next_fn next, transport_done_fn done, void *u,
+                  volatile sig_atomic_t *stop, char **errstr);
+
+/* Closes connections (QUIT) and frees t. t may be NULL. */
+void transport_close(struct transport *t);
+
+/* How many connections the transport has opened so far (0 for maildir). Can't fail. */
+long transport_connections(const struct transport *t);
+
+/* "sent", "deferred", "failed", "unknown". Static, never NULL. */
+const char *transport_state_name(enum transport_state s);
+
+/* The exit code a message in this state calls for: EX_OK, EX_TEMPFAIL (deferred, unknown)
+ * or EX_UNAVAILABLE (failed). */
+int transport_exitcode(enum transport_state s);
+
+/* 1 when host (as in a URL: name, IPv4, or [IPv6]) is this machine's loopback. */
+int transport_host_is_loopback(const char *host);
+
+#endif
