@@ -1,16 +1,174 @@
-/* demarche preview: write the merged messages as .eml. */
+/* demarche preview: write the merged messages as .eml files, or the first one to stdout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "cmd/merge.h"
+#include "cmd/message.h"
 
 const char usage_preview[] =
     "usage: demarche preview APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
     "                        [--where COL=VAL]... [--only KEY,...] [--out DIR]\n"
     "\n"
-    "Writes each selected mission's message as DIR/KEY.eml, or the first one to stdout.\n";
+    "Validates as check does, then writes each selected mission's message as DIR/KEY.eml,\n"
+    "or prints the first selected mission's message on standard output. Nothing is written\n"
+    "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header.\n"
+    "\n"
+    "  --out DIR          write every message into DIR (made if missing)\n";
+
+struct preview {
+	struct message_run mr;
+	time_t date;
+	const char *out; /* NULL: the first message to stdout */
+	size_t written;
+	char *err;
+};
+
+/* A key as a file name: no '/', no leading '.', nothing below 0x20. */
+static char *file_name(const char *key)
+{
+	char *s = xasprintf("%s.eml", key);
+
+	for (char *q = s; *q; q++)
+		if (*q == '/' || (unsigned char)*q < 0x20)
+			*q = '_';
+	if (s[0] == '.')
+		s[0] = '_';
+	return s;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int write_one(void *user, struct merge *m, const struct roster_row *row,
+                     const struct letter_out *lo)
+{
+	struct preview *p = user;
+	struct message msg;
+	char *name, *path;
+	int fd, rc;
+
+	(void)m;
+	json_t *ctx = roster_context(row);
+
+	rc = message_build(&p->mr, roster_key(row), ctx, lo, p->date, &msg, &p->err);
+	json_decref(ctx);
+	if (rc != EX_OK)
+		return rc;
+	if (!p->out) {
+		rc = write_all(STDOUT_FILENO, msg.data.data, msg.data.len) ? EX_IOERR : EX_OK;
+		message_free(&msg);
+		p->written++;
+		return rc == EX_OK ? -1 : rc; /* -1: the first one only */
+	}
+	name = file_name(roster_key(row));
+	path = xasprintf("%s/%s", p->out, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0 || close(fd) != 0) {
+		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	} else {
+		p->written++;
+	}
+	free(name);
+	free(path);
+	message_free(&msg);
+	return rc;
+}
 
 int cmd_preview(int argc, char **argv, struct app *app)
 {
-	(void)argc;
-	(void)argv;
-	(void)app;
-	return cmd_not_implemented("preview");
+	static const struct option opts[] = {
+	    MERGE_LONG_OPTIONS,
+	    {"out", required_argument, NULL, 'O'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct merge_opts mo = {0};
+	struct merge *m = NULL;
+	struct preview p = {0};
+	const char *epoch = getenv("SOURCE_DATE_EPOCH");
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (merge_option(&mo, c, optarg))
+			continue;
+		if (c == 'O') {
+			p.out = optarg;
+			continue;
+		}
+		fprintf(stderr, "%s%s", usage_preview, merge_options_usage);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (optind + 1 != argc || !mo.ro.path) {
+		fprintf(stderr, "%s%s", usage_preview, merge_options_usage);
+		rc = EX_USAGE;
+		goto out;
+	}
+	mo.appeal = argv[optind];
+	p.date = epoch && *epoch ? (time_t)strtoll(epoch, NULL, 10) : time(NULL);
+	rc = app_config(app);
+	if (rc != EX_OK)
+		goto out;
+	rc = merge_open(&mo, "preview", &m);
+	if (rc != EX_OK)
+		goto out;
+	rc = message_run_init(&p.mr, &app->cfg, m, &p.err);
+	if (rc != EX_OK) {
+		fprintf(stderr, "demarche preview: %s\n", p.err);
+		goto out;
+	}
+	{
+		struct message_check mc = {&p.mr, p.date, NULL};
+
+		rc = merge_validate(m, "preview", message_check_row, &mc);
+		free(mc.err);
+	}
+	if (rc != EX_OK)
+		goto out;
+	if (p.out && mkdir(p.out, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "demarche preview: cannot make %s: %s\n", p.out, strerror(errno));
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	rc = merge_each(m, write_one, &p);
+	if (rc == -1)
+		rc = EX_OK;
+	if (rc != EX_OK) {
+		if (p.err)
+			fprintf(stderr, "demarche preview: %s\n", p.err);
+		goto out;
+	}
+	if (p.out)
+		fprintf(stderr, "demarche preview: wrote %zu message%s to %s\n", p.written,
+		        p.written == 1 ? "" : "s", p.out);
+	else if (p.written == 0)
+		fprintf(stderr, "demarche preview: no mission selected\n");
+out:
+	message_run_free(&p.mr);
+	free(p.err);
+	merge_free(m);
+	merge_opts_free(&mo);
+	return rc;
 }

@@ -1,5 +1,25 @@
-/* demarche send: send the appeal, one message per mission. */
+/* demarche send: one message per mission through SMTP or into a Maildir, into the ledger. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/secret.h"
+#include "base/term.h"
+#include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "cmd/merge.h"
+#include "cmd/message.h"
+#include "roster/address.h"
+#include "ledger/ledger.h"
+#include "transport/ratelimit.h"
+#include "transport/transport.h"
 
 const char usage_send[] =
     "usage: demarche send APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
@@ -8,12 +28,848 @@ const char usage_send[] =
     "                     [--concurrency N] [--limit N] [--test-to ADDR] [--retry-unknown]\n"
     "                     [--retry-failed] [--amend] [--yes]\n"
     "\n"
-    "URL: smtp://HOST[:PORT], smtps://HOST[:PORT] or maildir:DIR (default maildir:./outbox).\n";
+    "Validates everything first (nothing is sent if anything is wrong: exit 65), then sends\n"
+    "one message per mission and records each step in the ledger. A rerun of the same\n"
+    "campaign skips what was sent, retries what was deferred, and leaves failed and in-doubt\n"
+    "(unknown) missions alone unless asked.\n"
+    "\n"
+    "  --via URL              smtp://HOST[:PORT], smtps://HOST[:PORT] or maildir:DIR\n"
+    "                         (default: [smtp] url, else maildir:./outbox)\n"
+    "  --not-received CAMP    only missions with no delivered message of campaign CAMP\n"
+    "  --rate N/minute        pace the sending (also N/hour; default [smtp] rate)\n"
+    "  --concurrency N        connections at once (default [smtp] concurrency, 1)\n"
+    "  --limit N              send at most N messages in this run\n"
+    "  --test-to ADDR         send every selected message to ADDR instead, Subject [TEST];\n"
+    "                         recorded as test events, not as deliveries\n"
+    "  --retry-unknown        send again to missions in doubt (unknown)\n"
+    "  --retry-failed         send again to missions that failed permanently\n"
+    "  --amend                the appeal changed since this campaign was first sent: go on\n"
+    "  --yes                  do not ask (needed when not on a terminal)\n"
+    "\n"
+    "Exit: 0 all sent; 65 bad input, nothing sent; 69 some failed permanently; 75 some\n"
+    "deferred, in doubt, or left for later (rate cap, interrupted): run again later.\n";
+
+/* One mission to send: its context (re-rendered when its turn comes) and deliveries. */
+struct job {
+	char *key;
+	char *language;
+	json_t *ctx;
+	int64_t *deliv; /* the deliveries (one per address) that this run sends */
+	char **addr;
+	size_t n;
+	int attempts;
+	int64_t not_before; /* ms: a deferred message waits for its backoff */
+	struct message msg; /* while in flight */
+	const char **rcpt;
+	enum transport_state last;
+	int done;
+};
+
+struct run {
+	struct app *app;
+	struct merge *m;
+	struct ledger *ledger;
+	struct message_run mr;
+	struct ratelimit *rl;
+	const char *via;
+	char *account; /* via, with the user: what rate windows count */
+	unsigned retry_flags;
+	int test;
+	int max_attempts, retry_after;
+	time_t date;
+
+	struct job *jobs;
+	size_t njobs, next_job;
+	/* queue of deferred jobs waiting for a retry within the run */
+	size_t *retry;
+	size_t nretry;
+
+	size_t already_sent, skipped_failed, skipped_unknown, left;
+	size_t sent, deferred, failed, unknown, in_flight, started;
+	int progress;
+	int64_t t0;
+	int fatal; /* a ledger error: stop */
+	char *err;
+};
+
+static volatile sig_atomic_t stop;
+
+static int address_is_bad(const char *s)
+{
+	return address_check(s, strlen(s), 0) != NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (stop < 2)
+		stop++;
+}
+
+static const struct option send_options[] = {
+    MERGE_LONG_OPTIONS,
+    {"not-received", required_argument, NULL, 'N'},
+    {"via", required_argument, NULL, 'v'},
+    {"rate", required_argument, NULL, 'r'},
+    {"concurrency", required_argument, NULL, 'c'},
+    {"limit", required_argument, NULL, 'l'},
+    {"test-to", required_argument, NULL, 'T'},
+    {"retry-unknown", no_argument, NULL, 'U'},
+    {"retry-failed", no_argument, NULL, 'F'},
+    {"amend", no_argument, NULL, 'A'},
+    {"yes", no_argument, NULL, 'y'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_count(const char *opt, const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 1000000) {
+		fprintf(stderr, "demarche send: %s wants a whole number from 1, not '%s'\n", opt,
+		        s);
+		return EX_USAGE;
+	}
+	*out = (int)v;
+	return EX_OK;
+}
+
+/* --not-received: leave out the missions that already received that campaign. */
+struct not_received {
+	struct ledger *ledger;
+	const char *campaign;
+	int error;
+};
+
+static int mark_missing(const char *key, void *ctx)
+{
+	(void)key;
+	*(int *)ctx = 1;
+	return 0;
+}
+
+static int exclude_received(void *user, const char *key)
+{
+	struct not_received *nr = user;
+	int missing = 0;
+	char *err = NULL;
+
+	if (ledger_missing(nr->ledger, nr->campaign, &key, 1, mark_missing, &missing, &err) !=
+	    EX_OK) {
+		nr->error = 1;
+		free(err);
+		return 0;
+	}
+	return !missing;
+}
+
+/* A mission's addresses: what message_build puts in the envelope. */
+static int collect(void *user, struct merge *m, const struct roster_row *row,
+                   const struct letter_out *lo)
+{
+	struct run *r = user;
+	struct message msg;
+	struct job *j;
+	int rc;
+
+	(void)m;
+	json_t *ctx = roster_context(row);
+
+	rc = message_build(&r->mr, roster_key(row), ctx, lo, r->date, &msg, &r->err);
+	if (rc != EX_OK) {
+		json_decref(ctx);
+		return rc;
+	}
+	r->jobs = xreallocarray(r->jobs, r->njobs + 1, sizeof(*r->jobs));
+	j = &r->jobs[r->njobs++];
+	memset(j, 0, sizeof(*j));
+	j->key = xstrdup(roster_key(row));
+	j->language = xstrdup(roster_language(row));
+	j->ctx = ctx;
+	j->addr = msg.rcpt;
+	j->n = msg.nrcpt;
+	j->deliv = xcalloc(j->n ? j->n : 1, sizeof(int64_t));
+	msg.rcpt = NULL;
+	msg.nrcpt = 0;
+	/* The Message-ID is stable across runs: keep it with each delivery. */
+	if (!r->test) {
+		for (size_t i = 0; i < j->n; i++) {
+			struct ledger_delivery d;
+
+			rc = ledger_delivery_get(r->ledger, r->m->campaign, j->key, j->addr[i],
+			                         msg.message_id, &d, &r->err);
+			if (rc != EX_OK)
+				break;
+			j->deliv[i] = d.id;
+		}
+	}
+	message_free(&msg);
+	return rc;
+}
+
+/*
+ * Which of a job's deliveries this run sends: pending and deferred ones; failed and unknown
+ * only when asked; a delivery left in 'sending' by a killed run is in doubt: it becomes
+ * unknown first. Sent, bounced and replied ones are never sent again.
+ */
+static int plan_job(struct run *r, struct job *j)
+{
+	size_t keep = 0;
+	int sent = 0, failed = 0, unknown = 0;
+
+	for (size_t i = 0; i < j->n; i++) {
+		struct ledger_delivery d;
+		struct ledger_outcome o = {0};
+		int take = 0, rc;
+
+		rc = ledger_delivery_get(r->ledger, r->m->campaign, j->key, j->addr[i], NULL, &d,
+		                         &r->err);
+		if (rc != EX_OK)
+			return rc;
+		if (d.state == LS_SENDING) {
+			o.via = r->account;
+			o.detail = "found in state sending: an earlier run stopped while this "
+			           "message was being handed over; it may or may not have left";
+			rc = ledger_transition(r->ledger, d.id, LS_UNKNOWN, 0, &o, &d, &r->err);
+			if (rc != EX_OK)
+				return rc;
+		}
+		switch (d.state) {
+		case LS_PENDING:
+		case LS_DEFERRED:
+			take = 1;
+			break;
+		case LS_FAILED:
+			take = (r->retry_flags & LEDGER_RETRY_FAILED) != 0;
+			failed += !take;
+			break;
+		case LS_UNKNOWN:
+			take = (r->retry_flags & LEDGER_RETRY_UNKNOWN) != 0;
+			unknown += !take;
+			break;
+		default:
+			sent++;
+			break;
+		}
+		if (take) {
+			char *addr = j->addr[i];
+
+			j->addr[i] = NULL;
+			j->addr[keep] = addr;
+			j->deliv[keep] = d.id;
+			keep++;
+		} else {
+			free(j->addr[i]);
+			j->addr[i] = NULL;
+		}
+		if (d.attempts > j->attempts)
+			j->attempts = d.attempts;
+	}
+	for (size_t i = keep; i < j->n; i++) {
+		free(j->addr[i]);
+		j->addr[i] = NULL;
+	}
+	j->n = keep;
+	if (keep == 0) {
+		j->done = 1;
+		if (failed)
+			r->skipped_failed++;
+		else if (unknown)
+			r->skipped_unknown++;
+		else if (sent)
+			r->already_sent++;
+	}
+	return EX_OK;
+}
+
+static void job_free(struct job *j)
+{
+	free(j->key);
+	free(j->language);
+	json_decref(j->ctx);
+	free(j->deliv);
+	for (size_t i = 0; i < j->n; i++)
+		free(j->addr[i]);
+	free(j->addr);
+	free(j->rcpt);
+	message_free(&j->msg);
+}
+
+static void progress(struct run *r)
+{
+	double secs = (double)(ratelimit_now() - r->t0) / 1000.0;
+	size_t done = r->sent + r->deferred + r->failed + r->unknown;
+	size_t total = r->started + (r->njobs - r->next_job) + r->nretry;
+	double rate = secs > 0 ? (double)done / secs : 0;
+
+	if (!r->progress)
+		return;
+	term_status(stderr, "%zu/%zu  %.1f msg/s  ETA %.0fs  sent %zu deferred %zu failed %zu",
+	            done, total, rate, rate > 0 ? (double)(total - done) / rate : 0.0, r->sent,
+	            r->deferred, r->failed);
+}
+
+/* The next job ready to go, or -1 with *wait_ms. Deferred retries come first when due. */
+static long pick(struct run *r, int64_t now, long *wait_ms)
+{
+	int64_t soonest = -1;
+
+	for (size_t i = 0; i < r->nretry; i++) {
+		struct job *j = &r->jobs[r->retry[i]];
+		if (j->not_before <= now) {
+			size_t idx = r->retry[i];
+			memmove(&r->retry[i], &r->retry[i + 1],
+			        (r->nretry - i - 1) * sizeof(size_t));
+			r->nretry--;
+			return (long)idx;
+		}
+		if (soonest < 0 || j->not_before < soonest)
+			soonest = j->not_before;
+	}
+	while (r->next_job < r->njobs && r->jobs[r->next_job].done)
+		r->next_job++;
+	if (r->next_job < r->njobs)
+		return (long)r->next_job++;
+	if (soonest >= 0) {
+		*wait_ms = (long)(soonest - now);
+		return -1;
+	}
+	return -2; /* nothing left */
+}
+
+static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
+{
+	struct run *r = u;
+	int64_t now = ratelimit_now();
+	int64_t wait;
+	struct letter_out lo = {0};
+	struct job *j;
+	long idx;
+	int rc;
+
+	if (stop || r->fatal)
+		return 0;
+	if (r->left && r->started >= r->left) /* --limit or the daily cap */
+		return 0;
+	wait = ratelimit_wait_ms(r->rl, now);
+	if (wait < 0)
+		return 0;
+	idx = pick(r, now, wait_ms);
+	if (idx == -2)
+		return 0;
+	if (idx == -1)
+		return -1;
+	if (wait > 0) {
+		/* not yet: put it back where it was */
+		if (r->jobs[idx].not_before > 0 || r->jobs[idx].attempts > 0) {
+			r->retry = xreallocarray(r->retry, r->nretry + 1, sizeof(size_t));
+			memmove(&r->retry[1], &r->retry[0], r->nretry * sizeof(size_t));
+			r->retry[0] = (size_t)idx;
+			r->nretry++;
+		} else {
+			r->next_job = (size_t)idx;
+		}
+		*wait_ms = (long)wait;
+		return -1;
+	}
+	j = &r->jobs[idx];
+	/* Render and compose first: nothing is marked sending for a message that cannot be. */
+	{
+		struct diags d = DIAGS_INIT;
+
+		rc = letter_render(r->m->letter, j->language, j->ctx, &lo, &d);
+		if (rc == EX_OK)
+			rc = message_build(&r->mr, j->key, j->ctx, &lo, r->date, &j->msg, &r->err);
+		diags_print(&d, stderr);
+		diags_free(&d);
+		letter_out_free(&lo);
+	}
+	if (rc != EX_OK) {
+		r->fatal = rc;
+		return 0;
+	}
+	/* 'sending' is committed before any byte of this message leaves. */
+	for (size_t i = 0; i < j->n && !r->test; i++) {
+		struct ledger_outcome o = {0};
+
+		o.via = r->account;
+		rc = ledger_transition(r->ledger, j->deliv[i], LS_SENDING, r->retry_flags, &o, NULL,
+		                       &r->err);
+		if (rc != EX_OK) {
+			r->fatal = rc;
+			message_free(&j->msg);
+			return 0;
+		}
+	}
+	ratelimit_note(r->rl, now);
+	j->attempts++;
+	free(j->rcpt);
+	j->rcpt = xcalloc(j->n ? j->n : 1, sizeof(char *));
+	for (size_t i = 0; i < j->n; i++)
+		j->rcpt[i] = r->test ? r->mr.test_to : j->addr[i];
+	tm->user = j;
+	tm->from = r->mr.from_addr;
+	tm->rcpt = j->rcpt;
+	tm->nrcpt = r->test ? 1 : j->n;
+	tm->data = j->msg.data.data;
+	tm->len = j->msg.data.len;
+	tm->id = j->msg.message_id;
+	r->started++;
+	r->in_flight++;
+	return 1;
+}
+
+static enum ledger_state to_ledger(enum transport_state s)
+{
+	switch (s) {
+	case TX_SENT:
+		return LS_SENT;
+	case TX_DEFERRED:
+		return LS_DEFERRED;
+	case TX_FAILED:
+		return LS_FAILED;
+	default:
+		return LS_UNKNOWN;
+	}
+}
+
+static void done_msg(void *u, const struct transport_msg *tm, const struct transport_result *res)
+{
+	struct run *r = u;
+	struct job *j = tm->user;
+	struct ledger_outcome o = {0};
+
+	r->in_flight--;
+	o.code = res->code;
+	o.reply = res->reply;
+	o.via = r->account;
+	o.detail = res->error;
+	if (r->test) {
+		char *detail = xasprintf("test of campaign %s for %s to %s, %s: %s%s%s",
+		                         r->m->campaign, j->key, r->mr.test_to, j->msg.message_id,
+		                         transport_state_name(res->state), res->error ? ": " : "",
+		                         res->error ? res->error : "");
+		o.detail = detail;
+		if (ledger_record(r->ledger, "test", NULL, 0, &o, &r->err) != EX_OK)
+			r->fatal = EX_IOERR;
+		free(detail);
+	} else {
+		for (size_t i = 0; i < j->n; i++) {
+			int rc = ledger_transition(r->ledger, j->deliv[i], to_ledger(res->state), 0,
+			                           &o, NULL, &r->err);
+			if (rc != EX_OK && !r->fatal) {
+				r->fatal = rc;
+				fprintf(stderr, "demarche send: %s\n", r->err);
+			}
+		}
+	}
+	message_free(&j->msg);
+	j->last = res->state;
+	switch (res->state) {
+	case TX_SENT:
+		r->sent++;
+		j->done = 1;
+		break;
+	case TX_DEFERRED:
+		/* Retried within the run with exponential backoff, then left for the next run. */
+		if (!r->test && j->attempts < r->max_attempts && !stop) {
+			int64_t backoff = (int64_t)r->retry_after * 1000 << (j->attempts - 1);
+
+			j->not_before = ratelimit_now() + backoff;
+			r->retry = xreallocarray(r->retry, r->nretry + 1, sizeof(size_t));
+			r->retry[r->nretry++] = (size_t)(j - r->jobs);
+			if (r->left)
+				r->left++; /* a retry is not one more message against --limit */
+		} else {
+			r->deferred++;
+			j->done = 1;
+		}
+		break;
+	case TX_FAILED:
+		r->failed++;
+		j->done = 1;
+		break;
+	default:
+		r->unknown++;
+		j->done = 1;
+		break;
+	}
+	if (!r->progress && (res->state != TX_SENT || res->error))
+		fprintf(stderr, "demarche send: %s: %s%s%s%s\n", j->key,
+		        transport_state_name(res->state), res->reply ? ": " : "",
+		        res->reply ? res->reply : "", res->error ? res->error : "");
+	progress(r);
+}
+
+/* The account rate windows and daily caps count: the URL (never a password) and user. */
+static char *account_id(const char *via, const char *user)
+{
+	if (user && *user)
+		return xasprintf("%s;user=%s", via, user);
+	return xstrdup(via);
+}
+
+/* One send at a time per ledger: a second run would race the first for the same missions. */
+static int lock_store(const char *store, int *fd)
+{
+	char *path = xasprintf("%s.lock", store);
+
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (*fd < 0)
+		return EX_CANTCREAT;
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		close(*fd);
+		*fd = -1;
+		return EX_TEMPFAIL;
+	}
+	return EX_OK;
+}
+
+static void print_plan(struct run *r, size_t to_send, const char *rate, int concurrency)
+{
+	const char *title = letter_header_source(r->m->letter, "en", "Title");
+
+	fprintf(stderr, "campaign:   %s%s%s\n", r->m->campaign, title ? " - " : "",
+	        title ? title : "");
+	fprintf(stderr, "appeal:     %s (sha256 %.16s...)\n", letter_path(r->m->letter),
+	        letter_hash(r->m->letter));
+	fprintf(stderr, "transport:  %s (concurrency %d)\n", r->via, concurrency);
+	fprintf(stderr, "sender:     %s <%s>%s\n", r->mr.from_name, r->mr.from_addr,
+	        r->mr.example_sender ? " (example: set [sender] address)" : "");
+	if (r->test)
+		fprintf(stderr, "test:       every message goes to %s, Subject [TEST]\n",
+		        r->mr.test_to);
+	fprintf(stderr,
+	        "missions:   %zu to send, %zu already sent, %zu failed and %zu in doubt "
+	        "left alone\n",
+	        to_send, r->already_sent, r->skipped_failed, r->skipped_unknown);
+	if (rate && *rate) {
+		long count = 0;
+		int64_t per = 0;
+
+		if (ratelimit_parse(rate, &count, &per, NULL) == EX_OK && count > 0)
+			fprintf(stderr, "rate:       %s, about %.0f s for all\n", rate,
+			        (double)to_send * (double)per / (double)count / 1000.0);
+	} else {
+		fprintf(stderr, "rate:       no limit\n");
+	}
+}
 
 int cmd_send(int argc, char **argv, struct app *app)
 {
-	(void)argc;
-	(void)argv;
-	(void)app;
-	return cmd_not_implemented("send");
+	struct merge_opts mo = {0};
+	struct merge *m = NULL;
+	struct run r = {0};
+	struct transport_opts to = {0};
+	struct transport *t = NULL;
+	struct not_received nr = {0};
+	const char *not_received = NULL, *rate = NULL;
+	char *password = NULL, *oauth = NULL;
+	int concurrency = 0, limit = 0, yes = 0, amend = 0, lockfd = -1;
+	size_t to_send = 0;
+	int c, rc;
+	struct sigaction sa, old_int, old_term;
+
+	r.app = app;
+	while ((c = getopt_long(argc, argv, "", send_options, NULL)) != -1) {
+		if (merge_option(&mo, c, optarg))
+			continue;
+		rc = EX_OK;
+		switch (c) {
+		case 'N':
+			not_received = optarg;
+			break;
+		case 'v':
+			r.via = optarg;
+			break;
+		case 'r':
+			rate = optarg;
+			break;
+		case 'c':
+			rc = parse_count("--concurrency", optarg, &concurrency);
+			break;
+		case 'l':
+			rc = parse_count("--limit", optarg, &limit);
+			break;
+		case 'T':
+			r.mr.test_to = optarg;
+			break;
+		case 'U':
+			r.retry_flags |= LEDGER_RETRY_UNKNOWN;
+			break;
+		case 'F':
+			r.retry_flags |= LEDGER_RETRY_FAILED;
+			break;
+		case 'A':
+			amend = 1;
+			break;
+		case 'y':
+			yes = 1;
+			break;
+		default:
+			rc = EX_USAGE;
+			fputs(usage_send, stderr);
+		}
+		if (rc != EX_OK)
+			goto out;
+	}
+	if (optind + 1 != argc || !mo.ro.path) {
+		fprintf(stderr, "%s%s", usage_send, merge_options_usage);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (!yes && !(term_isatty(stdin) && term_isatty(stderr))) {
+		fprintf(stderr,
+		        "demarche send: not on a terminal: add --yes to send without asking\n");
+		rc = EX_USAGE;
+		goto out;
+	}
+	mo.appeal = argv[optind];
+	rc = app_config(app);
+	if (rc != EX_OK)
+		goto out;
+	if (!r.via)
+		r.via = app->cfg.smtp.url && *app->cfg.smtp.url ? app->cfg.smtp.url
+		                                                : "maildir:./outbox";
+	if (!rate)
+		rate = app->cfg.smtp.rate;
+	if (!concurrency)
+		concurrency = app->cfg.smtp.concurrency > 0 ? app->cfg.smtp.concurrency : 1;
+	r.max_attempts = app->cfg.smtp.max_attempts > 0 ? app->cfg.smtp.max_attempts : 1;
+	r.retry_after = app->cfg.smtp.retry_after;
+	r.test = r.mr.test_to != NULL;
+	r.account = account_id(r.via, app->cfg.smtp.user);
+	r.date = time(NULL);
+
+	rc = lock_store(app_store_path(app), &lockfd);
+	if (rc != EX_OK) {
+		fprintf(stderr, "demarche send: %s: %s\n", app_store_path(app),
+		        rc == EX_TEMPFAIL ? "another demarche send is using this ledger"
+		                          : "cannot make the lock file");
+		goto out;
+	}
+	rc = ledger_open(app_store_path(app), LEDGER_CREATE, &r.ledger, &r.err);
+	if (rc != EX_OK)
+		goto fail;
+	if (not_received) {
+		nr.ledger = r.ledger;
+		nr.campaign = not_received;
+		mo.ro.exclude = exclude_received;
+		mo.ro.exclude_user = &nr;
+	}
+
+	/* 1. Validate everything: nothing leaves unless every mission's message composes. */
+	rc = merge_open(&mo, "send", &m);
+	if (rc != EX_OK)
+		goto out;
+	r.m = m;
+	{
+		const char *test_to = r.mr.test_to;
+
+		rc = message_run_init(&r.mr, &app->cfg, m, &r.err);
+		r.mr.test_to = test_to;
+	}
+	if (rc != EX_OK)
+		goto fail;
+	if (r.mr.example_sender && strncmp(r.via, "maildir:", 8) != 0) {
+		rc = error_set(&r.err, EX_CONFIG,
+		               "set [sender] name and address in demarche.ini before sending "
+		               "through %s",
+		               r.via);
+		goto fail;
+	}
+	if (r.test && address_is_bad(r.mr.test_to)) {
+		rc = error_set(&r.err, EX_USAGE, "--test-to '%s' is not an address", r.mr.test_to);
+		goto fail;
+	}
+	{
+		struct message_check mc = {&r.mr, r.date, NULL};
+
+		rc = merge_validate(m, "send", message_check_row, &mc);
+		free(mc.err);
+	}
+	if (nr.error)
+		rc = error_set(&r.err, EX_IOERR, "the ledger could not answer --not-received");
+	if (rc != EX_OK)
+		goto fail;
+
+	/* 2. The campaign and its deliveries, each mission's state decides what is sent. */
+	if (!r.test) {
+		rc = ledger_campaign_begin(r.ledger, m->campaign,
+		                           letter_header_source(m->letter, "en", "Title"),
+		                           letter_header_source(m->letter, "en", "Subject"),
+		                           letter_hash(m->letter), amend, &r.err);
+		if (rc != EX_OK)
+			goto fail;
+		rc = ledger_batch_begin(r.ledger, &r.err);
+		if (rc != EX_OK)
+			goto fail;
+	}
+	rc = merge_each(m, collect, &r);
+	if (!r.test) {
+		int rc2 = ledger_batch_end(r.ledger, rc == EX_OK, rc == EX_OK ? &r.err : NULL);
+		if (rc == EX_OK)
+			rc = rc2;
+	}
+	if (rc != EX_OK)
+		goto fail;
+	for (size_t i = 0; i < r.njobs && !r.test; i++) {
+		rc = plan_job(&r, &r.jobs[i]);
+		if (rc != EX_OK)
+			goto fail;
+	}
+	for (size_t i = 0; i < r.njobs; i++)
+		to_send += !r.jobs[i].done;
+
+	/* 3. Pace: the rate, and the daily cap counting what this account sent already. */
+	r.rl = ratelimit_new();
+	rc = ratelimit_set_rate(r.rl, rate, &r.err);
+	if (rc != EX_OK)
+		goto fail;
+	if (rate && *rate) {
+		/* The rate holds across runs too: what this account sent within the last
+		 * period counts (two runs together stay under it). */
+		long count = 0, sent = 0;
+		int64_t per = 0, now = ratelimit_now();
+
+		if (ratelimit_parse(rate, &count, &per, &r.err) == EX_OK) {
+			rc = ledger_count_sent(r.ledger, r.account,
+			                       time(NULL) - (time_t)(per / 1000), &sent, &r.err);
+			if (rc != EX_OK)
+				goto fail;
+			ratelimit_add_cap(r.rl, count, per);
+			for (long i = 0; i < sent && i < count; i++)
+				ratelimit_note(r.rl, now - per + 1000);
+		}
+	}
+	if (limit)
+		r.left = (size_t)limit;
+	if (app->cfg.smtp.daily_cap > 0) {
+		long count = 0;
+		int64_t now = ratelimit_now();
+
+		rc = ledger_count_sent(r.ledger, r.account, time(NULL) - 86400, &count, &r.err);
+		if (rc != EX_OK)
+			goto fail;
+		ratelimit_add_cap(r.rl, app->cfg.smtp.daily_cap, 86400 * 1000LL);
+		/* Conservative: what was sent in the last day counts as if sent just now. */
+		for (long i = 0; i < count && i < app->cfg.smtp.daily_cap; i++)
+			ratelimit_note(r.rl, now - 86400 * 1000LL + 1);
+		if (count >= app->cfg.smtp.daily_cap) {
+			fprintf(stderr,
+			        "demarche send: the daily cap (%d) is reached: %ld sent "
+			        "through %s in the last 24 hours\n",
+			        app->cfg.smtp.daily_cap, count, r.via);
+			r.left = (size_t)-1;
+		} else if (!r.left || r.left > (size_t)(app->cfg.smtp.daily_cap - count)) {
+			r.left = (size_t)(app->cfg.smtp.daily_cap - count);
+		}
+	}
+	if (r.left == (size_t)-1)
+		r.left = 0, to_send = 0;
+
+	if (!yes) {
+		print_plan(&r, r.left && r.left < to_send ? r.left : to_send, rate, concurrency);
+		if (!term_confirm("Type 'send' to send, anything else to stop: ", "send")) {
+			fprintf(stderr, "demarche send: nothing sent\n");
+			rc = EX_OK;
+			goto out;
+		}
+	}
+	if (to_send == 0) {
+		printf("campaign %s: nothing to send (%zu already sent, %zu failed and %zu in "
+		       "doubt left alone)\n",
+		       m->campaign, r.already_sent, r.skipped_failed, r.skipped_unknown);
+		rc = r.skipped_failed ? EX_UNAVAILABLE : r.skipped_unknown ? EX_TEMPFAIL : EX_OK;
+		goto out;
+	}
+
+	/* 4. Send. */
+	if (app->cfg.smtp.user && *app->cfg.smtp.user) {
+		if (app->cfg.smtp.password && *app->cfg.smtp.password)
+			password = xstrdup(app->cfg.smtp.password);
+		else
+			rc = secret_get("DEMARCHE_SMTP_PASSWORD", app->cfg.smtp.password_command,
+			                &password, &r.err);
+		if (rc == EX_OK && app->cfg.smtp.oauth_token_command &&
+		    *app->cfg.smtp.oauth_token_command)
+			rc = secret_get(NULL, app->cfg.smtp.oauth_token_command, &oauth, &r.err);
+		if (rc != EX_OK)
+			goto fail;
+	}
+	to.url = r.via;
+	to.user = app->cfg.smtp.user;
+	to.password = password;
+	to.oauth_token = oauth;
+	to.tls = app->cfg.smtp.tls;
+	to.ca_file = app->cfg.smtp.ca_file;
+	to.timeout = app->cfg.smtp.timeout;
+	to.concurrency = concurrency;
+	to.helo = r.mr.domain;
+	rc = transport_open(&to, &t, &r.err);
+	if (rc != EX_OK)
+		goto fail;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	r.progress = term_isatty(stderr);
+	r.t0 = ratelimit_now();
+	rc = transport_run(t, next_msg, done_msg, &r, &stop, &r.err);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (r.progress)
+		term_status_done(stderr);
+	if (rc != EX_OK && r.err)
+		fprintf(stderr, "demarche send: %s\n", r.err);
+	if (r.fatal && rc == EX_OK)
+		rc = r.fatal;
+
+	{
+		size_t not_started = 0;
+
+		for (size_t i = 0; i < r.njobs; i++)
+			not_started += !r.jobs[i].done;
+		printf("campaign %s via %s: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
+		       "%zu not started; %zu already sent before\n",
+		       m->campaign, r.via, r.sent, r.deferred, r.failed, r.unknown, not_started,
+		       r.already_sent);
+		if (stop)
+			fprintf(stderr, "demarche send: interrupted; the ledger is consistent: run "
+			                "again to go on\n");
+		if (rc == EX_OK) {
+			if (r.failed)
+				rc = EX_UNAVAILABLE;
+			else if (r.deferred || r.unknown || not_started || stop)
+				rc = EX_TEMPFAIL;
+		}
+	}
+	goto out;
+fail:
+	if (r.err)
+		fprintf(stderr, "demarche send: %s\n", r.err);
+out:
+	transport_close(t);
+	secret_free(password);
+	secret_free(oauth);
+	for (size_t i = 0; i < r.njobs; i++)
+		job_free(&r.jobs[i]);
+	free(r.jobs);
+	free(r.retry);
+	ratelimit_free(r.rl);
+	message_run_free(&r.mr);
+	ledger_close(r.ledger);
+	if (lockfd >= 0)
+		close(lockfd);
+	free(r.account);
+	free(r.err);
+	merge_free(m);
+	merge_opts_free(&mo);
+	return rc;
 }

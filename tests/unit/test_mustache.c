@@ -624,6 +624,119 @@ static void test_residual(void **state)
 	json_decref(parts);
 }
 
+static int load_fuzz_partial(void *user, const char *name, char **src, size_t *len)
+{
+	const char *t = !strcmp(name, "pp")    ? "P{{r}}\n{{#rs}}\nq\n{{/rs}}\n{{p}}\n"
+	                : !strcmp(name, "lay") ? "<\n  {{$b}}\n  d\n  {{/b}}\n{{#rl}}{{/rl}}>"
+	                                       : NULL;
+
+	(void)user;
+	if (!t)
+		return -1;
+	*src = xstrdup(t);
+	*len = strlen(t);
+	return 0;
+}
+
+/* The residual property on random templates: params now + the rest later == all at once. */
+static void test_residual_random(void **state)
+{
+	static const char *pieces[] = {
+	    "{{p}}",
+	    "{{{r}}}",
+	    "{{#ps}}",
+	    "{{^ps}}",
+	    "{{#rs}}",
+	    "{{^rs}}",
+	    "{{#pl}}",
+	    "{{#rl}}",
+	    "{{r}}",
+	    "{{!c}}",
+	    "\n",
+	    "  ",
+	    "x ",
+	    "{{pl.0}}",
+	    "- ",
+	    "1. ",
+	    "# ",
+	    "{{p.q}}",
+	    "{{n}}",
+	    "  {{>pp}}\n",
+	    "{{>pp}}",
+	    "{{=<% %>=}}",
+	    "<%={{ }}=%>",
+	    "{{w}}",
+	    "{{{w}}}",
+	    "\r\n",
+	    "{{$b}}{{p}}{{/b}}",
+	    "{{<lay}}{{$b}}\nB{{r}}\n{{/b}}{{/lay}}\n",
+	    "/",
+	};
+	json_t *params = json_loads("{\"w\": \"{{r}} {{{x\", \"p\": \"P*\", \"ps\": true,"
+	                            " \"pl\": [{\"n\": \"N1\"}, {\"n\": \"N2\"}]}",
+	                            0, NULL);
+	json_t *full = json_deep_copy(params);
+	struct mustache_partials *pp = mustache_partials_new(load_fuzz_partial, NULL);
+	struct mustache_render_opts ro = {MUSTACHE_ESCAPE_MARKDOWN, 0, 1, pp, NULL};
+	struct mustache_render_opts fo = {MUSTACHE_ESCAPE_MARKDOWN, 0, 0, pp, NULL};
+	uint32_t seed = 12345;
+	int tried = 0;
+
+	(void)state;
+	json_object_update_new(
+	    full, json_pack("{s:s,s:b,s:[{s:s},s]}", "r", "R#", "rs", 0, "rl", "r", "a", "b"));
+	for (int it = 0; it < 3000; it++) {
+		struct buf src = BUF_INIT, d = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+		struct mustache_template *t = NULL, *t2 = NULL;
+		const char *open[32];
+		size_t sp = 0;
+		char *err = NULL;
+		int n;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (int)(seed >> 16) % 20 + 1;
+		for (int i = 0; i < n; i++) {
+			const char *pc;
+			seed = seed * 1103515245u + 12345u;
+			pc = pieces[(seed >> 16) % (sizeof(pieces) / sizeof(*pieces))];
+			if (!strcmp(pc, "/")) {
+				if (sp)
+					buf_addf(&src, "{{/%s}}", open[--sp]);
+				continue;
+			}
+			if (strlen(pc) == 7 && (pc[2] == '#' || pc[2] == '^') && sp < 32)
+				open[sp++] = pc[3] == 'p' ? (pc[4] == 's' ? "ps" : "pl")
+				                          : (pc[4] == 's' ? "rs" : "rl");
+			buf_adds(&src, pc);
+		}
+		while (sp)
+			buf_addf(&src, "{{/%s}}", open[--sp]);
+		if (mustache_compile(src.data, src.len, "t", 1, &t, &err) == EX_OK) {
+			tried++;
+			mustache_render(t, params, &ro, &d);
+			if (mustache_compile(d.data, d.len, "d", 1, &t2, &err) != EX_OK)
+				fail_msg("draft of '%s' does not compile: %s\n%s", src.data, err,
+				         d.data);
+			mustache_render(t, full, &fo, &a);
+			mustache_render(t2, full, &fo, &b);
+			if (strcmp(a.data, b.data))
+				fail_msg("template:\n%s\ndraft:\n%s\ndirect:\n%s\ntwo steps:\n%s",
+				         src.data, d.data, a.data, b.data);
+		}
+		free(err);
+		mustache_free(t);
+		mustache_free(t2);
+		buf_free(&src);
+		buf_free(&d);
+		buf_free(&a);
+		buf_free(&b);
+	}
+	assert_true(tried > 1000);
+	mustache_partials_free(pp);
+	json_decref(params);
+	json_decref(full);
+}
+
 /* Parents and blocks in a letter layout, as letters use them. */
 static void test_layout(void **state)
 {
@@ -652,17 +765,12 @@ static void test_layout(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_html_escape),
-	    cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_markdown_ordinary),
-	    cmocka_unit_test(test_markdown_hostile),
-	    cmocka_unit_test(test_markdown_contextual),
-	    cmocka_unit_test(test_strict),
-	    cmocka_unit_test(test_compile_errors),
-	    cmocka_unit_test(test_compile_once),
-	    cmocka_unit_test(test_recursion_stops),
-	    cmocka_unit_test(test_residual),
-	    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_html_escape),         cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_markdown_ordinary),   cmocka_unit_test(test_markdown_hostile),
+	    cmocka_unit_test(test_markdown_contextual), cmocka_unit_test(test_strict),
+	    cmocka_unit_test(test_compile_errors),      cmocka_unit_test(test_compile_once),
+	    cmocka_unit_test(test_recursion_stops),     cmocka_unit_test(test_residual),
+	    cmocka_unit_test(test_residual_random),     cmocka_unit_test(test_layout),
 	};
 
 	if (argc > 1) {

@@ -1,0 +1,240 @@
+/* One mission's message: sender, recipients, Message-ID, attachments read once per run. */
+#include "cmd/message.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/xalloc.h"
+#include "mail/compose.h"
+#include "roster/address.h"
+
+#define EXAMPLE_NAME "Coalition for the International Criminal Court"
+#define EXAMPLE_ADDR "secretariat@coalition.example"
+
+int message_run_init(struct message_run *mr, const struct config *cfg, const struct merge *m,
+                     char **errstr)
+{
+	const char *addr = cfg->sender.address;
+	const char *at;
+
+	memset(mr, 0, sizeof(*mr));
+	mr->campaign = m->campaign;
+	mr->content_hash = letter_hash(m->letter);
+	if (!addr || !*addr) {
+		mr->example_sender = 1;
+		addr = EXAMPLE_ADDR;
+	}
+	if (address_check(addr, strlen(addr), 0))
+		return error_set(errstr, EX_CONFIG,
+		                 "[sender] address '%s' is not a valid address: %s", addr,
+		                 address_check(addr, strlen(addr), 0));
+	mr->from_addr = xstrdup(addr);
+	mr->from_name = xstrdup(cfg->sender.name && *cfg->sender.name
+	                            ? cfg->sender.name
+	                            : (mr->example_sender ? EXAMPLE_NAME : ""));
+	at = strrchr(addr, '@');
+	mr->domain =
+	    xstrdup(cfg->sender.domain && *cfg->sender.domain ? cfg->sender.domain : at + 1);
+	if (cfg->sender.reply_to && *cfg->sender.reply_to) {
+		if (address_check(cfg->sender.reply_to, strlen(cfg->sender.reply_to), 0))
+			return error_set(errstr, EX_CONFIG,
+			                 "[sender] reply_to '%s' is not a valid address",
+			                 cfg->sender.reply_to);
+		mr->reply_to = xstrdup(cfg->sender.reply_to);
+	}
+	return EX_OK;
+}
+
+void message_run_free(struct message_run *mr)
+{
+	free(mr->from_name);
+	free(mr->from_addr);
+	free(mr->domain);
+	free(mr->reply_to);
+	for (size_t i = 0; i < mr->natts; i++) {
+		free(mr->att_paths[i]);
+		mail_attachment_free(mr->atts[i]);
+	}
+	free(mr->att_paths);
+	free(mr->atts);
+	memset(mr, 0, sizeof(*mr));
+}
+
+/* The attachment at path, read and encoded on first use only. */
+static int attachment(struct message_run *mr, const char *path, struct mail_attachment **out,
+                      char **errstr)
+{
+	int rc;
+
+	for (size_t i = 0; i < mr->natts; i++) {
+		if (!strcmp(mr->att_paths[i], path)) {
+			*out = mr->atts[i];
+			return EX_OK;
+		}
+	}
+	rc = mail_attachment_load(path, out, errstr);
+	if (rc != EX_OK)
+		return rc;
+	mr->att_paths = xreallocarray(mr->att_paths, mr->natts + 1, sizeof(char *));
+	mr->atts = xreallocarray(mr->atts, mr->natts + 1, sizeof(*mr->atts));
+	mr->att_paths[mr->natts] = xstrdup(path);
+	mr->atts[mr->natts++] = *out;
+	return EX_OK;
+}
+
+struct addrs {
+	struct mail_address *v;
+	char **owned;
+	size_t n;
+	const char *bad; /* the first item that is not an addr-spec */
+};
+
+static int add_addr(void *user, const char *item, size_t len)
+{
+	struct addrs *a = user;
+	char *s = xstrndup(item, len);
+
+	if (address_check(s, len, 0) && !a->bad)
+		a->bad = "";
+	a->v = xreallocarray(a->v, a->n + 1, sizeof(*a->v));
+	a->owned = xreallocarray(a->owned, a->n + 1, sizeof(char *));
+	a->v[a->n].name = NULL;
+	a->v[a->n].addr = s;
+	a->owned[a->n++] = s;
+	return 0;
+}
+
+static void addrs_free(struct addrs *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->owned[i]);
+	free(a->v);
+	free(a->owned);
+}
+
+static void add_rcpt(struct message *msg, const char *addr)
+{
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		if (!strcasecmp(msg->rcpt[i], addr))
+			return;
+	msg->rcpt = xreallocarray(msg->rcpt, msg->nrcpt + 1, sizeof(char *));
+	msg->rcpt[msg->nrcpt++] = xstrdup(addr);
+}
+
+static const char *ctx_str(json_t *ctx, const char *name)
+{
+	return json_string_value(json_object_get(ctx, name));
+}
+
+int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
+                  time_t date, struct message *msg, char **errstr)
+{
+	struct mail_message mm = {0};
+	struct mail_address to, reply;
+	struct addrs cc = {0}, bcc = {0};
+	struct mail_attachment **atts = NULL;
+	const char *mission = ctx_str(ctx, "mission");
+	const char *email = ctx_str(ctx, "email");
+	const char *rcc = ctx_str(ctx, "cc");
+	char *subject = NULL;
+	int rc = EX_OK;
+
+	memset(msg, 0, sizeof(*msg));
+	rc = mail_message_id(mr->campaign, key, mr->content_hash, mr->domain, &msg->message_id,
+	                     errstr);
+	if (rc != EX_OK)
+		goto out;
+	if (!mission || !*mission)
+		mission = ctx_str(ctx, "state");
+	to.name = mr->test_to ? NULL : mission;
+	if (!email && !mr->test_to) {
+		rc = error_set(errstr, EX_DATAERR, "'%s' has no email address", key);
+		goto out;
+	}
+	to.addr = mr->test_to ? mr->test_to : email;
+	if (rcc && !mr->test_to)
+		address_split(rcc, add_addr, &cc);
+	if (lo->cc && !mr->test_to)
+		address_split(lo->cc, add_addr, &cc);
+	if (lo->bcc && !mr->test_to)
+		address_split(lo->bcc, add_addr, &bcc);
+	if (cc.bad || bcc.bad) {
+		rc =
+		    error_set(errstr, EX_DATAERR, "a Cc or Bcc address for '%s' is not valid", key);
+		goto out;
+	}
+	mm.from.name = mr->from_name;
+	mm.from.addr = mr->from_addr;
+	mm.to = &to;
+	mm.nto = 1;
+	mm.cc = cc.v;
+	mm.ncc = cc.n;
+	if (lo->reply_to || mr->reply_to) {
+		reply.name = NULL;
+		reply.addr = lo->reply_to ? lo->reply_to : mr->reply_to;
+		mm.reply_to = &reply;
+	}
+	if (mr->test_to)
+		subject = xasprintf("[TEST] %s", lo->subject);
+	mm.subject = subject ? subject : lo->subject;
+	mm.date = date;
+	mm.message_id = msg->message_id;
+	mm.campaign = mr->campaign;
+	mm.text = lo->text;
+	mm.html = lo->html;
+	if (lo->nattachments) {
+		atts = xcalloc(lo->nattachments, sizeof(*atts));
+		for (size_t i = 0; i < lo->nattachments; i++) {
+			rc = attachment(mr, lo->attachments[i], &atts[i], errstr);
+			if (rc != EX_OK)
+				goto out;
+		}
+		mm.attachments = atts;
+		mm.nattachments = lo->nattachments;
+	}
+	rc = mail_compose(&mm, &msg->data, errstr);
+	if (rc != EX_OK)
+		goto out;
+	add_rcpt(msg, to.addr);
+	for (size_t i = 0; i < cc.n; i++)
+		add_rcpt(msg, cc.v[i].addr);
+	for (size_t i = 0; i < bcc.n; i++)
+		add_rcpt(msg, bcc.v[i].addr);
+out:
+	if (rc != EX_OK)
+		message_free(msg);
+	addrs_free(&cc);
+	addrs_free(&bcc);
+	free(atts);
+	free(subject);
+	return rc;
+}
+
+void message_free(struct message *msg)
+{
+	buf_free(&msg->data);
+	free(msg->message_id);
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		free(msg->rcpt[i]);
+	free(msg->rcpt);
+	memset(msg, 0, sizeof(*msg));
+}
+
+int message_check_row(void *user, struct merge *m, const struct roster_row *row,
+                      const struct letter_out *lo)
+{
+	struct message_check *mc = user;
+	struct message msg;
+	json_t *ctx = roster_context(row);
+	int rc = message_build(mc->mr, roster_key(row), ctx, lo, mc->date, &msg, &mc->err);
+
+	json_decref(ctx);
+	if (rc != EX_OK) {
+		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
+		          "%s", mc->err);
+		return 0;
+	}
+	message_free(&msg);
+	return 0;
+}

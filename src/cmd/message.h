@@ -1,0 +1,67 @@
+/*
+ * One mission's message, as preview writes it and send sends it: the sender from the
+ * configuration, To/Cc from the roster row and the letter, the stable Message-ID, the
+ * attachments (read once per run), and the envelope recipients (Bcc only there).
+ */
+#ifndef DEMARCHE_MESSAGE_H
+#define DEMARCHE_MESSAGE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "cmd/merge.h"
+
+/* What stays the same for every message of a run. */
+struct message_run {
+	char *from_name, *from_addr, *domain, *reply_to;
+	int example_sender; /* 1 when no [sender] address is configured (preview, maildir) */
+	const char *campaign;
+	const char *content_hash; /* the appeal's hash: part of every Message-ID */
+	const char *test_to;      /* --test-to: every message goes there instead, Subject [TEST] */
+	/* attachments read once: paths and their loaded contents */
+	char **att_paths;
+	struct mail_attachment **atts;
+	size_t natts;
+};
+
+/*
+ * Sets up a run from the configuration (the sender) and the merge. Returns EX_OK, or
+ * EX_CONFIG with *errstr when the configured sender address or domain is invalid.
+ * Can be freed with message_run_free() either way.
+ */
+int message_run_init(struct message_run *mr, const struct config *cfg, const struct merge *m,
+                     char **errstr);
+void message_run_free(struct message_run *mr);
+
+/* One composed message. */
+struct message {
+	struct buf data; /* the RFC 5322 message, CRLF */
+	char *message_id;
+	char **rcpt; /* envelope recipients: the mission's addresses (email, cc, letter Cc/Bcc) */
+	size_t nrcpt;
+};
+
+/*
+ * Composes the message for the mission key whose letter context (roster_context()) is ctx:
+ * To is its mission (else state) and email, Cc its cc and the letter's Cc. Returns EX_OK
+ * with msg filled (free it with message_free()), or EX_DATAERR / EX_NOINPUT (an attachment)
+ * with *errstr.
+ */
+int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
+                  time_t date, struct message *msg, char **errstr);
+void message_free(struct message *msg); /* safe on a zeroed or freed one */
+
+/* For merge_validate(): the message must compose for every mission. */
+struct message_check {
+	struct message_run *mr;
+	time_t date;
+	char *err; /* scratch; the caller frees it */
+};
+
+/* A merge_fn: composes the mission's message and adds a problem to m->d if it cannot. */
+int message_check_row(void *user, struct merge *m, const struct roster_row *row,
+                      const struct letter_out *lo);
+
+#endif

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# kill -9 of demarche send at random moments, then a rerun: every mission ends with exactly
+# one delivered copy, except those the ledger lists as unknown (in doubt), which got at most
+# one and are never more than the concurrency. 20 trials.
+set -u
+. "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/servers/sink.bash"
+
+R="$SRCDIR/recipients"
+export DEMARCHE_TEMPLATES="$SRCDIR/templates"
+"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
+	2>/dev/null || fail "draft"
+printf '[sender]\naddress = secretariat@coalition.example\n[smtp]\ntimeout = 5\nmax_attempts = 1\n' \
+	>demarche.ini
+SEL=(--where "asp_regional_group=Western European and other States")
+CONC=2
+TRIALS=${TRIALS:-20}
+
+for trial in $(seq 1 "$TRIALS"); do
+	PORT=$(free_port)
+	dir="$WORK/t$trial"
+	sink_start "$dir" "$PORT" || fail "smtp-sink"
+	CLEANUP+=("sink_stop $dir")
+	args=(--store "$dir/ledger.db" send appeal --to "$R/missions.example.csv"
+		--join "$R/states-parties.csv" "${SEL[@]}" --via "smtp://127.0.0.1:$PORT" --yes
+		--concurrency "$CONC")
+	# 25 missions at 20 a second: killed somewhere in the first ~1.3 s.
+	"$DEMARCHE" "${args[@]}" --rate 1200/minute >/dev/null 2>&1 &
+	pid=$!
+	sleep "0.$((RANDOM % 13 + 1))"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	"$DEMARCHE" "${args[@]}" >"$dir/out.txt" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 75 ] || fail "trial $trial: rerun exited $rc: $(cat "$dir/out.txt")"
+	"$DEMARCHE" --store "$dir/ledger.db" verify >/dev/null || fail "trial $trial: verify"
+	python3 - "$dir" "$CONC" <<'PY' || fail "trial $trial: see above"
+import collections, os, re, sqlite3, sys
+d, conc = sys.argv[1], int(sys.argv[2])
+copies = collections.Counter()
+for name in os.listdir(os.path.join(d, "dump")):
+    raw = open(os.path.join(d, "dump", name), "rb").read()
+    m = re.search(rb"^Message-ID: <[^.]+\.([A-Z]{3})\.", raw, re.M)
+    copies[m.group(1).decode()] += 1
+db = sqlite3.connect(os.path.join(d, "ledger.db"))
+states = collections.defaultdict(set)
+for key, state in db.execute("select key, state from deliveries"):
+    states[key].add(state)
+if len(states) != 25:
+    sys.exit(f"{len(states)} missions in the ledger, expected 25")
+unknown = [k for k, s in states.items() if "unknown" in s]
+if len(unknown) > conc:
+    sys.exit(f"{len(unknown)} missions in doubt, more than the concurrency {conc}")
+for key, s in states.items():
+    if key in unknown:
+        if copies[key] > 1:
+            sys.exit(f"{key}: in doubt but {copies[key]} copies")
+    elif s != {"sent"} or copies[key] != 1:
+        sys.exit(f"{key}: states {s}, {copies[key]} copies")
+PY
+	sink_stop "$dir"
+done
+pass
