@@ -42,4 +42,44 @@ grep -q "reject: RCPT from .*Access denied" "$PF/maillog" || fail "no refusal wi
 grep -q "lost connection after MAIL" "$PF/maillog" ||
 	fail "no session broken off after MAIL (server offered no AUTH)"
 grep -q -- "$PASSWORD" driver.out && fail "the password reached the output"
+
+# The same through `demarche send`: STARTTLS + AUTH PLAIN with the password from the
+# environment; the wrong password and a wrong CA stop the run with exit 78 and the server's
+# (or the TLS library's) words, and leave every mission to be sent later, none failed.
+export DEMARCHE_TEMPLATES="$SRCDIR/templates"
+"$DEMARCHE" draft security-council -o appeal \
+	--params "$SRCDIR/templates/security-council/original.json" 2>/dev/null || fail "draft"
+printf 'iso3,state,mission,email,cc,language\nMEX,Mexico,Permanent Mission of Mexico,mex@example.org,mex.ny@example.net,en\nCHL,Chile,Permanent Mission of Chile,chl@example.org,,es\n' >roster.csv
+ini() { # ca-file
+	cat >demarche.ini <<INI
+[sender]
+name = Coalition for the International Criminal Court
+address = secretariat@coalition.example
+[smtp]
+url = smtp://127.0.0.1:$PORT
+user = alice
+tls = starttls
+ca_file = $1
+max_attempts = 1
+INI
+}
+send() { "$DEMARCHE" --store ledger.db send appeal --to roster.csv --yes "$@"; }
+ini "$PF/other-ca.pem"
+DEMARCHE_SMTP_PASSWORD=$PASSWORD send >out.txt 2>err.txt
+expect_rc 78 $? "send with a CA that did not sign the server's certificate"
+grep -qi "certificate\|verif\|issuer" err.txt || fail "no word of the certificate: $(cat err.txt)"
+ini "$PF/cert.pem"
+DEMARCHE_SMTP_PASSWORD=wrong-$PASSWORD send >out.txt 2>err.txt
+expect_rc 78 $? "send with the wrong password"
+grep -q "535" err.txt || fail "the server's 535 is not reported: $(cat err.txt)"
+[ "$(sqlite3 ledger.db "select count(*) from deliveries where state in ('failed','sent')")" = 0 ] ||
+	fail "a refused login changed missions to failed or sent"
+DEMARCHE_SMTP_PASSWORD=$PASSWORD send >out.txt 2>err.txt
+expect_rc 0 $? "send with the right password: $(cat err.txt)"
+grep -q "2 sent" out.txt || fail "send said: $(cat out.txt)"
+sqlite3 ledger.db "select last_reply from deliveries" | grep -q "^250 2.0.0 Ok: queued as" ||
+	fail "Postfix's queue id not recorded: $(sqlite3 ledger.db 'select last_reply from deliveries')"
+[ "$(sqlite3 ledger.db "select count(*) from deliveries where state='sent'")" = 3 ] ||
+	fail "not 3 deliveries sent"
+grep -rq -- "$PASSWORD" out.txt err.txt ledger.db && fail "the password reached the output or ledger"
 pass

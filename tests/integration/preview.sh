@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# demarche preview: the merged messages of the example appeal for all 125 missions, read by
+# an independent parser (Python's email package, policy.default): every header present and
+# decodable, names and subjects round-trip through RFC 2047, both alternatives decode, CRLF
+# only, no line over 998 octets, 7-bit. A roster value trying to inject a header is refused
+# and nothing is written.
+set -u
+. "$(dirname "$0")/lib.bash"
+R="$SRCDIR/recipients"
+export DEMARCHE_TEMPLATES="$SRCDIR/templates"
+"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
+	2>/dev/null || fail "draft"
+printf '[sender]\nname = Coalición por la Corte Penal Internacional\naddress = secretariat@coalition.example\n' \
+	>demarche.ini
+
+"$DEMARCHE" preview appeal --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
+	--out eml >out.txt 2>err.txt
+expect_rc 0 $? "preview --out: $(cat err.txt)"
+grep -q "wrote 125 messages to eml" err.txt || fail "preview said: $(cat err.txt)"
+[ "$(ls eml | wc -l)" = 125 ] || fail "$(ls eml | wc -l) files"
+
+python3 - eml "$R/missions.example.csv" <<'PY' || fail "see above"
+import csv, email, os, re, sys
+from email import policy
+d, roster = sys.argv[1], sys.argv[2]
+rows = {r["iso3"]: r for r in csv.DictReader(open(roster, encoding="utf-8"))}
+subjects = {
+    "en": "22nd session of the Assembly of States Parties: priorities",
+    "fr": "22e session de l'Assemblée des États Parties : priorités",
+}
+salutation = {"en": "Your Excellency,", "fr": "Excellence,"}
+ids = set()
+for name in sorted(os.listdir(d)):
+    key = name[:-4]
+    raw = open(os.path.join(d, name), "rb").read()
+    def bad(why):
+        sys.exit(f"{name}: {why}")
+    if re.search(rb"(?<!\r)\n", raw) or re.search(rb"\r(?!\n)", raw):
+        bad("a bare LF or CR")
+    if any(len(l) > 998 for l in raw.split(b"\r\n")):
+        bad("a line over 998 octets")
+    if any(b > 127 for b in raw):
+        bad("8-bit data")
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    for h in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+              "X-Demarche-Campaign"):
+        if msg[h] is None:
+            bad(f"no {h}")
+    if msg["Bcc"] is not None:
+        bad("a Bcc header")
+    for part in msg.walk():
+        if part.defects:
+            bad(f"defects {part.defects}")
+    row = rows[key]
+    to = msg["To"].addresses[0]
+    if to.addr_spec != row["email"] or re.sub(r"\s+", "", to.display_name) != re.sub(r"\s+", "", row["mission"]):
+        bad(f"To is {to.display_name!r} <{to.addr_spec}>, not {row['mission']!r}")
+    if msg["From"].addresses[0].display_name != "Coalición por la Corte Penal Internacional":
+        bad(f"From name {msg['From'].addresses[0].display_name!r}")
+    lang = row["language"]
+    if lang in subjects and str(msg["Subject"]) != subjects[lang]:
+        bad(f"Subject {str(msg['Subject'])!r}")
+    if msg.get_content_type() != "multipart/alternative":
+        bad(msg.get_content_type())
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    if lang in salutation and salutation[lang] not in text:
+        bad(f"no {salutation[lang]!r} in the text")
+    if "Rom" not in html or "<strong>" not in html or "<p>" not in html:
+        bad("the HTML part")
+    if "{{" in text or "}}" in text:
+        bad("an unrendered tag in the text")
+    ids.add(str(msg["Message-ID"]))
+if len(ids) != 125:
+    sys.exit(f"{len(ids)} distinct Message-IDs")
+civ = email.message_from_bytes(open(os.path.join(d, "CIV.eml"), "rb").read(), policy=policy.default)
+if "Côte d'Ivoire" not in civ["To"].addresses[0].display_name:
+    sys.exit(f"CIV: {civ['To']}")
+PY
+
+# Without --out: the first selected mission's message on stdout.
+"$DEMARCHE" preview appeal --to "$R/missions.example.csv" --only KEN >ken.eml 2>err.txt
+expect_rc 0 $? "preview of one mission"
+grep -q "^To: Permanent Mission of Kenya" ken.eml || fail "not Kenya's message: $(head ken.eml)"
+
+# A header injection through the roster: refused before anything is written.
+python3 - "$R/missions.example.csv" evil.csv <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8")))
+for r in rows[1:]:
+    if r[0] == "KEN":
+        r[2] = "Permanent Mission of Kenya\r\nBcc: spy@evil.example"
+csv.writer(open(sys.argv[2], "w", encoding="utf-8", newline="")).writerows(rows)
+PY
+"$DEMARCHE" preview appeal --to evil.csv --out evil >out.txt 2>err.txt
+expect_rc 65 $? "a roster value with CR LF Bcc"
+grep -q "evil.csv:[0-9]*: column 'mission'" err.txt || fail "the injection is not named: $(cat err.txt)"
+[ -e evil ] && fail "preview wrote something although validation failed"
+pass
