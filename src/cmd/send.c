@@ -88,6 +88,8 @@ struct run {
 	size_t sent, deferred, failed, unknown, in_flight, started;
 	int progress;
 	int64_t t0;
+	long cap_left; /* recipients the daily cap still allows; -1: no cap */
+	int capped;
 	int fatal; /* a ledger error: stop */
 	char *err;
 };
@@ -376,6 +378,16 @@ static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
 		return -1;
 	}
 	j = &r->jobs[idx];
+	if (r->cap_left >= 0 && (long)(r->test ? 1 : j->n) > r->cap_left) {
+		r->capped = 1; /* left for tomorrow, as it was */
+		if (j->attempts > 0) {
+			r->retry = xreallocarray(r->retry, r->nretry + 1, sizeof(size_t));
+			r->retry[r->nretry++] = (size_t)idx;
+		}
+		return 0;
+	}
+	if (r->cap_left >= 0)
+		r->cap_left -= (long)(r->test ? 1 : j->n);
 	/* Render and compose first: nothing is marked sending for a message that cannot be. */
 	{
 		struct diags d = DIAGS_INIT;
@@ -502,6 +514,32 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 		        transport_state_name(res->state), res->reply ? ": " : "",
 		        res->reply ? res->reply : "", res->error ? res->error : "");
 	progress(r);
+}
+
+struct untouched {
+	const char *id;
+	int untouched;
+};
+
+static int campaign_counts(const struct ledger_campaign *c, void *ctx)
+{
+	struct untouched *u = ctx;
+
+	if (!strcmp(c->id, u->id))
+		u->untouched = c->counts[LS_PENDING] == c->total;
+	return 0;
+}
+
+/* 1 when the campaign exists and none of its deliveries ever went further than pending. */
+static int campaign_untouched(struct ledger *l, const char *id)
+{
+	struct untouched u = {id, 0};
+	char *err = NULL;
+
+	if (ledger_campaigns(l, campaign_counts, &u, &err) != EX_OK)
+		u.untouched = 0;
+	free(err);
+	return u.untouched;
 }
 
 /* The account rate windows and daily caps count: the URL (never a password) and user. */
@@ -699,6 +737,9 @@ int cmd_send(int argc, char **argv, struct app *app)
 
 	/* 2. The campaign and its deliveries, each mission's state decides what is sent. */
 	if (!r.test) {
+		/* An appeal may still change while nothing of its campaign has left. */
+		if (!amend && campaign_untouched(r.ledger, m->campaign))
+			amend = 1;
 		rc = ledger_campaign_begin(r.ledger, m->campaign,
 		                           letter_header_source(m->letter, "en", "Title"),
 		                           letter_header_source(m->letter, "en", "Subject"),
@@ -748,29 +789,25 @@ int cmd_send(int argc, char **argv, struct app *app)
 	}
 	if (limit)
 		r.left = (size_t)limit;
+	r.cap_left = -1;
 	if (app->cfg.smtp.daily_cap > 0) {
+		/* daily_cap counts recipients, as providers do, over the last 24 hours of this
+		 * account in the ledger (the lock keeps a second run from racing this one). */
 		long count = 0;
-		int64_t now = ratelimit_now();
 
 		rc = ledger_count_sent(r.ledger, r.account, time(NULL) - 86400, &count, &r.err);
 		if (rc != EX_OK)
 			goto fail;
-		ratelimit_add_cap(r.rl, app->cfg.smtp.daily_cap, 86400 * 1000LL);
-		/* Conservative: what was sent in the last day counts as if sent just now. */
-		for (long i = 0; i < count && i < app->cfg.smtp.daily_cap; i++)
-			ratelimit_note(r.rl, now - 86400 * 1000LL + 1);
-		if (count >= app->cfg.smtp.daily_cap) {
-			fprintf(stderr,
-			        "demarche send: the daily cap (%d) is reached: %ld sent "
-			        "through %s in the last 24 hours\n",
-			        app->cfg.smtp.daily_cap, count, r.via);
-			r.left = (size_t)-1;
-		} else if (!r.left || r.left > (size_t)(app->cfg.smtp.daily_cap - count)) {
-			r.left = (size_t)(app->cfg.smtp.daily_cap - count);
+		r.cap_left = app->cfg.smtp.daily_cap > count ? app->cfg.smtp.daily_cap - count : 0;
+		if (r.cap_left == 0) {
+			printf(
+			    "campaign %s: nothing sent: the daily cap (%d recipients) is reached: "
+			    "%ld in the last 24 hours through %s; run again later\n",
+			    m->campaign, app->cfg.smtp.daily_cap, count, r.via);
+			rc = EX_TEMPFAIL;
+			goto out;
 		}
 	}
-	if (r.left == (size_t)-1)
-		r.left = 0, to_send = 0;
 
 	if (!yes) {
 		print_plan(&r, r.left && r.left < to_send ? r.left : to_send, rate, concurrency);
@@ -843,10 +880,15 @@ int cmd_send(int argc, char **argv, struct app *app)
 		if (stop)
 			fprintf(stderr, "demarche send: interrupted; the ledger is consistent: run "
 			                "again to go on\n");
+		if (r.capped)
+			fprintf(stderr,
+			        "demarche send: the daily cap (%d recipients) is reached: run "
+			        "again later for the rest\n",
+			        app->cfg.smtp.daily_cap);
 		if (rc == EX_OK) {
 			if (r.failed)
 				rc = EX_UNAVAILABLE;
-			else if (r.deferred || r.unknown || not_started || stop)
+			else if (r.deferred || r.unknown || not_started || stop || r.capped)
 				rc = EX_TEMPFAIL;
 		}
 	}

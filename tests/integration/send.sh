@@ -211,5 +211,57 @@ for i in range(len(t) - 9):
 print(f"paced: {total:.2f} s for 50 messages")
 PY
 sink_stop "$WORK/sr"
+
+# 11. SIGINT: no new message starts, what is in flight finishes, the ledger is consistent,
+#     exit 75; the rerun sends the rest, each mission once.
+sed -i "s/^Campaign: .*/Campaign: interrupted/" appeal/*.md
+sink_start "$WORK/si" "$PORT"
+# (not through the send function: the signal must reach demarche, not a subshell)
+"$DEMARCHE" --store ledger.db send appeal "${ROSTER[@]}" --via "$URL" --yes --rate 300/minute \
+	--where "asp_regional_group=Western European and other States" >out.txt 2>err.txt &
+pid=$!
+sleep 1.5
+kill -INT "$pid"
+wait "$pid"
+expect_rc 75 $? "interrupted send"
+grep -q "interrupted" err.txt || fail "no word of the interruption: $(cat err.txt)"
+n=$(sink_count "$WORK/si")
+[ "$n" -ge 1 ] && [ "$n" -lt 25 ] || fail "interrupted after $n messages"
+[ "$(state_count interrupted sending)" = 0 ] || fail "deliveries left in state sending"
+[ "$(sqlite3 ledger.db "select count(distinct key) from deliveries where campaign='interrupted' and state='sent'")" = "$n" ] ||
+	fail "the ledger does not match what the sink received ($n)"
+send --where "asp_regional_group=Western European and other States" >out.txt 2>err.txt
+expect_rc 0 $? "rerun after the interruption: $(cat out.txt err.txt)"
+[ "$(sink_count "$WORK/si")" = 25 ] || fail "after the rerun: $(sink_count "$WORK/si") messages"
+
+# 12. daily_cap counts recipients this account already sent: two runs together stay under it.
+sed -i "s/^Campaign: .*/Campaign: capped/" appeal/*.md
+rm -f ledger.db*
+printf "daily_cap = 4\n" >>demarche.ini
+sent_rcpts() { sqlite3 ledger.db "select count(*) from deliveries where campaign='capped' and state='sent'"; }
+send "${SEL[@]}" >out.txt 2>err.txt
+expect_rc 75 $? "first capped run"
+n=$(sent_rcpts)
+[ "$n" -ge 1 ] && [ "$n" -le 4 ] || fail "daily_cap 4 recipients, $n sent: $(cat out.txt)"
+grep -q "daily cap" err.txt || fail "no word of the daily cap: $(cat out.txt err.txt)"
+send "${SEL[@]}" >out.txt 2>err.txt
+expect_rc 75 $? "second capped run"
+[ "$(sent_rcpts)" -le 4 ] || fail "two runs together sent $(sent_rcpts) recipients, cap 4"
+grep -q "daily cap" out.txt err.txt || fail "no word of the daily cap: $(cat out.txt err.txt)"
+sed -i '/^daily_cap/d' demarche.ini
+sink_stop "$WORK/si"
+
+# 13. On a terminal without --yes: the plan is shown and only the word "send" sends.
+if command -v script >/dev/null; then
+	sed -i "s/^Campaign: .*/Campaign: asked/" appeal/*.md
+	rm -rf outbox
+	cmd="$DEMARCHE --store ledger.db send appeal --to $R/missions.example.csv --only KEN,FRA --via maildir:outbox"
+	printf 'no\n' | script -qec "$cmd" /dev/null >tty.txt 2>&1
+	grep -q "2 to send" tty.txt || fail "no plan shown: $(cat tty.txt)"
+	grep -q "nothing sent" tty.txt || fail "not stopped: $(cat tty.txt)"
+	[ -n "$(ls outbox/new 2>/dev/null)" ] && fail "sent without the word send"
+	printf 'send\n' | script -qec "$cmd" /dev/null >tty.txt 2>&1
+	[ "$(ls outbox/new | wc -l)" = 2 ] || fail "not sent after typing send: $(cat tty.txt)"
+fi
 "$DEMARCHE" --store ledger.db verify >/dev/null || fail "verify at the end"
 pass
