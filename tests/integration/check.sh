@@ -7,8 +7,7 @@ set -u
 
 R="$SRCDIR/recipients"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
-	2>/dev/null || fail "draft of the example appeal"
+draft_original asp-session
 
 "$DEMARCHE" check appeal --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
 	>out.txt 2>err.txt
@@ -79,8 +78,7 @@ grep -q "noname.csv:[0-9]*: error: the appeal cannot be rendered for 'FRA'" err.
 [ -s out.txt ] && fail "a summary was printed for a failing check"
 
 # A language the appeal lacks: English and a warning naming the mission.
-"$DEMARCHE" draft amendment-alert -o alert \
-	--params "$SRCDIR/templates/amendment-alert/original.json" 2>/dev/null || fail "draft alert"
+draft_original amendment-alert alert
 "$DEMARCHE" check alert --to "$R/missions.example.csv" >out.txt 2>err.txt
 expect_rc 0 $? "check of an English-only appeal"
 grep -q "missions.example.csv:[0-9]*: column 'language': warning: the appeal has no 'fr' version: 'FRA' gets en" err.txt ||

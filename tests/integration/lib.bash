@@ -40,3 +40,11 @@ wait_port() {
 	done
 	return 1
 }
+
+# Drafts template with the params of its original letter into dir (default: appeal).
+draft_original() { # template [dir]
+	local t=$1 dir=${2:-appeal}
+	DEMARCHE_TEMPLATES="$SRCDIR/templates" "$DEMARCHE" draft "$t" -o "$dir" \
+		--params "$SRCDIR/templates/$t/original.json" >/dev/null 2>draft.err ||
+		fail "draft of $t: $(cat draft.err)"
+}

@@ -8,8 +8,7 @@ set -u
 . "$(dirname "$0")/lib.bash"
 R="$SRCDIR/recipients"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
-	2>/dev/null || fail "draft"
+draft_original asp-session
 printf '[sender]\nname = Coalición por la Corte Penal Internacional\naddress = secretariat@coalition.example\n' \
 	>demarche.ini
 

@@ -78,8 +78,7 @@ PY
 
 check() { # template seed-file
 	local t=$1 seed=$2
-	"$DEMARCHE" draft "$t" -o "$t" --params "$SRCDIR/templates/$t/original.json" 2>err.txt ||
-		fail "draft $t: $(cat err.txt)"
+	draft_original "$t" "$t"
 	"$DEMARCHE" preview "$t" --to "$SRCDIR/templates/$t/original.csv" >"$t.eml" 2>err.txt ||
 		fail "preview $t: $(cat err.txt)"
 	compare "$t.eml" "$seed" "$t" || fail "$t does not reproduce $seed"

@@ -9,8 +9,7 @@ set -u
 
 R="$SRCDIR/recipients"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
-	2>/dev/null || fail "draft of the example appeal"
+draft_original asp-session
 cat >demarche.ini <<'INI'
 [sender]
 name = Coalition for the International Criminal Court

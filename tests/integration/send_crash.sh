@@ -8,8 +8,7 @@ set -u
 
 R="$SRCDIR/recipients"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
-	2>/dev/null || fail "draft"
+draft_original asp-session
 printf '[sender]\naddress = secretariat@coalition.example\n[smtp]\ntimeout = 5\nmax_attempts = 1\n' \
 	>demarche.ini
 SEL=(--where "asp_regional_group=Western European and other States")
