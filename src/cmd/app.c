@@ -17,6 +17,7 @@ int app_config(struct app *app)
 	if (rc != EX_OK) {
 		fprintf(stderr, "demarche: %s\n", err);
 		free(err);
+		config_free(&app->cfg); /* what was read before the error */
 		return rc;
 	}
 	app->cfg_loaded = 1;

@@ -13,7 +13,7 @@ const char usage_check[] =
     "\n"
     "Validates every row and renders the appeal for each selected mission; sends nothing.\n"
     "Prints a summary and exits 0, or lists every problem and exits 65.\n"
-    "\n";
+    "\n" MERGE_OPTIONS_USAGE;
 
 static void print_summary(const struct merge *m)
 {
@@ -44,13 +44,13 @@ int cmd_check(int argc, char **argv, struct app *app)
 	(void)app;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (!merge_option(&mo, c, optarg)) {
-			fprintf(stderr, "%s%s", usage_check, merge_options_usage);
+			fputs(usage_check, stderr);
 			rc = EX_USAGE;
 			goto out;
 		}
 	}
 	if (optind + 1 != argc || !mo.ro.path) {
-		fprintf(stderr, "%s%s", usage_check, merge_options_usage);
+		fputs(usage_check, stderr);
 		rc = EX_USAGE;
 		goto out;
 	}

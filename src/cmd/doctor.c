@@ -1,15 +1,429 @@
-/* demarche doctor: check config, SMTP, IMAP and ledger; sends nothing. */
+/* demarche doctor: check config, sender, SMTP, IMAP and ledger, one line each; sends nothing. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/secret.h"
+#include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "imap/imap.h"
+#include "ledger/ledger.h"
+#include "roster/address.h"
+#include "transport/probe.h"
 
 const char usage_doctor[] =
     "usage: demarche doctor\n"
     "\n"
-    "Checks the configuration, the SMTP and IMAP servers and the ledger, one line each.\n";
+    "Checks the setup without sending anything, one line per check: the configuration\n"
+    "(found, loads, permissions safe), [sender] address and domain, the SMTP server\n"
+    "(greeting, EHLO extensions, TLS with the certificate verified, login), the IMAP\n"
+    "server (login, the Sent folder) and the ledger (opens, hash chain intact).\n"
+    "Each line is \"OK\", \"SKIP\" (not configured) or \"FAIL ... — fix: ...\".\n"
+    "Passwords come from [smtp]/[imap] password_command or DEMARCHE_SMTP_PASSWORD /\n"
+    "DEMARCHE_IMAP_PASSWORD, as for send.\n"
+    "\n"
+    "Exit: 0 every check passed or was skipped; 78 a configuration problem; 69 a server\n"
+    "check failed; 65 the ledger does not verify.\n";
+
+struct doctor {
+	int rc; /* the code of the first failure */
+	int fails;
+};
+
+static void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(struct doctor *d, int code, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void ok(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("OK   ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("SKIP ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void fail(struct doctor *d, int code, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("FAIL ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (fix)
+		printf(" — fix: %s", fix);
+	putchar('\n');
+	if (!d->fails++)
+		d->rc = code;
+}
+
+/* Replies joined by '\n' on one line: "250-a\n250 b" -> "250-a / 250 b". */
+static char *one_line(const char *s)
+{
+	struct buf b = BUF_INIT;
+
+	for (; s && *s; s++) {
+		if (*s == '\n')
+			buf_adds(&b, " / ");
+		else if ((unsigned char)*s >= 0x20)
+			buf_addc(&b, *s);
+	}
+	return buf_detach(&b);
+}
+
+/* Returns 1 when the configuration loaded (app->cfg is then set up). */
+static int check_config(struct doctor *d, struct app *app)
+{
+	char *err = NULL, *fix;
+	struct stat sb;
+	int rc;
+
+	config_init(&app->cfg);
+	app->cfg_loaded = 1; /* main() frees it */
+	rc = config_load(&app->cfg, app->config_path, &err);
+	if (rc != EX_OK) {
+		fail(d, rc,
+		     rc == EX_NOINPUT ? "give an existing file, or run 'demarche init'"
+		                      : "edit the file as the message says",
+		     "config: %s", err);
+		free(err);
+		return 0;
+	}
+	if (!app->cfg.path) {
+		skip("config: none found (./demarche.ini, $XDG_CONFIG_HOME/demarche/config.ini): "
+		     "defaults apply, send writes to maildir:./outbox; 'demarche init' makes one");
+		return 1;
+	}
+	ok("config: %s loads", app->cfg.path);
+	if (stat(app->cfg.path, &sb) != 0) {
+		fail(d, EX_CONFIG, NULL, "config: cannot stat %s: %s", app->cfg.path,
+		     strerror(errno));
+		return 1;
+	}
+	/* Whoever can write the file can make password_command run anything. */
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		fix = xasprintf("chmod 600 %s", app->cfg.path);
+		fail(d, EX_CONFIG, fix, "config: %s can be written by others (mode %03o)",
+		     app->cfg.path, (unsigned)(sb.st_mode & 0777));
+		free(fix);
+	} else if (sb.st_uid != geteuid()) {
+		fail(d, EX_CONFIG, "chown it to yourself, or use your own copy",
+		     "config: %s belongs to another user (uid %u)", app->cfg.path,
+		     (unsigned)sb.st_uid);
+	} else if (sb.st_mode & (S_IRGRP | S_IROTH)) {
+		ok("config: permissions %03o (readable by others, but it holds no password)",
+		   (unsigned)(sb.st_mode & 0777));
+	} else {
+		ok("config: permissions %03o", (unsigned)(sb.st_mode & 0777));
+	}
+	return 1;
+}
+
+/* Sets *domain (borrowed) to the domain Message-IDs and EHLO will use, or NULL. */
+static void check_sender(struct doctor *d, const struct config *cfg, const char **domain)
+{
+	const char *addr = cfg->sender.address, *why;
+	char *probe;
+
+	*domain = NULL;
+	if (!addr || !*addr) {
+		skip("[sender] address not set: preview and maildir use an example address; "
+		     "SMTP needs yours");
+		return;
+	}
+	if ((why = address_check(addr, strlen(addr), 0))) {
+		fail(d, EX_CONFIG, "set [sender] address to a plain address, as name@example.org",
+		     "[sender] address '%s' is not valid: %s", addr, why);
+		return;
+	}
+	ok("[sender] address %s", addr);
+	*domain =
+	    cfg->sender.domain && *cfg->sender.domain ? cfg->sender.domain : strrchr(addr, '@') + 1;
+	probe = xasprintf("x@%s", *domain);
+	why = address_check(probe, strlen(probe), 0);
+	free(probe);
+	if (why || !strchr(*domain, '.') || (*domain)[0] == '[') {
+		fail(d, EX_CONFIG, "set [sender] domain to your organisation's domain name",
+		     "[sender] domain '%s' is not a domain name%s%s", *domain, why ? ": " : "",
+		     why ? why : "");
+		*domain = NULL;
+		return;
+	}
+	ok("[sender] domain %s (Message-IDs and EHLO)", *domain);
+	if (cfg->sender.reply_to && *cfg->sender.reply_to &&
+	    (why = address_check(cfg->sender.reply_to, strlen(cfg->sender.reply_to), 0)))
+		fail(d, EX_CONFIG, "set [sender] reply_to to a plain address",
+		     "[sender] reply_to '%s' is not valid: %s", cfg->sender.reply_to, why);
+}
+
+static void print_ehlo(const struct transport_probe *p)
+{
+	struct buf b = BUF_INIT;
+
+	if (p->has_size && p->size > 0)
+		buf_addf(&b, "SIZE %ld (%.1f MB)", p->size, p->size / 1e6);
+	else if (p->has_size)
+		buf_adds(&b, "SIZE (no limit given)");
+	else
+		buf_adds(&b, "no SIZE");
+	buf_adds(&b, p->starttls_offered ? ", STARTTLS" : ", no STARTTLS");
+	if (p->auth)
+		buf_addf(&b, ", AUTH %s", p->auth);
+	else
+		buf_adds(&b, ", no AUTH");
+	buf_adds(&b, p->smtputf8 ? ", SMTPUTF8" : ", no SMTPUTF8");
+	buf_adds(&b, p->pipelining ? ", PIPELINING" : ", no PIPELINING");
+	ok("SMTP EHLO%s: %s", p->tls ? " (after TLS)" : "", buf_str(&b));
+	buf_free(&b);
+}
+
+static void check_smtp(struct doctor *d, const struct config *cfg, const char *domain)
+{
+	const char *url = cfg->smtp.url;
+	struct transport_opts o = {0};
+	struct transport_probe *p = NULL;
+	char *password = NULL, *oauth = NULL, *err = NULL, *line = NULL, *fix = NULL;
+	int auth = cfg->smtp.user && *cfg->smtp.user, rc = EX_OK;
+
+	if (!url || !*url || !strncmp(url, "maildir:", 8)) {
+		const char *dir = url && *url ? url + 8 : "./outbox";
+		ok("SMTP: not used, send writes to maildir:%s (set [smtp] url to send mail)", dir);
+		return;
+	}
+	if (auth) {
+		if (cfg->smtp.password && *cfg->smtp.password)
+			password = xstrdup(cfg->smtp.password);
+		else
+			rc = secret_get("DEMARCHE_SMTP_PASSWORD", cfg->smtp.password_command,
+			                &password, &err);
+		if (rc == EX_OK && cfg->smtp.oauth_token_command && *cfg->smtp.oauth_token_command)
+			rc = secret_get(NULL, cfg->smtp.oauth_token_command, &oauth, &err);
+		if (rc != EX_OK) {
+			fail(d, EX_CONFIG, "make password_command print the password",
+			     "SMTP password: %s", err);
+			goto out;
+		}
+		if (!password && !oauth) {
+			fail(d, EX_CONFIG,
+			     "set [smtp] password_command, or DEMARCHE_SMTP_PASSWORD in the "
+			     "environment",
+			     "SMTP password: [smtp] user is %s but no password is given",
+			     cfg->smtp.user);
+			goto out;
+		}
+	}
+	o.url = url;
+	o.user = cfg->smtp.user;
+	o.password = password;
+	o.oauth_token = oauth;
+	o.tls = cfg->smtp.tls;
+	o.ca_file = cfg->smtp.ca_file;
+	o.timeout = cfg->smtp.timeout > 0 && cfg->smtp.timeout < 20 ? cfg->smtp.timeout : 20;
+	o.helo = domain;
+	rc = transport_probe(&o, &p, &err);
+	if (rc != EX_OK) {
+		fail(d, EX_CONFIG, "correct [smtp] url and tls", "SMTP %s: %s", url, err);
+		goto out;
+	}
+	if (p->stage == PROBE_CONNECT) {
+		line = one_line(p->reply);
+		fail(d, EX_UNAVAILABLE, "check [smtp] url (host and port) and that the server runs",
+		     "SMTP connect %s: %s%s%s", p->hostport, p->error ? p->error : "no greeting",
+		     line && *line ? ": " : "", line ? line : "");
+		goto out;
+	}
+	line = one_line(p->greeting);
+	ok("SMTP connect %s: %s", p->hostport, line);
+	if (p->stage == PROBE_EHLO) {
+		free(line);
+		line = one_line(p->reply);
+		fail(d, EX_UNAVAILABLE, "check that [smtp] url names an SMTP server",
+		     "SMTP EHLO refused: %s", line && *line ? line : p->error);
+		goto out;
+	}
+	print_ehlo(p);
+	if (p->stage == PROBE_STARTTLS) {
+		fix = xasprintf("the server offers no STARTTLS: use smtps://%s (port 465) if it "
+		                "has one, or another server",
+		                p->hostport);
+		fail(d, EX_UNAVAILABLE, fix, "SMTP TLS: no STARTTLS offered on %s", p->hostport);
+		goto out;
+	}
+	if (p->stage == PROBE_TLS) {
+		fail(d, EX_UNAVAILABLE,
+		     "set [smtp] ca_file to the CA that signed the server's certificate, or check "
+		     "the host name in [smtp] url",
+		     "SMTP TLS: the server's certificate was not verified: %s", p->error);
+		goto out;
+	}
+	if (p->tls)
+		ok("SMTP TLS: %s, certificate verified%s",
+		   p->implicit_tls ? "implicit" : "STARTTLS",
+		   cfg->smtp.ca_file && *cfg->smtp.ca_file ? " against [smtp] ca_file" : "");
+	else if (cfg->smtp.tls && !strcmp(cfg->smtp.tls, "none"))
+		skip("SMTP TLS: tls = none (cleartext)");
+	else
+		ok("SMTP TLS: none offered; cleartext is allowed only on loopback");
+	if (!auth) {
+		if (p->auth)
+			skip("SMTP login: [smtp] user not set (the server offers AUTH %s)",
+			     p->auth);
+		else
+			skip("SMTP login: [smtp] user not set");
+	} else if (p->stage == PROBE_AUTH && !p->auth) {
+		fail(d, EX_CONFIG,
+		     p->tls ? "remove [smtp] user if this server needs no login, or use the "
+		              "submission port (587) or smtps://"
+		            : "use STARTTLS or smtps:// (servers offer AUTH only over TLS)",
+		     "SMTP login: the server offers no AUTH%s", p->tls ? "" : " in cleartext");
+	} else if (p->stage == PROBE_AUTH) {
+		line = (free(line), one_line(p->reply));
+		fail(d, EX_CONFIG,
+		     "check [smtp] user and the password (password_command or "
+		     "DEMARCHE_SMTP_PASSWORD)",
+		     "SMTP login as %s refused: %s", cfg->smtp.user,
+		     line && *line ? line : p->error);
+	} else {
+		ok("SMTP login as %s accepted", cfg->smtp.user);
+	}
+out:
+	transport_probe_free(p);
+	secret_free(password);
+	secret_free(oauth);
+	free(err);
+	free(line);
+	free(fix);
+}
+
+static void check_imap(struct doctor *d, const struct config *cfg)
+{
+	const char *folder =
+	    cfg->imap.sent_folder && *cfg->imap.sent_folder ? cfg->imap.sent_folder : "Sent";
+	struct imap_session *s = NULL;
+	char *password = NULL, *err = NULL, *fix = NULL;
+	int rc = EX_OK, exists = 0;
+
+	if (!cfg->imap.url || !*cfg->imap.url) {
+		skip("IMAP: [imap] url not set (no Sent copies, no bounces)");
+		return;
+	}
+	if (!cfg->imap.user || !*cfg->imap.user) {
+		fail(d, EX_CONFIG, "set [imap] user", "IMAP: [imap] url is set but no user");
+		return;
+	}
+	if (cfg->imap.password && *cfg->imap.password)
+		password = xstrdup(cfg->imap.password);
+	else
+		rc = secret_get("DEMARCHE_IMAP_PASSWORD", cfg->imap.password_command, &password,
+		                &err);
+	if (rc != EX_OK || !password) {
+		fail(d, EX_CONFIG,
+		     "set [imap] password_command, or DEMARCHE_IMAP_PASSWORD in the environment",
+		     "IMAP password: %s", err ? err : "none given");
+		goto out;
+	}
+	rc = imap_open(cfg->imap.url, cfg->imap.user, password, cfg->imap.ca_file, &s, &err);
+	if (rc != EX_OK) {
+		fail(d, rc == EX_CONFIG ? EX_CONFIG : EX_UNAVAILABLE,
+		     rc == EX_CONFIG ? "check [imap] url, user and password"
+		     : rc == EX_UNAVAILABLE
+		         ? "set [imap] ca_file to the CA that signed the server's certificate, or "
+		           "use imaps://"
+		         : "check [imap] url (host and port) and that the server runs",
+		     "IMAP login as %s at %s: %s", cfg->imap.user, cfg->imap.url, err);
+		goto out;
+	}
+	ok("IMAP login as %s at %s", cfg->imap.user, cfg->imap.url);
+	rc = imap_folder_exists(s, folder, &exists, &err);
+	if (rc != EX_OK) {
+		fail(d, EX_UNAVAILABLE, NULL, "IMAP folder %s: %s", folder, err);
+	} else if (!exists) {
+		fix = xasprintf("set [imap] sent_folder to your Sent folder's name, or create "
+		                "%s in your mail program",
+		                folder);
+		fail(d, EX_CONFIG, fix, "IMAP: no folder %s", folder);
+	} else {
+		ok("IMAP folder %s exists", folder);
+	}
+out:
+	imap_close(s);
+	secret_free(password);
+	free(err);
+	free(fix);
+}
+
+static void check_ledger(struct doctor *d, struct app *app)
+{
+	const char *path = app_store_path(app);
+	struct ledger *l = NULL;
+	char *err = NULL, head[65];
+	long n = 0;
+	int rc;
+
+	if (access(path, F_OK) != 0) {
+		skip("ledger: %s does not exist yet (the first send makes it)", path);
+		return;
+	}
+	rc = ledger_open(path, 0, &l, &err);
+	if (rc != EX_OK) {
+		fail(d, rc, "point --store or [store] path at a demarche ledger", "ledger %s: %s",
+		     path, err);
+		goto out;
+	}
+	rc = ledger_verify(l, &n, head, &err);
+	if (rc != EX_OK) {
+		fail(d, EX_DATAERR,
+		     "the ledger was changed outside demarche: keep this file as evidence and "
+		     "run 'demarche verify' for details",
+		     "ledger %s: %s", path, err);
+		goto out;
+	}
+	ok("ledger %s: %ld events, hash chain intact", path, n);
+out:
+	ledger_close(l);
+	free(err);
+}
 
 int cmd_doctor(int argc, char **argv, struct app *app)
 {
-	(void)argc;
+	struct doctor d = {EX_OK, 0};
+	const char *domain = NULL;
+
 	(void)argv;
-	(void)app;
-	return cmd_not_implemented("doctor");
+	if (argc > 1) {
+		fputs(usage_doctor, stderr);
+		return EX_USAGE;
+	}
+	if (check_config(&d, app)) {
+		check_sender(&d, &app->cfg, &domain);
+		check_smtp(&d, &app->cfg, domain);
+		check_imap(&d, &app->cfg);
+	}
+	check_ledger(&d, app);
+	fflush(stdout);
+	if (d.fails)
+		fprintf(stderr, "demarche doctor: %d check%s failed\n", d.fails,
+		        d.fails == 1 ? "" : "s");
+	return d.rc;
 }

@@ -1,16 +1,279 @@
-/* demarche init: make a workspace: demarche.ini, appeals/, outbox/. */
+/* demarche init: make a workspace: demarche.ini, appeals/, outbox/, recipients/. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/strutil.h"
+#include "base/xalloc.h"
 #include "cmd/cmd.h"
 
 const char usage_init[] =
     "usage: demarche init [DIR]\n"
     "\n"
-    "Makes a workspace in DIR (default: the current folder): a commented demarche.ini,\n"
-    "appeals/, outbox/ and an example roster under recipients/.\n";
+    "Makes a workspace in DIR (default: the current folder; made if missing): a commented\n"
+    "demarche.ini (mode 0600) with every key and its default, appeals/, outbox/, and the\n"
+    "example roster under recipients/. Prints the next commands to run.\n"
+    "The example roster is read from $DEMARCHE_RECIPIENTS when set, else the installed share\n"
+    "folder, else the source tree's recipients/.\n"
+    "\n"
+    "Exit: 0; 64 usage; 66 the example roster is not found; 73 DIR already holds a\n"
+    "demarche.ini (nothing is changed) or cannot be written.\n";
+
+/*
+ * The configuration every workspace starts with: each key of base/config.c's table, commented
+ * out, so the defaults apply and the file loads as it is. Keep in step with config.c.
+ */
+static const char ini_text[] =
+    "; demarche configuration (see 'man demarche', section CONFIGURATION).\n"
+    "; Every key is commented out: its default applies. Remove the ';' to set one.\n"
+    "; Secrets: prefer password_command (or the DEMARCHE_SMTP_PASSWORD environment\n"
+    "; variable) to password; a file holding a password must stay mode 0600.\n"
+    "\n"
+    "[sender]\n"
+    "; The display name in From (default: none).\n"
+    ";name = Coalition for the International Criminal Court\n"
+    "; The From address and envelope sender; needed to send through SMTP\n"
+    "; (default: an example address, good only for maildir and preview).\n"
+    ";address = secretariat@coalition.example\n"
+    "; Reply-To, when replies should go elsewhere (default: none).\n"
+    ";reply_to =\n"
+    "; The domain of Message-IDs and of EHLO (default: the domain of address).\n"
+    ";domain =\n"
+    "\n"
+    "[smtp]\n"
+    "; Where send delivers: smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (TLS from\n"
+    "; the first byte) or maildir:DIR (default: maildir:./outbox, no mail account needed).\n"
+    ";url = smtps://smtp.example.org\n"
+    "; The AUTH user (default: none, no AUTH).\n"
+    ";user =\n"
+    "; The password itself; prefer password_command (default: none).\n"
+    ";password =\n"
+    "; A command whose first output line is the password, run once per send (default: none).\n"
+    ";password_command = pass show mail/smtp\n"
+    "; A command printing an OAuth 2 bearer token, used (XOAUTH2) instead of the password.\n"
+    ";oauth_token_command =\n"
+    "; starttls, implicit or none (default: implicit for smtps://; for smtp:// STARTTLS is\n"
+    "; required, except on loopback where it is used when offered).\n"
+    ";tls =\n"
+    "; A PEM file of CA certificates to verify the server with (default: the system's).\n"
+    ";ca_file =\n"
+    "; The pace of sending, N/minute or N/hour (default: no limit).\n"
+    ";rate = 30/minute\n"
+    "; Connections at once.\n"
+    ";concurrency = 1\n"
+    "; At most this many messages in any 24 hours, counted from the ledger (0: no cap).\n"
+    ";daily_cap = 0\n"
+    "; Seconds allowed for one message, connection included.\n"
+    ";timeout = 60\n"
+    "; Seconds before the first retry of a deferred message in the same run (doubled each time).\n"
+    ";retry_after = 2\n"
+    "; Attempts per message in one run, the first included.\n"
+    ";max_attempts = 3\n"
+    "\n"
+    "[imap]\n"
+    "; The mailbox for Sent copies and bounces: imaps://HOST[:PORT] or imap://HOST[:PORT]\n"
+    "; (STARTTLS required except on loopback) (default: none, no IMAP).\n"
+    ";url = imaps://imap.example.org\n"
+    "; The IMAP login (default: none).\n"
+    ";user =\n"
+    "; The password itself; prefer password_command (default: none).\n"
+    ";password =\n"
+    "; A command whose first output line is the IMAP password (default: none).\n"
+    ";password_command =\n"
+    "; The folder that holds sent messages (default: Sent).\n"
+    ";sent_folder = Sent\n"
+    "; A PEM file of CA certificates to verify the server with (default: the system's).\n"
+    ";ca_file =\n"
+    "\n"
+    "[store]\n"
+    "; The ledger, an SQLite file (default: ./demarche.db, next to this file when run here).\n"
+    ";path = demarche.db\n";
+
+static int is_dir(const char *p)
+{
+	struct stat sb;
+
+	return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The folder holding the example roster, or NULL. The caller frees it. */
+static char *find_recipients(void)
+{
+	const char *env = getenv("DEMARCHE_RECIPIENTS");
+	char *exe, *slash, *p;
+
+	if (env && *env)
+		return is_dir(env) ? xstrdup(env) : NULL;
+	exe = realpath("/proc/self/exe", NULL);
+	if (exe) {
+		/* An installed prefix, wherever it was moved: BIN/../share/demarche/recipients. */
+		slash = strrchr(exe, '/');
+		if (slash && slash != exe) {
+			*slash = '\0';
+			p = xasprintf("%s/../share/demarche/recipients", exe);
+			if (is_dir(p)) {
+				free(exe);
+				return p;
+			}
+			free(p);
+			*slash = '/';
+		}
+	}
+#ifdef DEMARCHE_DATADIR
+	if (is_dir(DEMARCHE_DATADIR "/recipients")) {
+		free(exe);
+		return xstrdup(DEMARCHE_DATADIR "/recipients");
+	}
+#endif
+	/* A build tree: the first folder above the binary holding recipients/ and templates/. */
+	while (exe && (slash = strrchr(exe, '/')) && slash != exe) {
+		*slash = '\0';
+		p = xasprintf("%s/recipients/missions.example.csv", exe);
+		if (access(p, R_OK) == 0) {
+			free(p);
+			p = xasprintf("%s/recipients", exe);
+			free(exe);
+			return p;
+		}
+		free(p);
+	}
+	free(exe);
+	return NULL;
+}
+
+/* Writes len bytes to a new file (it must not exist) with mode. */
+static int write_new(const char *path, const char *data, size_t len, mode_t mode, char **errstr)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	size_t off = 0;
+
+	if (fd < 0)
+		return error_set(errstr, EX_CANTCREAT, "cannot create %s: %s", path,
+		                 strerror(errno));
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error_set(errstr, EX_CANTCREAT, "cannot write %s: %s", path,
+			          strerror(errno));
+			close(fd);
+			return EX_CANTCREAT;
+		}
+		off += (size_t)n;
+	}
+	/* umask may have taken bits away; the config must be exactly 0600 either way. */
+	if (fchmod(fd, mode) != 0 || close(fd) != 0)
+		return error_set(errstr, EX_CANTCREAT, "cannot write %s: %s", path,
+		                 strerror(errno));
+	return EX_OK;
+}
+
+static int make_dir(const char *path, char **errstr)
+{
+	if (mkdir(path, 0755) != 0 && !(errno == EEXIST && is_dir(path)))
+		return error_set(errstr, EX_CANTCREAT, "cannot make %s: %s", path, strerror(errno));
+	return EX_OK;
+}
+
+static int copy_file(const char *from, const char *to, char **errstr)
+{
+	char *data = NULL;
+	size_t len;
+	int rc;
+
+	if (access(to, F_OK) == 0)
+		return EX_OK; /* the user's own roster stays as it is */
+	if (read_file(from, &data, &len) != 0)
+		return error_set(errstr, EX_NOINPUT, "cannot read %s: %s", from, strerror(errno));
+	rc = write_new(to, data, len, 0644, errstr);
+	free(data);
+	return rc;
+}
 
 int cmd_init(int argc, char **argv, struct app *app)
 {
-	(void)argc;
-	(void)argv;
+	static const char *const roster_files[] = {"missions.example.csv", "states-parties.csv",
+	                                           "README.md"};
+	const char *dir = ".";
+	char *ini = NULL, *recipients = NULL, *path = NULL, *src = NULL, *err = NULL;
+	int rc;
+
 	(void)app;
-	return cmd_not_implemented("init");
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1])) {
+		fputs(usage_init, stderr);
+		return EX_USAGE;
+	}
+	if (argc == 2)
+		dir = argv[1];
+	ini = xasprintf("%s/demarche.ini", dir);
+	if (access(ini, F_OK) == 0) {
+		rc = error_set(&err, EX_CANTCREAT,
+		               "%s already holds a workspace (%s exists); nothing was changed", dir,
+		               ini);
+		goto out;
+	}
+	recipients = find_recipients();
+	if (!recipients) {
+		rc = error_set(&err, EX_NOINPUT,
+		               "the example roster is not found: set DEMARCHE_RECIPIENTS to the "
+		               "folder holding missions.example.csv");
+		goto out;
+	}
+	if ((rc = make_dir(dir, &err)) != EX_OK)
+		goto out;
+	rc = write_new(ini, ini_text, sizeof(ini_text) - 1, 0600, &err);
+	if (rc != EX_OK) {
+		if (access(ini, F_OK) == 0) /* made by someone else meanwhile */
+			rc = error_set(&err, EX_CANTCREAT, "%s already exists; nothing was changed",
+			               ini);
+		goto out;
+	}
+	static const char *const dirs[] = {"appeals", "outbox", "recipients"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		free(path);
+		path = xasprintf("%s/%s", dir, dirs[i]);
+		if ((rc = make_dir(path, &err)) != EX_OK)
+			goto out;
+	}
+	for (size_t i = 0; i < sizeof(roster_files) / sizeof(roster_files[0]); i++) {
+		free(src);
+		free(path);
+		src = xasprintf("%s/%s", recipients, roster_files[i]);
+		path = xasprintf("%s/recipients/%s", dir, roster_files[i]);
+		if (i > 0 && access(src, R_OK) != 0)
+			continue; /* only the roster itself is required */
+		if ((rc = copy_file(src, path, &err)) != EX_OK)
+			goto out;
+	}
+
+	printf("Made a workspace in %s: demarche.ini (mode 0600), appeals/, outbox/, recipients/.\n"
+	       "Next:\n",
+	       dir);
+	if (strcmp(dir, "."))
+		printf("  cd %s\n", dir);
+	printf("  demarche draft asp-session -o appeals/asp24 --set session=24 ...   "
+	       "# see 'demarche templates'\n"
+	       "  demarche check appeals/asp24 --to recipients/missions.example.csv "
+	       "--join recipients/states-parties.csv\n"
+	       "  demarche send appeals/asp24 --to recipients/missions.example.csv "
+	       "--join recipients/states-parties.csv --yes\n"
+	       "Until [smtp] url is set in demarche.ini, send writes into outbox/; "
+	       "'demarche doctor' checks the setup.\n");
+	rc = EX_OK;
+out:
+	if (rc != EX_OK)
+		fprintf(stderr, "demarche init: %s\n", err);
+	free(err);
+	free(ini);
+	free(recipients);
+	free(path);
+	free(src);
+	return rc;
 }

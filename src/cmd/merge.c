@@ -9,13 +9,6 @@
 
 #include "base/xalloc.h"
 
-const char merge_options_usage[] =
-    "  --to FILE          the roster (CSV with a header; at least the key column and email)\n"
-    "  --key COL          the column naming a recipient (default iso3)\n"
-    "  --join FILE[:COL]  left-join an attribute table on COL (default iso3); repeatable\n"
-    "  --where COL=VAL    keep rows whose COL is VAL (COL!=VAL: is not); repeatable, all hold\n"
-    "  --only K1,K2,...   keep only these keys; each must be in the roster\n";
-
 static void push(const char ***v, size_t *n, const char *s)
 {
 	*v = xreallocarray(*v, *n + 2, sizeof(**v));

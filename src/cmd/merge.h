@@ -20,8 +20,14 @@
 		"only", required_argument, NULL, 'o'                                               \
 	}
 
-/* The usage lines of the common options. */
-extern const char merge_options_usage[];
+/* The usage lines of the common options, for the commands' usage texts. */
+#define MERGE_OPTIONS_USAGE                                                                        \
+	"  --to FILE          the roster (CSV with a header; at least the key column and email)\n" \
+	"  --key COL          the column naming a recipient (default iso3)\n"                      \
+	"  --join FILE[:COL]  left-join an attribute table on COL (default iso3); repeatable\n"    \
+	"  --where COL=VAL    keep rows whose COL is VAL (COL!=VAL: is not); repeatable, all "     \
+	"hold\n"                                                                                   \
+	"  --only K1,K2,...   keep only these keys; each must be in the roster\n"
 
 struct merge_opts {
 	const char *appeal;

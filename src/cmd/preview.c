@@ -21,7 +21,7 @@ const char usage_preview[] =
     "Validates as check does, then writes each selected mission's message as DIR/KEY.eml,\n"
     "or prints the first selected mission's message on standard output. Nothing is written\n"
     "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header.\n"
-    "\n"
+    "\n" MERGE_OPTIONS_USAGE
     "  --out DIR          write every message into DIR (made if missing)\n";
 
 struct preview {
@@ -117,12 +117,12 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			p.out = optarg;
 			continue;
 		}
-		fprintf(stderr, "%s%s", usage_preview, merge_options_usage);
+		fputs(usage_preview, stderr);
 		rc = EX_USAGE;
 		goto out;
 	}
 	if (optind + 1 != argc || !mo.ro.path) {
-		fprintf(stderr, "%s%s", usage_preview, merge_options_usage);
+		fputs(usage_preview, stderr);
 		rc = EX_USAGE;
 		goto out;
 	}

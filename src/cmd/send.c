@@ -32,7 +32,7 @@ const char usage_send[] =
     "one message per mission and records each step in the ledger. A rerun of the same\n"
     "campaign skips what was sent, retries what was deferred, and leaves failed and in-doubt\n"
     "(unknown) missions alone unless asked.\n"
-    "\n"
+    "\n" MERGE_OPTIONS_USAGE
     "  --via URL              smtp://HOST[:PORT], smtps://HOST[:PORT] or maildir:DIR\n"
     "                         (default: [smtp] url, else maildir:./outbox)\n"
     "  --not-received CAMP    only missions with no delivered message of campaign CAMP\n"
@@ -656,7 +656,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 			goto out;
 	}
 	if (optind + 1 != argc || !mo.ro.path) {
-		fprintf(stderr, "%s%s", usage_send, merge_options_usage);
+		fputs(usage_send, stderr);
 		rc = EX_USAGE;
 		goto out;
 	}

@@ -155,9 +155,11 @@ int cmd_templates(int argc, char **argv, struct app *app)
 		free(s);
 		json_decref(arr);
 	}
-	if (!n)
+	if (!n) {
 		fprintf(stderr,
 		        "demarche templates: no templates found (set DEMARCHE_TEMPLATES)\n");
+		rc = EX_NOINPUT;
+	}
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].id);
 		free(v[i].path);

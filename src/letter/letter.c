@@ -54,6 +54,15 @@ struct letter {
 	struct mustache_partials *partials;
 };
 
+/*
+ * Input limits: a letter is a few pages (the longest of the Coalition's is 12 KB), and what
+ * goes out must fit the mail providers' message size limits (commonly 25 MB, base64 adds
+ * a third). Each is refused with an error naming the limit.
+ */
+#define LETTER_MAX_SIZE        (1024 * 1024)      /* bytes in one LANG.md or partial */
+#define LETTER_MAX_ATTACHMENTS 20                 /* Attachment headers in one file */
+#define LETTER_MAX_ATTACH_SIZE (25L * 1000 * 1000) /* their total size in bytes */
+
 static const char *const known_headers[] = {
     "Title", "Campaign", "Subject", "Params", "Attachment", "Cc", "Bcc", "Reply-To", "Language",
 };
@@ -102,6 +111,37 @@ void letter_free(struct letter *l)
 	free(l);
 }
 
+/*
+ * Refuses what is not a regular file (a FIFO or /dev/zero would never end) or is over
+ * LETTER_MAX_SIZE, before reading it. Returns EX_OK, EX_NOINPUT (missing) or EX_DATAERR,
+ * with a problem in d (when not NULL) at file:line.
+ */
+static int check_size(const char *path, const char *file, long line, struct diags *d)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		if (d)
+			diags_add(d, DIAG_ERROR, file ? file : path, line, NULL, "cannot read %s: %s",
+			          path, strerror(errno));
+		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		if (d)
+			diags_add(d, DIAG_ERROR, file ? file : path, line, NULL,
+			          "%s is not a regular file", path);
+		return EX_DATAERR;
+	}
+	if (st.st_size > LETTER_MAX_SIZE) {
+		if (d)
+			diags_add(d, DIAG_ERROR, file ? file : path, line, NULL,
+			          "%s: %lld bytes, over the %d byte limit (1 MiB) of a letter file",
+			          path, (long long)st.st_size, LETTER_MAX_SIZE);
+		return EX_DATAERR;
+	}
+	return EX_OK;
+}
+
 /* Partials and parents: NAME.mustache in the letter's folder, then in the layout folder. */
 static int load_partial(void *user, const char *name, char **src, size_t *len)
 {
@@ -119,7 +159,7 @@ static int load_partial(void *user, const char *name, char **src, size_t *len)
 		if (!dirs[i])
 			continue;
 		p = xasprintf("%s/%s.mustache", dirs[i], name);
-		rc = read_file(p, src, len);
+		rc = check_size(p, NULL, 0, NULL) == EX_OK ? read_file(p, src, len) : -1;
 		free(p);
 		if (rc == 0)
 			return 0;
@@ -304,6 +344,7 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 	size_t errors0 = d->errors;
 	const char *p = f->bytes, *end = f->bytes + f->len;
 	long line = 1;
+	int nattach = 0;
 
 	if (f->len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3))
 		p += 3;
@@ -369,6 +410,11 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 			} else if (!repeatable(canon) && find_header(f, canon)) {
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "header '%s' given twice", canon);
+			} else if (!strcmp(canon, "Attachment") &&
+			           ++nattach > LETTER_MAX_ATTACHMENTS) {
+				if (nattach == LETTER_MAX_ATTACHMENTS + 1)
+					diags_add(d, DIAG_ERROR, f->path, hline, NULL,
+					          "more than %d attachments", LETTER_MAX_ATTACHMENTS);
 			} else {
 				struct header *h;
 
@@ -411,12 +457,16 @@ static int load_file(struct letter_file *f, const char *path, const char *langua
 {
 	char *copy;
 	const struct header *lang;
+	int rc;
 
 	memset(f, 0, sizeof(*f));
 	f->path = xstrdup(path);
 	copy = xstrdup(path);
 	f->dir = xstrdup(dirname(copy));
 	free(copy);
+	rc = check_size(path, NULL, 0, d);
+	if (rc != EX_OK)
+		return rc;
 	if (read_file(path, &f->bytes, &f->len) != 0) {
 		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot read: %s", strerror(errno));
 		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
@@ -725,6 +775,8 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 	struct buf body = BUF_INIT;
 	size_t e0 = d->errors;
 	int fell_back, rc = EX_OK;
+	long long attach_size = 0;
+	struct stat st;
 
 	memset(out, 0, sizeof(*out));
 	f = pick_file(l, language, &fell_back);
@@ -770,6 +822,19 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment '%s': %s",
 			          out->attachments[out->nattachments], strerror(errno));
 			rc = EX_DATAERR;
+		} else if (stat(out->attachments[out->nattachments], &st) != 0 ||
+		           !S_ISREG(st.st_mode)) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+			          "Attachment '%s' is not a regular file",
+			          out->attachments[out->nattachments]);
+			rc = EX_DATAERR;
+		} else if ((attach_size += st.st_size) > LETTER_MAX_ATTACH_SIZE) {
+			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+			          "attachments up to '%s' total %lld bytes, over the %ld byte "
+			          "limit (25 MB)",
+			          out->attachments[out->nattachments], attach_size,
+			          LETTER_MAX_ATTACH_SIZE);
+			rc = EX_DATAERR;
 		}
 		out->nattachments++;
 		free(v);
@@ -798,7 +863,14 @@ static int copy_file(const char *src, const char *dst, struct diags *d)
 	size_t len = 0;
 	FILE *fp;
 	int rc = EX_OK;
+	struct stat st;
 
+	if (stat(src, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > LETTER_MAX_ATTACH_SIZE)) {
+		diags_add(d, DIAG_ERROR, src, 0, NULL,
+		          "attachment is not a regular file of at most %ld bytes (25 MB)",
+		          LETTER_MAX_ATTACH_SIZE);
+		return EX_DATAERR;
+	}
 	if (read_file(src, &data, &len) != 0) {
 		diags_add(d, DIAG_ERROR, src, 0, NULL, "cannot read attachment: %s",
 		          strerror(errno));
@@ -959,6 +1031,17 @@ size_t letter_template_dirs(char ***dirs)
 		return n;
 	}
 	add_dir(&v, &n, xstrdup("templates"));
+	/* An installed prefix, wherever it was installed or moved: BIN/../share/demarche. */
+	exe = realpath("/proc/self/exe", NULL);
+	if (exe) {
+		char *slash = strrchr(exe, '/');
+
+		if (slash && slash != exe) {
+			*slash = '\0';
+			add_dir(&v, &n, xasprintf("%s/../share/demarche/templates", exe));
+		}
+		free(exe);
+	}
 #ifdef DEMARCHE_DATADIR
 	add_dir(&v, &n, xstrdup(DEMARCHE_DATADIR "/templates"));
 #endif
