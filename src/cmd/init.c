@@ -67,7 +67,7 @@ static const char ini_text[] =
     ";rate = 30/minute\n"
     "; Connections at once.\n"
     ";concurrency = 1\n"
-    "; At most this many messages in any 24 hours, counted from the ledger (0: no cap).\n"
+    "; At most this many recipients in any 24 hours, counted from the ledger (0: no cap).\n"
     ";daily_cap = 0\n"
     "; Seconds allowed for one message, connection included.\n"
     ";timeout = 60\n"

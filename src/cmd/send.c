@@ -16,6 +16,7 @@
 #include "cmd/cmd.h"
 #include "cmd/merge.h"
 #include "cmd/message.h"
+#include "cmd/sentcopy.h"
 #include "roster/address.h"
 #include "ledger/ledger.h"
 #include "transport/ratelimit.h"
@@ -71,6 +72,7 @@ struct run {
 	struct ledger *ledger;
 	struct message_run mr;
 	struct ratelimit *rl;
+	struct sentcopy *sc; /* copies to the IMAP Sent folder, when [imap] is configured */
 	const char *via;
 	char *account; /* via, with the user: what rate windows count */
 	unsigned retry_flags;
@@ -448,6 +450,25 @@ static enum ledger_state to_ledger(enum transport_state s)
 	}
 }
 
+/*
+ * The copy in the Sent folder: a failed APPEND never changes the delivery; the copy is kept
+ * in the ledger and appended by the next run or by `bounces`.
+ */
+static void sent_copy(struct run *r, struct job *j)
+{
+	char *err = NULL;
+	int rc = sentcopy_append(r->sc, r->ledger, r->m->campaign, j->deliv, j->n, j->msg.data.data,
+	                         j->msg.data.len, &err);
+
+	if (rc == EX_TEMPFAIL && sentcopy_kept(r->sc) == 1)
+		fprintf(stderr, "demarche send: %s\n", err);
+	else if (rc != EX_OK && rc != EX_TEMPFAIL && !r->fatal) {
+		r->fatal = rc;
+		fprintf(stderr, "demarche send: %s\n", err);
+	}
+	free(err);
+}
+
 static void done_msg(void *u, const struct transport_msg *tm, const struct transport_result *res)
 {
 	struct run *r = u;
@@ -478,6 +499,8 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 			}
 		}
 	}
+	if (!r->test && res->state == TX_SENT && r->sc)
+		sent_copy(r, j);
 	message_free(&j->msg);
 	j->last = res->state;
 	switch (res->state) {
@@ -693,6 +716,21 @@ int cmd_send(int argc, char **argv, struct app *app)
 	rc = ledger_open(app_store_path(app), LEDGER_CREATE, &r.ledger, &r.err);
 	if (rc != EX_OK)
 		goto fail;
+	if (!r.test) {
+		r.sc = sentcopy_open(&app->cfg, &r.err);
+		if (!r.sc && r.err) {
+			rc = EX_CONFIG;
+			goto fail;
+		}
+		if (r.sc) {
+			char *err = NULL;
+
+			/* Copies a previous run could not append go first. */
+			if (sentcopy_retry(r.sc, r.ledger, NULL, NULL, &err) != EX_OK)
+				fprintf(stderr, "demarche send: %s\n", err);
+			free(err);
+		}
+	}
 	if (not_received) {
 		nr.ledger = r.ledger;
 		nr.campaign = not_received;
@@ -898,6 +936,7 @@ fail:
 		fprintf(stderr, "demarche send: %s\n", r.err);
 out:
 	transport_close(t);
+	sentcopy_close(r.sc);
 	secret_free(password);
 	secret_free(oauth);
 	for (size_t i = 0; i < r.njobs; i++)

@@ -79,6 +79,27 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     " BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;"
     "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
     " BEGIN SELECT RAISE(ABORT, 'ledger events are append-only'); END;",
+    /* 2: IMAP. Bounces and replies find their delivery by Message-ID. */
+    "CREATE INDEX deliveries_message_id ON deliveries(message_id COLLATE NOCASE);"
+    /* what was learnt from one received message, once: reading a folder again is harmless */
+    "CREATE TABLE observed ("
+    " kind TEXT NOT NULL, delivery INTEGER NOT NULL REFERENCES deliveries(id),"
+    " source TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, delivery, source)) WITHOUT ROWID;"
+    /* how far `bounces` read each folder (RFC 3501 2.3.1.1: UIDs hold within a UIDVALIDITY) */
+    "CREATE TABLE imap_state ("
+    " account TEXT NOT NULL, folder TEXT NOT NULL,"
+    " uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL, updated TEXT NOT NULL,"
+    " PRIMARY KEY (account, folder));"
+    "CREATE TABLE sent_copies ("
+    " delivery INTEGER PRIMARY KEY REFERENCES deliveries(id),"
+    " folder TEXT NOT NULL, uidvalidity INTEGER, uid INTEGER, time TEXT NOT NULL);"
+    /* Sent copies whose APPEND failed, kept until one succeeds (deliveries: ids, spaced) */
+    "CREATE TABLE outbox_copies ("
+    " id INTEGER PRIMARY KEY, campaign TEXT REFERENCES campaigns(id),"
+    " deliveries TEXT NOT NULL, data BLOB NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 1, last_error TEXT,"
+    " created TEXT NOT NULL, updated TEXT NOT NULL);",
 };
 
 enum query {
@@ -740,9 +761,10 @@ int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
 	return rc;
 }
 
-int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, unsigned flags,
-                      const struct ledger_outcome *o, struct ledger_delivery *state_out,
-                      char **errstr)
+/* The one door's work, inside the caller's write transaction. */
+static int transition_locked(struct ledger *l, int64_t delivery, enum ledger_state to,
+                             unsigned flags, const struct ledger_outcome *o,
+                             struct ledger_delivery *state_out, char **errstr)
 {
 	static const struct ledger_outcome none = {0};
 	sqlite3_stmt *st = NULL;
@@ -757,8 +779,6 @@ int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, 
 		return error_set(errstr, EX_SOFTWARE,
 		                 "internal error: illegal transition to state %d of delivery %lld",
 		                 (int)to, (long long)delivery);
-	if ((rc = tx_begin(l, errstr)))
-		return rc;
 	if (!(st = query(l, Q_DELIVERY))) {
 		rc = db_fail(l, errstr, "reading a delivery");
 		goto out;
@@ -828,8 +848,6 @@ int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, 
 			goto out;
 		}
 	}
-	if ((rc = tx_commit(l, errstr)))
-		goto out;
 	if (state_out) {
 		state_out->id = delivery;
 		state_out->state = to;
@@ -837,11 +855,36 @@ int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, 
 	}
 out:
 	done(st);
-	if (rc)
-		tx_rollback(l);
 	free(campaign);
 	free(key);
 	return rc;
+}
+
+int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, unsigned flags,
+                      const struct ledger_outcome *o, struct ledger_delivery *state_out,
+                      char **errstr)
+{
+	int rc;
+
+	if ((int)to < 0 || to >= LS__COUNT)
+		return error_set(errstr, EX_SOFTWARE,
+		                 "internal error: illegal transition to state %d of delivery %lld",
+		                 (int)to, (long long)delivery);
+	if ((rc = tx_begin(l, errstr)))
+		return rc;
+	rc = transition_locked(l, delivery, to, flags, o, state_out, errstr);
+	if (!rc)
+		rc = tx_commit(l, errstr);
+	if (rc)
+		tx_rollback(l);
+	return rc;
+}
+
+/* Kinds only the ledger itself writes. */
+static int kind_reserved(const char *kind)
+{
+	return !kind || !*kind || !strcmp(kind, "transition") || !strcmp(kind, "campaign") ||
+	       !strcmp(kind, "amend");
 }
 
 int ledger_record(struct ledger *l, const char *kind, const char *campaign, int64_t delivery,
@@ -850,8 +893,7 @@ int ledger_record(struct ledger *l, const char *kind, const char *campaign, int6
 	char t[32];
 	int rc;
 
-	if (!kind || !*kind || !strcmp(kind, "transition") || !strcmp(kind, "campaign") ||
-	    !strcmp(kind, "amend"))
+	if (kind_reserved(kind))
 		return error_set(errstr, EX_SOFTWARE,
 		                 "internal error: event kind '%s' is not for ledger_record()",
 		                 kind ? kind : "(null)");
@@ -1080,6 +1122,489 @@ int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const cha
 		}
 	}
 out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- What comes back over IMAP ----------------------------------------------------------- */
+
+static void fill_row(sqlite3_stmt *st, struct ledger_row *r)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	r->campaign = col_text(st, 1);
+	r->key = col_text(st, 2);
+	r->address = col_text(st, 3);
+	r->message_id = col_text(st, 4);
+	r->state = ledger_state_parse(col_text(st, 5));
+	r->attempts = sqlite3_column_int(st, 6);
+	r->last_code = sqlite3_column_int(st, 7);
+	r->last_reply = col_text(st, 8);
+	r->via = col_text(st, 9);
+	r->created = col_text(st, 10);
+	r->updated = col_text(st, 11);
+}
+
+#define ROW_COLUMNS                                                                                \
+	"SELECT id, campaign, key, address, message_id, state, attempts, last_code, last_reply,"   \
+	" via, created, updated FROM deliveries "
+
+/* Runs the prepared statement st (finalized here) and calls fn for each row. */
+static int walk_rows(struct ledger *l, sqlite3_stmt *st, ledger_row_fn fn, void *ctx, char **errstr)
+{
+	struct ledger_row r;
+	int rc = EX_OK, step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		fill_row(st, &r);
+		if ((rc = fn(&r, ctx)))
+			goto out;
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(l, errstr, "reading deliveries");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ledger_find_message(struct ledger *l, const char *message_id, ledger_row_fn fn, void *ctx,
+                        char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	char *bare, *angled;
+	size_t n;
+	int rc;
+
+	/* RFC 5322 3.6.4: msg-id is "<" id-left "@" id-right ">"; report.c gives it bare */
+	while (*message_id == ' ' || *message_id == '\t')
+		message_id++;
+	if (*message_id == '<')
+		message_id++;
+	n = strcspn(message_id, "> \t");
+	bare = xstrndup(message_id, n);
+	angled = xasprintf("<%s>", bare);
+	if (sqlite3_prepare_v2(l->db,
+	                       ROW_COLUMNS "WHERE message_id = ?1 COLLATE NOCASE"
+	                                   " OR message_id = ?2 COLLATE NOCASE ORDER BY id",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(l, errstr, "reading deliveries");
+		goto out;
+	}
+	bind_text(st, 1, angled);
+	bind_text(st, 2, bare);
+	rc = n ? walk_rows(l, st, fn, ctx, errstr) : EX_OK;
+	st = NULL;
+out:
+	sqlite3_finalize(st);
+	free(bare);
+	free(angled);
+	return rc;
+}
+
+int ledger_find_address(struct ledger *l, const char *campaign, const char *address,
+                        ledger_row_fn fn, void *ctx, char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(l->db,
+	                       ROW_COLUMNS "WHERE address = ?2 COLLATE NOCASE"
+	                                   " AND (?1 IS NULL OR campaign = ?1) ORDER BY id DESC",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return db_fail(l, errstr, "reading deliveries");
+	}
+	bind_text(st, 1, campaign);
+	bind_text(st, 2, address);
+	return walk_rows(l, st, fn, ctx, errstr);
+}
+
+int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to, const char *source,
+                   const struct ledger_outcome *o, enum ledger_observed *what, char **errstr)
+{
+	static const struct ledger_outcome none = {0};
+	struct ledger_outcome eo;
+	sqlite3_stmt *st = NULL;
+	char *campaign = NULL, *detail = NULL, t[32];
+	enum ledger_observed did;
+	int rc, step, from;
+
+	if (!o)
+		o = &none;
+	if (kind_reserved(kind) || !source || !*source || to >= LS__COUNT)
+		return error_set(errstr, EX_SOFTWARE,
+		                 "internal error: ledger_observe(%s, %lld, %d) without a kind or "
+		                 "source",
+		                 kind ? kind : "(null)", (long long)delivery, to);
+	if ((rc = tx_begin(l, errstr)))
+		return rc;
+	if (sqlite3_prepare_v2(l->db,
+	                       "SELECT 1 FROM observed WHERE kind = ?1 AND delivery = ?2"
+	                       " AND source = ?3",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(l, errstr, "reading observations");
+		goto out;
+	}
+	bind_text(st, 1, kind);
+	sqlite3_bind_int64(st, 2, delivery);
+	bind_text(st, 3, source);
+	step = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (step == SQLITE_ROW) {
+		did = LEDGER_SEEN_BEFORE;
+		goto commit;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_fail(l, errstr, "reading observations");
+		goto out;
+	}
+
+	if (!(st = query(l, Q_DELIVERY))) {
+		rc = db_fail(l, errstr, "reading a delivery");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, delivery);
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		rc = step == SQLITE_DONE
+		         ? error_set(errstr, EX_DATAERR, "ledger %s: no delivery %lld", l->path,
+		                     (long long)delivery)
+		         : db_fail(l, errstr, "reading a delivery");
+		done(st); /* a cached statement: reset, never finalized */
+		st = NULL;
+		goto out;
+	}
+	from = ledger_state_parse(col_text(st, 0));
+	campaign = xstrdup(col_text(st, 2) ? col_text(st, 2) : "");
+	done(st);
+	st = NULL;
+
+	if (to >= 0 && from >= 0 && legal[from][to] == 1) {
+		did = LEDGER_CHANGED;
+		rc = transition_locked(l, delivery, to, 0, o, NULL, errstr);
+	} else {
+		/* a bounce for a delivery in doubt, a second reply...: evidence, not a state */
+		did = LEDGER_EVENT;
+		eo = *o;
+		detail = xasprintf("%s%sdelivery was %s", o->detail ? o->detail : "",
+		                   o->detail ? "; " : "", ledger_state_name(from));
+		eo.detail = detail;
+		now(l, t);
+		rc = event_append(l, t, kind, campaign, delivery, NULL, NULL, &eo, errstr);
+	}
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(l->db,
+	                       "INSERT INTO observed (kind, delivery, source, seq)"
+	                       " VALUES (?1, ?2, ?3, ?4)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(l, errstr, "recording an observation");
+		goto out;
+	}
+	bind_text(st, 1, kind);
+	sqlite3_bind_int64(st, 2, delivery);
+	bind_text(st, 3, source);
+	/* the event just appended: the UPDATEs after it do not move last_insert_rowid */
+	sqlite3_bind_int64(st, 4, sqlite3_last_insert_rowid(l->db));
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = db_fail(l, errstr, "recording an observation");
+		goto out;
+	}
+commit:
+	rc = tx_commit(l, errstr);
+	if (!rc && what)
+		*what = did;
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		tx_rollback(l);
+	free(campaign);
+	free(detail);
+	return rc;
+}
+
+int ledger_imap_state(struct ledger *l, const char *account, const char *folder,
+                      uint32_t *uidvalidity, uint32_t *last_uid, char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = EX_OK, step;
+
+	*uidvalidity = *last_uid = 0;
+	if (sqlite3_prepare_v2(l->db,
+	                       "SELECT uidvalidity, last_uid FROM imap_state"
+	                       " WHERE account = ?1 AND folder = ?2",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(l, errstr, "reading the IMAP state");
+		goto out;
+	}
+	bind_text(st, 1, account);
+	bind_text(st, 2, folder);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+		*last_uid = (uint32_t)sqlite3_column_int64(st, 1);
+	} else if (step != SQLITE_DONE) {
+		rc = db_fail(l, errstr, "reading the IMAP state");
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ledger_imap_state_set(struct ledger *l, const char *account, const char *folder,
+                          uint32_t uidvalidity, uint32_t last_uid, char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	char t[32];
+	int rc = EX_OK;
+
+	now(l, t);
+	if (sqlite3_prepare_v2(l->db,
+	                       "INSERT OR REPLACE INTO imap_state (account, folder, uidvalidity,"
+	                       " last_uid, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = db_fail(l, errstr, "recording the IMAP state");
+		goto out;
+	}
+	bind_text(st, 1, account);
+	bind_text(st, 2, folder);
+	sqlite3_bind_int64(st, 3, uidvalidity);
+	sqlite3_bind_int64(st, 4, last_uid);
+	bind_text(st, 5, t);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_fail(l, errstr, "recording the IMAP state");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs one statement with integer/text parameters already bound; finalizes it. */
+static int step_done(struct ledger *l, sqlite3_stmt *st, const char *what, char **errstr)
+{
+	int rc = sqlite3_step(st) == SQLITE_DONE ? EX_OK : db_fail(l, errstr, what);
+
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int prepare(struct ledger *l, const char *sql, sqlite3_stmt **st, const char *what,
+                   char **errstr)
+{
+	if (sqlite3_prepare_v2(l->db, sql, -1, st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return db_fail(l, errstr, what);
+	}
+	return EX_OK;
+}
+
+int ledger_copy_appended(struct ledger *l, const char *campaign, const int64_t *deliveries,
+                         size_t n, const char *via, const char *folder, uint32_t uidvalidity,
+                         uint32_t uid, int64_t pending, char **errstr)
+{
+	struct ledger_outcome o = {0};
+	sqlite3_stmt *st = NULL;
+	char *detail, t[32];
+	int rc;
+
+	if (!n || !folder)
+		return error_set(errstr, EX_DATAERR, "internal error: a Sent copy of nothing");
+	if (uid)
+		detail = xasprintf("copy in %s: UID %lu, UIDVALIDITY %lu", folder,
+		                   (unsigned long)uid, (unsigned long)uidvalidity);
+	else
+		detail = xasprintf("copy in %s (no UID: the server lacks UIDPLUS)", folder);
+	o.via = via;
+	o.detail = detail;
+	if ((rc = tx_begin(l, errstr)))
+		goto out;
+	now(l, t);
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = event_append(l, t, "append", campaign, deliveries[i], NULL, NULL, &o,
+		                       errstr)) ||
+		    (rc = prepare(
+		         l,
+		         "INSERT OR REPLACE INTO sent_copies (delivery, folder, uidvalidity,"
+		         " uid, time) VALUES (?1, ?2, ?3, ?4, ?5)",
+		         &st, "recording a Sent copy", errstr)))
+			goto out;
+		sqlite3_bind_int64(st, 1, deliveries[i]);
+		bind_text(st, 2, folder);
+		if (uid) {
+			sqlite3_bind_int64(st, 3, uidvalidity);
+			sqlite3_bind_int64(st, 4, uid);
+		}
+		bind_text(st, 5, t);
+		rc = step_done(l, st, "recording a Sent copy", errstr);
+		st = NULL;
+		if (rc)
+			goto out;
+	}
+	if (pending) {
+		if ((rc = prepare(l, "DELETE FROM outbox_copies WHERE id = ?1", &st,
+		                  "removing a pending copy", errstr)))
+			goto out;
+		sqlite3_bind_int64(st, 1, pending);
+		rc = step_done(l, st, "removing a pending copy", errstr);
+		st = NULL;
+		if (rc)
+			goto out;
+	}
+	rc = tx_commit(l, errstr);
+out:
+	if (rc)
+		tx_rollback(l);
+	free(detail);
+	return rc;
+}
+
+int ledger_copy_failed(struct ledger *l, const char *campaign, const int64_t *deliveries, size_t n,
+                       const char *via, const char *data, size_t len, const char *why,
+                       int64_t pending, char **errstr)
+{
+	struct ledger_outcome o = {0};
+	struct buf ids = BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	char t[32];
+	int rc;
+
+	if (!n || (!pending && !data))
+		return error_set(errstr, EX_DATAERR, "internal error: a Sent copy of nothing");
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&ids, "%s%lld", i ? " " : "", (long long)deliveries[i]);
+	o.via = via;
+	o.detail = why;
+	if ((rc = tx_begin(l, errstr)))
+		goto out;
+	now(l, t);
+	for (size_t i = 0; i < n; i++)
+		if ((rc = event_append(l, t, "append-failed", campaign, deliveries[i], NULL, NULL,
+		                       &o, errstr)))
+			goto out;
+	if (pending) {
+		rc = prepare(l,
+		             "UPDATE outbox_copies SET attempts = attempts + 1, last_error = ?2,"
+		             " updated = ?3 WHERE id = ?1",
+		             &st, "recording a pending copy", errstr);
+		if (!rc)
+			sqlite3_bind_int64(st, 1, pending);
+	} else {
+		rc = prepare(l,
+		             "INSERT INTO outbox_copies (last_error, updated, created, campaign,"
+		             " deliveries, data) VALUES (?2, ?3, ?3, ?4, ?5, ?6)",
+		             &st, "recording a pending copy", errstr);
+		if (!rc) {
+			bind_text(st, 4, campaign);
+			bind_text(st, 5, buf_str(&ids));
+			sqlite3_bind_blob64(st, 6, data, len, SQLITE_STATIC);
+		}
+	}
+	if (rc)
+		goto out;
+	bind_text(st, 2, why);
+	bind_text(st, 3, t);
+	rc = step_done(l, st, "recording a pending copy", errstr);
+	if (!rc)
+		rc = tx_commit(l, errstr);
+out:
+	if (rc)
+		tx_rollback(l);
+	buf_free(&ids);
+	return rc;
+}
+
+int ledger_copies_pending(struct ledger *l, int64_t **ids, size_t *n, char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = prepare(l, "SELECT id FROM outbox_copies ORDER BY id", &st,
+	                  "reading pending copies", errstr)))
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	if (step != SQLITE_DONE)
+		rc = db_fail(l, errstr, "reading pending copies");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ledger_copy_get(struct ledger *l, int64_t id, struct ledger_copy *out, char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	const char *p;
+	int rc, step;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = prepare(l,
+	                  "SELECT campaign, deliveries, data, attempts FROM outbox_copies"
+	                  " WHERE id = ?1",
+	                  &st, "reading a pending copy", errstr)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		rc = step == SQLITE_DONE
+		         ? error_set(errstr, EX_DATAERR, "ledger %s: no pending copy %lld", l->path,
+		                     (long long)id)
+		         : db_fail(l, errstr, "reading a pending copy");
+		goto out;
+	}
+	out->id = id;
+	out->campaign = col_text(st, 0) ? xstrdup(col_text(st, 0)) : NULL;
+	for (p = col_text(st, 1); p && *p;) {
+		char *end;
+		long long v = strtoll(p, &end, 10);
+
+		if (end == p)
+			break;
+		out->deliveries = xreallocarray(out->deliveries, out->n + 1, sizeof(int64_t));
+		out->deliveries[out->n++] = v;
+		p = end;
+	}
+	out->len = (size_t)sqlite3_column_bytes(st, 2);
+	out->data = xmalloc(out->len + 1);
+	if (out->len)
+		memcpy(out->data, sqlite3_column_blob(st, 2), out->len);
+	out->data[out->len] = '\0';
+	out->attempts = sqlite3_column_int(st, 3);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void ledger_copy_clear(struct ledger_copy *c)
+{
+	if (!c)
+		return;
+	free(c->campaign);
+	free(c->deliveries);
+	free(c->data);
+	memset(c, 0, sizeof(*c));
+}
+
+int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, uint32_t *uid)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, step;
+
+	*uidvalidity = *uid = 0;
+	if (sqlite3_prepare_v2(l->db,
+	                       "SELECT uidvalidity, uid FROM sent_copies WHERE delivery = ?1", -1,
+	                       &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, delivery);
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW) {
+			*uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
+			*uid = (uint32_t)sqlite3_column_int64(st, 1);
+			rc = 1;
+		} else if (step == SQLITE_DONE) {
+			rc = 0;
+		}
+	}
 	sqlite3_finalize(st);
 	return rc;
 }

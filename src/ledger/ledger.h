@@ -32,7 +32,7 @@ int ledger_state_parse(const char *s);
 int ledger_state_received(enum ledger_state s);
 
 /* The schema version this program writes (PRAGMA user_version). */
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2 /* 2: IMAP (Sent copies, bounces, replies) */
 
 struct ledger; /* opaque; one SQLite connection */
 
@@ -189,6 +189,95 @@ int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const cha
  * (edited, deleted, reordered). EX_IOERR: SQLite failed.
  */
 int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr);
+
+/* --- What comes back over IMAP (schema 2) ---------------------------------------------- */
+
+/*
+ * Calls fn for every delivery whose Message-ID is message_id, compared without case and
+ * with or without its angle brackets ("a@b" finds "<a@b>"), ordered by id: all the
+ * addresses (To and Cc) one message went to. Returns EX_OK, fn's non-zero value, or
+ * EX_IOERR. The row's strings live during the callback only; do not write from fn.
+ */
+int ledger_find_message(struct ledger *l, const char *message_id, ledger_row_fn fn, void *ctx,
+                        char **errstr);
+
+/*
+ * Calls fn for every delivery to address (without case), of campaign (NULL: of any
+ * campaign), newest (highest id) first. Same codes and rules as ledger_find_message().
+ */
+int ledger_find_address(struct ledger *l, const char *campaign, const char *address,
+                        ledger_row_fn fn, void *ctx, char **errstr);
+
+/* What ledger_observe() did. */
+enum ledger_observed {
+	LEDGER_SEEN_BEFORE, /* (kind, delivery, source) was recorded earlier: nothing written */
+	LEDGER_EVENT,       /* an event of `kind` was appended; the state did not change */
+	LEDGER_CHANGED,     /* the delivery went to the state asked for (a transition event) */
+};
+
+/*
+ * Records something learnt later about a delivery (a bounce, a reply, an auto-reply, a
+ * delayed notice), at most once per (kind, delivery, source): source names the evidence,
+ * normally the received message's Message-ID, so reading a folder again records nothing
+ * new. In one transaction: when `to` is a state (LS_BOUNCED, LS_REPLIED; -1: none) and the
+ * delivery may go there from its current state (only sent may), the transition through the
+ * one door (with o, see ledger_transition()); otherwise an event of kind on the delivery
+ * (kind as for ledger_record()), whose detail is o->detail plus the state it was in.
+ * *what (may be NULL) says which. Returns EX_OK, EX_DATAERR (no such delivery), EX_SOFTWARE
+ * (bad kind or source), EX_IOERR or EX_TEMPFAIL.
+ */
+int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to, const char *source,
+                   const struct ledger_outcome *o, enum ledger_observed *what, char **errstr);
+
+/*
+ * The last UID read in folder of account (any string naming the server and user, never a
+ * password) and the folder's UIDVALIDITY then; both 0 when never read. EX_OK or EX_IOERR.
+ */
+int ledger_imap_state(struct ledger *l, const char *account, const char *folder,
+                      uint32_t *uidvalidity, uint32_t *last_uid, char **errstr);
+/* Stores them (committed when it returns EX_OK). EX_OK, EX_IOERR or EX_TEMPFAIL. */
+int ledger_imap_state_set(struct ledger *l, const char *account, const char *folder,
+                          uint32_t uidvalidity, uint32_t last_uid, char **errstr);
+
+/*
+ * Sent copies. A copy appended to the IMAP Sent folder: in one transaction, an 'append'
+ * event per delivery (detail: folder, UID and UIDVALIDITY when known, i.e. with UIDPLUS;
+ * via: the account), the copy's UID per delivery (see ledger_sent_copy()), and the removal
+ * of pending copy `pending` (0: none). A copy that could not be appended: an
+ * 'append-failed' event per delivery (detail: why) and the message bytes kept in the ledger
+ * (table outbox_copies) until an append succeeds: a new pending copy when pending is 0,
+ * else pending's attempts + 1. Neither changes a delivery's state.
+ * Returns EX_OK, EX_DATAERR (n = 0), EX_IOERR or EX_TEMPFAIL.
+ */
+int ledger_copy_appended(struct ledger *l, const char *campaign, const int64_t *deliveries,
+                         size_t n, const char *via, const char *folder, uint32_t uidvalidity,
+                         uint32_t uid, int64_t pending, char **errstr);
+int ledger_copy_failed(struct ledger *l, const char *campaign, const int64_t *deliveries, size_t n,
+                       const char *via, const char *data, size_t len, const char *why,
+                       int64_t pending, char **errstr);
+
+/* The ids of the pending copies, oldest first, in *ids (caller frees; NULL when none). */
+int ledger_copies_pending(struct ledger *l, int64_t **ids, size_t *n, char **errstr);
+
+/* One pending copy; everything owned by the struct (ledger_copy_clear()). */
+struct ledger_copy {
+	int64_t id;
+	char *campaign;
+	int64_t *deliveries;
+	size_t n;
+	char *data; /* the message, NUL-terminated */
+	size_t len;
+	int attempts;
+};
+/* Reads pending copy id into *out. EX_OK, EX_DATAERR (no such copy) or EX_IOERR. */
+int ledger_copy_get(struct ledger *l, int64_t id, struct ledger_copy *out, char **errstr);
+void ledger_copy_clear(struct ledger_copy *c); /* safe on a zeroed struct */
+
+/*
+ * Where the Sent copy of delivery is: *uid and *uidvalidity (0 when the server has no
+ * UIDPLUS). Returns 1 when a copy was appended, 0 when not, -1 on an SQLite error.
+ */
+int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, uint32_t *uid);
 
 /*
  * Bulk loads (benchmarks, imports): everything from ledger_batch_begin() to

@@ -85,7 +85,7 @@ cmp x.csv "$DATA/matrix.csv" || fail "--matrix differs"
 
 # --- a newer schema is refused and the file left alone --------------------------------------
 fresh
-sqlite3 s.db "PRAGMA user_version = 2" || fail "sqlite3"
+sqlite3 s.db "PRAGMA user_version = 99" || fail "sqlite3"
 cp s.db before.db
 D verify 2>err.txt
 expect_rc 78 $? "verify of a store from a newer demarche"

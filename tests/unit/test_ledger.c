@@ -825,6 +825,206 @@ static void test_crash(void **state)
 	free(err);
 }
 
+/* --- schema 2: what comes back over IMAP ------------------------------------------------ */
+
+static int count_rows(const struct ledger_row *r, void *ctx)
+{
+	(void)r;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int64_t first_id;
+static int first_row(const struct ledger_row *r, void *ctx)
+{
+	(void)ctx;
+	first_id = r->id;
+	return 1;
+}
+
+static long count_events(const char *path, const char *where)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *q = xasprintf("SELECT count(*) FROM events WHERE %s", where);
+	long n;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(q);
+	return n;
+}
+
+/* The committed schema-1 store opens, migrates to 2, keeps its chain and gains the lookups. */
+static void test_migrate_v1(void **state)
+{
+	char *p = tpath("v1.db"),
+	     *sqlfile = xasprintf("%s/ledger/v1-sample.sql", getenv("TESTDATA")), *text = NULL,
+	     *err = NULL, head[65];
+	size_t len;
+	struct ledger *l = NULL;
+	long n = 0;
+	int rows = 0;
+
+	(void)state;
+	assert_int_equal(read_file(sqlfile, &text, &len), 0);
+	unlink(p);
+	sql(p, text);
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	assert_int_equal(ledger_verify(l, &n, head, &err), EX_OK);
+	assert_int_equal(n, 21);
+	assert_string_equal(head,
+	                    "1a669075c6e477ab1c20cad04112390efb76b660f3a8f1cdf2e6753a4d2cc890");
+	/* bare, angled, other case: the same delivery */
+	assert_int_equal(ledger_find_message(l, "asp23-priorities.KEN.abc@coalition.example",
+	                                     count_rows, &rows, &err),
+	                 EX_OK);
+	assert_int_equal(rows, 1);
+	assert_int_equal(ledger_find_message(l, "<asp23-priorities.KEN.abc@COALITION.example>",
+	                                     first_row, NULL, &err),
+	                 1);
+	assert_int_equal(first_id, 5);
+	rows = 0;
+	assert_int_equal(ledger_find_message(l, "nobody@x", count_rows, &rows, &err), EX_OK);
+	assert_int_equal(rows, 0);
+	assert_int_equal(ledger_find_address(l, NULL, "Mission@KEN.example", first_row, NULL, &err),
+	                 1);
+	assert_int_equal(first_id, 8); /* newest first */
+	assert_int_equal(ledger_find_address(l, "asp23-priorities", "mission@ken.example",
+	                                     first_row, NULL, &err),
+	                 1);
+	assert_int_equal(first_id, 5);
+	ledger_close(l);
+	/* it is schema 2 now, and stays so */
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	ledger_close(l);
+	free(text);
+	free(sqlfile);
+	free(p);
+	free(err);
+}
+
+static void test_observe(void **state)
+{
+	struct ledger *l = open_new("observe.db");
+	char *p = tpath("observe.db"), *err = NULL;
+	struct ledger_outcome o = {.code = 550, .reply = "550 5.1.1 unknown", .detail = "DSN"};
+	enum ledger_observed what;
+	int64_t ken, fra, jpn;
+	long n;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	ken = deliver(l, "c", "KEN");
+	fra = deliver(l, "c", "FRA");
+	jpn = deliver(l, "c", "JPN");
+	go(l, ken, LS_SENDING, 0);
+	go(l, ken, LS_SENT, 0);
+	go(l, fra, LS_SENDING, 0);
+	go(l, fra, LS_SENT, 0);
+	go(l, jpn, LS_SENDING, 0);
+	go(l, jpn, LS_UNKNOWN, 0);
+
+	/* sent -> bounced, once per source */
+	assert_int_equal(ledger_observe(l, "bounce", ken, LS_BOUNCED, "<d1@mta>", &o, &what, &err),
+	                 EX_OK);
+	assert_int_equal(what, LEDGER_CHANGED);
+	assert_int_equal(ledger_observe(l, "bounce", ken, LS_BOUNCED, "<d1@mta>", &o, &what, &err),
+	                 EX_OK);
+	assert_int_equal(what, LEDGER_SEEN_BEFORE);
+	/* another report about a bounced delivery: an event only, saying the state */
+	assert_int_equal(ledger_observe(l, "bounce", ken, LS_BOUNCED, "<d2@mta>", &o, &what, &err),
+	                 EX_OK);
+	assert_int_equal(what, LEDGER_EVENT);
+	/* a bounce of a message in doubt proves nothing about the state machine: an event */
+	assert_int_equal(ledger_observe(l, "bounce", jpn, LS_BOUNCED, "<d3@mta>", &o, &what, &err),
+	                 EX_OK);
+	assert_int_equal(what, LEDGER_EVENT);
+	assert_int_equal(ledger_observe(l, "reply", fra, LS_REPLIED, "<r1@fra>", NULL, &what, &err),
+	                 EX_OK);
+	assert_int_equal(what, LEDGER_CHANGED);
+	assert_int_equal(ledger_observe(l, "auto-reply", fra, -1, "<a1@fra>", NULL, &what, &err),
+	                 EX_OK);
+	assert_int_equal(what, LEDGER_EVENT);
+	assert_int_equal(ledger_observe(l, "delayed", 999, -1, "<x@y>", NULL, &what, &err),
+	                 EX_DATAERR);
+	assert_int_equal(ledger_observe(l, "transition", ken, -1, "<x@y>", NULL, &what, &err),
+	                 EX_SOFTWARE);
+	assert_int_equal(ledger_observe(l, "bounce", ken, -1, "", NULL, &what, &err), EX_SOFTWARE);
+	verify_ok(l, &n);
+	ledger_close(l);
+	assert_int_equal(count_events(p, "kind = 'transition' AND to_state = 'bounced'"), 1);
+	assert_int_equal(count_events(p, "kind = 'bounce' AND detail LIKE '%delivery was bounced'"),
+	                 1);
+	assert_int_equal(count_events(p, "kind = 'bounce' AND detail LIKE '%delivery was unknown'"),
+	                 1);
+	assert_int_equal(count_events(p, "kind = 'transition' AND to_state = 'replied'"), 1);
+	assert_int_equal(count_events(p, "kind = 'auto-reply'"), 1);
+	free(p);
+	free(err);
+}
+
+static void test_imap_state_and_copies(void **state)
+{
+	struct ledger *l = open_new("copies.db");
+	char *p = tpath("copies.db"), *err = NULL;
+	struct ledger_copy c = {0};
+	uint32_t v, u;
+	int64_t d[2], *ids = NULL;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(ledger_imap_state(l, "imap://h;user=u", "INBOX", &v, &u, &err), EX_OK);
+	assert_true(v == 0 && u == 0);
+	assert_int_equal(ledger_imap_state_set(l, "imap://h;user=u", "INBOX", 77, 5, &err), EX_OK);
+	assert_int_equal(ledger_imap_state_set(l, "imap://h;user=u", "INBOX", 78, 6, &err), EX_OK);
+	assert_int_equal(ledger_imap_state(l, "imap://h;user=u", "INBOX", &v, &u, &err), EX_OK);
+	assert_true(v == 78 && u == 6);
+	assert_int_equal(ledger_imap_state(l, "imap://other", "INBOX", &v, &u, &err), EX_OK);
+	assert_true(v == 0 && u == 0);
+
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	d[0] = deliver(l, "c", "KEN");
+	d[1] = deliver(l, "c", "KEN2");
+	assert_int_equal(ledger_copy_failed(l, "c", d, 2, "imap", "A\r\nB\0C", 6, "down", 0, &err),
+	                 EX_OK);
+	assert_int_equal(ledger_copies_pending(l, &ids, &n, &err), EX_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    ledger_copy_failed(l, "c", d, 2, "imap", NULL, 0, "still down", ids[0], &err), EX_OK);
+	assert_int_equal(ledger_copy_get(l, ids[0], &c, &err), EX_OK);
+	assert_int_equal(c.n, 2);
+	assert_true(c.deliveries[0] == d[0] && c.deliveries[1] == d[1]);
+	assert_int_equal(c.len, 6);
+	assert_memory_equal(c.data, "A\r\nB\0C", 6);
+	assert_int_equal(c.attempts, 2);
+	assert_string_equal(c.campaign, "c");
+	assert_int_equal(ledger_sent_copy(l, d[0], &v, &u), 0);
+	assert_int_equal(ledger_copy_appended(l, c.campaign, c.deliveries, c.n, "imap", "Sent", 9,
+	                                      42, c.id, &err),
+	                 EX_OK);
+	ledger_copy_clear(&c);
+	free(ids);
+	assert_int_equal(ledger_copies_pending(l, &ids, &n, &err), EX_OK);
+	assert_int_equal(n, 0);
+	assert_null(ids);
+	assert_int_equal(ledger_copy_get(l, 1, &c, &err), EX_DATAERR);
+	assert_int_equal(ledger_sent_copy(l, d[1], &v, &u), 1);
+	assert_true(v == 9 && u == 42);
+	verify_ok(l, NULL);
+	ledger_close(l);
+	assert_int_equal(count_events(p, "kind = 'append-failed'"), 4);
+	assert_int_equal(count_events(p, "kind = 'append' AND detail LIKE '%UID 42%'"), 2);
+	/* nothing here is a state change */
+	assert_int_equal(count_events(p, "kind = 'transition'"), 0);
+	free(p);
+	free(err);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +1039,9 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_verify_tampering),
 	    cmocka_unit_test(test_crash),
+	    cmocka_unit_test(test_migrate_v1),
+	    cmocka_unit_test(test_observe),
+	    cmocka_unit_test(test_imap_state_and_copies),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--make-sample"))
