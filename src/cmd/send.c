@@ -50,21 +50,24 @@ const char usage_send[] =
     "Exit: 0 all sent; 65 bad input, nothing sent; 69 some failed permanently; 75 some\n"
     "deferred, in doubt, or left for later (rate cap, interrupted): run again later.\n";
 
-/* One mission to send: its context (re-rendered when its turn comes) and deliveries. */
+/*
+ * One mission this run sends: its composed message and the deliveries (one per address) it
+ * goes to. Missions are planned in one pass over the roster and sent in windows of
+ * WINDOW in a second, so memory does not grow with the roster.
+ */
 struct job {
 	char *key;
-	char *language;
-	json_t *ctx;
-	int64_t *deliv; /* the deliveries (one per address) that this run sends */
+	int64_t *deliv;
 	char **addr;
 	size_t n;
-	int attempts;
+	int attempts;       /* in this run */
 	int64_t not_before; /* ms: a deferred message waits for its backoff */
-	struct message msg; /* while in flight */
+	struct message msg;
 	const char **rcpt;
-	enum transport_state last;
 	int done;
 };
+
+#define WINDOW 256
 
 struct run {
 	struct app *app;
@@ -73,6 +76,7 @@ struct run {
 	struct message_run mr;
 	struct ratelimit *rl;
 	struct sentcopy *sc; /* copies to the IMAP Sent folder, when [imap] is configured */
+	struct transport *t;
 	const char *via;
 	char *account; /* via, with the user: what rate windows count */
 	unsigned retry_flags;
@@ -86,10 +90,25 @@ struct run {
 	size_t *retry;
 	size_t nretry;
 
+	size_t to_send; /* missions this run sends, from the planning pass */
+	int tx_rc;      /* what the transport said when it stopped a window */
 	size_t already_sent, skipped_failed, skipped_unknown, left;
 	size_t sent, deferred, failed, unknown, in_flight, started;
 	int progress;
 	int64_t t0;
+	/*
+	 * Group commit: outcomes wait here and are committed in the same transaction as the
+	 * next message's 'sending' (or alone when no message starts), so a message costs one
+	 * commit, not two per address. What a crash loses is at most the outcomes of the
+	 * messages in flight: they stay 'sending' and the next run marks them in doubt.
+	 */
+	struct outcome {
+		struct job *j;
+		enum ledger_state to;
+		int code;
+		char *reply, *detail;
+	} * pend;
+	size_t npend;
 	long cap_left; /* recipients the daily cap still allows; -1: no cap */
 	int capped;
 	int fatal; /* a ledger error: stop */
@@ -171,66 +190,40 @@ static int exclude_received(void *user, const char *key)
 }
 
 /* A mission's addresses: what message_build puts in the envelope. */
-static int collect(void *user, struct merge *m, const struct roster_row *row,
-                   const struct letter_out *lo)
+/*
+ * Composes the mission's message and finds (or makes, as pending) its deliveries, keeping
+ * those this run sends: pending and deferred ones; failed and unknown only when asked. A
+ * delivery left in 'sending' by a killed run is in doubt: it becomes unknown first. Sent,
+ * bounced and replied ones are never sent again. planning: count what is skipped.
+ */
+static int job_make(struct run *r, const struct roster_row *row, const struct letter_out *lo,
+                    struct job *j, int planning)
 {
-	struct run *r = user;
-	struct message msg;
-	struct job *j;
-	int rc;
-
-	(void)m;
 	json_t *ctx = roster_context(row);
+	int sent = 0, failed = 0, unknown = 0, rc;
+	size_t keep = 0;
 
-	rc = message_build(&r->mr, roster_key(row), ctx, lo, r->date, &msg, &r->err);
-	if (rc != EX_OK) {
-		json_decref(ctx);
-		return rc;
-	}
-	r->jobs = xreallocarray(r->jobs, r->njobs + 1, sizeof(*r->jobs));
-	j = &r->jobs[r->njobs++];
 	memset(j, 0, sizeof(*j));
 	j->key = xstrdup(roster_key(row));
-	j->language = xstrdup(roster_language(row));
-	j->ctx = ctx;
-	j->addr = msg.rcpt;
-	j->n = msg.nrcpt;
+	rc = message_build(&r->mr, j->key, ctx, lo, r->date, &j->msg, &r->err);
+	json_decref(ctx);
+	if (rc != EX_OK)
+		return rc;
+	j->addr = j->msg.rcpt;
+	j->n = j->msg.nrcpt;
+	j->msg.rcpt = NULL;
+	j->msg.nrcpt = 0;
 	j->deliv = xcalloc(j->n ? j->n : 1, sizeof(int64_t));
-	msg.rcpt = NULL;
-	msg.nrcpt = 0;
-	/* The Message-ID is stable across runs: keep it with each delivery. */
-	if (!r->test) {
-		for (size_t i = 0; i < j->n; i++) {
-			struct ledger_delivery d;
-
-			rc = ledger_delivery_get(r->ledger, r->m->campaign, j->key, j->addr[i],
-			                         msg.message_id, &d, &r->err);
-			if (rc != EX_OK)
-				break;
-			j->deliv[i] = d.id;
-		}
-	}
-	message_free(&msg);
-	return rc;
-}
-
-/*
- * Which of a job's deliveries this run sends: pending and deferred ones; failed and unknown
- * only when asked; a delivery left in 'sending' by a killed run is in doubt: it becomes
- * unknown first. Sent, bounced and replied ones are never sent again.
- */
-static int plan_job(struct run *r, struct job *j)
-{
-	size_t keep = 0;
-	int sent = 0, failed = 0, unknown = 0;
-
+	if (r->test)
+		return EX_OK;
 	for (size_t i = 0; i < j->n; i++) {
 		struct ledger_delivery d;
 		struct ledger_outcome o = {0};
-		int take = 0, rc;
+		int take = 0;
 
-		rc = ledger_delivery_get(r->ledger, r->m->campaign, j->key, j->addr[i], NULL, &d,
-		                         &r->err);
+		/* The Message-ID is stable across runs: it is kept with each delivery. */
+		rc = ledger_delivery_get(r->ledger, r->m->campaign, j->key, j->addr[i],
+		                         j->msg.message_id, &d, &r->err);
 		if (rc != EX_OK)
 			return rc;
 		if (d.state == LS_SENDING) {
@@ -269,21 +262,15 @@ static int plan_job(struct run *r, struct job *j)
 			free(j->addr[i]);
 			j->addr[i] = NULL;
 		}
-		if (d.attempts > j->attempts)
-			j->attempts = d.attempts;
-	}
-	for (size_t i = keep; i < j->n; i++) {
-		free(j->addr[i]);
-		j->addr[i] = NULL;
 	}
 	j->n = keep;
 	if (keep == 0) {
 		j->done = 1;
-		if (failed)
+		if (planning && failed)
 			r->skipped_failed++;
-		else if (unknown)
+		else if (planning && unknown)
 			r->skipped_unknown++;
-		else if (sent)
+		else if (planning && sent)
 			r->already_sent++;
 	}
 	return EX_OK;
@@ -292,21 +279,36 @@ static int plan_job(struct run *r, struct job *j)
 static void job_free(struct job *j)
 {
 	free(j->key);
-	free(j->language);
-	json_decref(j->ctx);
 	free(j->deliv);
 	for (size_t i = 0; i < j->n; i++)
 		free(j->addr[i]);
 	free(j->addr);
 	free(j->rcpt);
 	message_free(&j->msg);
+	memset(j, 0, sizeof(*j));
+}
+
+/* The planning pass: deliveries made, stale ones resolved, counts kept; nothing else. */
+static int plan_row(void *user, struct merge *m, const struct roster_row *row,
+                    const struct letter_out *lo)
+{
+	struct run *r = user;
+	struct job j;
+	int rc;
+
+	(void)m;
+	rc = job_make(r, row, lo, &j, 1);
+	if (rc == EX_OK && !j.done)
+		r->to_send++;
+	job_free(&j);
+	return rc;
 }
 
 static void progress(struct run *r)
 {
 	double secs = (double)(ratelimit_now() - r->t0) / 1000.0;
 	size_t done = r->sent + r->deferred + r->failed + r->unknown;
-	size_t total = r->started + (r->njobs - r->next_job) + r->nretry;
+	size_t total = r->left && r->left < r->to_send ? r->left : r->to_send;
 	double rate = secs > 0 ? (double)done / secs : 0;
 
 	if (!r->progress)
@@ -344,15 +346,57 @@ static long pick(struct run *r, int64_t now, long *wait_ms)
 	return -2; /* nothing left */
 }
 
-static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
+/*
+ * One transaction: the outcomes waiting in r->pend, then (when start is not NULL) start's
+ * deliveries to 'sending'. Committed before the function returns: nothing of start leaves
+ * before. Returns EX_OK or the ledger's code (then r->fatal is set).
+ */
+static int commit_step(struct run *r, struct job *start)
 {
-	struct run *r = u;
+	struct ledger_outcome o = {0};
+	int rc;
+
+	if (!r->npend && !start)
+		return EX_OK;
+	rc = ledger_batch_begin(r->ledger, &r->err);
+	for (size_t i = 0; i < r->npend && rc == EX_OK; i++) {
+		struct outcome *oc = &r->pend[i];
+
+		o.code = oc->code;
+		o.reply = oc->reply;
+		o.via = r->account;
+		o.detail = oc->detail;
+		for (size_t k = 0; k < oc->j->n && rc == EX_OK; k++)
+			rc = ledger_transition(r->ledger, oc->j->deliv[k], oc->to, 0, &o, NULL,
+			                       &r->err);
+	}
+	memset(&o, 0, sizeof(o));
+	o.via = r->account;
+	for (size_t k = 0; start && k < start->n && rc == EX_OK; k++)
+		rc = ledger_transition(r->ledger, start->deliv[k], LS_SENDING, r->retry_flags, &o,
+		                       NULL, &r->err);
+	if (rc == EX_OK)
+		rc = ledger_batch_end(r->ledger, 1, &r->err);
+	else
+		ledger_batch_end(r->ledger, 0, NULL);
+	for (size_t i = 0; i < r->npend; i++) {
+		free(r->pend[i].reply);
+		free(r->pend[i].detail);
+	}
+	r->npend = 0;
+	if (rc != EX_OK && !r->fatal) {
+		r->fatal = rc;
+		fprintf(stderr, "demarche send: %s\n", r->err);
+	}
+	return rc;
+}
+
+static int next_msg_pick(struct run *r, struct transport_msg *tm, long *wait_ms)
+{
 	int64_t now = ratelimit_now();
 	int64_t wait;
-	struct letter_out lo = {0};
 	struct job *j;
 	long idx;
-	int rc;
 
 	if (stop || r->fatal)
 		return 0;
@@ -390,34 +434,9 @@ static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
 	}
 	if (r->cap_left >= 0)
 		r->cap_left -= (long)(r->test ? 1 : j->n);
-	/* Render and compose first: nothing is marked sending for a message that cannot be. */
-	{
-		struct diags d = DIAGS_INIT;
-
-		rc = letter_render(r->m->letter, j->language, j->ctx, &lo, &d);
-		if (rc == EX_OK)
-			rc = message_build(&r->mr, j->key, j->ctx, &lo, r->date, &j->msg, &r->err);
-		diags_print(&d, stderr);
-		diags_free(&d);
-		letter_out_free(&lo);
-	}
-	if (rc != EX_OK) {
-		r->fatal = rc;
+	/* 'sending' is committed, with the outcomes waiting, before any byte of it leaves. */
+	if (!r->test && commit_step(r, j) != EX_OK)
 		return 0;
-	}
-	/* 'sending' is committed before any byte of this message leaves. */
-	for (size_t i = 0; i < j->n && !r->test; i++) {
-		struct ledger_outcome o = {0};
-
-		o.via = r->account;
-		rc = ledger_transition(r->ledger, j->deliv[i], LS_SENDING, r->retry_flags, &o, NULL,
-		                       &r->err);
-		if (rc != EX_OK) {
-			r->fatal = rc;
-			message_free(&j->msg);
-			return 0;
-		}
-	}
 	ratelimit_note(r->rl, now);
 	j->attempts++;
 	free(j->rcpt);
@@ -434,6 +453,17 @@ static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
 	r->started++;
 	r->in_flight++;
 	return 1;
+}
+
+static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
+{
+	struct run *r = u;
+	int rc = next_msg_pick(r, tm, wait_ms);
+
+	/* No message starts now: the outcomes waiting are committed on their own. */
+	if (rc != 1)
+		commit_step(r, NULL);
+	return rc;
 }
 
 static enum ledger_state to_ledger(enum transport_state s)
@@ -490,19 +520,18 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 			r->fatal = EX_IOERR;
 		free(detail);
 	} else {
-		for (size_t i = 0; i < j->n; i++) {
-			int rc = ledger_transition(r->ledger, j->deliv[i], to_ledger(res->state), 0,
-			                           &o, NULL, &r->err);
-			if (rc != EX_OK && !r->fatal) {
-				r->fatal = rc;
-				fprintf(stderr, "demarche send: %s\n", r->err);
-			}
-		}
+		struct outcome *oc;
+
+		r->pend = xreallocarray(r->pend, r->npend + 1, sizeof(*r->pend));
+		oc = &r->pend[r->npend++];
+		oc->j = j;
+		oc->to = to_ledger(res->state);
+		oc->code = res->code;
+		oc->reply = res->reply ? xstrdup(res->reply) : NULL;
+		oc->detail = res->error ? xstrdup(res->error) : NULL;
 	}
 	if (!r->test && res->state == TX_SENT && r->sc)
 		sent_copy(r, j);
-	message_free(&j->msg);
-	j->last = res->state;
 	switch (res->state) {
 	case TX_SENT:
 		r->sent++;
@@ -537,6 +566,55 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 		        transport_state_name(res->state), res->reply ? ": " : "",
 		        res->reply ? res->reply : "", res->error ? res->error : "");
 	progress(r);
+}
+
+/* Sends the missions of the window; returns the transport's code (r->tx_rc too). */
+static int run_window(struct run *r)
+{
+	int rc;
+
+	r->next_job = 0;
+	r->nretry = 0;
+	rc = transport_run(r->t, next_msg, done_msg, r, &stop, &r->err);
+	if (commit_step(r, NULL) != EX_OK && rc == EX_OK)
+		rc = r->fatal;
+	for (size_t i = 0; i < r->njobs; i++)
+		job_free(&r->jobs[i]);
+	r->njobs = 0;
+	if (rc != EX_OK && !r->tx_rc)
+		r->tx_rc = rc;
+	return rc;
+}
+
+#define SEND_STOP (-1000) /* from send_row: stop the pass, nothing is wrong */
+
+static int finished(const struct run *r)
+{
+	return stop || r->fatal || r->tx_rc || r->capped || (r->left && r->started >= r->left);
+}
+
+/* The sending pass: missions gather in a window, which is sent when full. */
+static int send_row(void *user, struct merge *m, const struct roster_row *row,
+                    const struct letter_out *lo)
+{
+	struct run *r = user;
+	struct job *j;
+	int rc;
+
+	(void)m;
+	if (finished(r))
+		return SEND_STOP;
+	if (!r->jobs)
+		r->jobs = xcalloc(WINDOW, sizeof(*r->jobs));
+	j = &r->jobs[r->njobs];
+	rc = job_make(r, row, lo, j, 0);
+	if (rc != EX_OK || j->done) {
+		job_free(j);
+		return rc;
+	}
+	if (++r->njobs == WINDOW && run_window(r) != EX_OK)
+		return SEND_STOP;
+	return finished(r) ? SEND_STOP : EX_OK;
 }
 
 struct untouched {
@@ -626,7 +704,6 @@ int cmd_send(int argc, char **argv, struct app *app)
 	struct merge *m = NULL;
 	struct run r = {0};
 	struct transport_opts to = {0};
-	struct transport *t = NULL;
 	struct not_received nr = {0};
 	const char *not_received = NULL, *rate = NULL;
 	char *password = NULL, *oauth = NULL;
@@ -788,7 +865,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 		if (rc != EX_OK)
 			goto fail;
 	}
-	rc = merge_each(m, collect, &r);
+	rc = merge_each(m, plan_row, &r);
 	if (!r.test) {
 		int rc2 = ledger_batch_end(r.ledger, rc == EX_OK, rc == EX_OK ? &r.err : NULL);
 		if (rc == EX_OK)
@@ -796,13 +873,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 	}
 	if (rc != EX_OK)
 		goto fail;
-	for (size_t i = 0; i < r.njobs && !r.test; i++) {
-		rc = plan_job(&r, &r.jobs[i]);
-		if (rc != EX_OK)
-			goto fail;
-	}
-	for (size_t i = 0; i < r.njobs; i++)
-		to_send += !r.jobs[i].done;
+	to_send = r.to_send;
 
 	/* 3. Pace: the rate, and the daily cap counting what this account sent already. */
 	r.rl = ratelimit_new();
@@ -885,7 +956,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 	to.timeout = app->cfg.smtp.timeout;
 	to.concurrency = concurrency;
 	to.helo = r.mr.domain;
-	rc = transport_open(&to, &t, &r.err);
+	rc = transport_open(&to, &r.t, &r.err);
 	if (rc != EX_OK)
 		goto fail;
 
@@ -896,7 +967,13 @@ int cmd_send(int argc, char **argv, struct app *app)
 	sigaction(SIGTERM, &sa, &old_term);
 	r.progress = term_isatty(stderr);
 	r.t0 = ratelimit_now();
-	rc = transport_run(t, next_msg, done_msg, &r, &stop, &r.err);
+	rc = merge_each(m, send_row, &r);
+	if (rc == SEND_STOP)
+		rc = EX_OK;
+	if (rc == EX_OK && r.njobs)
+		run_window(&r); /* the last one */
+	if (rc == EX_OK)
+		rc = r.tx_rc;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (r.progress)
@@ -907,10 +984,9 @@ int cmd_send(int argc, char **argv, struct app *app)
 		rc = r.fatal;
 
 	{
-		size_t not_started = 0;
+		size_t ended = r.sent + r.deferred + r.failed + r.unknown;
+		size_t not_started = r.to_send > ended ? r.to_send - ended : 0;
 
-		for (size_t i = 0; i < r.njobs; i++)
-			not_started += !r.jobs[i].done;
 		printf("campaign %s via %s: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
 		       "%zu not started; %zu already sent before\n",
 		       m->campaign, r.via, r.sent, r.deferred, r.failed, r.unknown, not_started,
@@ -935,7 +1011,7 @@ fail:
 	if (r.err)
 		fprintf(stderr, "demarche send: %s\n", r.err);
 out:
-	transport_close(t);
+	transport_close(r.t);
 	sentcopy_close(r.sc);
 	secret_free(password);
 	secret_free(oauth);
@@ -943,6 +1019,7 @@ out:
 		job_free(&r.jobs[i]);
 	free(r.jobs);
 	free(r.retry);
+	free(r.pend);
 	ratelimit_free(r.rl);
 	message_run_free(&r.mr);
 	ledger_close(r.ledger);

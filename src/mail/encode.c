@@ -47,7 +47,7 @@ static char *qp_line(char *o, const unsigned char *s, size_t n)
 
 		/* A run of literal octets goes out in one copy, cut where the line is full. */
 		if (!(i == 0 && from))
-			while (i + r < n && qp_literal(s[i + r]))
+			while (i + r < n && r <= 76 - col && qp_literal(s[i + r]))
 				r++;
 		if (r > 0 && i + r == n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 			r--;
