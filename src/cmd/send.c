@@ -987,10 +987,18 @@ int cmd_send(int argc, char **argv, struct app *app)
 		size_t ended = r.sent + r.deferred + r.failed + r.unknown;
 		size_t not_started = r.to_send > ended ? r.to_send - ended : 0;
 
-		printf("campaign %s via %s: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
-		       "%zu not started; %zu already sent before\n",
-		       m->campaign, r.via, r.sent, r.deferred, r.failed, r.unknown, not_started,
-		       r.already_sent);
+		if (r.test)
+			printf(
+			    "test of campaign %s to %s via %s: %zu sent, %zu deferred, %zu failed, "
+			    "%zu in doubt (recorded as tests, not deliveries)\n",
+			    m->campaign, r.mr.test_to, r.via, r.sent, r.deferred, r.failed,
+			    r.unknown);
+		else
+			printf(
+			    "campaign %s via %s: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
+			    "%zu not started; %zu already sent before\n",
+			    m->campaign, r.via, r.sent, r.deferred, r.failed, r.unknown,
+			    not_started, r.already_sent);
 		if (stop)
 			fprintf(stderr, "demarche send: interrupted; the ledger is consistent: run "
 			                "again to go on\n");
