@@ -1,4 +1,5 @@
 /* Ledger benchmarks: generate a store of N sent deliveries; time durable transitions. */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,18 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * generate only: every connection the ledger opens gets a 512 MB page cache, so the growing
+ * B-trees (deliveries, its three indexes, events) stay in memory until the one commit
+ * instead of spilling to the file page by page. Through an auto-extension, so the ledger's
+ * own code path is unchanged.
+ */
+static int big_cache(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
+{
+	(void)api;
+	return sqlite3_exec(db, "PRAGMA cache_size = -524288", NULL, NULL, errmsg);
 }
 
 /* One delivery: pending -> sending -> sent, as send records it. */
@@ -52,6 +65,8 @@ int main(int argc, char **argv)
 	batch = !strcmp(argv[1], "generate");
 	n = atol(argv[3]);
 	unlink(argv[2]);
+	if (batch)
+		sqlite3_auto_extension((void (*)(void))big_cache);
 	if ((rc = ledger_open(argv[2], LEDGER_CREATE, &l, &err)) ||
 	    (rc =
 	         ledger_campaign_begin(l, "bench", "Benchmark appeal", "Benchmark", HASH, 0, &err)))
