@@ -13,6 +13,7 @@
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "transport/backend.h"
+#include "transport/smtp_opts.h"
 
 #define SMTP_MAX_CONCURRENCY 64
 #define POLL_MS              200 /* how often *stop is looked at, at most */
@@ -44,9 +45,7 @@ struct smtp {
 	struct slot *slots;
 	int nslots;
 	int active;
-	char *url; /* what curl gets: scheme://host:port/helo */
-	char *host;
-	int need_auth;
+	struct smtp_conf conf; /* URL, TLS and AUTH, checked */
 	long connects;
 	volatile sig_atomic_t *stop; /* during smtp_run() */
 };
@@ -98,20 +97,11 @@ static size_t read_cb(char *dst, size_t size, size_t nitems, void *arg)
 static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 {
 	struct slot *sl = arg;
-	size_t n = size * nitems, len = n;
-	int code;
+	size_t n = size * nitems;
+	int code = smtp_reply_add(&sl->line, p, n);
 
-	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
-		len--;
-	if (sl->line.len)
-		buf_addc(&sl->line, '\n');
-	buf_add(&sl->line, p, len);
-	if (len >= 4 && p[3] == '-')
+	if (code < 0)
 		return n;
-	code = len >= 3 && p[0] >= '1' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
-	               p[2] >= '0' && p[2] <= '9'
-	           ? (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0')
-	           : 0;
 	if (code == 221) {
 		/* The answer to the QUIT curl sends after a refusal (RFC 5321 section 4.1.1.10):
 		 * it must not hide the refusal. */
@@ -130,7 +120,7 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
 		sl->after_ehlo = 0;
 		/* curl skips AUTH when the server does not offer it (in cleartext, say); we do
 		 * not send as someone else than told: abort before RCPT. */
-		if (code == 250 && sl->s->need_auth && !sl->authenticated) {
+		if (code == 250 && sl->s->conf.auth && !sl->authenticated) {
 			sl->noauth = 1;
 			return 0;
 		}
@@ -164,64 +154,13 @@ static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 static void smtp_free(void *impl);
 
-/* The part of the URL after "scheme://": host[:port], with nothing else. */
-static int parse_url(const char *url, int *implicit, char **host, char **hostport, char **errstr)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *h = NULL, *port = NULL, *user = NULL, *pass = NULL, *path = NULL,
-	     *query = NULL;
-	int rc = EX_CONFIG;
-
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK) {
-		error_set(errstr, rc, "bad SMTP URL '%s': use smtp://HOST[:PORT]", url);
-		goto out;
-	}
-	curl_url_get(u, CURLUPART_USER, &user, 0);
-	curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	curl_url_get(u, CURLUPART_QUERY, &query, 0);
-	if (user || pass) {
-		error_set(errstr, rc,
-		          "SMTP URL '%s' holds credentials: give [smtp] user and "
-		          "password_command instead",
-		          url);
-		goto out;
-	}
-	if ((path && strcmp(path, "/") && *path) || query) {
-		error_set(errstr, rc, "SMTP URL '%s' has a path or query: use smtp://HOST[:PORT]",
-		          url);
-		goto out;
-	}
-	*implicit = !strcmp(scheme, "smtps");
-	curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-	*host = xstrdup(h);
-	*hostport = xasprintf("%s:%s", h, port ? port : (*implicit ? "465" : "25"));
-	rc = EX_OK;
-out:
-	curl_free(scheme);
-	curl_free(h);
-	curl_free(port);
-	curl_free(user);
-	curl_free(pass);
-	curl_free(path);
-	curl_free(query);
-	curl_url_cleanup(u);
-	return rc;
-}
-
 /* The options every message on a slot shares. Returns 0, or -1 when curl refuses one. */
-static int slot_setup(struct slot *sl, const struct transport_opts *o, long usessl)
+static int slot_setup(struct slot *sl, const struct transport_opts *o)
 {
 	CURL *e = sl->easy;
-	long timeout = o->timeout > 0 ? o->timeout : 60;
-	int bad = 0;
+	int bad = smtp_conf_setopt(e, &sl->s->conf, o) < 0;
 
 #define SET(opt, val) bad |= curl_easy_setopt(e, opt, val) != CURLE_OK
-	SET(CURLOPT_URL, sl->s->url);
-	SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_UPLOAD, 1L);
 	SET(CURLOPT_READFUNCTION, read_cb);
 	SET(CURLOPT_READDATA, sl);
@@ -231,89 +170,19 @@ static int slot_setup(struct slot *sl, const struct transport_opts *o, long uses
 	SET(CURLOPT_NOPROGRESS, 0L);
 	SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
 	SET(CURLOPT_XFERINFODATA, sl);
-	SET(CURLOPT_TIMEOUT, timeout);
-	SET(CURLOPT_CONNECTTIMEOUT, timeout);
-	SET(CURLOPT_USE_SSL, usessl);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (o->ca_file && *o->ca_file)
-		SET(CURLOPT_CAINFO, o->ca_file);
-	if (o->user && *o->user) {
-		SET(CURLOPT_USERNAME, o->user);
-		if (o->oauth_token && *o->oauth_token) {
-			SET(CURLOPT_XOAUTH2_BEARER, o->oauth_token);
-			SET(CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
-		} else if (o->password) {
-			SET(CURLOPT_PASSWORD, o->password);
-		}
-	}
 #undef SET
 	return bad ? -1 : 0;
 }
 
-static void curl_init_once(void)
-{
-	static int done;
-
-	if (!done) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		done = 1;
-	}
-}
-
 int smtp_open(const struct transport_opts *o, void **impl, char **errstr)
 {
-	struct smtp *s = NULL;
-	const char *tls = o->tls ? o->tls : "";
-	const char *helo = o->helo && *o->helo ? o->helo : "localhost";
-	char *host = NULL, *hostport = NULL;
-	int implicit = 0, loopback, auth, rc;
-	long usessl;
+	struct smtp *s = xcalloc(1, sizeof(*s));
+	int rc;
 
-	curl_init_once();
-	rc = parse_url(o->url, &implicit, &host, &hostport, errstr);
+	smtp_curl_init();
+	rc = smtp_conf_init(&s->conf, o, errstr);
 	if (rc != EX_OK)
 		goto out;
-	rc = EX_CONFIG;
-	loopback = transport_host_is_loopback(host);
-	auth = o->user && *o->user;
-	if (strcmp(tls, "") && strcmp(tls, "starttls") && strcmp(tls, "implicit") &&
-	    strcmp(tls, "none")) {
-		error_set(errstr, rc, "tls must be starttls, implicit or none, not '%s'", tls);
-		goto out;
-	}
-	if (implicit && (!strcmp(tls, "starttls") || !strcmp(tls, "none"))) {
-		error_set(errstr, rc, "%s: smtps:// is implicit TLS, but tls = %s", o->url, tls);
-		goto out;
-	}
-	if (!strcmp(tls, "implicit"))
-		implicit = 1;
-	/* RFC 3207: STARTTLS is required, not hoped for, except on this machine. */
-	if (implicit)
-		usessl = CURLUSESSL_ALL;
-	else if (!strcmp(tls, "none"))
-		usessl = CURLUSESSL_NONE;
-	else if (!strcmp(tls, "starttls") || !loopback)
-		usessl = CURLUSESSL_ALL;
-	else
-		usessl = CURLUSESSL_TRY;
-	if (auth && usessl == CURLUSESSL_NONE && !loopback) {
-		error_set(errstr, rc,
-		          "refusing AUTH over cleartext to %s: use STARTTLS or smtps:// "
-		          "(tls = none is only for loopback or for relays without AUTH)",
-		          host);
-		goto out;
-	}
-	if (auth && (!o->password || !*o->password) && (!o->oauth_token || !*o->oauth_token)) {
-		error_set(errstr, rc, "[smtp] user is set but no password or OAuth token");
-		goto out;
-	}
-
-	s = xcalloc(1, sizeof(*s));
-	s->host = host;
-	host = NULL;
-	s->need_auth = auth;
-	s->url = xasprintf("%s://%s/%s", implicit ? "smtps" : "smtp", hostport, helo);
 	s->nslots = o->concurrency > 0 ? o->concurrency : 1;
 	if (s->nslots > SMTP_MAX_CONCURRENCY)
 		s->nslots = SMTP_MAX_CONCURRENCY;
@@ -334,10 +203,10 @@ int smtp_open(const struct transport_opts *o, void **impl, char **errstr)
 		buf_init(&sl->line);
 		buf_init(&sl->reply);
 		sl->easy = curl_easy_init();
-		if (!sl->easy || slot_setup(sl, o, usessl) < 0) {
+		if (!sl->easy || slot_setup(sl, o) < 0) {
 			rc = error_set(errstr, EX_SOFTWARE,
 			               "libcurl refused an SMTP option (built without %s?)",
-			               implicit || usessl != CURLUSESSL_NONE ? "TLS" : "SMTP");
+			               s->conf.usessl != CURLUSESSL_NONE ? "TLS" : "SMTP");
 			goto out;
 		}
 	}
@@ -346,8 +215,6 @@ int smtp_open(const struct transport_opts *o, void **impl, char **errstr)
 	rc = EX_OK;
 out:
 	smtp_free(s);
-	free(host);
-	free(hostport);
 	return rc;
 }
 
@@ -430,7 +297,7 @@ static void classify(struct slot *sl, CURLcode cc, struct transport_result *r, s
 			fatal->msg =
 			    xasprintf("%s offers no AUTH on this connection (no TLS?): not "
 			              "sending without the configured login",
-			              sl->s->host);
+			              sl->s->conf.host);
 		r->error = fatal->msg;
 		return;
 	}
@@ -466,9 +333,9 @@ static void classify(struct slot *sl, CURLcode cc, struct transport_result *r, s
 		break;
 	}
 	if (fatal->code && !fatal->msg)
-		fatal->msg = r->reply
-		                 ? xasprintf("%s: %s (server said: %s)", sl->s->host, why, r->reply)
-		                 : xasprintf("%s: %s", sl->s->host, why);
+		fatal->msg = r->reply ? xasprintf("%s: %s (server said: %s)", sl->s->conf.host, why,
+		                                  r->reply)
+		                      : xasprintf("%s: %s", sl->s->conf.host, why);
 }
 
 static void slot_finish(struct slot *sl, CURLcode cc, transport_done_fn done, void *u,
@@ -617,8 +484,7 @@ static void smtp_free(void *impl)
 	if (s->multi)
 		curl_multi_cleanup(s->multi);
 	free(s->slots);
-	free(s->url);
-	free(s->host);
+	smtp_conf_free(&s->conf);
 	free(s);
 }
 

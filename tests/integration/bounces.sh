@@ -12,8 +12,7 @@ command -v sqlite3 >/dev/null || fail "no sqlite3 command-line tool (Debian pack
 R="$SRCDIR/recipients"
 F="$TESTDATA/bounces"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
-	>/dev/null 2>&1 || fail "draft of the example appeal"
+draft_original asp-session
 CAMPAIGN=$(sed -n 's/^Campaign: //p' appeal/en.md)
 [ -n "$CAMPAIGN" ] || fail "no campaign in the drafted appeal"
 

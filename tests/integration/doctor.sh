@@ -65,12 +65,9 @@ fails_with "SMTP connect 127.0.0.1:$SP" 'url'
 
 # --- Postfix: STARTTLS and implicit TLS verified, AUTH accepted, refused; a wrong CA.
 PF=$WORK/postfix
-PP=$(free_port)
-PS=$(free_port)
-while [ "$PS" = "$PP" ]; do PS=$(free_port); done
-PASSWORD="pw-$RANDOM$RANDOM"
 CLEANUP+=("postfix_stop $PF")
-postfix_start "$PF" "$PP" alice "$PASSWORD" "$PS" || fail "Postfix did not start"
+postfix_up "$PF" alice || fail "Postfix did not start"
+PP=$POSTFIX_PORT PS=$POSTFIX_SMTPS_PORT PASSWORD=$POSTFIX_PASSWORD
 pf_ini() { # file url ca [more lines]
 	printf '%s\n[smtp]\nurl = %s\nuser = alice\npassword_command = cat %s/pw\nca_file = %s\n%s\n' \
 		"$sender" "$2" "$WORK" "$3" "${4:-}" >"$1"
@@ -124,8 +121,7 @@ dovecot_stop "$DV"
 
 # --- The ledger: a real one from a send into a Maildir verifies; an edited event fails.
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-"$DEMARCHE" draft asp-session -o appeal --params "$SRCDIR/templates/asp-session/original.json" \
-	>/dev/null 2>&1 || fail "draft"
+draft_original asp-session
 "$DEMARCHE" --store ledger.db send appeal --to "$SRCDIR/recipients/missions.example.csv" \
 	--join "$SRCDIR/recipients/states-parties.csv" --only KEN,FRA --via maildir:outbox --yes \
 	>/dev/null 2>&1 || fail "send into a Maildir"

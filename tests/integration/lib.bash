@@ -26,20 +26,8 @@ expect_rc() { # expected actual what
 	[ "$1" = "$2" ] || fail "$3: exit $2, expected $1"
 }
 
-# A free TCP port on 127.0.0.1 (bound and released by python; raced only by ourselves).
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Waits until something listens on 127.0.0.1:$1 (up to 10 s).
-wait_port() {
-	local i
-	for i in $(seq 1 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# free_port and wait_port, shared with the server helpers.
+. "$(dirname "${BASH_SOURCE[0]}")/servers/net.bash"
 
 # Drafts template with the params of its original letter into dir (default: appeal).
 draft_original() { # template [dir]

@@ -11,16 +11,10 @@ DRIVER=${BUILDDIR:?BUILDDIR must name the build tree}/tests/test_transport_postf
 [ "$(id -u)" = 0 ] || fail "needs root (a throwaway Postfix)"
 
 PF=$WORK/postfix
-PORT=$(free_port)
-SPORT=$(free_port)
-while [ "$SPORT" = "$PORT" ]; do SPORT=$(free_port); done
-PASSWORD="pw-$RANDOM$RANDOM"
 CLEANUP+=("postfix_stop $PF")
-postfix_start "$PF" "$PORT" alice "$PASSWORD" "$SPORT" || fail "Postfix did not start"
+postfix_up "$PF" alice || fail "Postfix did not start"
 
-POSTFIX_PORT=$PORT POSTFIX_SMTPS_PORT=$SPORT POSTFIX_CA=$PF/cert.pem \
-	POSTFIX_OTHER_CA=$PF/other-ca.pem POSTFIX_USER=alice POSTFIX_PASSWORD=$PASSWORD \
-	"$DRIVER" >driver.out 2>&1
+"$DRIVER" >driver.out 2>&1
 rc=$?
 cat driver.out
 if [ $rc != 0 ]; then
@@ -41,7 +35,7 @@ grep -q "SASL PLAIN authentication failed" "$PF/maillog" || fail "no failed AUTH
 grep -q "reject: RCPT from .*Access denied" "$PF/maillog" || fail "no refusal without AUTH logged"
 grep -q "lost connection after MAIL" "$PF/maillog" ||
 	fail "no session broken off after MAIL (server offered no AUTH)"
-grep -q -- "$PASSWORD" driver.out && fail "the password reached the output"
+grep -q -- "$POSTFIX_PASSWORD" driver.out && fail "the password reached the output"
 
 # The same through `demarche send`: STARTTLS + AUTH PLAIN with the password from the
 # environment; the wrong password and a wrong CA stop the run with exit 78 and the server's
@@ -55,7 +49,7 @@ ini() { # ca-file
 name = Coalition for the International Criminal Court
 address = secretariat@coalition.example
 [smtp]
-url = smtp://127.0.0.1:$PORT
+url = smtp://127.0.0.1:$POSTFIX_PORT
 user = alice
 tls = starttls
 ca_file = $1
@@ -64,21 +58,22 @@ INI
 }
 send() { "$DEMARCHE" --store ledger.db send appeal --to roster.csv --yes "$@"; }
 ini "$PF/other-ca.pem"
-DEMARCHE_SMTP_PASSWORD=$PASSWORD send >out.txt 2>err.txt
+DEMARCHE_SMTP_PASSWORD=$POSTFIX_PASSWORD send >out.txt 2>err.txt
 expect_rc 78 $? "send with a CA that did not sign the server's certificate"
 grep -qi "certificate\|verif\|issuer" err.txt || fail "no word of the certificate: $(cat err.txt)"
 ini "$PF/cert.pem"
-DEMARCHE_SMTP_PASSWORD=wrong-$PASSWORD send >out.txt 2>err.txt
+DEMARCHE_SMTP_PASSWORD=wrong-$POSTFIX_PASSWORD send >out.txt 2>err.txt
 expect_rc 78 $? "send with the wrong password"
 grep -q "535" err.txt || fail "the server's 535 is not reported: $(cat err.txt)"
 [ "$(sqlite3 ledger.db "select count(*) from deliveries where state in ('failed','sent')")" = 0 ] ||
 	fail "a refused login changed missions to failed or sent"
-DEMARCHE_SMTP_PASSWORD=$PASSWORD send >out.txt 2>err.txt
+DEMARCHE_SMTP_PASSWORD=$POSTFIX_PASSWORD send >out.txt 2>err.txt
 expect_rc 0 $? "send with the right password: $(cat err.txt)"
 grep -q "2 sent" out.txt || fail "send said: $(cat out.txt)"
 sqlite3 ledger.db "select last_reply from deliveries" | grep -q "^250 2.0.0 Ok: queued as" ||
 	fail "Postfix's queue id not recorded: $(sqlite3 ledger.db 'select last_reply from deliveries')"
 [ "$(sqlite3 ledger.db "select count(*) from deliveries where state='sent'")" = 3 ] ||
 	fail "not 3 deliveries sent"
-grep -rq -- "$PASSWORD" out.txt err.txt ledger.db && fail "the password reached the output or ledger"
+grep -rq -- "$POSTFIX_PASSWORD" out.txt err.txt ledger.db &&
+	fail "the password reached the output or ledger"
 pass

@@ -16,88 +16,36 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "imap/imap.h"
+#include "servers.h"
 
 #define USER "alice"
 #define PASS "s3cret pass"
 
-static char dir[64];
+static struct dovecot dv;
 static char imap_url[64], imaps_url[64], imaps_localhost_url[64];
-static char cert[256], other_cert[256], maildir[256];
-
-static int run(const char *fmt, ...)
-{
-	va_list ap;
-	struct buf cmd = BUF_INIT;
-	int rc;
-
-	va_start(ap, fmt);
-	buf_vaddf(&cmd, fmt, ap);
-	va_end(ap);
-	rc = system(buf_str(&cmd));
-	buf_free(&cmd);
-	return rc;
-}
-
-/* Reads NAME=value from the env file the harness wrote. */
-static void env_value(const char *file, const char *name, char *out, size_t size)
-{
-	char line[512];
-	FILE *fp = fopen(file, "r");
-	size_t n = strlen(name);
-
-	out[0] = 0;
-	assert_non_null(fp);
-	while (fgets(line, sizeof(line), fp)) {
-		if (strncmp(line, name, n) == 0 && line[n] == '=') {
-			line[strcspn(line, "\n")] = 0;
-			snprintf(out, size, "%s", line + n + 1);
-		}
-	}
-	fclose(fp);
-	assert_true(out[0] != 0);
-}
+static char other_cert[256];
 
 static int start_dovecot(void **state)
 {
-	const char *src = getenv("SRCDIR");
-	char env[128], port[16], sport[16];
-
 	(void)state;
-	if (!src) {
-		fprintf(stderr, "SRCDIR is not set (run through ctest)\n");
+	if (dovecot_up(&dv, USER, PASS) != 0 ||
+	    servers_run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+	                "-keyout %s/other.key -out %s/other.pem -days 2 -subj /CN=127.0.0.1 "
+	                "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+	                dv.dir, dv.dir) != 0)
 		return -1;
-	}
-	strcpy(dir, "/tmp/demarche-imap-XXXXXX");
-	if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
-		return -1;
-	if (run("bash -c '. \"%s/tests/integration/servers/dovecot.bash\" && "
-	        "dovecot_start %s/dovecot %s \"%s\" && env | grep ^DOVECOT_ >%s/env' && "
-	        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-	        "-keyout %s/other.key -out %s/other.pem -days 2 -subj /CN=127.0.0.1 "
-	        "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
-	        src, dir, USER, PASS, dir, dir, dir) != 0)
-		return -1;
-	snprintf(env, sizeof(env), "%s/env", dir);
-	env_value(env, "DOVECOT_IMAP_PORT", port, sizeof(port));
-	env_value(env, "DOVECOT_IMAPS_PORT", sport, sizeof(sport));
-	env_value(env, "DOVECOT_CERT", cert, sizeof(cert));
-	env_value(env, "DOVECOT_MAILDIR", maildir, sizeof(maildir));
-	snprintf(imap_url, sizeof(imap_url), "imap://127.0.0.1:%s", port);
-	snprintf(imaps_url, sizeof(imaps_url), "imaps://127.0.0.1:%s/", sport);
-	snprintf(imaps_localhost_url, sizeof(imaps_localhost_url), "imaps://localhost:%s", sport);
-	snprintf(other_cert, sizeof(other_cert), "%s/other.pem", dir);
+	snprintf(imap_url, sizeof(imap_url), "imap://127.0.0.1:%s", dv.imap_port);
+	snprintf(imaps_url, sizeof(imaps_url), "imaps://127.0.0.1:%s/", dv.imaps_port);
+	snprintf(imaps_localhost_url, sizeof(imaps_localhost_url), "imaps://localhost:%s",
+	         dv.imaps_port);
+	snprintf(other_cert, sizeof(other_cert), "%s/other.pem", dv.dir);
 	return 0;
 }
 
 static int stop_dovecot(void **state)
 {
-	const char *src = getenv("SRCDIR");
-
 	(void)state;
-	if (src && dir[0])
-		run("bash -c '. \"%s/tests/integration/servers/dovecot.bash\" && "
-		    "dovecot_stop %s/dovecot'; rm -rf %s",
-		    src, dir, dir);
+	dovecot_down(&dv);
 	return 0;
 }
 
@@ -163,7 +111,7 @@ static void maildir_file(const char *folder, char *out, size_t size)
 	DIR *d;
 	int found = 0;
 
-	snprintf(path, sizeof(path), "%s/%s/cur", maildir, folder);
+	snprintf(path, sizeof(path), "%s/%s/cur", dv.maildir, folder);
 	d = opendir(path);
 	assert_non_null(d);
 	while ((de = readdir(d))) {
@@ -293,7 +241,7 @@ static void test_imaps_verification(void **state)
 	int exists = 0;
 
 	(void)state;
-	assert_int_equal(imap_open(imaps_url, USER, PASS, cert, &s, &err), EX_OK);
+	assert_int_equal(imap_open(imaps_url, USER, PASS, dv.cert, &s, &err), EX_OK);
 	assert_non_null(s);
 	assert_int_equal(imap_folder_exists(s, "INBOX", &exists, &err), EX_OK);
 	assert_int_equal(exists, 1);
@@ -305,7 +253,7 @@ static void test_imaps_verification(void **state)
 	assert_non_null(strstr(err, "cannot verify"));
 
 	/* The right CA but another name than the certificate's (it holds IP:127.0.0.1 only). */
-	assert_int_equal(imap_open(imaps_localhost_url, USER, PASS, cert, &s, &err),
+	assert_int_equal(imap_open(imaps_localhost_url, USER, PASS, dv.cert, &s, &err),
 	                 EX_UNAVAILABLE);
 	assert_non_null(strstr(err, "cannot verify"));
 

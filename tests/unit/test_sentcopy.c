@@ -25,14 +25,14 @@
 #include "cmd/sentcopy.h"
 #include "imap/imap.h"
 #include "ledger/ledger.h"
+#include "servers.h"
 
 #define USER "appeals"
 #define PASS "copy pass"
 #define H1   "1111111111111111111111111111111111111111111111111111111111111111"
 
-static char dir[64];
+static struct dovecot dv;
 static char imap_url[64], imaps_url[64];
-static char cert[256], maildir[256];
 
 static const char msg[] = "Date: Mon, 24 Nov 2025 10:00:00 +0100\r\n"
                           "From: NGO Coalition <appeals@coalition.example.org>\r\n"
@@ -42,81 +42,26 @@ static const char msg[] = "Date: Mon, 24 Nov 2025 10:00:00 +0100\r\n"
                           "\r\n"
                           "Excellency,\r\n";
 
-static int run(const char *fmt, ...)
-{
-	va_list ap;
-	struct buf cmd = BUF_INIT;
-	int rc;
-
-	va_start(ap, fmt);
-	buf_vaddf(&cmd, fmt, ap);
-	va_end(ap);
-	rc = system(buf_str(&cmd));
-	buf_free(&cmd);
-	return rc;
-}
-
-/* Reads NAME=value from the env file the harness wrote. */
-static void env_value(const char *file, const char *name, char *out, size_t size)
-{
-	char line[512];
-	FILE *fp = fopen(file, "r");
-	size_t n = strlen(name);
-
-	out[0] = 0;
-	assert_non_null(fp);
-	while (fgets(line, sizeof(line), fp)) {
-		if (strncmp(line, name, n) == 0 && line[n] == '=') {
-			line[strcspn(line, "\n")] = 0;
-			snprintf(out, size, "%s", line + n + 1);
-		}
-	}
-	fclose(fp);
-	assert_true(out[0] != 0);
-}
-
 static int start_dovecot(void **state)
 {
-	const char *src = getenv("SRCDIR");
-	char env[128], port[16], sport[16];
-
 	(void)state;
-	if (!src) {
-		fprintf(stderr, "SRCDIR is not set (run through ctest)\n");
+	if (dovecot_up(&dv, USER, PASS) != 0)
 		return -1;
-	}
-	strcpy(dir, "/tmp/demarche-imap-XXXXXX");
-	if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
-		return -1;
-	if (run("bash -c '. \"%s/tests/integration/servers/dovecot.bash\" && "
-	        "dovecot_start %s/dovecot %s \"%s\" && env | grep ^DOVECOT_ >%s/env'",
-	        src, dir, USER, PASS, dir) != 0)
-		return -1;
-	snprintf(env, sizeof(env), "%s/env", dir);
-	env_value(env, "DOVECOT_IMAP_PORT", port, sizeof(port));
-	env_value(env, "DOVECOT_IMAPS_PORT", sport, sizeof(sport));
-	env_value(env, "DOVECOT_CERT", cert, sizeof(cert));
-	env_value(env, "DOVECOT_MAILDIR", maildir, sizeof(maildir));
-	snprintf(imap_url, sizeof(imap_url), "imap://127.0.0.1:%s", port);
-	snprintf(imaps_url, sizeof(imaps_url), "imaps://127.0.0.1:%s", sport);
+	snprintf(imap_url, sizeof(imap_url), "imap://127.0.0.1:%s", dv.imap_port);
+	snprintf(imaps_url, sizeof(imaps_url), "imaps://127.0.0.1:%s", dv.imaps_port);
 	return 0;
 }
 
 static int stop_dovecot(void **state)
 {
-	const char *src = getenv("SRCDIR");
-
 	(void)state;
-	if (src && dir[0])
-		run("bash -c '. \"%s/tests/integration/servers/dovecot.bash\" && "
-		    "dovecot_stop %s/dovecot'; rm -rf %s",
-		    src, dir, dir);
+	dovecot_down(&dv);
 	return 0;
 }
 
 static struct ledger *new_ledger(const char *name, int64_t d[2])
 {
-	char *p = xasprintf("%s/%s", dir, name), *err = NULL;
+	char *p = xasprintf("%s/%s", dv.dir, name), *err = NULL;
 	struct ledger *l = NULL;
 	struct ledger_delivery del;
 
@@ -144,7 +89,7 @@ static void set_config(struct config *cfg, const char *url, const char *folder)
 	cfg->imap.url = url ? xstrdup(url) : NULL;
 	cfg->imap.user = xstrdup(USER);
 	cfg->imap.sent_folder = folder ? xstrdup(folder) : NULL;
-	cfg->imap.ca_file = xstrdup(cert);
+	cfg->imap.ca_file = xstrdup(dv.cert);
 }
 
 /* How many messages are in maildir folder (".Sent"), and how many carry \Seen (S). */
@@ -156,7 +101,7 @@ static void count_folder(const char *folder, int *all, int *seen)
 
 	*all = *seen = 0;
 	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s/%s", maildir, folder, i ? "new" : "cur");
+		snprintf(path, sizeof(path), "%s/%s/%s", dv.maildir, folder, i ? "new" : "cur");
 		if (!(d = opendir(path)))
 			continue;
 		while ((e = readdir(d))) {

@@ -33,6 +33,8 @@
 #include "transport/ratelimit.h"
 #include "transport/transport.h"
 
+#include "outcome.h"
+
 /* ---- a real smtp-sink on 127.0.0.1 ---- */
 
 struct sink {
@@ -220,13 +222,6 @@ static long sink_quits(const struct sink *sk, long want)
 
 /* ---- messages and a caller that records outcomes ---- */
 
-struct outcome {
-	int calls;
-	enum transport_state state;
-	int code;
-	char *reply, *error;
-};
-
 struct harness {
 	size_t n, next;
 	struct transport_msg *msgs;
@@ -276,8 +271,7 @@ static void harness_free(struct harness *h)
 	for (size_t i = 0; i < h->n; i++) {
 		free((char *)h->msgs[i].data);
 		free((char *)h->msgs[i].id);
-		free(h->out[i].reply);
-		free(h->out[i].error);
+		outcome_free(&h->out[i]);
 	}
 	for (size_t i = 0; i < h->n * 3; i++)
 		free(h->rcpt[i]);
@@ -310,13 +304,7 @@ static void h_done(void *u, const struct transport_msg *m, const struct transpor
 	struct harness *h = u;
 	struct outcome *o = m->user;
 
-	o->calls++;
-	o->state = r->state;
-	o->code = r->code;
-	free(o->reply);
-	free(o->error);
-	o->reply = r->reply ? xstrdup(r->reply) : NULL;
-	o->error = r->error ? xstrdup(r->error) : NULL;
+	outcome_record(o, r);
 	h->ndone++;
 	if (h->on_done)
 		h->on_done(h, (size_t)(o - h->out));

@@ -20,6 +20,8 @@
 #include "base/xalloc.h"
 #include "transport/transport.h"
 
+#include "outcome.h"
+
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -28,13 +30,6 @@ static const char *env(const char *name)
 		skip();
 	return v;
 }
-
-struct outcome {
-	int calls;
-	enum transport_state state;
-	int code;
-	char *reply, *error;
-};
 
 struct harness {
 	size_t n, next;
@@ -64,14 +59,8 @@ static int h_next(void *u, struct transport_msg *m, long *wait_ms)
 
 static void h_done(void *u, const struct transport_msg *m, const struct transport_result *r)
 {
-	struct outcome *o = m->user;
-
 	(void)u;
-	o->calls++;
-	o->state = r->state;
-	o->code = r->code;
-	o->reply = r->reply ? xstrdup(r->reply) : NULL;
-	o->error = r->error ? xstrdup(r->error) : NULL;
+	outcome_record(m->user, r);
 }
 
 /* Runs n messages; returns transport_run()'s code, *err its message. */
@@ -102,10 +91,8 @@ static int run(const char *url, const char *tls, const char *ca, const char *pas
 
 static void harness_free(struct harness *h)
 {
-	for (size_t i = 0; i < 3; i++) {
-		free(h->out[i].reply);
-		free(h->out[i].error);
-	}
+	for (size_t i = 0; i < 3; i++)
+		outcome_free(&h->out[i]);
 }
 
 static char *url(const char *scheme, const char *portvar)

@@ -1,5 +1,5 @@
 # A throwaway Dovecot on loopback for tests: plain IMAP, IMAPS and a SASL auth socket.
-# Sourced (bash). Self-contained: it does not need lib.bash, so C tests can use it too:
+# Sourced (bash). It needs only net.bash (next to it), not lib.bash, so C tests use it too:
 #   bash -c '. tests/integration/servers/dovecot.bash && dovecot_start DIR USER PASS && env'
 #
 # dovecot_start DIR USER PASSWORD
@@ -23,19 +23,7 @@
 # dovecot_deliver DIR FILE [FOLDER]
 #   Drops FILE into USER's maildir FOLDER (default INBOX) as a new message, without IMAP.
 
-_dovecot_free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1]); s.close()'
-}
-
-_dovecot_wait_port() { # port: up to 10 s
-	local i
-	for i in $(seq 1 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/net.bash"
 
 dovecot_start() {
 	local dir=$1 user=$2 pass=$3
@@ -81,8 +69,8 @@ dovecot_start() {
 	fi
 
 	for try in 1 2 3; do
-		DOVECOT_IMAP_PORT=$(_dovecot_free_port)
-		DOVECOT_IMAPS_PORT=$(_dovecot_free_port)
+		DOVECOT_IMAP_PORT=$(free_port)
+		DOVECOT_IMAPS_PORT=$(free_port)
 		[ "$DOVECOT_IMAP_PORT" != "$DOVECOT_IMAPS_PORT" ] || continue
 		cat >"$dir/dovecot.conf" <<EOF
 # Throwaway test Dovecot, written by tests/integration/servers/dovecot.bash.
@@ -152,7 +140,7 @@ EOF
 		: >"$dir/dovecot.log"
 		# A failed start is most often a port lost to a race: try again with new ports.
 		dovecot -c "$dir/dovecot.conf" 2>>"$dir/dovecot.log" || continue
-		if _dovecot_wait_port "$DOVECOT_IMAP_PORT" && _dovecot_wait_port "$DOVECOT_IMAPS_PORT"; then
+		if wait_port "$DOVECOT_IMAP_PORT" && wait_port "$DOVECOT_IMAPS_PORT"; then
 			DOVECOT_AUTH_SOCKET=$dir/auth-client
 			DOVECOT_CERT=$dir/cert.pem
 			DOVECOT_MAILDIR=$dir/mail/$user

@@ -5,14 +5,20 @@
 #   postfix_start DIR PORT USER PASSWORD [SMTPS_PORT]
 #                                          config, queue, logs and cert under DIR (created);
 #                                          SMTPS_PORT: also implicit TLS there
+#   postfix_up DIR USER                    postfix_start on two free ports (SMTP, SMTPS)
+#                                          with a random password; sets and exports
+#                                          POSTFIX_PORT, POSTFIX_SMTPS_PORT, POSTFIX_USER,
+#                                          POSTFIX_PASSWORD, POSTFIX_CA, POSTFIX_OTHER_CA
 #   postfix_stop DIR                       stops Postfix and Dovecot; DIR is left to remove
 #
 # After postfix_start: $DIR/cert.pem is the CA to trust; $DIR/other-ca.pem a CA that did not
 # sign it; $DIR/maillog Postfix's log. Recipients in example.org/example.net are accepted
 # (after AUTH) and discarded.
 
+. "$(dirname "${BASH_SOURCE[0]}")/net.bash"
+
 postfix_start() {
-	local dir=$1 port=$2 user=$3 password=$4 sport=${5:-} i p
+	local dir=$1 port=$2 user=$3 password=$4 sport=${5:-} p
 	mkdir -p "$dir/etc" "$dir/queue" "$dir/data" "$dir/dovecot/run" "$dir/dovecot/state" ||
 		return 1
 	chmod 755 "$dir" "$dir/dovecot"
@@ -116,16 +122,27 @@ postfix_start() {
 		return 1
 	fi
 	for p in $port $sport; do
-		for i in $(seq 1 100); do
-			(exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && break
-			sleep 0.1
-		done
-		(exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || {
+		wait_port "$p" || {
 			echo "postfix did not listen on 127.0.0.1:$p" >&2
 			return 1
 		}
 	done
 	return 0
+}
+
+postfix_up() {
+	local dir=$1
+	POSTFIX_USER=$2
+	POSTFIX_PORT=$(free_port)
+	POSTFIX_SMTPS_PORT=$(free_port)
+	while [ "$POSTFIX_SMTPS_PORT" = "$POSTFIX_PORT" ]; do POSTFIX_SMTPS_PORT=$(free_port); done
+	POSTFIX_PASSWORD="pw-$RANDOM$RANDOM"
+	POSTFIX_CA=$dir/cert.pem
+	POSTFIX_OTHER_CA=$dir/other-ca.pem
+	export POSTFIX_PORT POSTFIX_SMTPS_PORT POSTFIX_USER POSTFIX_PASSWORD POSTFIX_CA \
+		POSTFIX_OTHER_CA
+	postfix_start "$dir" "$POSTFIX_PORT" "$POSTFIX_USER" "$POSTFIX_PASSWORD" \
+		"$POSTFIX_SMTPS_PORT"
 }
 
 postfix_stop() {

@@ -11,8 +11,10 @@
 # Each dump holds X-Mail-Args: <from>, one X-Rcpt-Args: <rcpt> per RCPT, then the message
 # with LF line ends. A probe connection made while waiting for the port is a session too.
 
+. "$(dirname "${BASH_SOURCE[0]}")/net.bash"
+
 sink_start() {
-	local dir=$1 port=$2 i
+	local dir=$1 port=$2
 	shift 2
 	mkdir -p "$dir/dump" || return 1
 	chmod 755 "$dir"
@@ -22,10 +24,7 @@ sink_start() {
 	smtp-sink "${user[@]}" -d "$dir/dump/%M." "$@" "127.0.0.1:$port" 256 \
 		>"$dir/sink.out" 2>&1 &
 	echo $! >"$dir/sink.pid"
-	for i in $(seq 1 100); do
-		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
-		sleep 0.05
-	done
+	wait_port "$port" 0.05 && return 0
 	echo "smtp-sink did not listen on 127.0.0.1:$port" >&2
 	return 1
 }

@@ -1,0 +1,49 @@
+/*
+ * Inside the transport module: the URL, TLS and AUTH rules that smtp.c (sending) and probe.c
+ * (doctor's check) must apply alike, and the libcurl options they imply. Sees CURL.
+ */
+#ifndef DEMARCHE_TRANSPORT_SMTP_OPTS_H
+#define DEMARCHE_TRANSPORT_SMTP_OPTS_H
+
+#include <curl/curl.h>
+
+#include "base/buf.h"
+#include "transport/transport.h"
+
+/* What a checked set of transport_opts comes to. Every string is owned by the struct. */
+struct smtp_conf {
+	char *host;     /* as in the URL (name, IPv4 or [IPv6]) */
+	char *hostport; /* "HOST:PORT", the default port filled in (25, or 465 for TLS) */
+	char *url;      /* what curl gets: scheme://HOST:PORT/HELO (the path is the EHLO domain) */
+	int implicit;   /* TLS from the first byte (smtps://, or tls = implicit) */
+	int auth;       /* a user is set: AUTH is required */
+	long usessl;    /* CURLUSESSL_ALL, _TRY (STARTTLS when offered, loopback only) or _NONE */
+};
+
+/* Calls curl_global_init() the first time (not thread-safe: call from one thread). */
+void smtp_curl_init(void);
+
+/*
+ * Checks o (url smtp:// or smtps://, tls, user, password, oauth_token, helo) and fills *c.
+ * Returns EX_OK, or EX_CONFIG with *errstr (bad URL, credentials in it, unknown tls value,
+ * tls contradicting the URL, AUTH over cleartext to a host that is not loopback, a user
+ * without password or token); *c then holds nothing to free. smtp_conf_free() is NULL-safe.
+ */
+int smtp_conf_init(struct smtp_conf *c, const struct transport_opts *o, char **errstr);
+void smtp_conf_free(struct smtp_conf *c);
+
+/*
+ * Sets on e what every session to c's server shares: URL, protocols, no signals, timeouts
+ * (o->timeout, <= 0: 60 s), TLS with the peer verified (o->ca_file), and the login (password
+ * or XOAUTH2 bearer token). Returns 0, or -1 when curl refuses an option.
+ */
+int smtp_conf_setopt(CURL *e, const struct smtp_conf *c, const struct transport_opts *o);
+
+/*
+ * Adds one server line, as curl hands it to the header callback, to *line (lines joined by
+ * '\n', CRLF dropped). Returns -1 while the reply goes on ("NNN-text"), else the code of the
+ * complete reply now in *line, 0 when it has none (RFC 5321 section 4.2.1). Can't fail.
+ */
+int smtp_reply_add(struct buf *line, const char *p, size_t n);
+
+#endif
