@@ -1,4 +1,5 @@
 /* demarche preview: write the merged messages as .eml files, or the first one to stdout. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct preview {
 	struct message_run mr;
 	time_t date;
 	const char *out; /* NULL: the first message to stdout */
+	char *stage;     /* OUT/.preview-XXXXXX: written while validating, renamed at the end */
 	size_t written;
 	char *err;
 };
@@ -60,13 +62,87 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * The validating pass with --out: each message is composed once, and written into the
+ * stage folder while no problem has been found; the stage is moved into place only when
+ * the whole pass succeeds, so nothing is written when validation fails.
+ */
+static int stage_one(void *user, struct merge *m, const struct roster_row *row,
+                     const struct letter_out *lo)
+{
+	struct preview *p = user;
+	struct message msg;
+	json_t *ctx = roster_context(row);
+	char *path;
+	int fd, rc;
+
+	rc = message_build(&p->mr, roster_key(row), ctx, lo, p->date, &msg, &p->err);
+	json_decref(ctx);
+	if (rc != EX_OK) {
+		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
+		          "%s", p->err);
+		return 0;
+	}
+	if (m->d.errors) { /* nothing will be written: validate on */
+		message_free(&msg);
+		return 0;
+	}
+	{
+		char *name = file_name(roster_key(row));
+
+		path = xasprintf("%s/%s", p->stage, name);
+		free(name);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	rc = EX_OK;
+	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0 || close(fd) != 0) {
+		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	free(path);
+	message_free(&msg);
+	return rc;
+}
+
+/* Moves the staged files into OUT (commit = 1) or removes them; then the stage itself. */
+static int unstage(struct preview *p, int commit)
+{
+	DIR *d = opendir(p->stage);
+	struct dirent *e;
+	int rc = EX_OK;
+
+	if (!d)
+		return error_set(&p->err, EX_IOERR, "cannot read %s: %s", p->stage,
+		                 strerror(errno));
+	while ((e = readdir(d))) {
+		char *from, *to;
+
+		if (e->d_name[0] == '.')
+			continue;
+		from = xasprintf("%s/%s", p->stage, e->d_name);
+		to = xasprintf("%s/%s", p->out, e->d_name);
+		if (!commit)
+			unlink(from);
+		else if (rename(from, to) != 0 && rc == EX_OK)
+			rc = error_set(&p->err, EX_IOERR, "cannot move %s to %s: %s", from, to,
+			               strerror(errno));
+		else
+			p->written++;
+		free(from);
+		free(to);
+	}
+	closedir(d);
+	rmdir(p->stage);
+	return rc;
+}
+
 static int write_one(void *user, struct merge *m, const struct roster_row *row,
                      const struct letter_out *lo)
 {
 	struct preview *p = user;
 	struct message msg;
-	char *name, *path;
-	int fd, rc;
+	int rc;
 
 	(void)m;
 	json_t *ctx = roster_context(row);
@@ -75,26 +151,10 @@ static int write_one(void *user, struct merge *m, const struct roster_row *row,
 	json_decref(ctx);
 	if (rc != EX_OK)
 		return rc;
-	if (!p->out) {
-		rc = write_all(STDOUT_FILENO, msg.data.data, msg.data.len) ? EX_IOERR : EX_OK;
-		message_free(&msg);
-		p->written++;
-		return rc == EX_OK ? -1 : rc; /* -1: the first one only */
-	}
-	name = file_name(roster_key(row));
-	path = xasprintf("%s/%s", p->out, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0 || close(fd) != 0) {
-		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	} else {
-		p->written++;
-	}
-	free(name);
-	free(path);
+	rc = write_all(STDOUT_FILENO, msg.data.data, msg.data.len) ? EX_IOERR : EX_OK;
 	message_free(&msg);
-	return rc;
+	p->written++;
+	return rc == EX_OK ? -1 : rc; /* -1: the first one only */
 }
 
 int cmd_preview(int argc, char **argv, struct app *app)
@@ -139,22 +199,37 @@ int cmd_preview(int argc, char **argv, struct app *app)
 		fprintf(stderr, "demarche preview: %s\n", p.err);
 		goto out;
 	}
-	{
+	if (p.out) {
+		int made = mkdir(p.out, 0755) == 0;
+
+		if (!made && errno != EEXIST) {
+			fprintf(stderr, "demarche preview: cannot make %s: %s\n", p.out,
+			        strerror(errno));
+			rc = EX_CANTCREAT;
+			goto out;
+		}
+		p.stage = xasprintf("%s/.preview-XXXXXX", p.out);
+		if (!mkdtemp(p.stage)) {
+			fprintf(stderr, "demarche preview: cannot make %s: %s\n", p.stage,
+			        strerror(errno));
+			rc = EX_CANTCREAT;
+			goto out;
+		}
+		rc = merge_validate(m, "preview", stage_one, &p);
+		if (unstage(&p, rc == EX_OK) != EX_OK && rc == EX_OK)
+			rc = EX_IOERR;
+		if (rc != EX_OK && made)
+			rmdir(p.out); /* ours, and empty: nothing is left behind */
+	} else {
 		struct message_check mc = {&p.mr, p.date, NULL};
 
 		rc = merge_validate(m, "preview", message_check_row, &mc);
 		free(mc.err);
+		if (rc == EX_OK)
+			rc = merge_each(m, write_one, &p);
+		if (rc == -1)
+			rc = EX_OK;
 	}
-	if (rc != EX_OK)
-		goto out;
-	if (p.out && mkdir(p.out, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "demarche preview: cannot make %s: %s\n", p.out, strerror(errno));
-		rc = EX_CANTCREAT;
-		goto out;
-	}
-	rc = merge_each(m, write_one, &p);
-	if (rc == -1)
-		rc = EX_OK;
 	if (rc != EX_OK) {
 		if (p.err)
 			fprintf(stderr, "demarche preview: %s\n", p.err);
@@ -166,6 +241,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	else if (p.written == 0)
 		fprintf(stderr, "demarche preview: no mission selected\n");
 out:
+	free(p.stage);
 	message_run_free(&p.mr);
 	free(p.err);
 	merge_free(m);
