@@ -44,7 +44,8 @@ struct out {
 	int state_col; /* column coloured by state; -1 none; -2 all but the first (matrix) */
 	int *width;
 	int widths_known;
-	char **rows; /* buffered cells, ncols per row (NULL cell: none) */
+	int plain_json; /* heads are distinct plain names, K_INT cells canonical decimals */
+	char **rows;    /* buffered cells, ncols per row (NULL cell: none) */
 	size_t nrows, cap;
 	size_t emitted;
 	struct buf line;
@@ -98,10 +99,15 @@ static void out_init(struct out *o, enum format fmt, size_t ncols, const char *c
 /* RFC 4180 section 2: quote a field holding a comma, quote, CR or LF; double the quotes. */
 static void csv_field(struct buf *b, const char *s)
 {
+	const char *p = s;
+
 	if (!s)
 		return;
-	if (!strpbrk(s, ",\"\r\n")) {
-		buf_adds(b, s);
+	/* one pass over the usual field, which needs no quotes */
+	while (*p && *p != ',' && *p != '"' && *p != '\r' && *p != '\n')
+		p++;
+	if (!*p) {
+		buf_add(b, s, (size_t)(p - s));
 		return;
 	}
 	buf_addc(b, '"');
@@ -159,8 +165,56 @@ static void table_row(struct out *o, const char *const *cells, int head)
 	put_line(o);
 }
 
+/* A JSON string as json_dumps() writes it; 0 when s is not UTF-8 (jansson: no string). */
+static int json_text(struct buf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	json_t *v;
+	char *d;
+
+	while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+		p++;
+	if (!*p) { /* the usual case, a million times: nothing to escape */
+		buf_addc(b, '"');
+		buf_add(b, s, (size_t)((const char *)p - s));
+		buf_addc(b, '"');
+		return 1;
+	}
+	if (!(v = json_string(s)))
+		return 0;
+	d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	buf_adds(b, d ? d : "null");
+	free(d);
+	json_decref(v);
+	return 1;
+}
+
+/* One row as jansson would print its object, without building it (see plain_json). */
+static void json_row(struct out *o, const char *const *cells)
+{
+	buf_adds(&o->line, o->emitted++ ? ",\n{" : "[\n{");
+	for (size_t i = 0; i < o->ncols; i++) {
+		if (i)
+			buf_addc(&o->line, ',');
+		json_text(&o->line, o->heads[i]);
+		buf_addc(&o->line, ':');
+		if (!cells[i])
+			buf_adds(&o->line, "null");
+		else if (o->kinds[i] == K_INT)
+			buf_adds(&o->line, cells[i]);
+		else if (!json_text(&o->line, cells[i]))
+			buf_adds(&o->line, "null");
+	}
+	buf_addc(&o->line, '}');
+	put_line(o);
+}
+
 static void emit(struct out *o, const char *const *cells)
 {
+	if (o->fmt == FMT_JSON && o->plain_json) {
+		json_row(o, cells);
+		return;
+	}
 	if (o->fmt == FMT_CSV) {
 		if (!o->emitted++)
 			csv_row(o, o->heads);
@@ -244,7 +298,11 @@ static const char *short_time(const char *iso, char out[32])
 {
 	if (!iso)
 		return NULL;
-	snprintf(out, 32, "%.19sZ", iso);
+	size_t n = strnlen(iso, 19);
+
+	memcpy(out, iso, n);
+	out[n] = 'Z';
+	out[n + 1] = '\0';
 	return out;
 }
 
@@ -288,6 +346,7 @@ static int audit_campaigns(struct ledger *l, enum format fmt, char **err)
 	int rc;
 
 	out_init(&o, fmt, fmt == FMT_TABLE ? 13 : 14, heads, kinds, -1);
+	o.plain_json = 1;
 	rc = ledger_campaigns(l, campaign_line, &o, err);
 	out_end(&o);
 	return rc;
@@ -356,6 +415,7 @@ static int audit_deliveries(struct ledger *l, const char *campaign, enum format 
 			o.width[5] = 3;
 	} else {
 		out_init(&o, fmt, 8, heads, kinds, -1);
+		o.plain_json = 1;
 	}
 	dc.o = &o;
 	rc = ledger_deliveries(l, campaign, delivery_line, &dc, err);

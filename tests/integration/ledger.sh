@@ -83,6 +83,34 @@ D audit --matrix --to "$DATA/roster.csv" --format csv >x.csv
 expect_rc 0 $? "audit --matrix"
 cmp x.csv "$DATA/matrix.csv" || fail "--matrix differs"
 
+# --- audit CAMPAIGN streams: widths from indexes, rows in index order (schema 3) ------------
+# (the schema-1 sample was migrated by the commands above)
+[ "$(sqlite3 s.db "PRAGMA user_version")" = 3 ] || fail "the sample was not migrated to 3"
+plan=$(sqlite3 s.db "EXPLAIN QUERY PLAN SELECT (SELECT max(length(key)) FROM deliveries
+	WHERE campaign = 'c'), (SELECT max(length(address)) FROM deliveries WHERE campaign = 'c'),
+	(SELECT max(length(last_reply)) FROM deliveries WHERE campaign = 'c')")
+for w in key address reply; do
+	grep -q "USING INDEX deliveries_${w}_width" <<<"$plan" || fail "widths plan: $plan"
+done
+plan=$(sqlite3 s.db "EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE campaign = 'c'
+	ORDER BY key, address")
+grep -q "sqlite_autoindex_deliveries_1" <<<"$plan" && ! grep -q "TEMP B-TREE" <<<"$plan" ||
+	fail "audit's rows are sorted, not read in index order: $plan"
+# JSON written row by row escapes as jansson does: quotes, control characters, non-ASCII;
+# a reply that is not UTF-8 is null
+sqlite3 s.db "UPDATE deliveries SET last_reply = '451 ' || char(34) || 'q' || char(34, 9)
+	|| 'Côte \\ é' WHERE key = 'KEN';
+	UPDATE deliveries SET last_reply = CAST(X'3435302066ff' AS TEXT)
+	WHERE key = 'BRA'" || fail "sqlite3"
+D audit asp23-priorities --format json >e.json
+grep -qF '"last_reply":"451 \"q\"\tCôte \\ é"' e.json || fail "JSON escapes: $(cat e.json)"
+python3 -c '
+import json, sys
+d = {r["key"]: r for r in json.load(open(sys.argv[1]))}
+assert d["KEN"]["last_reply"] == "451 \"q\"\tC\u00f4te \\ \u00e9", d["KEN"]
+assert d["BRA"]["last_reply"] is None, d["BRA"]
+' e.json || fail "audit JSON with escapes is not what it should be"
+
 # --- a newer schema is refused and the file left alone --------------------------------------
 fresh
 sqlite3 s.db "PRAGMA user_version = 99" || fail "sqlite3"

@@ -629,6 +629,9 @@ static void test_queries(void **state)
 	assert_int_equal(ledger_delivery_widths(l, "asp23-priorities", &w, &err), EX_OK);
 	assert_int_equal(w.key, 3);
 	assert_int_equal(w.address, (int)strlen("missao@brasil.example"));
+	assert_int_equal(w.reply, (int)strlen("550 5.7.1 \"Rejected\", policy"));
+	assert_int_equal(ledger_delivery_widths(l, "no-such-campaign", &w, &err), EX_OK);
+	assert_int_equal(w.key + w.address + w.reply, 0);
 	verify_ok(l, NULL);
 	ledger_close(l);
 	free(p);
