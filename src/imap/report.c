@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libetpan/libetpan.h>
 
@@ -136,8 +137,11 @@ static time_t date_utc(const struct mailimf_date_time *dt)
 	struct tm tm = {0};
 	time_t t;
 
-	if (dt->dt_year < 1970 || dt->dt_month < 1 || dt->dt_month > 12 || dt->dt_day < 1 ||
-	    dt->dt_day > 31)
+	/* libetpan hands over any number it read ("+19088742"): RFC 5322 3.3 ranges only. */
+	if (dt->dt_year < 1970 || dt->dt_year > 9999 || dt->dt_month < 1 || dt->dt_month > 12 ||
+	    dt->dt_day < 1 || dt->dt_day > 31 || dt->dt_hour < 0 || dt->dt_hour > 23 ||
+	    dt->dt_min < 0 || dt->dt_min > 59 || dt->dt_sec < 0 || dt->dt_sec > 60 ||
+	    dt->dt_zone < -9959 || dt->dt_zone > 9959)
 		return 0;
 	tm.tm_year = dt->dt_year - 1900;
 	tm.tm_mon = dt->dt_month - 1;
@@ -318,7 +322,17 @@ static struct mailmime *find_report(struct mailmime *m)
 	return NULL;
 }
 
-/* A single part's body, transfer-decoded, in a new buffer. */
+/* n bytes and a NUL: unlike xstrndup() it keeps a NUL byte inside, so that n stays true. */
+static char *copy_bytes(const char *p, size_t n)
+{
+	char *s = xmalloc(n + 1);
+
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* A single part's body, transfer-decoded, in a new buffer (n bytes, NUL-terminated). */
 static char *part_body(const struct mailmime *part, size_t *len)
 {
 	const struct mailmime_data *d = part->mm_body;
@@ -333,13 +347,13 @@ static char *part_body(const struct mailmime *part, size_t *len)
 		if (mailmime_part_parse(d->dt_data.dt_text.dt_data, d->dt_data.dt_text.dt_length,
 		                        &idx, d->dt_encoding, &dec, &n) != MAILIMF_NO_ERROR)
 			return NULL;
-		out = xstrndup(dec, n);
+		out = copy_bytes(dec, n);
 		mailmime_decoded_part_free(dec);
 		*len = n;
 		return out;
 	}
 	*len = d->dt_data.dt_text.dt_length;
-	return xstrndup(d->dt_data.dt_text.dt_data, *len);
+	return copy_bytes(d->dt_data.dt_text.dt_data, *len);
 }
 
 /* Message-ID and X-Demarche-Campaign of the returned message (RFC 3464 2: third part). */
@@ -367,6 +381,18 @@ static void read_original(struct report *r, struct mailimf_fields *fields)
 	}
 }
 
+/*
+ * libetpan 1.9.4's mailimf_fields_parse() leaks the address of a malformed Return-Path
+ * ("<a@b]c", an unclosed "<"); found by tests/fuzz/fuzz_report. We never read that field of
+ * the returned headers, so it is renamed ("Xeturn-Path", an optional field) before parsing.
+ */
+static void hide_return_path(char *s, size_t len)
+{
+	for (size_t i = 0; i + 12 <= len; i++)
+		if ((i == 0 || s[i - 1] == '\n') && strncasecmp(s + i, "Return-Path:", 12) == 0)
+			s[i] = 'X';
+}
+
 static void read_returned_headers(struct report *r, struct mailmime *part)
 {
 	struct mailimf_fields *fields = NULL;
@@ -379,6 +405,8 @@ static void read_returned_headers(struct report *r, struct mailmime *part)
 		return;
 	}
 	text = part_body(part, &len);
+	if (text)
+		hide_return_path(text, len);
 	if (text && mailimf_fields_parse(text, len, &idx, &fields) == MAILIMF_NO_ERROR) {
 		read_original(r, fields);
 		mailimf_fields_free(fields);

@@ -59,8 +59,8 @@ struct letter {
  * goes out must fit the mail providers' message size limits (commonly 25 MB, base64 adds
  * a third). Each is refused with an error naming the limit.
  */
-#define LETTER_MAX_SIZE        (1024 * 1024)      /* bytes in one LANG.md or partial */
-#define LETTER_MAX_ATTACHMENTS 20                 /* Attachment headers in one file */
+#define LETTER_MAX_SIZE        (1024 * 1024)       /* bytes in one LANG.md or partial */
+#define LETTER_MAX_ATTACHMENTS 20                  /* Attachment headers in one file */
 #define LETTER_MAX_ATTACH_SIZE (25L * 1000 * 1000) /* their total size in bytes */
 
 static const char *const known_headers[] = {
@@ -122,8 +122,8 @@ static int check_size(const char *path, const char *file, long line, struct diag
 
 	if (stat(path, &st) != 0) {
 		if (d)
-			diags_add(d, DIAG_ERROR, file ? file : path, line, NULL, "cannot read %s: %s",
-			          path, strerror(errno));
+			diags_add(d, DIAG_ERROR, file ? file : path, line, NULL,
+			          "cannot read %s: %s", path, strerror(errno));
 		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -414,7 +414,8 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 			           ++nattach > LETTER_MAX_ATTACHMENTS) {
 				if (nattach == LETTER_MAX_ATTACHMENTS + 1)
 					diags_add(d, DIAG_ERROR, f->path, hline, NULL,
-					          "more than %d attachments", LETTER_MAX_ATTACHMENTS);
+					          "more than %d attachments",
+					          LETTER_MAX_ATTACHMENTS);
 			} else {
 				struct header *h;
 

@@ -11,6 +11,12 @@
 
 /* Deeper nesting of partials and parents than this is taken for endless recursion. */
 #define MAX_DEPTH 100
+/*
+ * Rendered bytes per call: a letter is kilobytes. Depth alone does not stop a template that
+ * multiplies itself (a block or partial used twice at each of 100 levels, sections nested
+ * over lists): found by tests/fuzz/fuzz_mustache.
+ */
+#define MAX_OUTPUT (16 * 1024 * 1024)
 
 enum tok_type {
 	T_TEXT,
@@ -949,6 +955,8 @@ struct rstate {
 	int residual; /* inside a section written back in residual mode */
 	int nesting;  /* partials and parents */
 	int problems;
+	size_t base; /* out->len when the render started */
+	int full;    /* MAX_OUTPUT reached: render nothing more */
 	/* residual: where section tags that shared their line start and end in out */
 	size_t (*inline_tags)[2];
 	size_t ninline, icap;
@@ -982,6 +990,12 @@ static void put_literal(struct rstate *st, const char *s, size_t n)
 		if (s[i] == '{' && i + 1 < n && s[i + 1] == '{') {
 			buf_adds(st->out, "{{=<% %>=}}{{<%={{ }}=%>");
 			i++;
+			continue;
+		}
+		if (s[i] == '{' && st->out->len && st->out->data[st->out->len - 1] == '{') {
+			/* "{" then "{" from another piece of text or value: the same pair */
+			buf_truncate(st->out, st->out->len - 1);
+			buf_adds(st->out, "{{=<% %>=}}{{<%={{ }}=%>");
 			continue;
 		}
 		buf_addc(st->out, s[i]);
@@ -1130,13 +1144,46 @@ static void render_nodes(struct rstate *st, const struct node *kids, size_t n);
 static void write_tag(struct rstate *st, const char *sigil, const struct node *n, int standalone,
                       const char *close)
 {
+	/* Other delimiters for a name holding "}" (written with "}}" it would end early). */
+	static const char *const alt[][2] = {{"<%", "%>"}, {"[%", "%]"}, {"(%", "%)"}};
 	int alone = standalone && (!st->out->len || st->out->data[st->out->len - 1] == '\n');
-	size_t start = st->out->len;
+	size_t start = st->out->len, k = 0;
+	int brace = memchr(n->str, '}', n->len) != NULL;
 
-	emit_text(st, "{{", 2, 0);
-	emit_text(st, sigil, strlen(sigil), 0);
-	emit_text(st, n->str, n->len, 0);
-	emit_text(st, close, strlen(close), 0);
+	if (st->out->len && st->out->data[st->out->len - 1] == '{') {
+		/* Text ending in "{" would make the tag's "{{" a "{{{" (found by the fuzzer). */
+		buf_truncate(st->out, st->out->len - 1);
+		buf_adds(st->out, "{{=<% %>=}}{<%={{ }}=%>");
+		start = st->out->len;
+	}
+	if (brace) {
+		while (k < 2 && memmem(n->str, n->len, alt[k][1], 2))
+			k++;
+		emit_text(st, "{{=", 3, 0);
+		emit_text(st, alt[k][0], 2, 0);
+		emit_text(st, " ", 1, 0);
+		emit_text(st, alt[k][1], 2, 0);
+		emit_text(st, "=}}", 3, 0);
+		emit_text(st, alt[k][0], 2, 0);
+	} else {
+		emit_text(st, "{{", 2, 0);
+	}
+	/* A variable whose name starts like a sigil ("{{ #x}}" is the variable "#x") keeps
+	 * the space that made it a variable, or it would compile again as a section. */
+	if (!*sigil && n->len && strchr("{&#^/><$!=", n->str[0]))
+		emit_text(st, " ", 1, 0);
+	if (brace) {
+		emit_text(st, *sigil == '{' ? "&" : sigil, strlen(sigil), 0);
+		emit_text(st, n->str, n->len, 0);
+		emit_text(st, alt[k][1], 2, 0);
+		emit_text(st, alt[k][0], 2, 0);
+		emit_text(st, "={{ }}=", 7, 0);
+		emit_text(st, alt[k][1], 2, 0);
+	} else {
+		emit_text(st, sigil, strlen(sigil), 0);
+		emit_text(st, n->str, n->len, 0);
+		emit_text(st, close, strlen(close), 0);
+	}
 	if (alone) {
 		emit_text(st, "\n", 1, 0);
 	} else if (*sigil && *sigil != '{') {
@@ -1322,9 +1369,15 @@ static void render_block(struct rstate *st, const struct node *n)
 
 static void render_nodes(struct rstate *st, const struct node *kids, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !st->full; i++) {
 		const struct node *k = &kids[i];
 
+		if (st->out->len - st->base > MAX_OUTPUT) {
+			st->full = 1;
+			problem(st, k, "rendered text over %s (a template that repeats itself?)",
+			        "16 MiB");
+			break;
+		}
 		switch (k->type) {
 		case N_TEXT:
 			emit_text(st, k->str, k->len, 1);
@@ -1355,6 +1408,7 @@ int mustache_render(const struct mustache_template *t, json_t *ctx,
 
 	st.opts = opts;
 	st.out = out;
+	st.base = out->len;
 	st.bol = !out->len || out->data[out->len - 1] == '\n';
 	if (ctx)
 		push(&st, ctx);

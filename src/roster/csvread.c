@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/buf.h"
 #include "base/xalloc.h"
@@ -29,10 +30,14 @@ struct reader {
 	char **names; /* header, lower-cased and trimmed */
 	size_t nnames;
 	size_t index;
-	int bad;     /* current record already reported */
-	int stopped; /* fn's non-zero return */
+	int bad;      /* current record already reported */
+	int stopped;  /* fn's non-zero return */
+	int over;     /* a limit was passed and reported: stop reading */
+	int after_cr; /* the last piece fed ended with CR */
 	size_t errors_before;
 };
+
+size_t csvr_max_rows = CSVR_ROWS_MAX;
 
 /* libcsv grows its field buffer through this; refusing makes csv_parse stop with ENOMEM. */
 static void *capped_realloc(void *p, size_t n)
@@ -101,6 +106,14 @@ static void on_field(void *s, size_t len, void *data)
 	struct reader *r = data;
 	struct buf *b;
 
+	if (r->over)
+		return;
+	if (r->nfields == CSVR_COLUMNS_MAX) {
+		diags_add(r->d, DIAG_ERROR, r->path, r->rec_start, NULL,
+		          "record has more than %d fields (not a roster?)", CSVR_COLUMNS_MAX);
+		r->over = 1;
+		return;
+	}
 	if (r->nfields == r->cap) {
 		size_t ncap = r->cap ? 2 * r->cap : 16;
 		r->fields = xreallocarray(r->fields, ncap, sizeof(*r->fields));
@@ -164,7 +177,14 @@ static void on_record(int c, void *data)
 	char **v;
 
 	(void)c;
-	if (r->stopped) {
+	if (r->stopped || r->over) {
+		r->nfields = 0;
+		return;
+	}
+	if (r->index > csvr_max_rows) {
+		diags_add(r->d, DIAG_ERROR, r->path, r->rec_start, NULL,
+		          "more than %zu rows: split the roster", csvr_max_rows);
+		r->over = 1;
 		r->nfields = 0;
 		return;
 	}
@@ -218,6 +238,18 @@ static void parse_error(struct reader *r, struct csv_parser *p, int fini)
 	}
 }
 
+/* The length of the first line of s[0..n): through its LF, CRLF or lone CR; else n. */
+static size_t line_len(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\n')
+			return i + 1;
+		if (s[i] == '\r')
+			return i + 1 < n && s[i + 1] == '\n' ? i + 2 : i + 1;
+	}
+	return n;
+}
+
 /* Feeds one piece of a line; returns 0, or -1 after a reported parse error. */
 static int feed(struct reader *r, struct csv_parser *p, const char *s, size_t n, int *at_start)
 {
@@ -228,6 +260,8 @@ static int feed(struct reader *r, struct csv_parser *p, const char *s, size_t n,
 		parse_error(r, p, 0);
 		return -1;
 	}
+	if (r->over)
+		return -1;
 	/* A field can pass the cap without libcsv's buffer growing past ours. */
 	if (p->entry_pos > CSVR_FIELD_MAX) {
 		char tmp[32];
@@ -236,10 +270,14 @@ static int feed(struct reader *r, struct csv_parser *p, const char *s, size_t n,
 		          CSVR_FIELD_MAX);
 		return -1;
 	}
-	if (n && s[n - 1] == '\n') {
-		r->line++;
+	/* A line ends at LF, CRLF or a lone CR (old Mac exports; libcsv ends records there
+	 * too); the LF of a CRLF split between two reads is not a second line. */
+	if (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) {
+		if (!(n == 1 && s[0] == '\n' && r->after_cr))
+			r->line++;
 		*at_start = 1;
 	}
+	r->after_cr = n && s[n - 1] == '\r';
 	return 0;
 }
 
@@ -250,7 +288,8 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 	char *chunk = NULL;
 	FILE *fp;
 	int rc = EX_OK, first = 1, at_start = 1;
-	size_t got;
+	size_t got, total = 0;
+	struct stat st;
 
 	r.path = path;
 	r.fn = fn;
@@ -264,6 +303,13 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot open: %s", strerror(errno));
 		return EX_NOINPUT;
 	}
+	if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > CSVR_SIZE_MAX) {
+		diags_add(d, DIAG_ERROR, path, 0, NULL,
+		          "file of %lld bytes is over the %ld byte limit (1 GiB): split the roster",
+		          (long long)st.st_size, CSVR_SIZE_MAX);
+		fclose(fp);
+		return EX_DATAERR;
+	}
 	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0) {
 		fclose(fp);
 		return EX_SOFTWARE;
@@ -275,6 +321,15 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 		const char *s = chunk;
 		size_t n = got;
 
+		/* Not a regular file (a pipe): the size is only known as it is read. */
+		total += got;
+		if (total > (size_t)CSVR_SIZE_MAX) {
+			diags_add(d, DIAG_ERROR, path, 0, NULL,
+			          "more than %ld bytes (1 GiB): split the roster", CSVR_SIZE_MAX);
+			rc = EX_DATAERR;
+			goto out;
+		}
+
 		if (first) {
 			first = 0;
 			if (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) {
@@ -283,8 +338,7 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 			}
 		}
 		while (n && !r.stopped) {
-			const char *nl = memchr(s, '\n', n);
-			size_t len = nl ? (size_t)(nl - s) + 1 : n;
+			size_t len = line_len(s, n);
 			if (feed(&r, &p, s, len, &at_start) < 0) {
 				rc = EX_DATAERR;
 				goto out;
@@ -305,7 +359,7 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 		rc = EX_DATAERR;
 		goto out;
 	}
-	if (r.stopped)
+	if (r.stopped || r.over)
 		goto out;
 	if (r.index == 0)
 		diags_add(d, DIAG_ERROR, path, 0, NULL, "empty file: no header and no rows");

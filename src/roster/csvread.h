@@ -8,6 +8,16 @@
 
 /* The longest field accepted (bytes); a longer one stops the reading with an error. */
 #define CSVR_FIELD_MAX (64 * 1024)
+/*
+ * More than these stop the reading with an error naming the limit: a spreadsheet export
+ * is far smaller, and memory per record grows with its fields (up to CSVR_FIELD_MAX each).
+ */
+#define CSVR_COLUMNS_MAX 1024                  /* fields in one record */
+#define CSVR_ROWS_MAX    1000000               /* data records (the header not counted) */
+#define CSVR_SIZE_MAX    (1024L * 1024 * 1024) /* bytes in the file */
+
+/* The row limit in force: CSVR_ROWS_MAX; tests lower it to reach it quickly. */
+extern size_t csvr_max_rows;
 
 /*
  * One record. Index 0 is the header, whose names are trimmed and lower-cased. Values are
@@ -36,7 +46,9 @@ typedef int (*csvr_fn)(void *user, const struct csvr_record *rec);
  * EX_OK; EX_NOINPUT (cannot open: also added to d); EX_IOERR (read error); EX_DATAERR
  * when d received errors (malformed quoting or an over-long field stop the reading;
  * invalid UTF-8 and ragged records do not: they are reported and passed with bad set;
- * an empty file or one with only a header is an error); or fn's non-zero return value.
+ * an empty file or one with only a header is an error; so is a file past a limit above,
+ * refused before reading when it is a regular file over CSVR_SIZE_MAX bytes); or fn's
+ * non-zero return value.
  */
 int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d);
 

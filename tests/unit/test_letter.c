@@ -622,6 +622,144 @@ static void test_draft_missing_params_and_attachments(void **state)
 	free(dir);
 }
 
+/* ---- input limits ---- */
+
+static char *write_in(const char *dir, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	FILE *fp = fopen(p, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return p;
+}
+
+static int has_msg(const struct diags *d, const char *text)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strstr(d->v[i].msg, text))
+			return 1;
+	diags_print(d, stderr);
+	return 0;
+}
+
+/* A letter file over 1 MiB (sparse), or that is not a regular file, is refused unread. */
+static void test_letter_size_limit(void **state)
+{
+	char *dir = make_tmpdir(), *p;
+	struct letter *l = NULL;
+	struct diags d = DIAGS_INIT;
+
+	(void)state;
+	{
+		struct buf b = BUF_INIT;
+
+		buf_adds(&b, "Subject: s\nCampaign: c\n\n");
+		while (b.len < 1024 * 1024 - 1)
+			buf_adds(&b, b.len % 64 ? "a" : "\n");
+		buf_addc(&b, '\n'); /* at the limit: fine */
+		p = write_in(dir, "en.md", b.data);
+		buf_free(&b);
+	}
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	letter_free(l);
+	assert_int_equal(truncate(p, 1024 * 1024 + 1), 0);
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_DATAERR);
+	assert_null(l);
+	assert_true(has_msg(&d, "over the 1048576 byte limit (1 MiB)"));
+	diags_free(&d);
+	free(p);
+	p = xasprintf("%s/fr.md", dir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	assert_int_equal(letter_load(p, NULL, &l, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "is not a regular file"));
+	diags_free(&d);
+	free(p);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* At most 20 Attachment headers, 25 MB in all (sparse files), regular files only. */
+static void test_attachment_limits(void **state)
+{
+	char *dir = make_tmpdir(), *p, *a;
+	struct buf b = BUF_INIT;
+	struct letter *l = NULL;
+	struct letter_out out;
+	struct diags d = DIAGS_INIT;
+	json_t *ctx = json_object();
+
+	(void)state;
+	buf_adds(&b, "Subject: s\nCampaign: c\n");
+	for (int i = 0; i < 21; i++)
+		buf_adds(&b, "Attachment: a.pdf\n");
+	buf_adds(&b, "\nBody.\n");
+	p = write_in(dir, "en.md", b.data);
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "more than 20 attachments"));
+	assert_int_equal(d.errors, 1);
+	diags_free(&d);
+	free(p);
+
+	a = write_in(dir, "a.pdf", "%PDF");
+	assert_int_equal(truncate(a, 13 * 1000 * 1000), 0);
+	p = write_in(dir, "en.md", "Subject: s\nCampaign: c\nAttachment: a.pdf\n\nBody.\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	assert_int_equal(letter_render(l, "en", ctx, &out, &d), EX_OK);
+	letter_out_free(&out);
+	letter_free(l);
+	free(p);
+	p = write_in(dir, "en.md",
+	             "Subject: s\nCampaign: c\nAttachment: a.pdf\nAttachment: a.pdf\n\nBody.\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	assert_int_equal(letter_render(l, "en", ctx, &out, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "total 26000000 bytes, over the 25000000 byte limit"));
+	letter_free(l);
+	diags_free(&d);
+	free(p);
+
+	p = write_in(dir, "en.md", "Subject: s\nCampaign: c\nAttachment: sub\n\nBody.\n");
+	free(a);
+	a = xasprintf("%s/sub", dir);
+	assert_int_equal(mkdir(a, 0700), 0);
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	assert_int_equal(letter_render(l, "en", ctx, &out, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "is not a regular file"));
+	letter_free(l);
+	diags_free(&d);
+	free(p);
+	free(a);
+	buf_free(&b);
+	json_decref(ctx);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* draft: a param holding a line break must not write an extra header line into the appeal. */
+static void test_draft_param_line_break(void **state)
+{
+	char *dir = make_tmpdir(), *out = xasprintf("%s/out", dir), *p;
+	struct letter *l = NULL;
+	struct diags d = DIAGS_INIT;
+	json_t *params = json_pack("{s:s}", "session", "24\nBcc: spy@example.org");
+
+	(void)state;
+	assert_int_equal(mkdir(out, 0700), 0);
+	p = write_in(dir, "en.md",
+	             "Subject: ASP {{session}}\nCampaign: asp\nParams: session\n\nB\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	assert_int_equal(letter_draft(l, params, out, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "Subject renders with a line break"));
+	letter_free(l);
+	diags_free(&d);
+	json_decref(params);
+	free(p);
+	free(out);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_markdown(void **state)
 {
 	char *s;
@@ -697,6 +835,9 @@ int main(int argc, char **argv)
 		    cmocka_unit_test(test_draft_round_trip),
 		    cmocka_unit_test(test_draft_missing_params_and_attachments),
 		    cmocka_unit_test(test_markdown),
+		    cmocka_unit_test(test_letter_size_limit),
+		    cmocka_unit_test(test_attachment_limits),
+		    cmocka_unit_test(test_draft_param_line_break),
 		};
 		for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
 			tests[n++] = rest[i];

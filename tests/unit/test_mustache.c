@@ -762,15 +762,139 @@ static void test_layout(void **state)
 	json_decref(parts);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_mustache: "{{ #b}}" is the variable "#b" (a sigil must follow the
+ * delimiter), but residual mode wrote it back as "{{#b}}", an unclosed section, so draft
+ * wrote an appeal that did not compile. Each sigil, written back and rendered later; and
+ * names holding "}".
+ */
+static void test_residual_sigil_names(void **state)
+{
+	static const char src[] = "a{{ #b}}{{ ^c}}{{ /d}}{{ >e}}{{ =f}}{{ !g}}{{ &h}}{{ $i}}z";
+	json_t *params = json_pack("{s:s}", "p", "1");
+	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "#b", "1", "^c", "2",
+	                        "/d", "3", ">e", "4", "=f", "5", "!g", "6", "&h", "7", "$i", "8");
+	struct mustache_template *t = NULL, *t2 = NULL;
+	struct diags diags = DIAGS_INIT;
+	struct mustache_render_opts opts = {MUSTACHE_ESCAPE_NONE, 0, 1, NULL, &diags};
+	struct mustache_render_opts final = {MUSTACHE_ESCAPE_NONE, 1, 0, NULL, &diags};
+	struct buf draft = BUF_INIT, out = BUF_INIT;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(mustache_compile(src, strlen(src), "en.md", 1, &t, &err), EX_OK);
+	assert_int_equal(mustache_render(t, params, &opts, &draft), EX_OK);
+	if (mustache_compile(draft.data, draft.len, "draft.md", 1, &t2, &err) != EX_OK)
+		fail_msg("draft [%s] does not compile: %s", draft.data, err);
+	assert_int_equal(mustache_render(t2, row, &final, &out), EX_OK);
+	assert_string_equal(out.data, "a12345678z");
+	assert_int_equal(diags.n, 0);
+	mustache_free(t);
+	mustache_free(t2);
+	t = t2 = NULL;
+	buf_reset(&draft);
+	buf_reset(&out);
+
+	/* Names holding "}" ("{{} }}" is the variable "}") are written with other delimiters. */
+	{
+		static const char src2[] = "{{} }}|{{#s}x}}{{{r}%>}}}{{/s}x}}|{{=[ ]=}}[a}}%>]";
+		json_t *row2 =
+		    json_pack("{s:s, s:{s:s}, s:s}", "}", "1", "s}x", "r}%>", "2", "a}}%>", "3");
+
+		assert_int_equal(mustache_compile(src2, strlen(src2), "en.md", 1, &t, &err), EX_OK);
+		assert_int_equal(mustache_render(t, params, &opts, &draft), EX_OK);
+		if (mustache_compile(draft.data, draft.len, "draft.md", 1, &t2, &err) != EX_OK)
+			fail_msg("draft [%s] does not compile: %s", draft.data, err);
+		assert_int_equal(mustache_render(t2, row2, &final, &out), EX_OK);
+		assert_string_equal(out.data, "1|2|3");
+		assert_int_equal(diags.n, 0);
+		json_decref(row2);
+	}
+
+	/* Text or a value ending in "{" before a tag or a "{" (with other delimiters, "{|#s|"
+	 * is "{" and a section): written as is, "{{{" or "{{" would read as a tag. */
+	{
+		static const char src3[] = "{{=| |=}}{|#s|x|/s|{|v|{|w|}";
+		json_t *p3 = json_pack("{s:s, s:s}", "v", "{y}}", "w", "{");
+		json_t *row3 = json_pack("{s:b}", "s", 1);
+
+		mustache_free(t);
+		mustache_free(t2);
+		t = t2 = NULL;
+		buf_reset(&draft);
+		buf_reset(&out);
+		assert_int_equal(mustache_compile(src3, strlen(src3), "en.md", 1, &t, &err), EX_OK);
+		assert_int_equal(mustache_render(t, p3, &opts, &draft), EX_OK);
+		if (mustache_compile(draft.data, draft.len, "draft.md", 1, &t2, &err) != EX_OK)
+			fail_msg("draft [%s] does not compile: %s", draft.data, err);
+		assert_int_equal(mustache_render(t2, row3, &final, &out), EX_OK);
+		assert_string_equal(out.data, "{x{{y}}{{}");
+		assert_int_equal(diags.n, 0);
+		json_decref(p3);
+		json_decref(row3);
+	}
+	mustache_free(t);
+	mustache_free(t2);
+	buf_free(&draft);
+	buf_free(&out);
+	json_decref(params);
+	json_decref(row);
+	free(err);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_mustache (a timeout): partials or blocks that use the next one
+ * twice double the output at each of up to 100 levels. Rendering stops at 16 MiB with a
+ * problem. Here 1 KiB doubled 15 times: 32 MiB.
+ */
+static void test_output_limit(void **state)
+{
+	json_t *parts = json_object();
+	struct json_loader loader = {parts, 0};
+	struct mustache_partials *p = mustache_partials_new(load_json_partial, &loader);
+	struct mustache_template *t = NULL;
+	struct diags diags = DIAGS_INIT;
+	struct mustache_render_opts opts = {MUSTACHE_ESCAPE_NONE, 0, 0, p, &diags};
+	struct buf out = BUF_INIT;
+	char *err = NULL;
+
+	(void)state;
+	{
+		char kib[1025];
+
+		memset(kib, 'k', 1024);
+		kib[1024] = '\0';
+		json_object_set_new(parts, "p0", json_string(kib));
+		for (int i = 1; i <= 15; i++) {
+			char name[8], *src = xasprintf("{{>p%d}}{{>p%d}}", i - 1, i - 1);
+
+			snprintf(name, sizeof name, "p%d", i);
+			json_object_set_new(parts, name, json_string(src));
+			free(src);
+		}
+	}
+	assert_int_equal(mustache_compile("{{>p15}}", 8, "en.md", 1, &t, &err), EX_OK);
+	assert_int_equal(mustache_render(t, NULL, &opts, &out), EX_DATAERR);
+	assert_int_equal(diags.n, 1);
+	assert_non_null(strstr(diags.v[0].msg, "rendered text over 16 MiB"));
+	assert_true(out.len > 16 * 1024 * 1024 && out.len < 17 * 1024 * 1024);
+	mustache_free(t);
+	buf_free(&out);
+	diags_free(&diags);
+	mustache_partials_free(p);
+	json_decref(parts);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_html_escape),         cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_markdown_ordinary),   cmocka_unit_test(test_markdown_hostile),
-	    cmocka_unit_test(test_markdown_contextual), cmocka_unit_test(test_strict),
-	    cmocka_unit_test(test_compile_errors),      cmocka_unit_test(test_compile_once),
-	    cmocka_unit_test(test_recursion_stops),     cmocka_unit_test(test_residual),
-	    cmocka_unit_test(test_residual_random),     cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_html_escape),          cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_markdown_ordinary),    cmocka_unit_test(test_markdown_hostile),
+	    cmocka_unit_test(test_markdown_contextual),  cmocka_unit_test(test_strict),
+	    cmocka_unit_test(test_compile_errors),       cmocka_unit_test(test_compile_once),
+	    cmocka_unit_test(test_recursion_stops),      cmocka_unit_test(test_residual),
+	    cmocka_unit_test(test_residual_random),      cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_residual_sigil_names), cmocka_unit_test(test_output_limit),
 	};
 
 	if (argc > 1) {

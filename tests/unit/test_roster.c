@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "roster/address.h"
@@ -233,6 +234,118 @@ static void test_huge_field(void **state)
 	unlink(path);
 	free(big);
 	diags_free(&d);
+}
+
+/* Writes text to a new temp file; returns its path (the caller unlinks and frees it). */
+static char *temp_csv(const char *text)
+{
+	char *path = xstrdup("/tmp/demarche-roster-limit-XXXXXX");
+	int fd = mkstemp(path);
+	FILE *fp = fdopen(fd, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* More rows than the limit (lowered here from CSVR_ROWS_MAX) stop with an error naming it. */
+static void test_row_limit(void **state)
+{
+	char *path = temp_csv("iso3,state,email\nKEN,Kenya,ken@missions.example\n"
+	                      "UGA,Uganda,uga@missions.example\nCIV,Ivory,civ@missions.example\n");
+	struct roster_opts o = {.path = path};
+	struct diags d = DIAGS_INIT;
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(CSVR_ROWS_MAX, 1000000);
+	csvr_max_rows = 3;
+	assert_int_equal(run(&o, &d, &s, NULL), EX_OK);
+	assert_int_equal(s.n, 3);
+	seen_free(&s);
+	diags_free(&d);
+	csvr_max_rows = 2;
+	assert_int_equal(run(&o, &d, &s, NULL), EX_DATAERR);
+	if (!has_error(&d, base(path), 4, NULL, "more than 2 rows", NULL))
+		dump(&d);
+	assert_true(has_error(&d, base(path), 4, NULL, "more than 2 rows", NULL));
+	csvr_max_rows = CSVR_ROWS_MAX;
+	seen_free(&s);
+	diags_free(&d);
+	unlink(path);
+	free(path);
+}
+
+/* A record of more than CSVR_COLUMNS_MAX fields stops the reading (memory per record). */
+static void test_column_limit(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct diags d = DIAGS_INIT;
+	struct seen s = {0};
+	struct roster_opts o = {0};
+	char *path;
+
+	(void)state;
+	buf_adds(&b, "iso3,state,email\nKEN,Kenya,ken@missions.example");
+	for (int i = 0; i < CSVR_COLUMNS_MAX; i++)
+		buf_addc(&b, ',');
+	buf_adds(&b, "\nUGA,Uganda,uga@missions.example\n");
+	path = temp_csv(b.data);
+	o.path = path;
+	assert_int_equal(run(&o, &d, &s, NULL), EX_DATAERR);
+	assert_true(has_error(&d, base(path), 2, NULL, "more than 1024 fields", NULL));
+	assert_int_equal(s.n, 0);
+	diags_free(&d);
+	buf_free(&b);
+	unlink(path);
+	free(path);
+}
+
+/* A file over CSVR_SIZE_MAX (sparse: no disk used) is refused before it is read. */
+static void test_size_limit(void **state)
+{
+	char *path = temp_csv("iso3,state,email\nKEN,Kenya,ken@missions.example\n");
+	struct roster_opts o = {.path = path};
+	struct diags d = DIAGS_INIT;
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(truncate(path, CSVR_SIZE_MAX + 1), 0);
+	assert_int_equal(run(&o, &d, &s, NULL), EX_DATAERR);
+	if (!has_error(&d, base(path), 0, NULL, "over the 1073741824 byte limit", NULL))
+		dump(&d);
+	assert_true(has_error(&d, base(path), 0, NULL, "over the 1073741824 byte limit", NULL));
+	assert_int_equal(s.n, 0);
+	diags_free(&d);
+	unlink(path);
+	free(path);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_roster: a lone CR ends a record (old Mac exports) but did not count
+ * as a line, so every row of a CR-only file was "line 1".
+ */
+static void test_cr_line_ends(void **state)
+{
+	char *path = temp_csv("iso3,state,email\rKEN,Kenya,ken@missions.example\r\n"
+	                      "CIV,Ivory,civ@missions.example\rUGA,Uganda,bad\r");
+	struct roster_opts o = {.path = path};
+	struct diags d = DIAGS_INIT;
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(run(&o, &d, &s, NULL), EX_DATAERR);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.lines[0], 2);
+	assert_int_equal(s.lines[1], 3);
+	if (!has_error(&d, base(path), 4, "email", "", NULL))
+		dump(&d);
+	assert_true(has_error(&d, base(path), 4, "email", "", NULL));
+	seen_free(&s);
+	diags_free(&d);
+	unlink(path);
+	free(path);
 }
 
 static void test_missing_files(void **state)
@@ -608,7 +721,9 @@ int main(void)
 	    cmocka_unit_test(test_unmatched_join), cmocka_unit_test(test_smtputf8),
 	    cmocka_unit_test(test_key_email),      cmocka_unit_test(test_salutations),
 	    cmocka_unit_test(test_addr_spec),      cmocka_unit_test(test_addr_split),
-	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_utf8),           cmocka_unit_test(test_row_limit),
+	    cmocka_unit_test(test_column_limit),   cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_cr_line_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
