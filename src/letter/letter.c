@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/utf8.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "letter/letter.h"
@@ -167,35 +168,6 @@ static int load_partial(void *user, const char *name, char **src, size_t *len)
 	return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629 section 4), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t need;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need;
-}
-
 /* Reports each line holding invalid UTF-8 or a NUL byte; returns how many. */
 static int check_utf8(const char *path, const char *s, size_t n, struct diags *d)
 {
@@ -203,7 +175,7 @@ static int check_utf8(const char *path, const char *s, size_t n, struct diags *d
 	int bad = 0;
 
 	for (size_t i = 0; i < n;) {
-		size_t k = s[i] ? utf8_seq((const unsigned char *)s + i, n - i) : 0;
+		size_t k = s[i] ? utf8_seq(s + i, n - i) : 0;
 
 		if (k == 0) {
 			if (bad_line != line)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "base/utf8.h"
 #include "base/xalloc.h"
 
 /* Deeper nesting of partials and parents than this is taken for endless recursion. */
@@ -110,47 +111,6 @@ static long line_of(const struct cstate *cs, size_t pos)
 		if (cs->src[i] == '\n')
 			line++;
 	return line;
-}
-
-/* Returns the offset of the first invalid UTF-8 sequence, or len when there is none. */
-static size_t utf8_invalid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return i;
-		}
-		if (i + n >= len)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		/* overlong forms, surrogates and values past U+10FFFF */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return i;
-		i += n + 1;
-	}
-	return len;
 }
 
 static struct tok *add_tok(struct cstate *cs, enum tok_type type, size_t start, size_t end)
@@ -665,7 +625,7 @@ int mustache_compile(const char *src, size_t len, const char *name, int first_li
 	cs.name = name ? name : "template";
 	cs.first_line = first_line > 0 ? first_line : 1;
 	cs.errstr = errstr;
-	bad = utf8_invalid((const unsigned char *)src, len);
+	bad = utf8_scan(src, len);
 	if (bad < len) {
 		rc = error_set(errstr, EX_DATAERR, "%s:%ld: invalid UTF-8 (byte 0x%02x)", cs.name,
 		               line_of(&cs, bad), (unsigned char)src[bad]);

@@ -4,11 +4,10 @@
 
 #include <stddef.h>
 
+#include "base/utf8.h"
+
 #define RFC2047_MAX_WORD 75 /* RFC 2047 section 2: an encoded word's length limit */
 #define RFC5322_FOLD_COL 78 /* RFC 5322 section 2.1.1: the line length to fold at */
-
-/* 1 when s[0..n) is well-formed UTF-8 (no overlong forms, surrogates, or > U+10FFFF). */
-int utf8_valid(const char *s, size_t n);
 
 /*
  * Both encoders take a header value and return a new string the caller frees, or NULL when

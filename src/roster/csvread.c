@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "base/buf.h"
+#include "base/utf8.h"
 #include "base/xalloc.h"
 #include "roster/csvread.h"
 
@@ -45,52 +46,6 @@ static void *capped_realloc(void *p, size_t n)
 	if (n > CSVR_FIELD_MAX + CSVR_BLK + 1)
 		return NULL;
 	return xrealloc(p, n);
-}
-
-int csvr_utf8_valid(const char *str, size_t len, size_t *bad)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			goto invalid;
-		}
-		if (i + n >= len)
-			goto invalid;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				goto invalid;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		/* Overlong forms, UTF-16 surrogates and values past U+10FFFF (RFC 3629 section 3). */
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			goto invalid;
-		i += n + 1;
-	}
-	return 1;
-invalid:
-	if (bad)
-		*bad = i;
-	return 0;
 }
 
 static const char *colname(struct reader *r, size_t i, char *tmp, size_t tmpsz)
@@ -134,8 +89,9 @@ static void check_record(struct reader *r)
 	char tmp[32];
 
 	for (size_t i = 0; i < r->nfields; i++) {
-		size_t off;
-		if (!csvr_utf8_valid(r->fields[i].data, r->lens[i], &off)) {
+		size_t off = utf8_scan(r->fields[i].data, r->lens[i]);
+
+		if (off < r->lens[i]) {
 			diags_add(
 			    r->d, DIAG_ERROR, r->path, r->rec_start, colname(r, i, tmp, sizeof tmp),
 			    "invalid UTF-8 (byte 0x%02X at byte %zu of the value); save the file "

@@ -52,8 +52,4 @@ typedef int (*csvr_fn)(void *user, const struct csvr_record *rec);
  */
 int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d);
 
-/* 1 when s[0..len) is valid UTF-8 (no overlongs, surrogates or values past U+10FFFF);
- * else 0 with *bad set to the offset of the first invalid byte. */
-int csvr_utf8_valid(const char *s, size_t len, size_t *bad);
-
 #endif

@@ -15,6 +15,7 @@
 #include "base/config.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "base/utf8.h"
 #include "base/xalloc.h"
 
 static void test_buf(void **state)
@@ -92,6 +93,25 @@ static void test_distance(void **state)
 	assert_int_equal(str_distance("audti", "audit"), 1);
 	assert_int_equal(str_distance("", "abc"), 3);
 	assert_int_equal(str_distance("kitten", "sitting"), 3);
+}
+
+/* One UTF-8 check serves letters, templates, rosters and mail (RFC 3629 section 4). */
+static void test_utf8(void **state)
+{
+	const char *ok = "Côte d'Ivoire São Tomé 𝄞 and a long ASCII run to take the fast path";
+
+	(void)state;
+	assert_int_equal(utf8_scan(ok, strlen(ok)), strlen(ok));
+	assert_true(utf8_valid("", 0));
+	assert_int_equal(utf8_scan("C\xf4te", 5), 1);          /* no continuation */
+	assert_int_equal(utf8_scan("\xed\xa0\x80", 3), 0);     /* a surrogate */
+	assert_int_equal(utf8_scan("\xe0\x80\xaf", 3), 0);     /* overlong */
+	assert_int_equal(utf8_scan("\xc0\xaf", 2), 0);         /* overlong, C0 */
+	assert_int_equal(utf8_scan("ab\xc3", 3), 2);           /* cut short */
+	assert_int_equal(utf8_scan("\xf4\x90\x80\x80", 4), 0); /* past U+10FFFF */
+	assert_int_equal(utf8_scan("abcdefghij\x80", 11), 10); /* stray, after 8+ ASCII */
+	assert_int_equal(utf8_seq("\xf0\x9d\x84\x9e", 4), 4);
+	assert_int_equal(utf8_seq("\xf0\x9d\x84", 3), 0);
 }
 
 static char tmpdir[] = "/tmp/demarche-test-base-XXXXXX";
@@ -249,6 +269,7 @@ int main(void)
 	    cmocka_unit_test(test_error),
 	    cmocka_unit_test(test_diags),
 	    cmocka_unit_test(test_distance),
+	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_config_values),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_config_password_mode),

@@ -696,22 +696,6 @@ static void test_addr_split(void **state)
 	assert_string_equal(o.items[2], "\"c,d\"@x.example");
 }
 
-static void test_utf8(void **state)
-{
-	size_t off = 99;
-
-	(void)state;
-	assert_true(
-	    csvr_utf8_valid("Côte d'Ivoire São Tomé 𝄞", strlen("Côte d'Ivoire São Tomé 𝄞"), NULL));
-	assert_false(csvr_utf8_valid("C\xf4te", 5, &off));
-	assert_int_equal(off, 1);
-	assert_false(csvr_utf8_valid("\xed\xa0\x80", 3, &off)); /* a surrogate */
-	assert_false(csvr_utf8_valid("\xe0\x80\xaf", 3, &off)); /* overlong */
-	assert_false(csvr_utf8_valid("ab\xc3", 3, &off));       /* truncated */
-	assert_int_equal(off, 2);
-	assert_false(csvr_utf8_valid("\xf4\x90\x80\x80", 4, &off)); /* past U+10FFFF */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,9 +705,8 @@ int main(void)
 	    cmocka_unit_test(test_unmatched_join), cmocka_unit_test(test_smtputf8),
 	    cmocka_unit_test(test_key_email),      cmocka_unit_test(test_salutations),
 	    cmocka_unit_test(test_addr_spec),      cmocka_unit_test(test_addr_split),
-	    cmocka_unit_test(test_utf8),           cmocka_unit_test(test_row_limit),
-	    cmocka_unit_test(test_column_limit),   cmocka_unit_test(test_size_limit),
-	    cmocka_unit_test(test_cr_line_ends),
+	    cmocka_unit_test(test_row_limit),      cmocka_unit_test(test_column_limit),
+	    cmocka_unit_test(test_size_limit),     cmocka_unit_test(test_cr_line_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
