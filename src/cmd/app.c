@@ -32,9 +32,3 @@ const char *app_store_path(struct app *app)
 		return app->cfg.store.path;
 	return "demarche.db";
 }
-
-int cmd_not_implemented(const char *name)
-{
-	fprintf(stderr, "demarche %s: not yet implemented\n", name);
-	return EX_SOFTWARE;
-}

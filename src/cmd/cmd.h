@@ -23,9 +23,6 @@ int app_config(struct app *app);
 /* The ledger file: --store, else [store] path, else ./demarche.db. Loads the config. */
 const char *app_store_path(struct app *app);
 
-/* Prints "demarche CMD: not yet implemented" and returns EX_SOFTWARE. */
-int cmd_not_implemented(const char *name);
-
 #define DECLARE_COMMAND(name)                                                                      \
 	int cmd_##name(int argc, char **argv, struct app *app);                                    \
 	extern const char usage_##name[]
