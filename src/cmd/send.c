@@ -70,7 +70,6 @@ struct job {
 #define WINDOW 256
 
 struct run {
-	struct app *app;
 	struct merge *m;
 	struct ledger *ledger;
 	struct message_run mr;
@@ -93,7 +92,7 @@ struct run {
 	size_t to_send; /* missions this run sends, from the planning pass */
 	int tx_rc;      /* what the transport said when it stopped a window */
 	size_t already_sent, skipped_failed, skipped_unknown, left;
-	size_t sent, deferred, failed, unknown, in_flight, started;
+	size_t sent, deferred, failed, unknown, started;
 	int progress;
 	int64_t t0;
 	/*
@@ -451,7 +450,6 @@ static int next_msg_pick(struct run *r, struct transport_msg *tm, long *wait_ms)
 	tm->len = j->msg.data.len;
 	tm->id = j->msg.message_id;
 	r->started++;
-	r->in_flight++;
 	return 1;
 }
 
@@ -505,7 +503,6 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 	struct job *j = tm->user;
 	struct ledger_outcome o = {0};
 
-	r->in_flight--;
 	o.code = res->code;
 	o.reply = res->reply;
 	o.via = r->account;
@@ -712,7 +709,6 @@ int cmd_send(int argc, char **argv, struct app *app)
 	int c, rc;
 	struct sigaction sa, old_int, old_term;
 
-	r.app = app;
 	while ((c = getopt_long(argc, argv, "", send_options, NULL)) != -1) {
 		if (merge_option(&mo, c, optarg))
 			continue;

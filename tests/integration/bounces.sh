@@ -21,17 +21,7 @@ CLEANUP+=("sink_stop $WORK/sink" "dovecot_stop $WORK/dovecot")
 sink_start "$WORK/sink" "$PORT" || fail "smtp-sink"
 dovecot_start "$WORK/dovecot" appeals 'imap secret' || fail "dovecot"
 export DEMARCHE_IMAP_PASSWORD='imap secret'
-cat >demarche.ini <<INI
-[sender]
-name = Coalition for the International Criminal Court
-address = secretariat@coalition.example
-[smtp]
-timeout = 5
-max_attempts = 1
-[imap]
-url = imap://127.0.0.1:$DOVECOT_IMAP_PORT
-user = appeals
-INI
+test_ini '[imap]' "url = imap://127.0.0.1:$DOVECOT_IMAP_PORT" 'user = appeals'
 D() { "$DEMARCHE" --store ledger.db "$@"; }
 Q() { sqlite3 ledger.db "$1"; }
 D send appeal --to "$R/missions.example.csv" --join "$R/states-parties.csv" \

@@ -36,3 +36,13 @@ draft_original() { # template [dir]
 		--params "$SRCDIR/templates/$t/original.json" >/dev/null 2>draft.err ||
 		fail "draft of $t: $(cat draft.err)"
 }
+
+# Writes demarche.ini with the tests' sender and one quick SMTP attempt, then any lines given
+# (more sections, e.g. an [imap] block).
+test_ini() { # [extra-line...]
+	{
+		printf '[sender]\nname = Coalition for the International Criminal Court\n'
+		printf 'address = secretariat@coalition.example\n[smtp]\ntimeout = 5\nmax_attempts = 1\n'
+		[ $# -gt 0 ] && printf '%s\n' "$@"
+	} >demarche.ini
+}

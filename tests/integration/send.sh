@@ -10,14 +10,7 @@ set -u
 R="$SRCDIR/recipients"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
 draft_original asp-session
-cat >demarche.ini <<'INI'
-[sender]
-name = Coalition for the International Criminal Court
-address = secretariat@coalition.example
-[smtp]
-timeout = 5
-max_attempts = 1
-INI
+test_ini
 
 PORT=$(free_port)
 CLEANUP+=("sink_stop $WORK/sink")

@@ -9,8 +9,7 @@ set -u
 R="$SRCDIR/recipients"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
 draft_original asp-session
-printf '[sender]\naddress = secretariat@coalition.example\n[smtp]\ntimeout = 5\nmax_attempts = 1\n' \
-	>demarche.ini
+test_ini
 SEL=(--where "asp_regional_group=Western European and other States")
 CONC=2
 TRIALS=${TRIALS:-20}
