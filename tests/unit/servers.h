@@ -49,7 +49,8 @@ static inline void servers_env_value(const char *file, const char *name, char *o
 	while (fgets(line, sizeof(line), fp)) {
 		if (strncmp(line, name, n) == 0 && line[n] == '=') {
 			line[strcspn(line, "\n")] = 0;
-			snprintf(out, size, "%s", line + n + 1);
+			int w = snprintf(out, size, "%s", line + n + 1);
+			assert_true(w >= 0 && (size_t)w < size); /* the value fits */
 		}
 	}
 	fclose(fp);

@@ -117,7 +117,8 @@ static void maildir_file(const char *folder, char *out, size_t size)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(out, size, "%s/%s", path, de->d_name);
+		int w = snprintf(out, size, "%s/%s", path, de->d_name);
+		assert_true(w >= 0 && (size_t)w < size);
 		found++;
 	}
 	closedir(d);
