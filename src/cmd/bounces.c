@@ -11,7 +11,7 @@
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
-#include "cmd/sentcopy.h"
+#include "campaign/sentcopy.h"
 #include "imap/imap.h"
 #include "imap/report.h"
 #include "ledger/ledger.h"

@@ -5,7 +5,7 @@
 
 #include "base/error.h"
 #include "cmd/cmd.h"
-#include "cmd/merge.h"
+#include "campaign/merge.h"
 
 const char usage_check[] =
     "usage: demarche check APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"

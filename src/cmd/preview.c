@@ -12,8 +12,8 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
-#include "cmd/merge.h"
-#include "cmd/message.h"
+#include "campaign/merge.h"
+#include "campaign/message.h"
 
 const char usage_preview[] =
     "usage: demarche preview APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"

@@ -1,5 +1,5 @@
 /*
- * cmd/sentcopy against a real throwaway Dovecot (tests/integration/servers/dovecot.bash):
+ * campaign/sentcopy against a real throwaway Dovecot (tests/integration/servers/dovecot.bash):
  * copies land in Sent with \\Seen and the exact bytes, their UIDs and events reach the ledger,
  * and a copy that cannot be appended is kept and appended by sentcopy_retry().
  */
@@ -22,7 +22,7 @@
 #include "base/config.h"
 #include "base/error.h"
 #include "base/xalloc.h"
-#include "cmd/sentcopy.h"
+#include "campaign/sentcopy.h"
 #include "imap/imap.h"
 #include "ledger/ledger.h"
 #include "servers.h"

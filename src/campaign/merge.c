@@ -1,5 +1,5 @@
 /* The merge of an appeal with a roster, shared by check, preview and send. */
-#include "cmd/merge.h"
+#include "campaign/merge.h"
 
 #include <libgen.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
-#include "cmd/merge.h"
+#include "campaign/merge.h"
 
 /* What stays the same for every message of a run. */
 struct message_run {

@@ -1,5 +1,5 @@
 /* Copies to Sent over IMAP (RFC 3501 6.3.11 APPEND, RFC 4315 UIDPLUS), recorded in the ledger. */
-#include "cmd/sentcopy.h"
+#include "campaign/sentcopy.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* One mission's message: sender, recipients, Message-ID, attachments read once per run. */
-#include "cmd/message.h"
+#include "campaign/message.h"
 
 #include <stdlib.h>
 #include <string.h>
