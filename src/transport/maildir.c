@@ -179,7 +179,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 
 	for (;;) {
 		struct transport_msg m = {0};
-		struct transport_result r = {TX_SENT, 0, NULL, NULL};
+		struct transport_result r = {TX_SENT, 0, NULL, NULL, NULL};
 		const char *why, *what = "";
 		char *name = NULL, *reply = NULL;
 		long wait_ms = 0;

@@ -342,7 +342,7 @@ static void slot_finish(struct slot *sl, CURLcode cc, transport_done_fn done, vo
                         struct fatal *fatal)
 {
 	struct smtp *s = sl->s;
-	struct transport_result r;
+	struct transport_result r = {0};
 	struct transport_msg m = sl->msg;
 	long nc = 0;
 
@@ -396,7 +396,7 @@ static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, 
 		while (!dry && !fatal.code && !transport_stopping(stop) && now >= ask_at &&
 		       (sl = free_slot(s))) {
 			struct transport_msg m = {0};
-			struct transport_result r = {TX_FAILED, 0, NULL, NULL};
+			struct transport_result r = {TX_FAILED, 0, NULL, NULL, NULL};
 			long wait_ms = 0;
 			int n = next(u, &m, &wait_ms);
 

@@ -54,6 +54,13 @@ enum transport_state {
 	TX_UNKNOWN,  /* lost after the data ended and before the reply: in doubt (RFC 1047) */
 };
 
+/* One recipient's own outcome: its RCPT reply when refused, else the message's. */
+struct transport_rcpt {
+	enum transport_state state;
+	int code;
+	const char *reply;
+};
+
 struct transport_result {
 	enum transport_state state;
 	int code; /* the server's reply code (250, 450, ...), 0 when none applies */
@@ -61,6 +68,8 @@ struct transport_result {
 	 * as X"); for maildir "maildir: new/NAME"; NULL when there was none. */
 	const char *reply;
 	const char *error; /* local error text (timeout, TLS, ...), NULL when none */
+	/* nrcpt entries in the order of the message's rcpt (NULL: all share the state above) */
+	const struct transport_rcpt *rcpt;
 };
 /* The strings in a result belong to the transport and live until done() returns. */
 

@@ -1,0 +1,399 @@
+/* The plan of a send: each mission composed once into a spool, then its deliveries planned. */
+#include "campaign/plan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/error.h"
+#include "base/xalloc.h"
+
+/* --- mission states --------------------------------------------------------------------- */
+
+static const int severity[MS__COUNT] = {
+    [MS_SENT] = 0, [MS_NOT_STARTED] = 1, [MS_FAILED] = 2, [MS_DEFERRED] = 3, [MS_UNKNOWN] = 4,
+};
+
+enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
+{
+	enum mission_state a;
+
+	switch (s) {
+	case LS_UNKNOWN:
+	case LS_SENDING: /* a killed run's: in doubt */
+		a = MS_UNKNOWN;
+		break;
+	case LS_DEFERRED:
+		a = MS_DEFERRED;
+		break;
+	case LS_FAILED:
+		a = MS_FAILED;
+		break;
+	case LS_PENDING:
+		a = MS_NOT_STARTED;
+		break;
+	default:
+		a = MS_SENT;
+		break;
+	}
+	return severity[a] > severity[m] ? a : m;
+}
+
+enum mission_state mission_state_worse(enum mission_state a, enum mission_state b)
+{
+	return severity[b] > severity[a] ? b : a;
+}
+
+const char *mission_state_name(enum mission_state m)
+{
+	static const char *const names[MS__COUNT] = {"sent", "deferred", "failed", "in doubt",
+	                                             "not started"};
+	return m < MS__COUNT ? names[m] : "?";
+}
+
+/* --- the spool ---------------------------------------------------------------------------- */
+
+#define SPOOL_MAGIC 0x444d5231u /* "DMR1" */
+
+struct rec_head {
+	uint32_t magic, keylen, idlen, nrcpt, rcptlen;
+	uint32_t pad;
+	uint64_t datalen;
+};
+
+static int spool_open(int *fd, char **errstr)
+{
+	const char *dir = getenv("TMPDIR");
+	char *tmpl;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	*fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (*fd >= 0)
+		return EX_OK;
+	/* File systems without O_TMPFILE: a named file, unlinked at once. */
+	tmpl = xasprintf("%s/demarche-spool.XXXXXX", dir);
+	*fd = mkostemp(tmpl, O_CLOEXEC);
+	if (*fd >= 0)
+		unlink(tmpl);
+	free(tmpl);
+	if (*fd < 0)
+		return error_set(errstr, EX_CANTCREAT, "cannot make a spool file in %s: %s", dir,
+		                 strerror(errno));
+	return EX_OK;
+}
+
+static int write_at(int fd, const char *p, size_t n, off_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int read_at(int fd, void *p, size_t n, off_t off)
+{
+	char *q = p;
+
+	while (n > 0) {
+		ssize_t r = pread(fd, q, n, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		q += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+struct compose {
+	struct plan *p;
+	struct message_run *mr;
+	time_t date;
+	struct buf out; /* records waiting to be written */
+	char *err;
+	int io; /* a write failed: errno */
+};
+
+static void flush(struct compose *c)
+{
+	if (!c->out.len || c->io)
+		return;
+	if (write_at(c->p->fd, c->out.data, c->out.len, c->p->end) != 0)
+		c->io = errno ? errno : EIO;
+	else
+		c->p->end += (off_t)c->out.len;
+	c->out.len = 0;
+}
+
+static int compose_row(void *user, struct merge *m, const struct roster_row *row,
+                       const struct letter_out *lo)
+{
+	struct compose *c = user;
+	struct message msg;
+	struct rec_head h = {0};
+	json_t *ctx = roster_context(row);
+	const char *key = roster_key(row);
+	int rc = message_build(c->mr, key, ctx, lo, c->date, &msg, &c->err);
+
+	json_decref(ctx);
+	if (rc != EX_OK) {
+		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
+		          "%s", c->err);
+		return 0;
+	}
+	if (m->d.errors) { /* nothing will be sent: compose to validate, keep nothing */
+		message_free(&msg);
+		return 0;
+	}
+	h.magic = SPOOL_MAGIC;
+	h.keylen = (uint32_t)strlen(key);
+	h.idlen = (uint32_t)strlen(msg.message_id);
+	h.nrcpt = (uint32_t)msg.nrcpt;
+	for (size_t i = 0; i < msg.nrcpt; i++)
+		h.rcptlen += (uint32_t)strlen(msg.rcpt[i]) + 1;
+	h.datalen = msg.data.len;
+	buf_add(&c->out, &h, sizeof(h));
+	buf_add(&c->out, key, h.keylen);
+	buf_add(&c->out, msg.message_id, h.idlen);
+	for (size_t i = 0; i < msg.nrcpt; i++)
+		buf_add(&c->out, msg.rcpt[i], strlen(msg.rcpt[i]) + 1);
+	buf_add(&c->out, msg.data.data, msg.data.len);
+	message_free(&msg);
+	c->p->nrec++;
+	if (c->out.len >= (1u << 20))
+		flush(c);
+	return 0;
+}
+
+int plan_compose(struct plan *p, struct merge *m, struct message_run *mr, time_t date,
+                 const char *cmd, char **errstr)
+{
+	struct compose c = {0};
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = spool_open(&p->fd, errstr);
+	if (rc != EX_OK)
+		return rc;
+	p->spool = 1;
+	c.p = p;
+	c.mr = mr;
+	c.date = date;
+	rc = merge_validate(m, cmd, compose_row, &c);
+	flush(&c);
+	buf_free(&c.out);
+	free(c.err);
+	if (rc == EX_OK && c.io)
+		rc = error_set(errstr, EX_IOERR, "cannot write the spool: %s", strerror(c.io));
+	return rc;
+}
+
+int plan_read(const struct plan *p, off_t off, int with_data, struct plan_record *r, char **errstr)
+{
+	struct rec_head h;
+	size_t n;
+	char *block = NULL, *q;
+
+	memset(r, 0, sizeof(*r));
+	if (read_at(p->fd, &h, sizeof(h), off) != 0 || h.magic != SPOOL_MAGIC)
+		goto bad;
+	n = (size_t)h.keylen + h.idlen + h.rcptlen;
+	block = xmalloc(n + 2);
+	if (read_at(p->fd, block, n, off + (off_t)sizeof(h)) != 0)
+		goto bad;
+	r->key = xstrndup(block, h.keylen);
+	r->message_id = xstrndup(block + h.keylen, h.idlen);
+	r->nrcpt = h.nrcpt;
+	r->rcpt = xcalloc(h.nrcpt ? h.nrcpt : 1, sizeof(char *));
+	q = block + h.keylen + h.idlen;
+	for (uint32_t i = 0; i < h.nrcpt; i++) {
+		size_t len = strnlen(q, (size_t)(block + n - q));
+		if (q + len >= block + n)
+			goto bad;
+		r->rcpt[i] = xstrndup(q, len);
+		q += len + 1;
+	}
+	r->len = (size_t)h.datalen;
+	r->next = off + (off_t)sizeof(h) + (off_t)n + (off_t)h.datalen;
+	if (with_data) {
+		r->data = xmalloc(r->len + 1);
+		if (read_at(p->fd, r->data, r->len, off + (off_t)sizeof(h) + (off_t)n) != 0)
+			goto bad;
+		r->data[r->len] = 0;
+	}
+	free(block);
+	return EX_OK;
+bad:
+	free(block);
+	plan_record_free(r);
+	return error_set(errstr, EX_IOERR, "the spool cannot be read back at offset %lld",
+	                 (long long)off);
+}
+
+void plan_record_free(struct plan_record *r)
+{
+	free(r->key);
+	free(r->message_id);
+	for (uint32_t i = 0; r->rcpt && i < r->nrcpt; i++)
+		free(r->rcpt[i]);
+	free(r->rcpt);
+	free(r->data);
+	memset(r, 0, sizeof(*r));
+}
+
+/* --- pass 2 ------------------------------------------------------------------------------- */
+
+static struct plan_mission *add_mission(struct plan *p, off_t off, uint32_t nrcpt)
+{
+	struct plan_mission *pm;
+
+	p->m = xreallocarray(p->m, p->n + 1, sizeof(*p->m));
+	pm = &p->m[p->n++];
+	memset(pm, 0, sizeof(*pm));
+	pm->off = off;
+	pm->idx = xcalloc(nrcpt ? nrcpt : 1, sizeof(uint32_t));
+	pm->rest = MS_SENT;
+	pm->state = MS_NOT_STARTED;
+	return pm;
+}
+
+void plan_all(struct plan *p)
+{
+	struct plan_record r;
+
+	for (off_t off = 0; off < p->end; off = r.next) {
+		struct plan_mission *pm;
+
+		if (plan_read(p, off, 0, &r, NULL) != EX_OK)
+			return; /* plan_read() of the engine will say so */
+		pm = add_mission(p, off, 1);
+		pm->n = 1;
+		plan_record_free(&r);
+	}
+}
+
+/* One mission: its deliveries, and which of them this run sends. */
+static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsigned retry_flags,
+                    const char *via, const struct plan_record *r, off_t off, char **errstr)
+{
+	struct plan_mission *pm = NULL;
+	enum mission_state skipped = MS_SENT, taken = MS_SENT;
+	int failed = 0, unknown = 0;
+
+	for (uint32_t i = 0; i < r->nrcpt; i++) {
+		struct ledger_delivery d;
+		int take = 0, rc;
+
+		/* The Message-ID is stable across runs: it is kept with each delivery. */
+		rc =
+		    ledger_delivery_get(l, campaign, r->key, r->rcpt[i], r->message_id, &d, errstr);
+		if (rc != EX_OK)
+			return rc;
+		if (d.state == LS_SENDING) {
+			struct ledger_outcome o = {0};
+
+			o.via = via;
+			o.detail = "found in state sending: an earlier run stopped while this "
+			           "message was being handed over; it may or may not have left";
+			rc = ledger_transition(l, d.id, LS_UNKNOWN, 0, &o, &d, errstr);
+			if (rc != EX_OK)
+				return rc;
+		}
+		switch (d.state) {
+		case LS_PENDING:
+		case LS_DEFERRED:
+			take = 1;
+			break;
+		case LS_FAILED:
+			take = (retry_flags & LEDGER_RETRY_FAILED) != 0;
+			failed += !take;
+			break;
+		case LS_UNKNOWN:
+			take = (retry_flags & LEDGER_RETRY_UNKNOWN) != 0;
+			unknown += !take;
+			break;
+		default:
+			break;
+		}
+		if (!take) {
+			skipped = mission_state_add(skipped, d.state);
+			continue;
+		}
+		taken = mission_state_add(taken, d.state);
+		if (!pm) {
+			pm = add_mission(p, off, r->nrcpt);
+			pm->deliv = xcalloc(r->nrcpt, sizeof(int64_t));
+		}
+		pm->idx[pm->n] = i;
+		pm->deliv[pm->n] = d.id;
+		pm->n++;
+	}
+	if (pm) {
+		pm->rest = skipped;
+		pm->state = mission_state_worse(skipped, taken);
+		return EX_OK;
+	}
+	p->skipped[skipped]++;
+	if (failed)
+		p->skipped_failed++;
+	else if (unknown)
+		p->skipped_unknown++;
+	else
+		p->already_sent++;
+	return EX_OK;
+}
+
+int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsigned retry_flags,
+                    const char *via, char **errstr)
+{
+	struct plan_record r = {0};
+	int rc = ledger_batch_begin(l, errstr);
+
+	for (off_t off = 0; rc == EX_OK && off < p->end; off = r.next) {
+		plan_record_free(&r);
+		rc = plan_read(p, off, 0, &r, errstr);
+		if (rc == EX_OK)
+			rc = plan_one(p, l, campaign, retry_flags, via, &r, off, errstr);
+	}
+	plan_record_free(&r);
+	if (rc == EX_OK)
+		rc = ledger_batch_end(l, 1, errstr);
+	else
+		ledger_batch_end(l, 0, NULL);
+	return rc;
+}
+
+void plan_count(const struct plan *p, size_t counts[MS__COUNT])
+{
+	for (int s = 0; s < MS__COUNT; s++)
+		counts[s] = p->skipped[s];
+	for (size_t i = 0; i < p->n; i++)
+		counts[p->m[i].state]++;
+}
+
+void plan_free(struct plan *p)
+{
+	if (p->spool)
+		close(p->fd);
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->m[i].idx);
+		free(p->m[i].deliv);
+	}
+	free(p->m);
+	memset(p, 0, sizeof(*p));
+}

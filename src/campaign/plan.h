@@ -1,0 +1,97 @@
+/*
+ * The plan of a send (docs/design.md, "The send pipeline"). Pass 1 renders and composes
+ * every selected mission exactly once, while validating, into a spool (an unlinked
+ * temporary file: the roster is read once and memory does not grow with the messages).
+ * Pass 2 reads the spool's envelopes, finds or makes each address's delivery in the ledger
+ * and decides what this run sends. The engine then reads each message back from the spool.
+ */
+#ifndef DEMARCHE_PLAN_H
+#define DEMARCHE_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "campaign/merge.h"
+#include "campaign/message.h"
+#include "ledger/ledger.h"
+
+/*
+ * A mission's state for the summary, worked out from its addresses' deliveries: in doubt
+ * when any is unknown, else deferred when any is deferred, else failed when any failed, else
+ * not started when any is still pending, else sent (every address sent, replied or bounced).
+ */
+enum mission_state { MS_SENT, MS_DEFERRED, MS_FAILED, MS_UNKNOWN, MS_NOT_STARTED, MS__COUNT };
+
+/* The state a mission is in when one more of its addresses is in delivery state s. */
+enum mission_state mission_state_add(enum mission_state m, enum ledger_state s);
+/* The worse of two mission states (in doubt, deferred, failed, not started, sent). */
+enum mission_state mission_state_worse(enum mission_state a, enum mission_state b);
+/* "sent", "deferred", "failed", "in doubt", "not started". Static. */
+const char *mission_state_name(enum mission_state m);
+
+/* One mission this run sends. */
+struct plan_mission {
+	off_t off;               /* its record in the spool */
+	uint32_t n;              /* addresses this run sends */
+	uint32_t *idx;           /* which of the record's addresses, n of them */
+	int64_t *deliv;          /* their deliveries, n of them (NULL in a test) */
+	enum mission_state rest; /* the state of the addresses it does not send (MS_SENT if none) */
+	enum mission_state state; /* before this run, then after it: the engine keeps it */
+};
+
+struct plan {
+	int fd; /* the spool, when spool is 1 */
+	int spool;
+	off_t end;   /* its size */
+	size_t nrec; /* missions composed (every selected one) */
+	struct plan_mission *m;
+	size_t n;
+	/* selected missions this run does not send, by the reason */
+	size_t already_sent, skipped_failed, skipped_unknown;
+	size_t skipped[MS__COUNT]; /* the same, by mission state */
+};
+
+/*
+ * Pass 1: merge_validate() with every selected mission composed (message_build()) and
+ * written to the spool; the spool lives in $TMPDIR (default /tmp), mode 0600, unlinked from
+ * the start. Returns EX_OK, EX_DATAERR (every problem printed, prefixed by cmd; nothing
+ * written anywhere else), or EX_CANTCREAT / EX_IOERR (the spool; *errstr).
+ */
+int plan_compose(struct plan *p, struct merge *m, struct message_run *mr, time_t date,
+                 const char *cmd, char **errstr);
+
+/*
+ * Pass 2, for a real send: in one transaction, every composed mission's deliveries found
+ * or made (pending) in the ledger; a delivery a killed run left 'sending' becomes unknown
+ * (recorded with via); pending and deferred ones are sent, failed and unknown ones only
+ * with retry_flags (LEDGER_RETRY_*), sent/bounced/replied ones never. Returns EX_OK or the
+ * ledger's code (*errstr). For a test (--test-to) use plan_all() instead.
+ */
+int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsigned retry_flags,
+                    const char *via, char **errstr);
+
+/* For a test: every composed mission, to one address. Can't fail. */
+void plan_all(struct plan *p);
+
+/* One spool record, read back: everything owned by it (plan_record_free()). */
+struct plan_record {
+	char *key, *message_id;
+	char **rcpt;
+	uint32_t nrcpt;
+	char *data;
+	size_t len;
+	off_t next; /* where the next record starts */
+};
+
+/* Reads the record at off (with the message when with_data). EX_OK or EX_IOERR. */
+int plan_read(const struct plan *p, off_t off, int with_data, struct plan_record *r, char **errstr);
+void plan_record_free(struct plan_record *r); /* safe on a zeroed one */
+
+/* Selected missions by state: those skipped plus those planned (their .state). */
+void plan_count(const struct plan *p, size_t counts[MS__COUNT]);
+
+void plan_free(struct plan *p); /* closes the spool; safe on a zeroed plan */
+
+#endif

@@ -1,0 +1,36 @@
+/* What demarche send prints: the plan before, progress during, the summary after. */
+#ifndef DEMARCHE_CMD_SEND_H
+#define DEMARCHE_CMD_SEND_H
+
+#include <stdint.h>
+
+#include "campaign/engine.h"
+#include "campaign/merge.h"
+#include "campaign/message.h"
+#include "campaign/plan.h"
+
+struct send_view {
+	const struct merge *m;
+	const struct message_run *mr;
+	const struct plan *p;
+	const char *via; /* as it may be shown: never a password */
+	const char *rate;
+	int concurrency;
+	size_t to_send; /* what this run will send (--limit counted) */
+	int progress;   /* stderr is a terminal: one status line */
+	int64_t t0;
+	struct engine_stats st;
+};
+
+void send_print_plan(const struct send_view *v);
+/* The engine's report callback: progress on a terminal, else one line per problem. */
+void send_print_outcome(void *u, const char *key, const struct transport_result *r,
+                        int will_retry);
+/*
+ * The summary: this run's messages, then the campaign's selected missions by state.
+ * Returns the exit code those call for: 69 when any selected mission failed, 75 when any is
+ * deferred, in doubt or not started, 0 when all are sent.
+ */
+int send_print_summary(const struct send_view *v, int test, int interrupted);
+
+#endif
