@@ -24,14 +24,20 @@ const char usage_draft[] =
     "'demarche check' and 'send' to fill from the roster. Edit the result freely.\n"
     "TEMPLATE is a template id, or a path to a template folder.\n"
     "\n"
+    "An Attachment must be a file inside the template's folder (no absolute path, no '..',\n"
+    "no symlink leading out); a copy keeps its source's read/write permissions, never wider.\n"
+    "A Bcc header is refused. All or nothing: files are created new and renamed into place\n"
+    "(a symlink in DIR is replaced, never written through; DIR itself must not be one), and\n"
+    "a failed draft removes the folders it made.\n"
+    "\n"
     "  -o, --output DIR     where to write (made if missing)\n"
     "  --set K=V            one param as a string (repeatable; overrides --params)\n"
     "  --params FILE.json   a JSON object of params (lists, e.g. organisations, go here)\n"
     "  --force              write into DIR even when it is not empty\n"
     "\n"
-    "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template;\n"
-    "66 no such template or params file; 73 DIR is not empty (without --force) or cannot\n"
-    "be written.\n";
+    "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template\n"
+    "(an Attachment outside its folder, a Bcc header); 66 no such template or params file;\n"
+    "73 DIR is not empty (without --force), is a symlink, or cannot be written.\n";
 
 /* The folders make_dir() created, deepest last: removed again when the draft fails. */
 struct made_dirs {
