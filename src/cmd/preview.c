@@ -1,4 +1,5 @@
 /* demarche preview: write the merged messages as .eml files, or the first one to stdout. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,8 +40,10 @@ struct preview {
 	const char *out; /* NULL: the first message to stdout */
 	char *stage;     /* OUT/.preview-XXXXXX: written while validating, renamed at the end */
 	size_t written;
-	char **names; /* the file names used so far (see create_for_key()) */
-	size_t nnames;
+	/* The file names used so far (see create_for_key()): a set ignoring ASCII case,
+	 * open addressing, for 10,000 missions without a quadratic search. */
+	char **names;
+	size_t nnames, cap;
 	char *err;
 };
 
@@ -88,12 +91,47 @@ static void key_hash(const char *key, char hex[9])
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-static int name_used(const struct preview *p, const char *name)
+/* FNV-1a over the lower-cased name: equal ignoring case, equal hash. */
+static size_t name_hash(const char *name)
 {
-	for (size_t i = 0; i < p->nnames; i++)
-		if (!strcasecmp(p->names[i], name))
-			return 1;
-	return 0;
+	size_t h = 2166136261u;
+
+	for (const unsigned char *s = (const unsigned char *)name; *s; s++)
+		h = (h ^ (size_t)tolower(*s)) * 16777619u;
+	return h;
+}
+
+/* The slot holding name (ignoring case), or the empty slot where it would go. */
+static char **name_slot(const struct preview *p, const char *name)
+{
+	size_t i = name_hash(name) & (p->cap - 1);
+
+	while (p->names[i] && strcasecmp(p->names[i], name))
+		i = (i + 1) & (p->cap - 1);
+	return &p->names[i];
+}
+
+static int name_used(struct preview *p, const char *name)
+{
+	return p->cap && *name_slot(p, name) != NULL;
+}
+
+/* Adds name to the set (takes it). */
+static void name_add(struct preview *p, char *name)
+{
+	if (2 * (p->nnames + 1) > p->cap) { /* at most half full */
+		char **old = p->names;
+		size_t oldcap = p->cap;
+
+		p->cap = p->cap ? 2 * p->cap : 64;
+		p->names = xcalloc(p->cap, sizeof(*p->names));
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i])
+				*name_slot(p, old[i]) = old[i];
+		free(old);
+	}
+	*name_slot(p, name) = name;
+	p->nnames++;
 }
 
 /* Candidate k for key (k = 0, 1, ...): base, base-HASH, base-HASH-2, ... */
@@ -129,8 +167,7 @@ static int create_for_key(struct preview *p, const char *key, char **path)
 		*path = xasprintf("%s/%s", p->stage, name);
 		fd = open(*path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd >= 0 || errno != EEXIST) {
-			p->names = xreallocarray(p->names, p->nnames + 1, sizeof(*p->names));
-			p->names[p->nnames++] = name;
+			name_add(p, name);
 			break;
 		}
 		free(name);
@@ -330,7 +367,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	else if (p.written == 0)
 		fprintf(stderr, "demarche preview: no mission selected\n");
 out:
-	for (size_t i = 0; i < p.nnames; i++)
+	for (size_t i = 0; i < p.cap; i++)
 		free(p.names[i]);
 	free(p.names);
 	free(p.stage);
