@@ -1,12 +1,12 @@
 /* demarche audit: report from the ledger as an aligned table, CSV (RFC 4180) or JSON. */
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/escape.h"
 #include "base/strutil.h"
 #include "base/term.h"
 #include "base/xalloc.h"
@@ -44,21 +44,17 @@ struct out {
 	int state_col; /* column coloured by state; -1 none; -2 all but the first (matrix) */
 	int *width;
 	int widths_known;
-	int plain_json; /* heads are distinct plain names, K_INT cells canonical decimals */
-	char **rows;    /* buffered cells, ncols per row (NULL cell: none) */
+	int visible; /* CSV to a terminal: cells escaped as in the table */
+	char **rows; /* buffered cells, ncols per row (NULL cell: none) */
 	size_t nrows, cap;
 	size_t emitted;
 	struct buf line;
 };
 
-/* Display width of UTF-8 text: one column per code point (no wide characters expected). */
+/* Display width of a cell as the table shows it: escaped (see esc_term()). */
 static int width_of(const char *s)
 {
-	int n = 0;
-
-	for (; s && *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
+	return (int)esc_term_width(s);
 }
 
 static const char *state_colour(const char *s)
@@ -87,6 +83,7 @@ static void out_init(struct out *o, enum format fmt, size_t ncols, const char *c
 	memset(o, 0, sizeof(*o));
 	o->fmt = fmt;
 	o->colour = fmt == FMT_TABLE && term_colour(stdout);
+	o->visible = fmt == FMT_CSV && term_isatty(stdout);
 	o->ncols = ncols;
 	o->heads = heads;
 	o->kinds = kinds;
@@ -94,29 +91,6 @@ static void out_init(struct out *o, enum format fmt, size_t ncols, const char *c
 	o->width = xcalloc(ncols, sizeof(int));
 	for (size_t i = 0; i < ncols; i++)
 		o->width[i] = width_of(heads[i]);
-}
-
-/* RFC 4180 section 2: quote a field holding a comma, quote, CR or LF; double the quotes. */
-static void csv_field(struct buf *b, const char *s)
-{
-	const char *p = s;
-
-	if (!s)
-		return;
-	/* one pass over the usual field, which needs no quotes */
-	while (*p && *p != ',' && *p != '"' && *p != '\r' && *p != '\n')
-		p++;
-	if (!*p) {
-		buf_add(b, s, (size_t)(p - s));
-		return;
-	}
-	buf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_addc(b, '"');
-		buf_addc(b, *s);
-	}
-	buf_addc(b, '"');
 }
 
 /* Lines are built whole and written at once: a million rows must not cost a printf each. */
@@ -129,7 +103,7 @@ static void put_line(struct out *o)
 static void csv_row(struct out *o, const char *const *cells)
 {
 	for (size_t i = 0; i < o->ncols; i++) {
-		csv_field(&o->line, cells[i]);
+		esc_csv(&o->line, cells[i], o->visible);
 		buf_adds(&o->line, i + 1 < o->ncols ? "," : "\r\n");
 	}
 	put_line(o);
@@ -142,7 +116,7 @@ static void table_row(struct out *o, const char *const *cells, int head)
 	for (size_t i = 0; i < o->ncols; i++) {
 		const char *s = cells[i] ? cells[i] : "";
 		const char *c = NULL;
-		int pad = o->width[i] - width_of(s) + 2;
+		int pad;
 
 		if (o->colour && head)
 			c = "\033[1m";
@@ -150,7 +124,8 @@ static void table_row(struct out *o, const char *const *cells, int head)
 			c = state_colour(s);
 		if (c)
 			buf_adds(&o->line, c);
-		buf_adds(&o->line, s);
+		/* padded after escaping: what the terminal shows is what is measured */
+		pad = o->width[i] - (int)esc_term(&o->line, s) + 2;
 		if (c)
 			buf_adds(&o->line, "\033[0m");
 		if (i + 1 == o->ncols)
@@ -165,45 +140,24 @@ static void table_row(struct out *o, const char *const *cells, int head)
 	put_line(o);
 }
 
-/* A JSON string as json_dumps() writes it; 0 when s is not UTF-8 (jansson: no string). */
-static int json_text(struct buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	json_t *v;
-	char *d;
-
-	while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-		p++;
-	if (!*p) { /* the usual case, a million times: nothing to escape */
-		buf_addc(b, '"');
-		buf_add(b, s, (size_t)((const char *)p - s));
-		buf_addc(b, '"');
-		return 1;
-	}
-	if (!(v = json_string(s)))
-		return 0;
-	d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	buf_adds(b, d ? d : "null");
-	free(d);
-	json_decref(v);
-	return 1;
-}
-
-/* One row as jansson would print its object, without building it (see plain_json). */
+/*
+ * One row as a JSON object, written directly (a million rows must not each build a jansson
+ * object). Strings are exact (esc_json()); K_INT cells are our own decimals.
+ */
 static void json_row(struct out *o, const char *const *cells)
 {
 	buf_adds(&o->line, o->emitted++ ? ",\n{" : "[\n{");
 	for (size_t i = 0; i < o->ncols; i++) {
 		if (i)
 			buf_addc(&o->line, ',');
-		json_text(&o->line, o->heads[i]);
+		esc_json(&o->line, o->heads[i]);
 		buf_addc(&o->line, ':');
 		if (!cells[i])
 			buf_adds(&o->line, "null");
 		else if (o->kinds[i] == K_INT)
 			buf_adds(&o->line, cells[i]);
-		else if (!json_text(&o->line, cells[i]))
-			buf_adds(&o->line, "null");
+		else
+			esc_json(&o->line, cells[i]);
 	}
 	buf_addc(&o->line, '}');
 	put_line(o);
@@ -211,33 +165,12 @@ static void json_row(struct out *o, const char *const *cells)
 
 static void emit(struct out *o, const char *const *cells)
 {
-	if (o->fmt == FMT_JSON && o->plain_json) {
+	if (o->fmt == FMT_JSON) {
 		json_row(o, cells);
-		return;
-	}
-	if (o->fmt == FMT_CSV) {
+	} else if (o->fmt == FMT_CSV) {
 		if (!o->emitted++)
 			csv_row(o, o->heads);
 		csv_row(o, cells);
-	} else if (o->fmt == FMT_JSON) {
-		json_t *obj = json_object();
-		char *s;
-
-		for (size_t i = 0; i < o->ncols; i++) {
-			json_t *v;
-
-			if (!cells[i])
-				v = json_null();
-			else if (o->kinds[i] == K_INT)
-				v = json_integer(strtoll(cells[i], NULL, 10));
-			else
-				v = json_string(cells[i]);
-			json_object_set_new(obj, o->heads[i], v ? v : json_null());
-		}
-		s = json_dumps(obj, JSON_COMPACT);
-		printf("%s%s", o->emitted++ ? ",\n" : "[\n", s ? s : "null");
-		free(s);
-		json_decref(obj);
 	} else if (o->widths_known) {
 		if (!o->emitted++)
 			table_row(o, o->heads, 1);
@@ -346,7 +279,6 @@ static int audit_campaigns(struct ledger *l, enum format fmt, char **err)
 	int rc;
 
 	out_init(&o, fmt, fmt == FMT_TABLE ? 13 : 14, heads, kinds, -1);
-	o.plain_json = 1;
 	rc = ledger_campaigns(l, campaign_line, &o, err);
 	out_end(&o);
 	return rc;
@@ -386,6 +318,21 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	return 0;
 }
 
+/* Widens w to this row's key, address and last reply as the table shows them (escaped). */
+static int measure_line(const struct ledger_row *r, void *ctx)
+{
+	struct ledger_widths *w = ctx;
+	int n;
+
+	if ((n = width_of(r->key)) > w->key)
+		w->key = n;
+	if ((n = width_of(r->address)) > w->address)
+		w->address = n;
+	if ((n = width_of(r->last_reply)) > w->reply)
+		w->reply = n;
+	return 0;
+}
+
 static int audit_deliveries(struct ledger *l, const char *campaign, enum format fmt, char **err)
 {
 	static const char *const theads[] = {"key",      "state",      "address",   "time",
@@ -395,15 +342,26 @@ static int audit_deliveries(struct ledger *l, const char *campaign, enum format 
 	static const enum kind kinds[] = {K_STR, K_STR, K_STR, K_STR, K_INT, K_INT, K_STR, K_STR};
 	static const enum kind tkinds[] = {K_STR, K_STR, K_STR, K_STR, K_INT, K_STR, K_STR};
 	struct deliveries_ctx dc = {0};
-	struct ledger_widths w;
+	struct ledger_widths w = {0};
 	struct out o;
 	int rc;
 
 	if (fmt == FMT_TABLE) {
 		out_init(&o, fmt, 7, theads, tkinds, 1);
-		if ((rc = ledger_delivery_widths(l, campaign, &w, err)))
+		/*
+		 * Widths from one SQL pass over the length indexes, so a million rows stream
+		 * instead of being held. They count raw characters: a value escaping makes
+		 * wider (\x1b for ESC) would stick out of its column. On a terminal, where that
+		 * would be seen and a second pass costs little next to drawing the lines, the
+		 * widths are measured on the escaped text instead (measure_line()); into a pipe
+		 * or a file such a row only pushes the rest of its own line right.
+		 */
+		if (term_isatty(stdout))
+			rc = ledger_deliveries(l, campaign, measure_line, &w, err);
+		else
+			rc = ledger_delivery_widths(l, campaign, &w, err);
+		if (rc)
 			goto out;
-		/* widths from one SQL pass, so a million rows stream instead of being held */
 		o.widths_known = 1;
 		o.width[0] = w.key > o.width[0] ? w.key : o.width[0];
 		o.width[1] = 8;
@@ -415,7 +373,6 @@ static int audit_deliveries(struct ledger *l, const char *campaign, enum format 
 			o.width[5] = 3;
 	} else {
 		out_init(&o, fmt, 8, heads, kinds, -1);
-		o.plain_json = 1;
 	}
 	dc.o = &o;
 	rc = ledger_deliveries(l, campaign, delivery_line, &dc, err);
@@ -707,10 +664,15 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	if (campaign && ledger_campaign_exists(l, campaign) != 1) {
 		struct nearest near = {campaign, NULL, (size_t)-1};
 
+		char *shown, *best;
+
 		ledger_campaigns(l, nearest_campaign, &near, NULL);
-		rc = error_set(&err, EX_DATAERR, "no campaign '%s' in the ledger%s%s%s", campaign,
-		               near.best ? " (did you mean '" : "", near.best ? near.best : "",
-		               near.best ? "'?)" : "");
+		shown = esc_term_dup(campaign);
+		best = esc_term_dup(near.best);
+		rc = error_set(&err, EX_DATAERR, "no campaign '%s' in the ledger%s%s%s", shown,
+		               best ? " (did you mean '" : "", best ? best : "", best ? "'?)" : "");
+		free(shown);
+		free(best);
 		free(near.best);
 		goto out;
 	}
