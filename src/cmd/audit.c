@@ -126,6 +126,9 @@ static void table_row(struct out *o, const char *const *cells, int head)
 			buf_adds(&o->line, c);
 		/* padded after escaping: what the terminal shows is what is measured */
 		pad = o->width[i] - (int)esc_term(&o->line, s) + 2;
+		if (pad <
+		    2) /* wider than measured (see audit_deliveries()): never run into the next */
+			pad = 2;
 		if (c)
 			buf_adds(&o->line, "\033[0m");
 		if (i + 1 == o->ncols)
@@ -318,12 +321,24 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	return 0;
 }
 
-/* Widens w to this row's key, address and last reply as the table shows them (escaped). */
+/* Measuring stops after this many deliveries when the table is not for a terminal. */
+#define MEASURE_MAX  10000
+#define MEASURE_STOP (-1)
+
+struct measure {
+	struct ledger_widths w;
+	long n, max; /* rows measured; stop after max (0: never) */
+};
+
+/* Widens the widths to this row's key, address and last reply as the table shows them. */
 static int measure_line(const struct ledger_row *r, void *ctx)
 {
-	struct ledger_widths *w = ctx;
+	struct measure *m = ctx;
+	struct ledger_widths *w = &m->w;
 	int n;
 
+	if (m->max && m->n++ == m->max)
+		return MEASURE_STOP;
 	if ((n = width_of(r->key)) > w->key)
 		w->key = n;
 	if ((n = width_of(r->address)) > w->address)
@@ -343,25 +358,29 @@ static int audit_deliveries(struct ledger *l, const char *campaign, enum format 
 	static const enum kind tkinds[] = {K_STR, K_STR, K_STR, K_STR, K_INT, K_STR, K_STR};
 	struct deliveries_ctx dc = {0};
 	struct ledger_widths w = {0};
+	struct measure m = {0};
 	struct out o;
 	int rc;
 
 	if (fmt == FMT_TABLE) {
 		out_init(&o, fmt, 7, theads, tkinds, 1);
 		/*
-		 * Widths from one SQL pass over the length indexes, so a million rows stream
-		 * instead of being held. They count raw characters: a value escaping makes
-		 * wider (\x1b for ESC) would stick out of its column. On a terminal, where that
-		 * would be seen and a second pass costs little next to drawing the lines, the
-		 * widths are measured on the escaped text instead (measure_line()); into a pipe
-		 * or a file such a row only pushes the rest of its own line right.
+		 * The rows stream (a million must not be held), so the widths are known first:
+		 * measured on the escaped text (measure_line()), a pass over the rows. On a
+		 * terminal, where a second pass costs little next to drawing the lines, always;
+		 * elsewhere up to MEASURE_MAX deliveries (any real campaign), and past that from
+		 * one SQL pass over the length indexes, which count raw characters: a value that
+		 * escaping makes wider (\x1b for ESC) then pushes the rest of its line right.
 		 */
-		if (term_isatty(stdout))
-			rc = ledger_deliveries(l, campaign, measure_line, &w, err);
-		else
+		m.max = term_isatty(stdout) ? 0 : MEASURE_MAX;
+		rc = ledger_deliveries(l, campaign, measure_line, &m, err);
+		if (rc == MEASURE_STOP)
 			rc = ledger_delivery_widths(l, campaign, &w, err);
 		if (rc)
 			goto out;
+		w.key = w.key > m.w.key ? w.key : m.w.key;
+		w.address = w.address > m.w.address ? w.address : m.w.address;
+		w.reply = w.reply > m.w.reply ? w.reply : m.w.reply;
 		o.widths_known = 1;
 		o.width[0] = w.key > o.width[0] ? w.key : o.width[0];
 		o.width[1] = 8;
