@@ -26,6 +26,10 @@ const char usage_audit[] =
     "--missing: the roster's missions with no sent delivery of CAMPAIGN (exit 1 if any).\n"
     "--matrix: the roster's missions x the ledger's campaigns (or CAMPAIGN), best state each.\n"
     "A table on a terminal is coloured unless NO_COLOR is set; CSV is RFC 4180 (CRLF).\n"
+    "Values are treated as hostile: the table shows control, bidi and invisible characters\n"
+    "and bytes that are not UTF-8 escaped (\\x1b, \\u202e, \\xff); a CSV cell starting with\n"
+    "= + - @ TAB or CR gets a leading ' and quotes (cells are otherwise exact, escaped only\n"
+    "on a terminal); JSON is exact, with each byte that is not UTF-8 as U+FFFD.\n"
     "An unknown CAMPAIGN exits 65; a missing ledger 66.\n";
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
