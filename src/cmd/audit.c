@@ -687,15 +687,10 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	if (campaign && ledger_campaign_exists(l, campaign) != 1) {
 		struct nearest near = {campaign, NULL, (size_t)-1};
 
-		char *shown, *best;
-
 		ledger_campaigns(l, nearest_campaign, &near, NULL);
-		shown = esc_term_dup(campaign);
-		best = esc_term_dup(near.best);
-		rc = error_set(&err, EX_DATAERR, "no campaign '%s' in the ledger%s%s%s", shown,
-		               best ? " (did you mean '" : "", best ? best : "", best ? "'?)" : "");
-		free(shown);
-		free(best);
+		rc = error_set(&err, EX_DATAERR, "no campaign '%s' in the ledger%s%s%s", campaign,
+		               near.best ? " (did you mean '" : "", near.best ? near.best : "",
+		               near.best ? "'?)" : "");
 		free(near.best);
 		goto out;
 	}
@@ -716,8 +711,13 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	if (fflush(stdout) != 0 && !rc)
 		rc = error_set(&err, EX_IOERR, "writing the report failed");
 out:
-	if (rc > 1 && err)
-		fprintf(stderr, "demarche audit: %s\n", err);
+	if (rc > 1 && err) {
+		/* it may quote the ledger's values: escaped like the table */
+		char *shown = esc_term_dup(err);
+
+		fprintf(stderr, "demarche audit: %s\n", shown);
+		free(shown);
+	}
 	free(err);
 	free(joins.v);
 	free(wheres.v);

@@ -539,6 +539,15 @@ static void replydom_free(struct run *b)
 	free(b->rd);
 }
 
+/* An error on stderr: it may quote a server's reply, so it is escaped like the rest. */
+static void print_error(const char *prefix, const char *msg)
+{
+	char *shown = esc_term_dup(msg);
+
+	fprintf(stderr, "demarche bounces: %s%s\n", prefix, shown);
+	free(shown);
+}
+
 /* IMAP trouble is "try again later", except what only the configuration can fix. */
 static int imap_exit(int rc)
 {
@@ -556,7 +565,7 @@ static int retry_copies(struct app *app, struct ledger *l)
 	if (!sc) {
 		if (!err)
 			return EX_OK; /* no [imap] url: no copies to Sent */
-		fprintf(stderr, "demarche bounces: Sent copies: %s\n", err);
+		print_error("Sent copies: ", err);
 		free(err);
 		return EX_CONFIG;
 	}
@@ -564,7 +573,7 @@ static int retry_copies(struct app *app, struct ledger *l)
 	if (appended)
 		printf("%zu Sent cop%s appended\n", appended, appended == 1 ? "y" : "ies");
 	if (rc)
-		fprintf(stderr, "demarche bounces: %s\n", err);
+		print_error("", err);
 	free(err);
 	sentcopy_close(sc);
 	return rc;
@@ -670,7 +679,7 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 	rc = rc2;
 	goto out;
 fail:
-	fprintf(stderr, "demarche bounces: %s\n", err ? err : exit_name(rc));
+	print_error("", err ? err : exit_name(rc));
 out:
 	imap_close(s);
 	ledger_close(b.l);

@@ -250,5 +250,10 @@ grep -q "^DEU,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"$ESC\[31mGermany$BEL
 	missing.csv || fail "--missing CSV: $(cat -v missing.csv)"
 D audit --matrix --to roster.csv --format json | python3 -c 'import json,sys; json.load(sys.stdin)' ||
 	fail "matrix JSON"
+D audit "$CAMPAIGN$ESC[2J" >/dev/null 2>err.txt
+expect_rc 65 $? "audit of an unknown campaign"
+raw_free err.txt "audit's error"
+grep -qF "no campaign '$CAMPAIGN\\x1b[2J' in the ledger" err.txt ||
+	fail "audit's error: $(cat -v err.txt)"
 D verify >/dev/null || fail "verify"
 pass
