@@ -6,7 +6,9 @@
  * Headers (RFC 5322 section 2.2 syntax: "Name: value", continuation lines start with
  * blank space): Title, Campaign, Subject, Params (comma-separated names), Attachment
  * (repeatable; a path relative to the file), Cc, Bcc, Reply-To, Language (single-file
- * letters; default en). Any other header is an error naming the file and line.
+ * letters; default en), Audience ("parties", the default, or "any": the appeal may go to
+ * a state that is not a party on the sending date, e.g. one urged to return). Any other
+ * header is an error naming the file and line.
  *
  * Partials and parents ({{> name}}, {{< name}}) are NAME.mustache, looked up in the
  * letter's own folder, then in the layout folder given to letter_load() (templates use
@@ -35,6 +37,9 @@ struct letter;
  */
 int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d);
 void letter_free(struct letter *l);
+
+/* 1 when a file of the letter says "Audience: any", else 0. Can't fail. */
+int letter_audience_any(const struct letter *l);
 
 /* The path given to letter_load(). Can't fail. */
 const char *letter_path(const struct letter *l);
