@@ -387,7 +387,7 @@ static const char *cell(const struct trow *tr, size_t c)
 /*
  * Whether the row's state is a State Party on date: it has deposited its instrument by
  * then (an empty instrument_date: a party long since) and no withdrawal has taken effect.
- * When not, *why says since when ("left 2026-06-02" or "joins 2027-01-01").
+ * When not, *since is the date it left (*left 1) or will join (*left 0).
  */
 static int party_on(const struct table *t, const struct trow *tr, const char *date,
                     const char **since, int *left)
@@ -1308,7 +1308,7 @@ static size_t list_withdrawals(const struct table *t, const char *date, int left
 
 	for (size_t i = 0; i < t->nrows; i++) {
 		const struct trow *tr = &t->rows[i];
-		const char *eff = cell(tr, t->c_effective), *not = cell(tr, t->c_notified);
+		const char *eff = cell(tr, t->c_effective), *notified = cell(tr, t->c_notified);
 		const char *name = c_state != NONE ? tr->v[c_state] : tr->v[t->jcol];
 		int gone = *eff && strcmp(date, eff) >= 0;
 
@@ -1316,7 +1316,7 @@ static size_t list_withdrawals(const struct table *t, const char *date, int left
 			continue;
 		if (out)
 			fprintf(out, "    %s (%s): notified %s, effective %s\n", name,
-			        tr->v[t->jcol], *not ? not : "(date not recorded)", eff);
+			        tr->v[t->jcol], *notified ? notified : "(date not recorded)", eff);
 		n++;
 	}
 	return n;

@@ -91,7 +91,8 @@ int roster_each(struct roster *r, int (*fn)(void *user, const struct roster_row 
 const struct roster_stats *roster_stats(const struct roster *r); /* never NULL */
 const char *roster_path(const struct roster *r);                 /* the roster file */
 const char *roster_date(const struct roster *r);                 /* the sending date, YYYY-MM-DD */
-/* The fact columns of the joined facts tables (see above), each once; *n gets the count. */
+/* The fact columns of the joined facts tables (see above), each once, NULL-terminated and
+ * owned by the roster; *n gets the count. */
 const char *const *roster_fact_columns(const struct roster *r, size_t *n);
 /* The as_of of the first facts table (NULL: none) and, in *parties when not NULL, its
  * number of States Parties on the sending date. */
