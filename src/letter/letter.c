@@ -66,7 +66,8 @@ struct letter {
 #define LETTER_MAX_ATTACH_SIZE (25L * 1000 * 1000) /* their total size in bytes */
 
 static const char *const known_headers[] = {
-    "Title", "Campaign", "Subject", "Params", "Attachment", "Cc", "Bcc", "Reply-To", "Language",
+    "Title", "Campaign", "Subject",  "Params",   "Attachment",
+    "Cc",    "Bcc",      "Reply-To", "Language", "Audience",
 };
 #define NKNOWN (sizeof(known_headers) / sizeof(known_headers[0]))
 
@@ -378,7 +379,8 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 			if (!canon) {
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "unknown header '%.*s' (known: Title, Campaign, Subject, "
-				          "Params, Attachment, Cc, Reply-To, Language)",
+				          "Params, Attachment, Cc, Reply-To, Language, "
+				          "Audience)",
 				          (int)nlen, nm);
 			} else if (!strcmp(canon, "Bcc")) {
 				/* Known only to be refused with its reason, not as unknown. */
@@ -422,6 +424,16 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 		}
 		if (!strcmp(h->name, "Language"))
 			continue;
+		/* Audience: who may receive the appeal; a fixed word, not a template. */
+		if (!strcmp(h->name, "Audience")) {
+			if (strcasecmp(h->src, "any") && strcasecmp(h->src, "parties"))
+				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+				          "Audience: '%s': write 'parties' (the default: States "
+				          "Parties on the sending date) or 'any' (former parties "
+				          "too)",
+				          h->src);
+			continue;
+		}
 		if (!strcmp(h->name, "Attachment") && !strstr(h->src, "{{")) {
 			/* Known now: refused at load; a rendered one is checked when opened. */
 			char *why = NULL;
@@ -603,6 +615,16 @@ out:
 	free(langs);
 	letter_free(l);
 	return rc;
+}
+
+int letter_audience_any(const struct letter *l)
+{
+	for (size_t i = 0; i < l->nfiles; i++) {
+		const struct header *h = find_header(&l->files[i], "Audience");
+		if (h && !strcasecmp(h->src, "any"))
+			return 1;
+	}
+	return 0;
 }
 
 const char *letter_path(const struct letter *l)
@@ -1053,8 +1075,12 @@ static int draft_file(const struct letter *l, const struct letter_file *f, json_
 		const struct header *h = &f->headers[i];
 		char *v = NULL;
 
-		if (!h->tpl)
-			continue; /* Params are filled; Language is the file name now */
+		if (!h->tpl) {
+			/* Params are filled; Language is the file name now; Audience stays. */
+			if (!strcmp(h->name, "Audience"))
+				buf_addf(out, "Audience: %s\n", h->src);
+			continue;
+		}
 		if (render_header(f, h, params, &hopts, &v, d) != EX_OK) {
 			rc = EX_DATAERR;
 			continue;

@@ -7,8 +7,10 @@
  * blank space): Title, Campaign, Subject, Params (comma-separated names), Attachment
  * (repeatable; a file inside the letter's folder, named relative to it: no absolute path,
  * no "..", no symlink leading out, see mail/attachment.h), Cc, Reply-To, Language
- * (single-file letters; default en). Bcc is refused: a letter to a mission has no hidden
- * recipient. Any other header is an error naming the file and line.
+ * (single-file letters; default en), Audience ("parties", the default, or "any": the appeal
+ * may go to a state that is not a party on the sending date, e.g. one urged to return).
+ * Bcc is refused: a letter to a mission has no hidden recipient. Any other header is an
+ * error naming the file and line.
  *
  * Partials and parents ({{> name}}, {{< name}}) are NAME.mustache, looked up in the
  * letter's own folder, then in the layout folder given to letter_load() (templates use
@@ -37,6 +39,9 @@ struct letter;
  */
 int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d);
 void letter_free(struct letter *l);
+
+/* 1 when a file of the letter says "Audience: any", else 0. Can't fail. */
+int letter_audience_any(const struct letter *l);
 
 /* The path given to letter_load(). Can't fail. */
 const char *letter_path(const struct letter *l);
