@@ -23,7 +23,8 @@ int write_all(int fd, const void *data, size_t len);
  * fsync'ed, so after a crash path holds either version whole.
  * Returns EX_OK, or EX_CANTCREAT (cannot create the new file) / EX_IOERR (write, fsync or
  * rename failed) with *errstr (allocated, naming path and the reason); the new file is
- * then removed and path is untouched.
+ * then removed and path is untouched. Only a failed fsync of the folder (FILE_SYNC) comes
+ * after the rename: EX_IOERR, path replaced but perhaps not yet durable.
  */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int flags,
                       char **errstr);
