@@ -65,7 +65,9 @@ static void child(const char *command, int out, int tty, char **env)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(out, STDOUT_FILENO) < 0)
+	if (out == STDOUT_FILENO)
+		fcntl(out, F_SETFD, 0); /* dup2() would leave its close-on-exec set */
+	else if (dup2(out, STDOUT_FILENO) < 0)
 		_exit(127);
 	/* No other descriptor: a lingering grandchild must not hold the ledger or its lock. */
 	close_range(3, ~0U, 0);
