@@ -29,7 +29,6 @@ struct sentcopy *sentcopy_open(const struct config *cfg, char **err)
 	struct account *a = NULL;
 	struct sentcopy *sc;
 
-	*err = NULL;
 	if (account_resolve(ACCOUNT_IMAP, cfg, NULL, ACCOUNT_SECRET, &a, err) != EX_OK || !a)
 		return NULL;
 	sc = xcalloc(1, sizeof(*sc));
