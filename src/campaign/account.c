@@ -85,15 +85,15 @@ int account_resolve(enum account_kind kind, const struct config *cfg, const char
 	a->id = a->user ? xasprintf("%s;user=%s", a->url, a->user) : xstrdup(a->url);
 	if (kind == ACCOUNT_SMTP) {
 		a->ca_file = dup_or_null(cfg->smtp.ca_file);
-		a->password_command_ = dup_or_null(cfg->smtp.password_command);
-		a->password_ = dup_or_null(cfg->smtp.password);
-		a->oauth_command_ = dup_or_null(cfg->smtp.oauth_token_command);
-		a->timeout_ = cfg->smtp.command_timeout;
+		a->priv.password_command = dup_or_null(cfg->smtp.password_command);
+		a->priv.password = dup_or_null(cfg->smtp.password);
+		a->priv.oauth_command = dup_or_null(cfg->smtp.oauth_token_command);
+		a->priv.timeout = cfg->smtp.command_timeout;
 	} else {
 		a->ca_file = dup_or_null(cfg->imap.ca_file);
-		a->password_command_ = dup_or_null(cfg->imap.password_command);
-		a->password_ = dup_or_null(cfg->imap.password);
-		a->timeout_ = cfg->imap.command_timeout;
+		a->priv.password_command = dup_or_null(cfg->imap.password_command);
+		a->priv.password = dup_or_null(cfg->imap.password);
+		a->priv.timeout = cfg->imap.command_timeout;
 	}
 	if ((flags & ACCOUNT_SECRET) && (rc = account_secret(a, errstr)))
 		goto fail;
@@ -112,22 +112,23 @@ int account_secret(struct account *a, char **errstr)
 	char *what = NULL;
 	int rc = EX_OK;
 
-	if (a->has_secret_ || a->maildir || !a->user)
+	if (a->priv.done || a->maildir || !a->user)
 		goto done; /* no login: nothing to look up, nothing run */
-	if (a->oauth_command_) {
-		rc = secret_command(a->oauth_command_, a->timeout_, "[smtp] oauth_token_command",
-		                    &a->oauth_token, errstr);
+	if (a->priv.oauth_command) {
+		rc = secret_command(a->priv.oauth_command, a->priv.timeout,
+		                    "[smtp] oauth_token_command", &a->oauth_token, errstr);
 		a->secret_source = "[smtp] oauth_token_command";
 	} else if (!empty(v)) {
 		a->password = xstrdup(v);
 		a->secret_source = env;
-	} else if (a->password_command_) {
+	} else if (a->priv.password_command) {
 		what = xasprintf("[%s] password_command", section(a));
-		rc = secret_command(a->password_command_, a->timeout_, what, &a->password, errstr);
+		rc = secret_command(a->priv.password_command, a->priv.timeout, what, &a->password,
+		                    errstr);
 		a->secret_source =
 		    a->kind == ACCOUNT_SMTP ? "[smtp] password_command" : "[imap] password_command";
-	} else if (a->password_) {
-		a->password = xstrdup(a->password_);
+	} else if (a->priv.password) {
+		a->password = xstrdup(a->priv.password);
 		a->secret_source = a->kind == ACCOUNT_SMTP ? "[smtp] password" : "[imap] password";
 	} else {
 		rc = error_set(errstr, EX_CONFIG,
@@ -142,7 +143,7 @@ int account_secret(struct account *a, char **errstr)
 		return rc;
 	}
 done:
-	a->has_secret_ = 1;
+	a->priv.done = 1;
 	return EX_OK;
 }
 
@@ -152,12 +153,12 @@ void account_free(struct account *a)
 		return;
 	secret_free(a->password);
 	secret_free(a->oauth_token);
-	secret_free(a->password_);
+	secret_free(a->priv.password);
 	free(a->url);
 	free(a->user);
 	free(a->id);
 	free(a->ca_file);
-	free(a->password_command_);
-	free(a->oauth_command_);
+	free(a->priv.password_command);
+	free(a->priv.oauth_command);
 	free(a);
 }

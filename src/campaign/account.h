@@ -42,9 +42,11 @@ struct account {
 	 * password_command", "[imap] password", "[smtp] oauth_token_command"; NULL before. */
 	const char *secret_source;
 
-	/* private: copied from the configuration for account_secret() */
-	char *password_command_, *password_, *oauth_command_;
-	int timeout_, has_secret_;
+	/* Private to account.c: the configuration account_secret() needs, copied. */
+	struct {
+		char *password_command, *password, *oauth_command;
+		int timeout, done;
+	} priv;
 };
 
 #define ACCOUNT_SECRET 1 /* account_resolve(): also look up the secret now */
