@@ -8,10 +8,10 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/escape.h"
-#include "base/secret.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "campaign/account.h"
 #include "campaign/sentcopy.h"
 #include "imap/imap.h"
 #include "imap/report.h"
@@ -585,7 +585,9 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 	struct roster_opts ro = {0};
 	struct imap_session *s = NULL;
 	const char *via = NULL, *folder = "INBOX";
-	char *password = NULL, *account = NULL, *err = NULL;
+	struct account *acct = NULL;
+	const char *account;
+	char *err = NULL;
 	uint32_t uidvalidity = 0, last_uid = 0;
 	int c, rc, rc2;
 
@@ -617,34 +619,24 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 	/* before any IMAP: a roster error must not leave half a folder read */
 	if (ro.path && (rc = read_reply_domains(&ro, &b)))
 		goto out;
-	if (!via)
-		via = app->cfg.imap.url;
-	if (!via || !*via || !app->cfg.imap.user || !*app->cfg.imap.user) {
+	rc = account_resolve(ACCOUNT_IMAP, &app->cfg, via, ACCOUNT_SECRET, &acct, &err);
+	if (rc)
+		goto fail;
+	if (!acct) {
 		fprintf(stderr, "demarche bounces: no IMAP account: set [imap] url and user in "
 		                "demarche.ini (or give --via URL)\n");
 		rc = EX_CONFIG;
 		goto out;
 	}
-	rc = secret_get("DEMARCHE_IMAP_PASSWORD", app->cfg.imap.password_command, &password, &err);
-	if (rc)
-		goto fail;
-	if (!password && app->cfg.imap.password && *app->cfg.imap.password)
-		password = xstrdup(app->cfg.imap.password);
-	if (!password) {
-		rc = error_set(&err, EX_CONFIG,
-		               "no IMAP password: set [imap] password_command or "
-		               "DEMARCHE_IMAP_PASSWORD");
-		goto fail;
-	}
 	if ((rc = ledger_open(app_store_path(app), 0, &b.l, &err)))
 		goto fail;
-	account = xasprintf("%s;user=%s", via, app->cfg.imap.user);
+	account = acct->id;
 	b.account = account;
 	b.folder = folder;
 	if ((rc = ledger_imap_state(b.l, account, folder, &uidvalidity, &last_uid, &err)))
 		goto fail;
 
-	rc = imap_open(via, app->cfg.imap.user, password, app->cfg.imap.ca_file, &s, &err);
+	rc = imap_open(acct->url, acct->user, acct->password, acct->ca_file, &s, &err);
 	if (rc) {
 		rc = imap_exit(rc);
 		goto fail;
@@ -683,11 +675,10 @@ fail:
 out:
 	imap_close(s);
 	ledger_close(b.l);
-	secret_free(password);
+	account_free(acct);
 	buf_free(&b.unmatched_list);
 	replydom_free(&b);
 	free(b.err);
-	free(account);
 	free(err);
 	return rc;
 }

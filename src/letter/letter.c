@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/utf8.h"
 #include "base/strutil.h"
@@ -539,18 +539,12 @@ static size_t list_languages(const char *dir, char ***out)
 
 static void compute_hash(struct letter *l)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	struct digest *d = digest_new();
 
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		abort(); /* only when out of memory */
 	for (size_t i = 0; i < l->nfiles; i++)
-		EVP_DigestUpdate(ctx, l->files[i].bytes, l->files[i].len);
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	for (unsigned i = 0; i < mdlen && i < 32; i++)
-		snprintf(l->hash + 2 * i, 3, "%02x", md[i]);
+		digest_update(d, l->files[i].bytes, l->files[i].len);
+	digest_final_hex(d, l->hash);
+	digest_free(d);
 }
 
 int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d)
