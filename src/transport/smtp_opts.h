@@ -41,9 +41,20 @@ int smtp_conf_setopt(CURL *e, const struct smtp_conf *c, const struct transport_
 
 /*
  * Adds one server line, as curl hands it to the header callback, to *line (lines joined by
- * '\n', CRLF dropped). Returns -1 while the reply goes on ("NNN-text"), else the code of the
- * complete reply now in *line, 0 when it has none (RFC 5321 section 4.2.1). Can't fail.
+ * '\n', CRLF dropped). Returns -1 while the reply goes on ("NNN-text"), SMTP_REPLY_BAD when
+ * the line is not "NNN", "NNN text" or "NNN-text" with NNN from 200 to 599 (RFC 5321 section
+ * 4.2; libcurl would wait for more and time out), else the code of the complete reply now in
+ * *line. Can't fail.
  */
+#define SMTP_REPLY_BAD (-2)
 int smtp_reply_add(struct buf *line, const char *p, size_t n);
+
+/*
+ * Writes a reply as smtp_reply_add() keeps it, on ONE line, to *out (reset first): the
+ * first line with its code ("250-a" becomes "250 a"), then each further line without its
+ * code, and without the enhanced status code when it repeats the first line's (RFC 3463),
+ * joined by single spaces: "550 5.1.1 No such user here see https://...". Can't fail.
+ */
+void smtp_reply_oneline(const char *reply, struct buf *out);
 
 #endif
