@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sysexits.h>
 
 #include "base/buf.h"
@@ -287,6 +288,7 @@ static CURLcode tx_perform(struct smtp_session *ss)
 {
 	const struct transport_msg *m = ss->msg;
 	CURL *e = ss->easy;
+	curl_socket_t sock = CURL_SOCKET_BAD;
 	CURLcode cc;
 	long nc = 0;
 
@@ -318,6 +320,16 @@ static CURLcode tx_perform(struct smtp_session *ss)
 	cc = curl_easy_perform(e);
 	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK)
 		ss->connects += nc;
+	/*
+	 * libcurl 7.88 keeps a connection whose wait for the reply to the final dot ended by a
+	 * timeout or by our abort as if it were idle: its next MAIL would read the late reply
+	 * to the dot, and closing it would wait for the answer to QUIT. Such a connection is
+	 * not to be trusted: shut it, and curl finds it dead (and sends no QUIT) when it next
+	 * looks at it.
+	 */
+	if (cc != CURLE_OK && curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
+	    sock != CURL_SOCKET_BAD)
+		shutdown(sock, SHUT_RDWR);
 	return cc;
 }
 
