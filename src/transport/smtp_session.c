@@ -369,11 +369,15 @@ static const char *local_error(struct smtp_session *ss, CURLcode cc)
 	/* "Failed to connect to 127.0.0.1 port 2525 after 0 ms: Couldn't connect to server"
 	 * without the milliseconds, and without a trailing newline or full stop. */
 	after = strstr(s, " after ");
-	if (after && strstr(after, " ms")) {
-		const char *ms = strstr(after, " ms");
+	if (after) {
+		const char *d = after + strlen(" after ");
 
-		buf_add(&b, s, (size_t)(after - s));
-		s = ms + 3;
+		while (*d >= '0' && *d <= '9')
+			d++;
+		if (d > after + strlen(" after ") && !strncmp(d, " ms", 3)) {
+			buf_add(&b, s, (size_t)(after - s));
+			s = d + 3;
+		}
 	}
 	buf_adds(&b, s);
 	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '.'))
