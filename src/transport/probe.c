@@ -188,13 +188,17 @@ int transport_probe(const struct transport_opts *o, struct transport_probe **out
 		goto out;
 	}
 	cc = curl_easy_perform(e);
-	if (cc != CURLE_OK && r.malformed)
+	if (c.implicit && !p->greeting && smtp_tls_got_plaintext(cc, errbuf))
+		p->error = smtp_tls_plaintext_text(&c);
+	else if (cc != CURLE_OK && r.malformed)
 		p->error = xasprintf("protocol error: %s sent a line that is not an SMTP reply",
 		                     c.hostport);
 	else if (cc != CURLE_OK)
 		p->error = xstrdup(*errbuf ? errbuf : curl_easy_strerror(cc));
 	if (!p->greeting)
-		p->stage = c.implicit && is_tls_error(cc) ? PROBE_TLS : PROBE_CONNECT;
+		p->stage = c.implicit && is_tls_error(cc) && !smtp_tls_got_plaintext(cc, errbuf)
+		               ? PROBE_TLS
+		               : PROBE_CONNECT;
 	else if (cc == CURLE_USE_SSL_FAILED)
 		p->stage = PROBE_STARTTLS;
 	else if (is_tls_error(cc))

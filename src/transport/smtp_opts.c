@@ -159,6 +159,19 @@ int smtp_conf_setopt(CURL *e, const struct smtp_conf *c, const struct transport_
 	return bad ? -1 : 0;
 }
 
+int smtp_tls_got_plaintext(CURLcode cc, const char *errbuf)
+{
+	return (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR) && errbuf &&
+	       (strstr(errbuf, "unexpected TLS packet") || strstr(errbuf, "unexpected length") ||
+	        strstr(errbuf, "wrong version number"));
+}
+
+char *smtp_tls_plaintext_text(const struct smtp_conf *c)
+{
+	return xasprintf("the server at %s did not speak TLS: is the port for STARTTLS (smtp://)?",
+	                 c->hostport);
+}
+
 /* 1 when p[0..n) starts like a reply line: a code from 200 to 599 (RFC 5321 section 4.2). */
 static int reply_code_ok(const char *p, size_t n)
 {

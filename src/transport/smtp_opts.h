@@ -40,6 +40,17 @@ void smtp_conf_free(struct smtp_conf *c);
 int smtp_conf_setopt(CURL *e, const struct smtp_conf *c, const struct transport_opts *o);
 
 /*
+ * 1 when an implicit-TLS handshake failed because the server spoke plain text (an SMTP
+ * greeting read as a TLS record: smtps:// to a STARTTLS or plain port), from curl's result
+ * and error text (GnuTLS: "unexpected TLS packet", OpenSSL: "wrong version number").
+ */
+int smtp_tls_got_plaintext(CURLcode cc, const char *errbuf);
+
+/* What to say then: "the server at HOST:PORT did not speak TLS: is the port for STARTTLS
+ * (smtp://)?". Allocated; the caller frees it. */
+char *smtp_tls_plaintext_text(const struct smtp_conf *c);
+
+/*
  * Adds one server line, as curl hands it to the header callback, to *line (lines joined by
  * '\n', CRLF dropped). Returns -1 while the reply goes on ("NNN-text"), SMTP_REPLY_BAD when
  * the line is not "NNN", "NNN text" or "NNN-text" with NNN from 200 to 599 (RFC 5321 section

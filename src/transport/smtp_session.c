@@ -340,12 +340,6 @@ static int session_refused(int code)
 	return code == 530 || code == 534 || code == 535 || code == 538;
 }
 
-static int is_tls_error(CURLcode cc)
-{
-	return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
-	       cc == CURLE_SSL_CIPHER;
-}
-
 /* What went wrong, as a sentence after "deferred: " and the like. */
 static const char *local_error(struct smtp_session *ss, CURLcode cc)
 {
@@ -357,10 +351,8 @@ static const char *local_error(struct smtp_session *ss, CURLcode cc)
 	if (ss->malformed)
 		return ss->malformed;
 	/* A plain SMTP greeting read as a TLS record: the usual mistake of smtps:// on 25/587. */
-	if (ss->conf->implicit && ss->code == 0 && !ss->reply.len && is_tls_error(cc))
-		return keep(ss, xasprintf("the server at %s did not speak TLS: is the port for "
-		                          "STARTTLS (smtp://)?",
-		                          ss->conf->hostport));
+	if (ss->conf->implicit && ss->code == 0 && smtp_tls_got_plaintext(cc, ss->errbuf))
+		return keep(ss, smtp_tls_plaintext_text(ss->conf));
 	if (cc == CURLE_OPERATION_TIMEDOUT)
 		return keep(ss,
 		            xasprintf("%s did not answer within %d s%s", ss->conf->hostport,
