@@ -1,6 +1,6 @@
 /*
- * Inside the transport module: the URL, TLS and AUTH rules that smtp.c (sending) and probe.c
- * (doctor's check) must apply alike, and the libcurl options they imply. Sees CURL.
+ * Inside the transport module: the URL, TLS and AUTH rules that smtp_session.c (sending) and
+ * probe.c (doctor's check) must apply alike, and the libcurl options they imply. Sees CURL.
  */
 #ifndef DEMARCHE_TRANSPORT_SMTP_OPTS_H
 #define DEMARCHE_TRANSPORT_SMTP_OPTS_H
