@@ -1,6 +1,8 @@
 /*
  * Unit tests for src/transport: SMTP against a real Postfix smtp-sink on loopback (delivery,
- * connection reuse, concurrency, every fault of DESIGN.md's table), Maildir, the rate limiter.
+ * connection reuse, concurrency, every fault of the design's table) and against
+ * tests/integration/servers/faulty_smtp.py (per-recipient refusals, 452, a slow final dot,
+ * malformed replies), Maildir, the rate limiter.
  * "test_transport bench" measures messages/s instead (see bench()).
  */
 #include <setjmp.h>
