@@ -976,6 +976,37 @@ static void test_rcpt_452_one_per_transaction(void **state)
 	free((char *)o.url);
 }
 
+/* *stop = 1 while a message is in its first of three transactions (452): no new message,
+ * but that one is finished, every recipient delivered. */
+static void test_rcpt_452_stop_finishes(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, **lines, *f[] = {"--max-rcpt", "1", "--dot-delay", "200", NULL};
+	size_t n;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	o.timeout = 10;
+	harness_init(&h, 6);
+	h.stop_at = 3; /* message 2 has 3 recipients */
+	h.stop_value = 1;
+	assert_int_equal(run(&o, &h, NULL, &err), EX_TEMPFAIL);
+	assert_string_equal(err, "interrupted");
+	assert_int_equal(h.next, 3);
+	assert_int_equal(h.ndone, 3);
+	assert_int_equal(h.out[2].state, TX_SENT);
+	for (size_t j = 0; j < 3; j++)
+		assert_rcpt(&h.out[2], j, TX_SENT, 250, "250 2.0.0 Ok: queued as Q");
+	n = faulty_log(sk, &lines);
+	assert_int_equal(n, 1 + 2 + 3);
+	free_dumps(lines, n);
+	free(err);
+	harness_free(&h);
+	free((char *)o.url);
+}
+
 /* Sends n messages at concurrency c; returns the milliseconds it took. */
 static int64_t timed_run(struct sink *sk, int c, size_t n, long *conns)
 {
@@ -1424,6 +1455,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_smtp_wait, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rcpt_refused_one, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rcpt_452_one_per_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rcpt_452_stop_finishes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrency_overlaps_slow_dot, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_reply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_multiline_reply, setup, teardown),
