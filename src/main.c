@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"draft", cmd_draft, usage_draft, "write a new appeal from a template"},
     {"render", cmd_render, usage_render, "render one Mustache file with a JSON context"},
     {"check", cmd_check, usage_check, "validate an appeal against a roster; sends nothing"},
+    {"facts", cmd_facts, usage_facts, "count the States Parties facts on a date"},
     {"preview", cmd_preview, usage_preview, "write the merged messages as .eml files"},
     {"send", cmd_send, usage_send, "send the appeal, one message per mission, into the ledger"},
     {"audit", cmd_audit, usage_audit, "report from the ledger: campaigns, deliveries, missing"},

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/secret.h"
+#include "base/url.h"
 #include "base/xalloc.h"
 
 void config_init(struct config *cfg)
@@ -21,6 +23,8 @@ void config_init(struct config *cfg)
 	cfg->smtp.timeout = 60;
 	cfg->smtp.retry_after = 2;
 	cfg->smtp.max_attempts = 3;
+	cfg->smtp.command_timeout = SECRET_TIMEOUT;
+	cfg->imap.command_timeout = SECRET_TIMEOUT;
 }
 
 struct parse_state {
@@ -67,12 +71,14 @@ static const struct key keys[] = {
     I(smtp, timeout),
     I(smtp, retry_after),
     I(smtp, max_attempts),
+    I(smtp, command_timeout),
     S(imap, url),
     S(imap, user),
     S(imap, password),
     S(imap, password_command),
     S(imap, sent_folder),
     S(imap, ca_file),
+    I(imap, command_timeout),
     S(store, path),
 };
 
@@ -107,6 +113,17 @@ static int on_pair(void *user, const char *section, const char *name, const char
 	}
 	if (!strcmp(name, "password") && *value)
 		st->has_password = 1;
+	if (!strcmp(name, "url")) {
+		/* Refused here, so no command ever prints, logs or stores it. */
+		char *what = xasprintf("[%s] url", section), *why = NULL;
+
+		if (url_check_no_password(value, what, &why) != EX_OK && !st->err)
+			st->err = xasprintf("%s:%d: %s", st->path, lineno, why);
+		free(what);
+		free(why);
+		if (st->err)
+			return 1;
+	}
 	if (k->kind == STR) {
 		char **field = (char **)((char *)st->cfg + k->offset);
 		free(*field);
@@ -123,6 +140,14 @@ static int on_pair(void *user, const char *section, const char *name, const char
 				st->err =
 				    xasprintf("%s:%d: [%s] %s must be a whole number, not '%s'",
 				              st->path, lineno, section, name, value);
+			return 1;
+		}
+		/* 0 would mean "no time at all", not "no limit": a hung command must end. */
+		if (!strcmp(name, "command_timeout") && (v < 1 || v > 3600)) {
+			if (!st->err)
+				st->err = xasprintf("%s:%d: [%s] command_timeout must be 1 to 3600 "
+				                    "seconds, not '%s'",
+				                    st->path, lineno, section, value);
 			return 1;
 		}
 		*field = (int)v;

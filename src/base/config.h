@@ -18,9 +18,11 @@ struct config {
 		char *ca_file;
 		char *rate; /* "N/minute" or "N/hour", or NULL */
 		int concurrency, daily_cap, timeout, retry_after, max_attempts;
+		int command_timeout; /* seconds for password_command and oauth_token_command */
 	} smtp;
 	struct {
 		char *url, *user, *password, *password_command, *sent_folder, *ca_file;
+		int command_timeout; /* seconds for password_command */
 	} imap;
 	struct {
 		char *path;

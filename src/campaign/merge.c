@@ -82,8 +82,11 @@ int merge_open(struct merge_opts *o, const char *cmd, struct merge **out)
 	free(layout);
 	if (rc == EX_OK)
 		rc = letter_campaign_id(m->letter, &m->campaign, &m->d);
-	if (rc == EX_OK)
+	if (rc == EX_OK) {
+		/* "Audience: any" lets the appeal reach states that are not parties that day. */
+		o->ro.audience_any = letter_audience_any(m->letter);
 		rc = roster_open(&o->ro, &m->roster, &m->d);
+	}
 	if (rc != EX_OK) {
 		print_diags(&m->d);
 		if (rc == EX_NOINPUT && !m->letter)

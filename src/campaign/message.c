@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "base/xalloc.h"
+#include "mail/attachment.h"
 #include "mail/compose.h"
 #include "roster/address.h"
 
@@ -61,19 +62,20 @@ void message_run_free(struct message_run *mr)
 	memset(mr, 0, sizeof(*mr));
 }
 
-/* The attachment at path, read and encoded on first use only. */
-static int attachment(struct message_run *mr, const char *path, struct mail_attachment **out,
-                      char **errstr)
+/* Attachment i of lo, read (inside the letter's folder) and encoded on first use only. */
+static int attachment(struct message_run *mr, const struct letter_out *lo, size_t i,
+                      struct mail_attachment **out, char **errstr)
 {
+	const char *path = lo->attachments[i];
 	int rc;
 
-	for (size_t i = 0; i < mr->natts; i++) {
-		if (!strcmp(mr->att_paths[i], path)) {
-			*out = mr->atts[i];
+	for (size_t k = 0; k < mr->natts; k++) {
+		if (!strcmp(mr->att_paths[k], path)) {
+			*out = mr->atts[k];
 			return EX_OK;
 		}
 	}
-	rc = mail_attachment_load(path, out, errstr);
+	rc = mail_attachment_load_in(lo->attachment_dir, lo->attachment_rel[i], out, errstr);
 	if (rc != EX_OK)
 		return rc;
 	mr->att_paths = xreallocarray(mr->att_paths, mr->natts + 1, sizeof(char *));
@@ -186,7 +188,7 @@ int message_build(struct message_run *mr, const char *key, json_t *ctx, const st
 	if (lo->nattachments) {
 		atts = xcalloc(lo->nattachments, sizeof(*atts));
 		for (size_t i = 0; i < lo->nattachments; i++) {
-			rc = attachment(mr, lo->attachments[i], &atts[i], errstr);
+			rc = attachment(mr, lo, i, &atts[i], errstr);
 			if (rc != EX_OK)
 				goto out;
 		}

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/secret.h"
+#include "campaign/account.h"
 #include "base/xalloc.h"
 #include "imap/imap.h"
 
@@ -25,33 +26,20 @@ static int empty(const char *s)
 
 struct sentcopy *sentcopy_open(const struct config *cfg, char **err)
 {
-	struct sentcopy *sc = NULL;
-	char *password = NULL;
+	struct account *a = NULL;
+	struct sentcopy *sc;
 
-	if (empty(cfg->imap.url))
+	if (account_resolve(ACCOUNT_IMAP, cfg, NULL, ACCOUNT_SECRET, &a, err) != EX_OK || !a)
 		return NULL;
-	if (empty(cfg->imap.user)) {
-		error_set(err, EX_CONFIG, "[imap] url is set but user is not%s%s",
-		          cfg->path ? ": add it to " : "", cfg->path ? cfg->path : "");
-		return NULL;
-	}
-	if (secret_get("DEMARCHE_IMAP_PASSWORD", cfg->imap.password_command, &password, err))
-		return NULL;
-	if (!password && !empty(cfg->imap.password))
-		password = xstrdup(cfg->imap.password);
-	if (!password) {
-		error_set(
-		    err, EX_CONFIG,
-		    "no IMAP password: set [imap] password_command or DEMARCHE_IMAP_PASSWORD");
-		return NULL;
-	}
 	sc = xcalloc(1, sizeof(*sc));
-	sc->url = xstrdup(cfg->imap.url);
-	sc->user = xstrdup(cfg->imap.user);
-	sc->password = password;
-	sc->ca_file = empty(cfg->imap.ca_file) ? NULL : xstrdup(cfg->imap.ca_file);
+	sc->url = xstrdup(a->url);
+	sc->user = xstrdup(a->user);
+	sc->password = a->password;
+	a->password = NULL; /* now ours: wiped by sentcopy_close() */
+	sc->ca_file = a->ca_file ? xstrdup(a->ca_file) : NULL;
 	sc->folder = xstrdup(empty(cfg->imap.sent_folder) ? "Sent" : cfg->imap.sent_folder);
-	sc->via = xasprintf("%s;user=%s", sc->url, sc->user);
+	sc->via = xstrdup(a->id);
+	account_free(a);
 	return sc;
 }
 

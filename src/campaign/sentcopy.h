@@ -17,12 +17,13 @@
 struct sentcopy;
 
 /*
- * Prepares the copies for one run from cfg's [imap] section: url, user, password (from
- * the environment variable DEMARCHE_IMAP_PASSWORD, else password_command, else password),
+ * Prepares the copies for one run from cfg's [imap] section: the account as
+ * account_resolve() gives it (url, user, password in the order of campaign/account.h),
  * ca_file and sent_folder (default "Sent"). It does not connect: the first append does.
- * Returns NULL with *err left NULL when [imap] url is not set (no copies: not an error);
- * NULL with *err set (allocated; the caller frees) when the section is unusable: no user,
- * no password, or a password_command that failed (exit code 78, EX_CONFIG).
+ * Returns NULL with *err untouched (pass it NULL) when [imap] url is not set (no copies:
+ * not an error); NULL with *err set (allocated; the caller frees) when the section is unusable: a URL
+ * holding credentials, no user, no password, or a password_command that failed or timed
+ * out (exit code 78, EX_CONFIG).
  * Otherwise a struct the caller frees with sentcopy_close().
  */
 struct sentcopy *sentcopy_open(const struct config *cfg, char **err);

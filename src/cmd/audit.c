@@ -1,12 +1,12 @@
 /* demarche audit: report from the ledger as an aligned table, CSV (RFC 4180) or JSON. */
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/escape.h"
 #include "base/strutil.h"
 #include "base/term.h"
 #include "base/xalloc.h"
@@ -26,6 +26,10 @@ const char usage_audit[] =
     "--missing: the roster's missions with no sent delivery of CAMPAIGN (exit 1 if any).\n"
     "--matrix: the roster's missions x the ledger's campaigns (or CAMPAIGN), best state each.\n"
     "A table on a terminal is coloured unless NO_COLOR is set; CSV is RFC 4180 (CRLF).\n"
+    "Values are treated as hostile: the table shows control, bidi and invisible characters\n"
+    "and bytes that are not UTF-8 escaped (\\x1b, \\u202e, \\xff); a CSV cell starting with\n"
+    "= + - @ TAB or CR gets a leading ' and quotes (cells are otherwise exact, escaped only\n"
+    "on a terminal); JSON is exact, with each byte that is not UTF-8 as U+FFFD.\n"
     "An unknown CAMPAIGN exits 65; a missing ledger 66.\n";
 
 enum format { FMT_TABLE, FMT_CSV, FMT_JSON };
@@ -44,21 +48,17 @@ struct out {
 	int state_col; /* column coloured by state; -1 none; -2 all but the first (matrix) */
 	int *width;
 	int widths_known;
-	int plain_json; /* heads are distinct plain names, K_INT cells canonical decimals */
-	char **rows;    /* buffered cells, ncols per row (NULL cell: none) */
+	int visible; /* CSV to a terminal: cells escaped as in the table */
+	char **rows; /* buffered cells, ncols per row (NULL cell: none) */
 	size_t nrows, cap;
 	size_t emitted;
 	struct buf line;
 };
 
-/* Display width of UTF-8 text: one column per code point (no wide characters expected). */
+/* Display width of a cell as the table shows it: escaped (see esc_term()). */
 static int width_of(const char *s)
 {
-	int n = 0;
-
-	for (; s && *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
+	return (int)esc_term_width(s);
 }
 
 static const char *state_colour(const char *s)
@@ -87,6 +87,7 @@ static void out_init(struct out *o, enum format fmt, size_t ncols, const char *c
 	memset(o, 0, sizeof(*o));
 	o->fmt = fmt;
 	o->colour = fmt == FMT_TABLE && term_colour(stdout);
+	o->visible = fmt == FMT_CSV && term_isatty(stdout);
 	o->ncols = ncols;
 	o->heads = heads;
 	o->kinds = kinds;
@@ -94,29 +95,6 @@ static void out_init(struct out *o, enum format fmt, size_t ncols, const char *c
 	o->width = xcalloc(ncols, sizeof(int));
 	for (size_t i = 0; i < ncols; i++)
 		o->width[i] = width_of(heads[i]);
-}
-
-/* RFC 4180 section 2: quote a field holding a comma, quote, CR or LF; double the quotes. */
-static void csv_field(struct buf *b, const char *s)
-{
-	const char *p = s;
-
-	if (!s)
-		return;
-	/* one pass over the usual field, which needs no quotes */
-	while (*p && *p != ',' && *p != '"' && *p != '\r' && *p != '\n')
-		p++;
-	if (!*p) {
-		buf_add(b, s, (size_t)(p - s));
-		return;
-	}
-	buf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_addc(b, '"');
-		buf_addc(b, *s);
-	}
-	buf_addc(b, '"');
 }
 
 /* Lines are built whole and written at once: a million rows must not cost a printf each. */
@@ -129,7 +107,7 @@ static void put_line(struct out *o)
 static void csv_row(struct out *o, const char *const *cells)
 {
 	for (size_t i = 0; i < o->ncols; i++) {
-		csv_field(&o->line, cells[i]);
+		esc_csv(&o->line, cells[i], o->visible);
 		buf_adds(&o->line, i + 1 < o->ncols ? "," : "\r\n");
 	}
 	put_line(o);
@@ -142,7 +120,7 @@ static void table_row(struct out *o, const char *const *cells, int head)
 	for (size_t i = 0; i < o->ncols; i++) {
 		const char *s = cells[i] ? cells[i] : "";
 		const char *c = NULL;
-		int pad = o->width[i] - width_of(s) + 2;
+		int pad;
 
 		if (o->colour && head)
 			c = "\033[1m";
@@ -150,7 +128,11 @@ static void table_row(struct out *o, const char *const *cells, int head)
 			c = state_colour(s);
 		if (c)
 			buf_adds(&o->line, c);
-		buf_adds(&o->line, s);
+		/* padded after escaping: what the terminal shows is what is measured */
+		pad = o->width[i] - (int)esc_term(&o->line, s) + 2;
+		if (pad <
+		    2) /* wider than measured (see audit_deliveries()): never run into the next */
+			pad = 2;
 		if (c)
 			buf_adds(&o->line, "\033[0m");
 		if (i + 1 == o->ncols)
@@ -165,45 +147,24 @@ static void table_row(struct out *o, const char *const *cells, int head)
 	put_line(o);
 }
 
-/* A JSON string as json_dumps() writes it; 0 when s is not UTF-8 (jansson: no string). */
-static int json_text(struct buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	json_t *v;
-	char *d;
-
-	while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-		p++;
-	if (!*p) { /* the usual case, a million times: nothing to escape */
-		buf_addc(b, '"');
-		buf_add(b, s, (size_t)((const char *)p - s));
-		buf_addc(b, '"');
-		return 1;
-	}
-	if (!(v = json_string(s)))
-		return 0;
-	d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	buf_adds(b, d ? d : "null");
-	free(d);
-	json_decref(v);
-	return 1;
-}
-
-/* One row as jansson would print its object, without building it (see plain_json). */
+/*
+ * One row as a JSON object, written directly (a million rows must not each build a jansson
+ * object). Strings are exact (esc_json()); K_INT cells are our own decimals.
+ */
 static void json_row(struct out *o, const char *const *cells)
 {
 	buf_adds(&o->line, o->emitted++ ? ",\n{" : "[\n{");
 	for (size_t i = 0; i < o->ncols; i++) {
 		if (i)
 			buf_addc(&o->line, ',');
-		json_text(&o->line, o->heads[i]);
+		esc_json(&o->line, o->heads[i]);
 		buf_addc(&o->line, ':');
 		if (!cells[i])
 			buf_adds(&o->line, "null");
 		else if (o->kinds[i] == K_INT)
 			buf_adds(&o->line, cells[i]);
-		else if (!json_text(&o->line, cells[i]))
-			buf_adds(&o->line, "null");
+		else
+			esc_json(&o->line, cells[i]);
 	}
 	buf_addc(&o->line, '}');
 	put_line(o);
@@ -211,33 +172,12 @@ static void json_row(struct out *o, const char *const *cells)
 
 static void emit(struct out *o, const char *const *cells)
 {
-	if (o->fmt == FMT_JSON && o->plain_json) {
+	if (o->fmt == FMT_JSON) {
 		json_row(o, cells);
-		return;
-	}
-	if (o->fmt == FMT_CSV) {
+	} else if (o->fmt == FMT_CSV) {
 		if (!o->emitted++)
 			csv_row(o, o->heads);
 		csv_row(o, cells);
-	} else if (o->fmt == FMT_JSON) {
-		json_t *obj = json_object();
-		char *s;
-
-		for (size_t i = 0; i < o->ncols; i++) {
-			json_t *v;
-
-			if (!cells[i])
-				v = json_null();
-			else if (o->kinds[i] == K_INT)
-				v = json_integer(strtoll(cells[i], NULL, 10));
-			else
-				v = json_string(cells[i]);
-			json_object_set_new(obj, o->heads[i], v ? v : json_null());
-		}
-		s = json_dumps(obj, JSON_COMPACT);
-		printf("%s%s", o->emitted++ ? ",\n" : "[\n", s ? s : "null");
-		free(s);
-		json_decref(obj);
 	} else if (o->widths_known) {
 		if (!o->emitted++)
 			table_row(o, o->heads, 1);
@@ -346,7 +286,6 @@ static int audit_campaigns(struct ledger *l, enum format fmt, char **err)
 	int rc;
 
 	out_init(&o, fmt, fmt == FMT_TABLE ? 13 : 14, heads, kinds, -1);
-	o.plain_json = 1;
 	rc = ledger_campaigns(l, campaign_line, &o, err);
 	out_end(&o);
 	return rc;
@@ -386,6 +325,33 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	return 0;
 }
 
+/* Measuring stops after this many deliveries when the table is not for a terminal. */
+#define MEASURE_MAX  10000
+#define MEASURE_STOP (-1)
+
+struct measure {
+	struct ledger_widths w;
+	long n, max; /* rows measured; stop after max (0: never) */
+};
+
+/* Widens the widths to this row's key, address and last reply as the table shows them. */
+static int measure_line(const struct ledger_row *r, void *ctx)
+{
+	struct measure *m = ctx;
+	struct ledger_widths *w = &m->w;
+	int n;
+
+	if (m->max && m->n++ == m->max)
+		return MEASURE_STOP;
+	if ((n = width_of(r->key)) > w->key)
+		w->key = n;
+	if ((n = width_of(r->address)) > w->address)
+		w->address = n;
+	if ((n = width_of(r->last_reply)) > w->reply)
+		w->reply = n;
+	return 0;
+}
+
 static int audit_deliveries(struct ledger *l, const char *campaign, enum format fmt, char **err)
 {
 	static const char *const theads[] = {"key",      "state",      "address",   "time",
@@ -395,15 +361,30 @@ static int audit_deliveries(struct ledger *l, const char *campaign, enum format 
 	static const enum kind kinds[] = {K_STR, K_STR, K_STR, K_STR, K_INT, K_INT, K_STR, K_STR};
 	static const enum kind tkinds[] = {K_STR, K_STR, K_STR, K_STR, K_INT, K_STR, K_STR};
 	struct deliveries_ctx dc = {0};
-	struct ledger_widths w;
+	struct ledger_widths w = {0};
+	struct measure m = {0};
 	struct out o;
 	int rc;
 
 	if (fmt == FMT_TABLE) {
 		out_init(&o, fmt, 7, theads, tkinds, 1);
-		if ((rc = ledger_delivery_widths(l, campaign, &w, err)))
+		/*
+		 * The rows stream (a million must not be held), so the widths are known first:
+		 * measured on the escaped text (measure_line()), a pass over the rows. On a
+		 * terminal, where a second pass costs little next to drawing the lines, always;
+		 * elsewhere up to MEASURE_MAX deliveries (any real campaign), and past that from
+		 * one SQL pass over the length indexes, which count raw characters: a value that
+		 * escaping makes wider (\x1b for ESC) then pushes the rest of its line right.
+		 */
+		m.max = term_isatty(stdout) ? 0 : MEASURE_MAX;
+		rc = ledger_deliveries(l, campaign, measure_line, &m, err);
+		if (rc == MEASURE_STOP)
+			rc = ledger_delivery_widths(l, campaign, &w, err);
+		if (rc)
 			goto out;
-		/* widths from one SQL pass, so a million rows stream instead of being held */
+		w.key = w.key > m.w.key ? w.key : m.w.key;
+		w.address = w.address > m.w.address ? w.address : m.w.address;
+		w.reply = w.reply > m.w.reply ? w.reply : m.w.reply;
 		o.widths_known = 1;
 		o.width[0] = w.key > o.width[0] ? w.key : o.width[0];
 		o.width[1] = 8;
@@ -415,7 +396,6 @@ static int audit_deliveries(struct ledger *l, const char *campaign, enum format 
 			o.width[5] = 3;
 	} else {
 		out_init(&o, fmt, 8, heads, kinds, -1);
-		o.plain_json = 1;
 	}
 	dc.o = &o;
 	rc = ledger_deliveries(l, campaign, delivery_line, &dc, err);
@@ -731,8 +711,13 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	if (fflush(stdout) != 0 && !rc)
 		rc = error_set(&err, EX_IOERR, "writing the report failed");
 out:
-	if (rc > 1 && err)
-		fprintf(stderr, "demarche audit: %s\n", err);
+	if (rc > 1 && err) {
+		/* it may quote the ledger's values: escaped like the table */
+		char *shown = esc_term_dup(err);
+
+		fprintf(stderr, "demarche audit: %s\n", shown);
+		free(shown);
+	}
 	free(err);
 	free(joins.v);
 	free(wheres.v);

@@ -7,42 +7,55 @@
 
 #include "base/buf.h"
 #include "base/error.h"
-#include "base/secret.h"
+#include "base/escape.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "campaign/account.h"
 #include "campaign/sentcopy.h"
 #include "imap/imap.h"
 #include "imap/report.h"
 #include "ledger/ledger.h"
+#include "roster/roster.h"
 
 const char usage_bounces[] =
-    "usage: demarche bounces [--via IMAP-URL] [--folder NAME]\n"
+    "usage: demarche bounces [--via IMAP-URL] [--folder NAME] [--to ROSTER.csv [--key COL]]\n"
     "\n"
     "Reads the messages that arrived in the folder (default INBOX) since the last run and\n"
     "records in the ledger: delivery status notifications (a failure makes the delivery\n"
     "bounced, a delay is noted), replies naming one of our Message-IDs (replied:\n"
-    "acknowledged) and auto-replies (noted). Messages that match no delivery are listed.\n"
-    "Reading the folder again never records anything twice. Then appends the Sent copies\n"
-    "that earlier runs could not append.\n"
+    "acknowledged) and auto-replies (noted). A reply counts only when its From domain is\n"
+    "the domain of one of the addresses that message went to, or is listed in the roster's\n"
+    "reply_domains column (--to); any other reply quoting our Message-ID is listed and\n"
+    "recorded as an unmatched reply (event reply-unmatched), changing no state. Messages\n"
+    "that match no delivery are listed. Reading the folder again never records anything\n"
+    "twice. Then appends the Sent copies that earlier runs could not append.\n"
+    "Text from the messages is printed with control and bidi characters escaped (\\x1b).\n"
     "\n"
     "  --via URL      imaps://HOST[:PORT] or imap://HOST[:PORT] (default: [imap] url);\n"
     "                 the user and password are [imap] user and password_command (or\n"
     "                 DEMARCHE_IMAP_PASSWORD)\n"
     "  --folder NAME  the folder to read (default INBOX)\n"
+    "  --to ROSTER    the roster whose reply_domains column (domains separated by\n"
+    "                 spaces, commas or semicolons) names more domains a mission may\n"
+    "                 reply from, e.g. its ministry's\n"
+    "  --key COL      the roster's key column (default iso3)\n"
     "\n"
-    "Exit: 0 done; 75 IMAP trouble (run again later); 78 configuration.\n";
+    "Exit: 0 done; 65 a bad reply_domains value; 66 no roster; 75 IMAP trouble (run again\n"
+    "later); 78 configuration.\n";
 
 static const struct option bounces_options[] = {
     {"via", required_argument, NULL, 'v'},
     {"folder", required_argument, NULL, 'f'},
+    {"to", required_argument, NULL, 't'},
+    {"key", required_argument, NULL, 'k'},
     {NULL, 0, NULL, 0},
 };
 
 /* A delivery a received message may be about, copied out of the ledger's callback. */
 struct hit {
 	int64_t id;
-	char *address;
+	char *key, *address;
 	enum ledger_state state;
 };
 
@@ -51,8 +64,17 @@ struct hits {
 	size_t n;
 };
 
+/* A mission's reply_domains from the roster (--to): lower case, without a leading '@'. */
+struct replydom {
+	char *key;
+	char **domains;
+	size_t n;
+};
+
 struct run {
 	struct ledger *l;
+	struct replydom *rd; /* from --to, in roster order */
+	size_t nrd;
 	const char *account, *folder;
 	uint32_t uidvalidity; /* the folder's, set by imap_fetch_since() before any message */
 	size_t processed, bounced, delayed, replied, autoreplies, unmatched, malformed;
@@ -66,6 +88,7 @@ static int collect(const struct ledger_row *r, void *ctx)
 
 	h->v = xreallocarray(h->v, h->n + 1, sizeof(*h->v));
 	h->v[h->n].id = r->id;
+	h->v[h->n].key = xstrdup(r->key ? r->key : "");
 	h->v[h->n].address = xstrdup(r->address ? r->address : "");
 	h->v[h->n].state = r->state;
 	h->n++;
@@ -74,8 +97,10 @@ static int collect(const struct ledger_row *r, void *ctx)
 
 static void hits_clear(struct hits *h)
 {
-	for (size_t i = 0; i < h->n; i++)
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->v[i].key);
 		free(h->v[i].address);
+	}
 	free(h->v);
 	h->v = NULL;
 	h->n = 0;
@@ -120,11 +145,72 @@ static char *source_of(const struct report *r)
 	                 nz(r->subject, ""));
 }
 
+/* Lists a message that changed nothing; why is ours, the rest the sender's (escaped). */
 static void list_unmatched(struct run *b, uint32_t uid, const struct report *r, const char *why)
 {
+	char *from = esc_term_dup(nz(r->from, "(none)")),
+	     *subject = esc_term_dup(nz(r->subject, ""));
+
 	b->unmatched++;
 	buf_addf(&b->unmatched_list, "unmatched: UID %lu, %s: From %s, Subject \"%s\"\n",
-	         (unsigned long)uid, why, nz(r->from, "(none)"), nz(r->subject, ""));
+	         (unsigned long)uid, why, from, subject);
+	free(from);
+	free(subject);
+}
+
+/* The domain of an address (after its last '@': a quoted local part may hold one), or NULL. */
+static const char *domain_of(const char *address)
+{
+	const char *at = address ? strrchr(address, '@') : NULL;
+
+	return at && at[1] ? at + 1 : NULL;
+}
+
+static const struct replydom *replydom_find(const struct run *b, const char *key)
+{
+	for (size_t i = 0; i < b->nrd; i++)
+		if (str_ieq(b->rd[i].key, key))
+			return &b->rd[i];
+	return NULL;
+}
+
+/*
+ * 1 when a reply from address `from` may speak for the mission h's deliveries went to: its
+ * domain is the domain of one of them (To and Cc of the message it quotes) or one of the
+ * roster's reply_domains of their key. Anyone can quote a Message-ID; only the mission's
+ * own mail system should be able to send from its domain. Otherwise 0, with the domains
+ * that would have counted in *allowed (escaped, for the operator).
+ */
+static int reply_allowed(const struct run *b, const struct hits *h, const char *from,
+                         struct buf *allowed)
+{
+	const char *dom = domain_of(from);
+
+	buf_reset(allowed);
+	for (size_t i = 0; i < h->n; i++) {
+		const char *d = domain_of(h->v[i].address);
+		const struct replydom *rd = replydom_find(b, h->v[i].key);
+		int seen_d = 0, seen_key = 0;
+
+		if (d && dom && str_ieq(d, dom))
+			return 1;
+		for (size_t j = 0; j < i; j++) {
+			seen_d |= d && domain_of(h->v[j].address) &&
+			          str_ieq(domain_of(h->v[j].address), d);
+			seen_key |= str_ieq(h->v[j].key, h->v[i].key);
+		}
+		if (d && !seen_d) {
+			buf_adds(allowed, allowed->len ? ", " : "");
+			esc_term(allowed, d);
+		}
+		for (size_t k = 0; rd && !seen_key && k < rd->n; k++) {
+			if (dom && str_ieq(rd->domains[k], dom))
+				return 1;
+			buf_adds(allowed, allowed->len ? ", " : "");
+			esc_term(allowed, rd->domains[k]);
+		}
+	}
+	return 0;
 }
 
 static int observe(struct run *b, const char *kind, int64_t id, int to, const char *source,
@@ -223,14 +309,48 @@ static int on_reply(struct run *b, uint32_t uid, const struct report *r, const c
 {
 	int automatic = r->kind == REPORT_AUTOREPLY;
 	struct ledger_outcome o = {0};
-	struct hits h = {0};
+	struct hits h = {0}, stranger = {0};
+	struct buf allowed = BUF_INIT;
 	const struct hit *hit;
 	char *detail = NULL, *reply = NULL, date[32];
 	int rc = EX_OK;
 
-	for (size_t i = 0; i < r->nrefs && !h.n; i++)
+	/*
+	 * The first message of ours it names whose mission it may speak for (a reply's
+	 * References may name several). Auto-replies change no state: any one will do.
+	 */
+	for (size_t i = 0; i < r->nrefs && !h.n; i++) {
 		if ((rc = ledger_find_message(b->l, r->refs[i], collect, &h, &b->err)))
 			goto out;
+		if (h.n && !automatic && !reply_allowed(b, &h, r->from, &allowed)) {
+			if (!stranger.n)
+				stranger = h;
+			else
+				hits_clear(&h);
+			h = (struct hits){0};
+		}
+	}
+	if (!h.n && stranger.n) {
+		/* evidence that someone quoted our message, kept without changing its state */
+		char *to, *why;
+
+		reply_allowed(b, &stranger, r->from, &allowed);
+		hit = choose(&stranger, NULL);
+		to = esc_term_dup(hit->address);
+		why = xasprintf("a reply quoting our message to %s from a domain that is not "
+		                "the mission's (%s)",
+		                to, buf_str(&allowed));
+		detail =
+		    xasprintf("reply %s from %s, not from a domain of the mission (%s): %s", source,
+		              nz(r->from, "(none)"), buf_str(&allowed), nz(r->subject, ""));
+		o.detail = detail;
+		rc = observe(b, "reply-unmatched", hit->id, -1, source, &o, &(size_t){0});
+		if (!rc)
+			list_unmatched(b, uid, r, why);
+		free(to);
+		free(why);
+		goto out;
+	}
 	if (!h.n && automatic && r->from &&
 	    (rc = ledger_find_address(b->l, NULL, r->from, collect, &h, &b->err)))
 		goto out;
@@ -260,6 +380,8 @@ out:
 	free(detail);
 	free(reply);
 	hits_clear(&h);
+	hits_clear(&stranger);
+	buf_free(&allowed);
 	return rc;
 }
 
@@ -273,10 +395,16 @@ static int on_message(void *arg, uint32_t uid, const char *data, size_t len)
 	b->processed++;
 	if (report_parse(data, len, &r, &perr) != EX_OK) {
 		/* reported, and the run goes on: one broken message must not stop the rest */
+		char *from = esc_term_dup(nz(r.from, "(none)"));
+		char *subject = esc_term_dup(nz(r.subject, ""));
+		char *why = esc_term_dup(perr ? perr : "unreadable");
+
 		b->malformed++;
 		fprintf(stderr, "demarche bounces: UID %lu (From %s, Subject \"%s\"): %s\n",
-		        (unsigned long)uid, nz(r.from, "(none)"), nz(r.subject, ""),
-		        perr ? perr : "unreadable");
+		        (unsigned long)uid, from, subject, why);
+		free(from);
+		free(subject);
+		free(why);
 		free(perr);
 		rc = EX_OK;
 		goto done;
@@ -304,6 +432,122 @@ done:
 	return rc;
 }
 
+/* --- reply_domains from the roster (--to) ------------------------------------------- */
+
+struct rd_load {
+	struct run *b;
+	struct diags *d;
+	const char *path;
+	int seen; /* a row had the column */
+};
+
+/* A domain name as DNS writes it (LDH labels; non-ASCII allowed for IDNs), n > 0 bytes. */
+static int domain_ok(const char *s, size_t n)
+{
+	if (s[0] == '.' || s[0] == '-' || s[n - 1] == '.' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || (c == '.' && s[i + 1] != '.')))
+			return 0;
+	}
+	return 1;
+}
+
+static int load_domains(void *user, const struct roster_row *row)
+{
+	struct rd_load *ld = user;
+	struct replydom rd = {0};
+	const char *v = roster_get(row, "reply_domains");
+
+	if (!v)
+		return 0;
+	ld->seen = 1;
+	while (*v) {
+		size_t n;
+		char *dom;
+
+		v += strspn(v, " \t,;");
+		n = strcspn(v, " \t,;");
+		if (!n)
+			break;
+		if (*v == '@') /* "@ministry.example" reads as meant */
+			v++, n--;
+		if (!n || !domain_ok(v, n)) {
+			char *bad = xstrndup(v, n), *shown = esc_term_dup(bad);
+
+			diags_add(ld->d, DIAG_ERROR, ld->path, roster_row_line(row),
+			          "reply_domains", "'%s' is not a domain name", shown);
+			free(bad);
+			free(shown);
+			v += n;
+			continue;
+		}
+		dom = xstrndup(v, n);
+		for (char *p = dom; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		rd.domains = xreallocarray(rd.domains, rd.n + 1, sizeof(char *));
+		rd.domains[rd.n++] = dom;
+		v += n;
+	}
+	if (!rd.n)
+		return 0;
+	rd.key = xstrdup(roster_key(row));
+	ld->b->rd = xreallocarray(ld->b->rd, ld->b->nrd + 1, sizeof(*ld->b->rd));
+	ld->b->rd[ld->b->nrd++] = rd;
+	return 0;
+}
+
+/*
+ * Reads the reply_domains of every mission of the roster into b. EX_OK (a roster without
+ * the column: a warning, only the addresses' domains count), EX_DATAERR (a bad roster or
+ * value: each named with file, row and column), EX_NOINPUT (no roster).
+ */
+static int read_reply_domains(const struct roster_opts *ro, struct run *b)
+{
+	struct diags d = DIAGS_INIT;
+	struct roster *r = NULL;
+	struct rd_load ld = {b, &d, ro->path, 0};
+	int rc;
+
+	if ((rc = roster_open(ro, &r, &d)) == EX_OK)
+		rc = roster_each(r, load_domains, &ld, &d);
+	if (rc == EX_OK && d.errors)
+		rc = EX_DATAERR;
+	if (rc == EX_OK && !ld.seen)
+		diags_add(
+		    &d, DIAG_WARNING, ro->path, 0, "reply_domains",
+		    "no such column: a reply counts only from the domain of an address it was "
+		    "sent to");
+	diags_print(&d, stderr);
+	diags_free(&d);
+	roster_free(r);
+	return rc;
+}
+
+static void replydom_free(struct run *b)
+{
+	for (size_t i = 0; i < b->nrd; i++) {
+		for (size_t k = 0; k < b->rd[i].n; k++)
+			free(b->rd[i].domains[k]);
+		free(b->rd[i].domains);
+		free(b->rd[i].key);
+	}
+	free(b->rd);
+}
+
+/* An error on stderr: it may quote a server's reply, so it is escaped like the rest. */
+static void print_error(const char *prefix, const char *msg)
+{
+	char *shown = esc_term_dup(msg);
+
+	fprintf(stderr, "demarche bounces: %s%s\n", prefix, shown);
+	free(shown);
+}
+
 /* IMAP trouble is "try again later", except what only the configuration can fix. */
 static int imap_exit(int rc)
 {
@@ -321,7 +565,7 @@ static int retry_copies(struct app *app, struct ledger *l)
 	if (!sc) {
 		if (!err)
 			return EX_OK; /* no [imap] url: no copies to Sent */
-		fprintf(stderr, "demarche bounces: Sent copies: %s\n", err);
+		print_error("Sent copies: ", err);
 		free(err);
 		return EX_CONFIG;
 	}
@@ -329,7 +573,7 @@ static int retry_copies(struct app *app, struct ledger *l)
 	if (appended)
 		printf("%zu Sent cop%s appended\n", appended, appended == 1 ? "y" : "ies");
 	if (rc)
-		fprintf(stderr, "demarche bounces: %s\n", err);
+		print_error("", err);
 	free(err);
 	sentcopy_close(sc);
 	return rc;
@@ -338,9 +582,12 @@ static int retry_copies(struct app *app, struct ledger *l)
 int cmd_bounces(int argc, char **argv, struct app *app)
 {
 	struct run b = {0};
+	struct roster_opts ro = {0};
 	struct imap_session *s = NULL;
 	const char *via = NULL, *folder = "INBOX";
-	char *password = NULL, *account = NULL, *err = NULL;
+	struct account *acct = NULL;
+	const char *account;
+	char *err = NULL;
 	uint32_t uidvalidity = 0, last_uid = 0;
 	int c, rc, rc2;
 
@@ -352,44 +599,44 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 		case 'f':
 			folder = optarg;
 			break;
+		case 't':
+			ro.path = optarg;
+			break;
+		case 'k':
+			ro.key = optarg;
+			break;
 		default:
 			fputs(usage_bounces, stderr);
 			return EX_USAGE;
 		}
 	}
-	if (optind != argc || !*folder) {
+	if (optind != argc || !*folder || (ro.key && !ro.path)) {
 		fputs(usage_bounces, stderr);
 		return EX_USAGE;
 	}
 	if ((rc = app_config(app)))
 		return rc;
-	if (!via)
-		via = app->cfg.imap.url;
-	if (!via || !*via || !app->cfg.imap.user || !*app->cfg.imap.user) {
-		fprintf(stderr, "demarche bounces: no IMAP account: set [imap] url and user in "
-		                "demarche.ini (or give --via URL)\n");
-		return EX_CONFIG;
-	}
-	rc = secret_get("DEMARCHE_IMAP_PASSWORD", app->cfg.imap.password_command, &password, &err);
+	/* before any IMAP: a roster error must not leave half a folder read */
+	if (ro.path && (rc = read_reply_domains(&ro, &b)))
+		goto out;
+	rc = account_resolve(ACCOUNT_IMAP, &app->cfg, via, ACCOUNT_SECRET, &acct, &err);
 	if (rc)
 		goto fail;
-	if (!password && app->cfg.imap.password && *app->cfg.imap.password)
-		password = xstrdup(app->cfg.imap.password);
-	if (!password) {
-		rc = error_set(&err, EX_CONFIG,
-		               "no IMAP password: set [imap] password_command or "
-		               "DEMARCHE_IMAP_PASSWORD");
-		goto fail;
+	if (!acct) {
+		fprintf(stderr, "demarche bounces: no IMAP account: set [imap] url and user in "
+		                "demarche.ini (or give --via URL)\n");
+		rc = EX_CONFIG;
+		goto out;
 	}
 	if ((rc = ledger_open(app_store_path(app), 0, &b.l, &err)))
 		goto fail;
-	account = xasprintf("%s;user=%s", via, app->cfg.imap.user);
+	account = acct->id;
 	b.account = account;
 	b.folder = folder;
 	if ((rc = ledger_imap_state(b.l, account, folder, &uidvalidity, &last_uid, &err)))
 		goto fail;
 
-	rc = imap_open(via, app->cfg.imap.user, password, app->cfg.imap.ca_file, &s, &err);
+	rc = imap_open(acct->url, acct->user, acct->password, acct->ca_file, &s, &err);
 	if (rc) {
 		rc = imap_exit(rc);
 		goto fail;
@@ -424,14 +671,14 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 	rc = rc2;
 	goto out;
 fail:
-	fprintf(stderr, "demarche bounces: %s\n", err ? err : exit_name(rc));
+	print_error("", err ? err : exit_name(rc));
 out:
 	imap_close(s);
 	ledger_close(b.l);
-	secret_free(password);
+	account_free(acct);
 	buf_free(&b.unmatched_list);
+	replydom_free(&b);
 	free(b.err);
-	free(account);
 	free(err);
 	return rc;
 }

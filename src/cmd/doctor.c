@@ -9,8 +9,8 @@
 
 #include "base/buf.h"
 #include "base/error.h"
-#include "base/secret.h"
 #include "base/xalloc.h"
+#include "campaign/account.h"
 #include "cmd/cmd.h"
 #include "imap/imap.h"
 #include "ledger/ledger.h"
@@ -25,8 +25,9 @@ const char usage_doctor[] =
     "(greeting, EHLO extensions, TLS with the certificate verified, login), the IMAP\n"
     "server (login, the Sent folder) and the ledger (opens, hash chain intact).\n"
     "Each line is \"OK\", \"SKIP\" (not configured) or \"FAIL ... — fix: ...\".\n"
-    "Passwords come from [smtp]/[imap] password_command or DEMARCHE_SMTP_PASSWORD /\n"
-    "DEMARCHE_IMAP_PASSWORD, as for send.\n"
+    "Passwords are looked up exactly as send and bounces do: DEMARCHE_SMTP_PASSWORD /\n"
+    "DEMARCHE_IMAP_PASSWORD, else [smtp]/[imap] password_command, else password; the\n"
+    "line \"password from ...\" names the source used. No password is ever printed.\n"
     "\n"
     "Exit: 0 every check passed or was skipped; 78 a configuration problem; 69 a server\n"
     "check failed; 65 the ledger does not verify.\n";
@@ -198,45 +199,56 @@ static void print_ehlo(const struct transport_probe *p)
 	buf_free(&b);
 }
 
+/* The fix for a secret that could not be had: a command to mend, or a source to set. */
+static const char *secret_fix(const struct config *cfg, enum account_kind kind)
+{
+	const char *command =
+	    kind == ACCOUNT_SMTP ? cfg->smtp.password_command : cfg->imap.password_command;
+
+	if (kind == ACCOUNT_SMTP && cfg->smtp.oauth_token_command && *cfg->smtp.oauth_token_command)
+		return "make oauth_token_command print the token within command_timeout";
+	if (command && *command)
+		return "make password_command print the password within command_timeout";
+	return kind == ACCOUNT_SMTP
+	           ? "set [smtp] password_command, or DEMARCHE_SMTP_PASSWORD in the environment"
+	           : "set [imap] password_command, or DEMARCHE_IMAP_PASSWORD in the environment";
+}
+
 static void check_smtp(struct doctor *d, const struct config *cfg, const char *domain)
 {
-	const char *url = cfg->smtp.url;
 	struct transport_opts o = {0};
 	struct transport_probe *p = NULL;
-	char *password = NULL, *oauth = NULL, *err = NULL, *line = NULL, *fix = NULL;
-	int auth = cfg->smtp.user && *cfg->smtp.user, rc = EX_OK;
+	struct account *a = NULL;
+	char *err = NULL, *line = NULL, *fix = NULL;
+	const char *url;
+	int auth, rc;
 
-	if (!url || !*url || !strncmp(url, "maildir:", 8)) {
-		const char *dir = url && *url ? url + 8 : "./outbox";
-		ok("SMTP: not used, send writes to maildir:%s (set [smtp] url to send mail)", dir);
-		return;
+	/* The account exactly as send resolves it: same URL check, same password order. */
+	rc = account_resolve(ACCOUNT_SMTP, cfg, NULL, 0, &a, &err);
+	if (rc != EX_OK) {
+		fail(d, EX_CONFIG,
+		     "give [smtp] user and password_command, not credentials in the URL",
+		     "SMTP: %s", err);
+		goto out;
 	}
+	url = a->url;
+	if (a->maildir) {
+		ok("SMTP: not used, send writes to %s (set [smtp] url to send mail)", url);
+		goto out;
+	}
+	auth = a->user != NULL;
 	if (auth) {
-		if (cfg->smtp.password && *cfg->smtp.password)
-			password = xstrdup(cfg->smtp.password);
-		else
-			rc = secret_get("DEMARCHE_SMTP_PASSWORD", cfg->smtp.password_command,
-			                &password, &err);
-		if (rc == EX_OK && cfg->smtp.oauth_token_command && *cfg->smtp.oauth_token_command)
-			rc = secret_get(NULL, cfg->smtp.oauth_token_command, &oauth, &err);
+		rc = account_secret(a, &err);
 		if (rc != EX_OK) {
-			fail(d, EX_CONFIG, "make password_command print the password",
-			     "SMTP password: %s", err);
+			fail(d, EX_CONFIG, secret_fix(cfg, a->kind), "SMTP password: %s", err);
 			goto out;
 		}
-		if (!password && !oauth) {
-			fail(d, EX_CONFIG,
-			     "set [smtp] password_command, or DEMARCHE_SMTP_PASSWORD in the "
-			     "environment",
-			     "SMTP password: [smtp] user is %s but no password is given",
-			     cfg->smtp.user);
-			goto out;
-		}
+		ok("SMTP %s from %s", a->oauth_token ? "token" : "password", a->secret_source);
 	}
 	o.url = url;
-	o.user = cfg->smtp.user;
-	o.password = password;
-	o.oauth_token = oauth;
+	o.user = a->user;
+	o.password = a->password;
+	o.oauth_token = a->oauth_token;
 	o.tls = cfg->smtp.tls;
 	o.ca_file = cfg->smtp.ca_file;
 	o.timeout = cfg->smtp.timeout > 0 && cfg->smtp.timeout < 20 ? cfg->smtp.timeout : 20;
@@ -302,15 +314,13 @@ static void check_smtp(struct doctor *d, const struct config *cfg, const char *d
 		fail(d, EX_CONFIG,
 		     "check [smtp] user and the password (password_command or "
 		     "DEMARCHE_SMTP_PASSWORD)",
-		     "SMTP login as %s refused: %s", cfg->smtp.user,
-		     line && *line ? line : p->error);
+		     "SMTP login as %s refused: %s", a->user, line && *line ? line : p->error);
 	} else {
-		ok("SMTP login as %s accepted", cfg->smtp.user);
+		ok("SMTP login as %s accepted", a->user);
 	}
 out:
 	transport_probe_free(p);
-	secret_free(password);
-	secret_free(oauth);
+	account_free(a);
 	free(err);
 	free(line);
 	free(fix);
@@ -321,29 +331,31 @@ static void check_imap(struct doctor *d, const struct config *cfg)
 	const char *folder =
 	    cfg->imap.sent_folder && *cfg->imap.sent_folder ? cfg->imap.sent_folder : "Sent";
 	struct imap_session *s = NULL;
-	char *password = NULL, *err = NULL, *fix = NULL;
-	int rc = EX_OK, exists = 0;
+	struct account *a = NULL;
+	char *err = NULL, *fix = NULL;
+	int rc, exists = 0;
 
-	if (!cfg->imap.url || !*cfg->imap.url) {
+	/* The account exactly as bounces and the Sent copies resolve it. */
+	rc = account_resolve(ACCOUNT_IMAP, cfg, NULL, 0, &a, &err);
+	if (rc != EX_OK) {
+		fail(d, EX_CONFIG,
+		     cfg->imap.user && *cfg->imap.user
+		         ? "give [imap] user and password_command, not credentials in the URL"
+		         : "set [imap] user",
+		     "IMAP: %s", err);
+		goto out;
+	}
+	if (!a) {
 		skip("IMAP: [imap] url not set (no Sent copies, no bounces)");
 		return;
 	}
-	if (!cfg->imap.user || !*cfg->imap.user) {
-		fail(d, EX_CONFIG, "set [imap] user", "IMAP: [imap] url is set but no user");
-		return;
-	}
-	if (cfg->imap.password && *cfg->imap.password)
-		password = xstrdup(cfg->imap.password);
-	else
-		rc = secret_get("DEMARCHE_IMAP_PASSWORD", cfg->imap.password_command, &password,
-		                &err);
-	if (rc != EX_OK || !password) {
-		fail(d, EX_CONFIG,
-		     "set [imap] password_command, or DEMARCHE_IMAP_PASSWORD in the environment",
-		     "IMAP password: %s", err ? err : "none given");
+	rc = account_secret(a, &err);
+	if (rc != EX_OK) {
+		fail(d, EX_CONFIG, secret_fix(cfg, a->kind), "IMAP password: %s", err);
 		goto out;
 	}
-	rc = imap_open(cfg->imap.url, cfg->imap.user, password, cfg->imap.ca_file, &s, &err);
+	ok("IMAP password from %s", a->secret_source);
+	rc = imap_open(a->url, a->user, a->password, a->ca_file, &s, &err);
 	if (rc != EX_OK) {
 		fail(d, rc == EX_CONFIG ? EX_CONFIG : EX_UNAVAILABLE,
 		     rc == EX_CONFIG ? "check [imap] url, user and password"
@@ -351,10 +363,10 @@ static void check_imap(struct doctor *d, const struct config *cfg)
 		         ? "set [imap] ca_file to the CA that signed the server's certificate, or "
 		           "use imaps://"
 		         : "check [imap] url (host and port) and that the server runs",
-		     "IMAP login as %s at %s: %s", cfg->imap.user, cfg->imap.url, err);
+		     "IMAP login as %s at %s: %s", a->user, a->url, err);
 		goto out;
 	}
-	ok("IMAP login as %s at %s", cfg->imap.user, cfg->imap.url);
+	ok("IMAP login as %s at %s", a->user, a->url);
 	rc = imap_folder_exists(s, folder, &exists, &err);
 	if (rc != EX_OK) {
 		fail(d, EX_UNAVAILABLE, NULL, "IMAP folder %s: %s", folder, err);
@@ -368,7 +380,7 @@ static void check_imap(struct doctor *d, const struct config *cfg)
 	}
 out:
 	imap_close(s);
-	secret_free(password);
+	account_free(a);
 	free(err);
 	free(fix);
 }

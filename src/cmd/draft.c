@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/strutil.h"
@@ -23,33 +24,65 @@ const char usage_draft[] =
     "'demarche check' and 'send' to fill from the roster. Edit the result freely.\n"
     "TEMPLATE is a template id, or a path to a template folder.\n"
     "\n"
+    "An Attachment must be a file inside the template's folder (no absolute path, no '..',\n"
+    "no symlink leading out); a copy keeps its source's read/write permissions, never wider.\n"
+    "A Bcc header is refused. All or nothing: files are created new and renamed into place\n"
+    "(a symlink in DIR is replaced, never written through; DIR itself must not be one), and\n"
+    "a failed draft removes the folders it made.\n"
+    "\n"
     "  -o, --output DIR     where to write (made if missing)\n"
     "  --set K=V            one param as a string (repeatable; overrides --params)\n"
     "  --params FILE.json   a JSON object of params (lists, e.g. organisations, go here)\n"
     "  --force              write into DIR even when it is not empty\n"
     "\n"
-    "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template;\n"
-    "66 no such template or params file; 73 DIR is not empty (without --force) or cannot\n"
-    "be written.\n";
+    "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template\n"
+    "(an Attachment outside its folder, a Bcc header); 66 no such template or params file;\n"
+    "73 DIR is not empty (without --force), is a symlink, or cannot be written.\n";
 
-/* mkdir -p */
-static int make_dir(const char *dir)
+/* The folders make_dir() created, deepest last: removed again when the draft fails. */
+struct made_dirs {
+	char **v;
+	size_t n;
+};
+
+/* mkdir -p, noting each folder it made. */
+static int make_dir(const char *dir, struct made_dirs *made)
 {
 	char *p = xstrdup(dir);
 	int rc = 0;
 
-	for (char *s = p + 1; *s && rc == 0; s++) {
-		if (*s != '/')
+	for (char *s = p + 1;; s++) {
+		if (*s && *s != '/')
 			continue;
-		*s = '\0';
-		if (mkdir(p, 0777) != 0 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
+		if (s[-1] != '/') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, 0777) == 0) {
+				made->v = xreallocarray(made->v, made->n + 1, sizeof(*made->v));
+				made->v[made->n++] = xstrdup(p);
+			} else if (errno != EEXIST) {
+				rc = -1;
+			}
+			*s = c;
+		}
+		if (!*s || rc != 0)
+			break;
 	}
-	if (rc == 0 && mkdir(p, 0777) != 0 && errno != EEXIST)
-		rc = -1;
 	free(p);
 	return rc;
+}
+
+/* Removes the folders make_dir() made (only if empty: rmdir() never removes more). */
+static void unmake_dirs(struct made_dirs *made, int remove)
+{
+	for (size_t i = made->n; i-- > 0;) {
+		if (remove)
+			rmdir(made->v[i]);
+		free(made->v[i]);
+	}
+	free(made->v);
+	memset(made, 0, sizeof(*made));
 }
 
 static int dir_is_empty(const char *dir)
@@ -105,12 +138,14 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *outdir = NULL, *params_file = NULL;
-	char **sets = NULL, *tpath = NULL, *layout = NULL, *err = NULL;
+	char **sets = NULL, *tpath = NULL, *layout = NULL, *err = NULL, *top = NULL;
 	size_t nsets = 0;
 	struct diags d = DIAGS_INIT;
 	struct letter *l = NULL, *check = NULL;
 	json_t *params = NULL;
-	int c, force = 0, rc = EX_OK;
+	struct made_dirs made = {0};
+	struct stat st;
+	int c, force = 0, drafted = 0, rc = EX_OK;
 
 	(void)app;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -199,8 +234,20 @@ int cmd_draft(int argc, char **argv, struct app *app)
 		goto out;
 	}
 
-	if (make_dir(outdir) != 0) {
+	if (make_dir(outdir, &made) != 0) {
 		fprintf(stderr, "demarche draft: %s: %s\n", outdir, strerror(errno));
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	/* Without its trailing slashes: lstat("DIR/") would look through a symlink. */
+	top = xstrdup(outdir);
+	for (size_t n = strlen(top); n > 1 && top[n - 1] == '/'; n--)
+		top[n - 1] = '\0';
+	if (lstat(top, &st) == 0 && S_ISLNK(st.st_mode)) {
+		fprintf(stderr,
+		        "demarche draft: %s is a symlink; draft does not write through one (name "
+		        "the real folder)\n",
+		        outdir);
 		rc = EX_CANTCREAT;
 		goto out;
 	}
@@ -213,6 +260,7 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	rc = letter_draft(l, params, outdir, &d);
 	if (rc != EX_OK)
 		goto out;
+	drafted = 1;
 
 	/* The appeal must stand alone: it loads without the layout and its campaign is fixed. */
 	rc = letter_load(outdir, NULL, &check, &d);
@@ -234,12 +282,16 @@ int cmd_draft(int argc, char **argv, struct app *app)
 		free(id);
 	}
 out:
+	/* A failed draft leaves no folder it made; letter_draft() removed its own files. A
+	 * written appeal that fails the check below stays, for its errors to point into. */
+	unmake_dirs(&made, rc != EX_OK && !drafted);
 	if (d.n)
 		diags_print(&d, stderr);
 	diags_free(&d);
 	letter_free(check);
 	letter_free(l);
 	json_decref(params);
+	free(top);
 	free(tpath);
 	free(layout);
 	free(err);

@@ -1,14 +1,18 @@
 /* demarche preview: write the merged messages as .eml files, or the first one to stdout. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/sha.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
@@ -22,6 +26,11 @@ const char usage_preview[] =
     "Validates as check does, then writes each selected mission's message as DIR/KEY.eml,\n"
     "or prints the first selected mission's message on standard output. Nothing is written\n"
     "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header.\n"
+    "\n"
+    "File names never collide: a key that is not a safe file name ('/', '\\', a control\n"
+    "character, a leading '.', over 200 bytes) has those replaced by '_' and gets '-' and 8\n"
+    "hex digits of the key's SHA-256 appended, as does a key whose name is taken (ignoring\n"
+    "case): a_b gives a_b.eml, a/b gives a_b-HHHHHHHH.eml.\n"
     "\n" MERGE_OPTIONS_USAGE
     "  --out DIR          write every message into DIR (made if missing)\n";
 
@@ -31,20 +40,140 @@ struct preview {
 	const char *out; /* NULL: the first message to stdout */
 	char *stage;     /* OUT/.preview-XXXXXX: written while validating, renamed at the end */
 	size_t written;
+	/* The file names used so far (see create_for_key()): a set ignoring ASCII case,
+	 * open addressing, for 10,000 missions without a quadratic search. */
+	char **names;
+	size_t nnames, cap;
 	char *err;
 };
 
-/* A key as a file name: no '/', no leading '.', nothing below 0x20. */
-static char *file_name(const char *key)
-{
-	char *s = xasprintf("%s.eml", key);
+/*
+ * A key as a file name, and the names never collide: the key itself when it is a safe
+ * name; otherwise '/', '\', control characters and a leading '.' become '_' (and a name
+ * over MAX_NAME bytes is cut), and '-' plus 8 hex digits of the key's SHA-256 are appended,
+ * so "a/b" and "a_b" stay two files. A name already used (ignoring case, for file systems
+ * that do) gets the hash too, then a counter.
+ */
+#define MAX_NAME 200 /* bytes of key kept; NAME_MAX is 255 */
 
-	for (char *q = s; *q; q++)
-		if (*q == '/' || (unsigned char)*q < 0x20)
-			*q = '_';
-	if (s[0] == '.')
-		s[0] = '_';
-	return s;
+static char *sanitise(const char *key, int *changed)
+{
+	struct buf b = BUF_INIT;
+	size_t n = strlen(key);
+
+	*changed = 0;
+	if (n > MAX_NAME) {
+		n = MAX_NAME;
+		while (n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80)
+			n--; /* not inside a UTF-8 sequence */
+		*changed = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+		int bad = c == '/' || c == '\\' || c < 0x20 || c == 0x7F || (i == 0 && c == '.');
+
+		buf_addc(&b, bad ? '_' : (char)c);
+		*changed |= bad;
+	}
+	if (!n) {
+		buf_addc(&b, '_');
+		*changed = 1;
+	}
+	return buf_detach(&b);
+}
+
+static void key_hash(const char *key, char hex[9])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)key, strlen(key), md);
+	for (int i = 0; i < 4; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* FNV-1a over the lower-cased name: equal ignoring case, equal hash. */
+static size_t name_hash(const char *name)
+{
+	size_t h = 2166136261u;
+
+	for (const unsigned char *s = (const unsigned char *)name; *s; s++)
+		h = (h ^ (size_t)tolower(*s)) * 16777619u;
+	return h;
+}
+
+/* The slot holding name (ignoring case), or the empty slot where it would go. */
+static char **name_slot(const struct preview *p, const char *name)
+{
+	size_t i = name_hash(name) & (p->cap - 1);
+
+	while (p->names[i] && strcasecmp(p->names[i], name))
+		i = (i + 1) & (p->cap - 1);
+	return &p->names[i];
+}
+
+static int name_used(struct preview *p, const char *name)
+{
+	return p->cap && *name_slot(p, name) != NULL;
+}
+
+/* Adds name to the set (takes it). */
+static void name_add(struct preview *p, char *name)
+{
+	if (2 * (p->nnames + 1) > p->cap) { /* at most half full */
+		char **old = p->names;
+		size_t oldcap = p->cap;
+
+		p->cap = p->cap ? 2 * p->cap : 64;
+		p->names = xcalloc(p->cap, sizeof(*p->names));
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i])
+				*name_slot(p, old[i]) = old[i];
+		free(old);
+	}
+	*name_slot(p, name) = name;
+	p->nnames++;
+}
+
+/* Candidate k for key (k = 0, 1, ...): base, base-HASH, base-HASH-2, ... */
+static char *candidate(const char *base, int changed, const char *hex, unsigned k)
+{
+	if (k == 0 && !changed)
+		return xasprintf("%s.eml", base);
+	if (k <= 1)
+		return xasprintf("%s-%s.eml", base, hex);
+	return xasprintf("%s-%s-%u.eml", base, hex, k);
+}
+
+/*
+ * Creates the key's file in the stage folder under the first free name (O_EXCL: a name
+ * the file system already holds, e.g. in another case, moves on to the next). Returns
+ * the descriptor, *path set (the caller frees it), or -1 with errno.
+ */
+static int create_for_key(struct preview *p, const char *key, char **path)
+{
+	int changed, fd = -1;
+	char *base = sanitise(key, &changed), hex[9];
+
+	key_hash(key, hex);
+	*path = NULL;
+	for (unsigned k = changed ? 1 : 0; k < 1000 && fd < 0; k++) {
+		char *name = candidate(base, changed, hex, k);
+
+		if (name_used(p, name)) {
+			free(name);
+			continue;
+		}
+		free(*path);
+		*path = xasprintf("%s/%s", p->stage, name);
+		fd = open(*path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST) {
+			name_add(p, name);
+			break;
+		}
+		free(name);
+	}
+	free(base);
+	return fd;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -87,18 +216,15 @@ static int stage_one(void *user, struct merge *m, const struct roster_row *row,
 		message_free(&msg);
 		return 0;
 	}
-	{
-		char *name = file_name(roster_key(row));
-
-		path = xasprintf("%s/%s", p->stage, name);
-		free(name);
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = create_for_key(p, roster_key(row), &path);
 	rc = EX_OK;
-	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0 || close(fd) != 0) {
-		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
+	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0) {
+		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s",
+		               path ? path : roster_key(row), strerror(errno));
 		if (fd >= 0)
 			close(fd);
+	} else if (close(fd) != 0) {
+		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
 	}
 	free(path);
 	message_free(&msg);
@@ -241,6 +367,9 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	else if (p.written == 0)
 		fprintf(stderr, "demarche preview: no mission selected\n");
 out:
+	for (size_t i = 0; i < p.cap; i++)
+		free(p.names[i]);
+	free(p.names);
 	free(p.stage);
 	message_run_free(&p.mr);
 	free(p.err);

@@ -1,7 +1,6 @@
 /* IMAP client over libetpan: connect, verify TLS peers with OpenSSL, APPEND, read a folder. */
 #include "imap/imap.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,9 @@
 #include <openssl/x509v3.h>
 
 #include "base/error.h"
+#include "base/net.h"
 #include "base/strutil.h"
+#include "base/url.h"
 #include "base/xalloc.h"
 
 #define IMAP_TIMEOUT 30 /* seconds, for connect and every read */
@@ -55,71 +56,50 @@ static int imap_fail(const mailimap *imap, int r, const char *what, char **errst
 	}
 }
 
-static int is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (str_ieq(host, "localhost"))
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
-/* Splits "imap[s]://HOST[:PORT][/]"; *host is allocated (IPv6 without brackets). */
+/*
+ * Reads "imap[s]://HOST[:PORT][/]" with libcurl's URL API (base/url.h), as the SMTP URL is;
+ * *host is allocated, an IPv6 address without its brackets (as libetpan wants it).
+ * The URL shown in messages is redacted: a password in it never reaches them.
+ */
 static int parse_url(const char *url, char **host, uint16_t *port, int *tls, char **errstr)
 {
-	const char *p, *end, *colon = NULL;
-	char *h = NULL;
-	long n = 0;
+	struct url u;
+	char *shown = url_redact(url);
+	size_t n;
+	int rc = EX_CONFIG;
 
 	*host = NULL;
-	if (str_startswith(url, "imaps://")) {
-		*tls = 1, *port = 993, p = url + 8;
-	} else if (str_startswith(url, "imap://")) {
-		*tls = 0, *port = 143, p = url + 7;
-	} else {
-		return error_set(errstr, EX_CONFIG, "IMAP URL '%s': expected imaps:// or imap://",
-		                 url);
+	if (url_parse(url, &u) != 0) {
+		error_set(errstr, rc, "IMAP URL '%s': expected imap[s]://HOST[:PORT]", shown);
+		goto out;
 	}
-	if (*p == '[') {
-		end = strchr(p, ']');
-		if (!end)
-			goto bad;
-		h = xstrndup(p + 1, (size_t)(end - p - 1));
-		p = end + 1;
-		if (*p == ':')
-			colon = p;
-		else if (*p && strcmp(p, "/") != 0)
-			goto bad;
-	} else {
-		end = p + strcspn(p, ":/?#@");
-		if (*end == '?' || *end == '#' || *end == '@')
-			goto bad;
-		h = xstrndup(p, (size_t)(end - p));
-		if (*end == ':')
-			colon = end;
-		else if (*end && strcmp(end, "/") != 0)
-			goto bad;
+	if (strcmp(u.scheme, "imaps") && strcmp(u.scheme, "imap")) {
+		error_set(errstr, rc, "IMAP URL '%s': expected imaps:// or imap://", shown);
+		goto out;
 	}
-	if (colon) {
-		char *e;
-		errno = 0;
-		n = strtol(colon + 1, &e, 10);
-		if (errno || e == colon + 1 || n < 1 || n > 65535 || (*e && strcmp(e, "/") != 0))
-			goto bad;
-		*port = (uint16_t)n;
+	if (u.userinfo) {
+		error_set(errstr, rc,
+		          "IMAP URL '%s' holds credentials: give [imap] user and "
+		          "password_command instead",
+		          shown);
+		goto out;
 	}
-	if (!*h)
-		goto bad;
-	*host = h;
-	return EX_OK;
-bad:
-	free(h);
-	return error_set(errstr, EX_CONFIG, "IMAP URL '%s': expected imap[s]://HOST[:PORT]", url);
+	if (u.path || u.query || u.zone || u.port == 0) {
+		error_set(errstr, rc, "IMAP URL '%s': expected imap[s]://HOST[:PORT]", shown);
+		goto out;
+	}
+	*tls = !strcmp(u.scheme, "imaps");
+	*port = u.port > 0 ? (uint16_t)u.port : *tls ? 993 : 143;
+	n = strlen(u.host);
+	if (n >= 2 && u.host[0] == '[' && u.host[n - 1] == ']')
+		*host = xstrndup(u.host + 1, n - 2);
+	else
+		*host = xstrdup(u.host);
+	rc = EX_OK;
+out:
+	url_free(&u);
+	free(shown);
+	return rc;
 }
 
 /*
@@ -245,7 +225,7 @@ int imap_open(const char *url, const char *user, const char *password, const cha
 		free(what);
 		goto out;
 	}
-	if (!tls && !is_loopback(host)) {
+	if (!tls && !net_host_is_loopback(host)) {
 		/* RFC 3501 6.2.1: credentials only after STARTTLS, except to loopback. */
 		r = mailimap_capability(s->imap, &cap);
 		if (r != MAILIMAP_NO_ERROR) {

@@ -23,10 +23,12 @@ struct imap_session;
 
 /*
  * Connects, secures and logs in. url is "imaps://HOST[:PORT]" (TLS from the first byte,
- * default port 993) or "imap://HOST[:PORT]" (default 143): STARTTLS is required, except to
- * a loopback host (127.0.0.0/8, ::1, localhost) where the session stays in cleartext (local
- * servers, SSH tunnels). HOST may be a name, an IPv4 address or [IPv6]. A trailing "/" is
- * accepted; user info, paths and queries are not.
+ * default port 993) or "imap://HOST[:PORT]" (default 143), read with libcurl's URL API
+ * (base/url.h) like the SMTP one: STARTTLS is required, except to a loopback host as
+ * net_host_is_loopback() (base/net.h) says, the rule SMTP follows too, where the session
+ * stays in cleartext (local servers, SSH tunnels). HOST may be a name, an IPv4 address or
+ * [IPv6]. A trailing "/" is accepted; user info, paths, queries, fragments and zone ids are
+ * not, and a URL in a message is shown with any password redacted.
  * TLS peers are always verified, after the handshake and before any credential is sent:
  * the chain against ca_file (a PEM file; NULL: the system's trusted CAs) and the name or IP
  * address of HOST against the certificate (libetpan's GnuTLS build verifies nothing itself).

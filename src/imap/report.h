@@ -2,8 +2,10 @@
  * Classifies one received message: a delivery status notification (RFC 3464), a reply, an
  * automatic reply (RFC 3834 and common out-of-office markers) or anything else.
  *
- * All strings are UTF-8 (RFC 2047 words decoded), unfolded, NUL-terminated and owned by the
- * struct report; message-ids are given without their angle brackets.
+ * All strings are RFC 2047 words decoded (into UTF-8), unfolded (no CR or LF), NUL-terminated
+ * and owned by the struct report; message-ids are given without their angle brackets.
+ * Otherwise they are the sender's bytes, kept as evidence: they may hold control and bidi
+ * characters and bytes that are not UTF-8. Escape them before printing (base/escape.h).
  */
 #ifndef DEMARCHE_REPORT_H
 #define DEMARCHE_REPORT_H

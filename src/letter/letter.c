@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/utf8.h"
 #include "base/strutil.h"
@@ -19,6 +19,7 @@
 #include "letter/letter.h"
 #include "letter/markdown.h"
 #include "letter/mustache.h"
+#include "mail/attachment.h"
 
 /* One header value: its source, where it was, and its compiled template. */
 struct header {
@@ -65,7 +66,8 @@ struct letter {
 #define LETTER_MAX_ATTACH_SIZE (25L * 1000 * 1000) /* their total size in bytes */
 
 static const char *const known_headers[] = {
-    "Title", "Campaign", "Subject", "Params", "Attachment", "Cc", "Bcc", "Reply-To", "Language",
+    "Title", "Campaign", "Subject",  "Params",   "Attachment",
+    "Cc",    "Bcc",      "Reply-To", "Language", "Audience",
 };
 #define NKNOWN (sizeof(known_headers) / sizeof(known_headers[0]))
 
@@ -377,8 +379,16 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 			if (!canon) {
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "unknown header '%.*s' (known: Title, Campaign, Subject, "
-				          "Params, Attachment, Cc, Bcc, Reply-To, Language)",
+				          "Params, Attachment, Cc, Reply-To, Language, "
+				          "Audience)",
 				          (int)nlen, nm);
+			} else if (!strcmp(canon, "Bcc")) {
+				/* Known only to be refused with its reason, not as unknown. */
+				diags_add(
+				    d, DIAG_ERROR, f->path, hline, NULL,
+				    "Bcc is refused: a hidden recipient is not allowed in a "
+				    "letter to a mission (every address it goes to shows; use "
+				    "Cc)");
 			} else if (!repeatable(canon) && find_header(f, canon)) {
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "header '%s' given twice", canon);
@@ -414,6 +424,25 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 		}
 		if (!strcmp(h->name, "Language"))
 			continue;
+		/* Audience: who may receive the appeal; a fixed word, not a template. */
+		if (!strcmp(h->name, "Audience")) {
+			if (strcasecmp(h->src, "any") && strcasecmp(h->src, "parties"))
+				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+				          "Audience: '%s': write 'parties' (the default: States "
+				          "Parties on the sending date) or 'any' (former parties "
+				          "too)",
+				          h->src);
+			continue;
+		}
+		if (!strcmp(h->name, "Attachment") && !strstr(h->src, "{{")) {
+			/* Known now: refused at load; a rendered one is checked when opened. */
+			char *why = NULL;
+
+			if (mail_attachment_check_path(h->src, &why) != EX_OK)
+				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+				          "Attachment '%s' refused: %s", h->src, why);
+			free(why);
+		}
 		compile(f->path, h->src, strlen(h->src), h->line, &h->tpl, d);
 	}
 	compile(f->path, f->body_src, strlen(f->body_src), f->body_line, &f->body, d);
@@ -510,18 +539,12 @@ static size_t list_languages(const char *dir, char ***out)
 
 static void compute_hash(struct letter *l)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	struct digest *d = digest_new();
 
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		abort(); /* only when out of memory */
 	for (size_t i = 0; i < l->nfiles; i++)
-		EVP_DigestUpdate(ctx, l->files[i].bytes, l->files[i].len);
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	for (unsigned i = 0; i < mdlen && i < 32; i++)
-		snprintf(l->hash + 2 * i, 3, "%02x", md[i]);
+		digest_update(d, l->files[i].bytes, l->files[i].len);
+	digest_final_hex(d, l->hash);
+	digest_free(d);
 }
 
 int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d)
@@ -586,6 +609,16 @@ out:
 	free(langs);
 	letter_free(l);
 	return rc;
+}
+
+int letter_audience_any(const struct letter *l)
+{
+	for (size_t i = 0; i < l->nfiles; i++) {
+		const struct header *h = find_header(&l->files[i], "Audience");
+		if (h && !strcasecmp(h->src, "any"))
+			return 1;
+	}
+	return 0;
 }
 
 const char *letter_path(const struct letter *l)
@@ -724,9 +757,13 @@ void letter_out_free(struct letter_out *out)
 	free(out->cc);
 	free(out->bcc);
 	free(out->reply_to);
-	for (size_t i = 0; i < out->nattachments; i++)
+	for (size_t i = 0; i < out->nattachments; i++) {
 		free(out->attachments[i]);
+		free(out->attachment_rel[i]);
+	}
 	free(out->attachments);
+	free(out->attachment_rel);
+	free(out->attachment_dir);
 	free(out->text);
 	free(out->html);
 	memset(out, 0, sizeof(*out));
@@ -773,8 +810,6 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 			slot = &out->campaign;
 		else if (!strcmp(h->name, "Cc"))
 			slot = &out->cc;
-		else if (!strcmp(h->name, "Bcc"))
-			slot = &out->bcc;
 		else if (!strcmp(h->name, "Reply-To"))
 			slot = &out->reply_to;
 		if (slot) {
@@ -788,29 +823,36 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 			free(v);
 			continue;
 		}
+		if (!out->attachment_dir)
+			out->attachment_dir = xstrdup(f->dir);
 		out->attachments = xreallocarray(out->attachments, out->nattachments + 1,
 		                                 sizeof(*out->attachments));
+		out->attachment_rel = xreallocarray(out->attachment_rel, out->nattachments + 1,
+		                                    sizeof(*out->attachment_rel));
 		out->attachments[out->nattachments] = resolve_path(f->dir, v);
-		if (access(out->attachments[out->nattachments], R_OK) != 0) {
-			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment '%s': %s",
-			          out->attachments[out->nattachments], strerror(errno));
-			rc = EX_DATAERR;
-		} else if (stat(out->attachments[out->nattachments], &st) != 0 ||
-		           !S_ISREG(st.st_mode)) {
-			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-			          "Attachment '%s' is not a regular file",
-			          out->attachments[out->nattachments]);
-			rc = EX_DATAERR;
-		} else if ((attach_size += st.st_size) > LETTER_MAX_ATTACH_SIZE) {
-			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-			          "attachments up to '%s' total %lld bytes, over the %ld byte "
-			          "limit (25 MB)",
-			          out->attachments[out->nattachments], attach_size,
-			          LETTER_MAX_ATTACH_SIZE);
-			rc = EX_DATAERR;
-		}
+		out->attachment_rel[out->nattachments] = v;
 		out->nattachments++;
-		free(v);
+		/* Opened as send will open it: inside the folder, a regular file. */
+		{
+			char *why = NULL;
+			int fd, r = mail_attachment_open(f->dir, v, &fd, &st, NULL, &why);
+
+			if (r != EX_OK) {
+				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+				          "Attachment '%s' refused: %s", v, why);
+				rc = EX_DATAERR;
+			} else if ((attach_size += st.st_size) > LETTER_MAX_ATTACH_SIZE) {
+				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
+				          "attachments up to '%s' total %lld bytes, over the %ld "
+				          "byte limit (25 MB)",
+				          out->attachments[out->nattachments - 1], attach_size,
+				          LETTER_MAX_ATTACH_SIZE);
+				rc = EX_DATAERR;
+			}
+			if (fd >= 0)
+				close(fd);
+			free(why);
+		}
 	}
 	if (mustache_render(f->body, ctx, &bopts, &body) != EX_OK)
 		rc = EX_DATAERR;
@@ -829,65 +871,195 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 	return EX_OK;
 }
 
-/* Copies src to dst (created or truncated); returns EX_OK or EX_IOERR / EX_CANTCREAT. */
-static int copy_file(const char *src, const char *dst, struct diags *d)
-{
-	char *data = NULL;
-	size_t len = 0;
-	FILE *fp;
-	int rc = EX_OK;
-	struct stat st;
+/* One file draft writes: its name in the appeal's folder and its bytes. */
+struct draft_out {
+	char *name;
+	char *data;
+	size_t len;
+	mode_t mode;
+	char *source; /* an attachment's canonical path; NULL for LANG.md */
+	char *tmp;    /* its temporary name while written, NULL once renamed or removed */
+	int placed;   /* renamed into place over nothing: removed again when a later one fails */
+};
 
-	if (stat(src, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > LETTER_MAX_ATTACH_SIZE)) {
-		diags_add(d, DIAG_ERROR, src, 0, NULL,
-		          "attachment is not a regular file of at most %ld bytes (25 MB)",
-		          LETTER_MAX_ATTACH_SIZE);
-		return EX_DATAERR;
+struct draft_outs {
+	struct draft_out *v;
+	size_t n;
+};
+
+static void draft_outs_free(struct draft_outs *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		free(o->v[i].name);
+		free(o->v[i].data);
+		free(o->v[i].source);
+		free(o->v[i].tmp);
 	}
-	if (read_file(src, &data, &len) != 0) {
-		diags_add(d, DIAG_ERROR, src, 0, NULL, "cannot read attachment: %s",
-		          strerror(errno));
-		return EX_DATAERR;
-	}
-	fp = fopen(dst, "wb");
-	if (!fp) {
-		diags_add(d, DIAG_ERROR, dst, 0, NULL, "cannot create: %s", strerror(errno));
-		rc = EX_CANTCREAT;
-		goto out;
-	}
-	if (fwrite(data, 1, len, fp) != len || fclose(fp) != 0) {
-		if (fp)
-			diags_add(d, DIAG_ERROR, dst, 0, NULL, "cannot write: %s", strerror(errno));
-		rc = EX_IOERR;
-	}
-out:
-	free(data);
-	return rc;
+	free(o->v);
+	memset(o, 0, sizeof(*o));
 }
 
-static int write_file(const char *path, const char *data, size_t len, struct diags *d)
+/*
+ * Adds a file to write (takes data and source). The same attachment named twice (e.g. by
+ * each language) is written once; two different files under one name are refused, so that
+ * one never silently replaces the other (an attachment called fr.md, or a/x.pdf and b/x.pdf).
+ */
+static int draft_add(struct draft_outs *o, const char *name, char *data, size_t len, mode_t mode,
+                     char *source, const char *file, long line, struct diags *d)
 {
-	FILE *fp = fopen(path, "wb");
-
-	if (!fp) {
-		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot create: %s", strerror(errno));
-		return EX_CANTCREAT;
+	for (size_t i = 0; i < o->n; i++) {
+		if (strcmp(o->v[i].name, name))
+			continue;
+		if (source && o->v[i].source && !strcmp(source, o->v[i].source)) {
+			free(data);
+			free(source);
+			return EX_OK;
+		}
+		diags_add(d, DIAG_ERROR, file, line, NULL,
+		          "two different files would be written as '%s' in the appeal's folder",
+		          name);
+		free(data);
+		free(source);
+		return EX_DATAERR;
 	}
-	if (fwrite(data, 1, len, fp) != len) {
-		fclose(fp);
-		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot write: %s", strerror(errno));
-		return EX_IOERR;
-	}
-	if (fclose(fp) != 0) {
-		diags_add(d, DIAG_ERROR, path, 0, NULL, "cannot write: %s", strerror(errno));
-		return EX_IOERR;
-	}
+	o->v = xreallocarray(o->v, o->n + 1, sizeof(*o->v));
+	o->v[o->n] = (struct draft_out){xstrdup(name), data, len, mode, source, NULL, 0};
+	o->n++;
 	return EX_OK;
 }
 
-/* Renders one file residually into out (headers then body); attachments copied into dir. */
+/* Reads the attachment rel of f (as mail_attachment_open() allows) into o. */
+static int draft_attachment(const struct letter_file *f, const struct header *h, const char *rel,
+                            struct draft_outs *o, struct diags *d)
+{
+	char *why = NULL, *resolved = NULL, *data = NULL;
+	const char *base = strrchr(rel, '/');
+	struct stat st;
+	size_t len = 0;
+	int fd, rc;
+
+	rc = mail_attachment_open(f->dir, rel, &fd, &st, &resolved, &why);
+	if (rc == EX_OK) {
+		rc = mail_attachment_read(fd, LETTER_MAX_ATTACH_SIZE, &data, &len, &why);
+		close(fd);
+	}
+	if (rc != EX_OK) {
+		diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment '%s' refused: %s", rel,
+		          why);
+		free(why);
+		free(resolved);
+		return EX_DATAERR;
+	}
+	/* The copy is never more open than its source: its read and write bits, no more. */
+	return draft_add(o, base ? base + 1 : rel, data, len, st.st_mode & 0666, resolved, f->path,
+	                 h->line, d);
+}
+
+static int write_all_fd(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Removes what this draft created: temporary files, and files it put where none was. */
+static void draft_rollback(int dfd, struct draft_outs *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		if (o->v[i].tmp)
+			unlinkat(dfd, o->v[i].tmp, 0);
+		if (o->v[i].placed)
+			unlinkat(dfd, o->v[i].name, 0);
+	}
+}
+
+/*
+ * Writes o into dir: each file new under a temporary name (O_EXCL | O_NOFOLLOW: nothing
+ * planted there is followed), then each renamed into place. rename() replaces a symlink
+ * or a hard link at the name instead of writing through it.
+ */
+static int draft_write(const char *dir, struct draft_outs *o, struct diags *d)
+{
+	char *path = xstrdup(dir);
+	int dfd, rc = EX_OK;
+
+	/* "DIR/" would make O_NOFOLLOW follow DIR itself. */
+	for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
+		path[n - 1] = '\0';
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		diags_add(d, DIAG_ERROR, dir, 0, NULL, "%s",
+		          errno == ELOOP || errno == ENOTDIR
+		              ? "a symlink or not a folder; draft does not write through a "
+		                "symlink (name the real folder)"
+		              : strerror(errno));
+		free(path);
+		return EX_CANTCREAT;
+	}
+	for (size_t i = 0; i < o->n && rc == EX_OK; i++) {
+		struct draft_out *w = &o->v[i];
+		int fd = -1;
+
+		for (unsigned k = 0; k < 100 && fd < 0; k++) {
+			free(w->tmp);
+			w->tmp = xasprintf(".draft-%ld-%zu-%u.tmp", (long)getpid(), i, k);
+			fd = openat(dfd, w->tmp,
+			            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->mode);
+			if (fd < 0 && errno != EEXIST)
+				break;
+		}
+		if (fd < 0) {
+			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot create %s: %s", w->tmp,
+			          strerror(errno));
+			free(w->tmp);
+			w->tmp = NULL;
+			rc = EX_CANTCREAT;
+			break;
+		}
+		if (write_all_fd(fd, w->data, w->len) != 0) {
+			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
+			          strerror(errno));
+			rc = EX_IOERR;
+		}
+		if (close(fd) != 0 && rc == EX_OK) {
+			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
+			          strerror(errno));
+			rc = EX_IOERR;
+		}
+	}
+	for (size_t i = 0; i < o->n && rc == EX_OK; i++) {
+		struct draft_out *w = &o->v[i];
+		struct stat st;
+		int existed = fstatat(dfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+		if (renameat(dfd, w->tmp, dfd, w->name) != 0) {
+			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
+			          strerror(errno));
+			rc = EX_CANTCREAT;
+			break;
+		}
+		free(w->tmp);
+		w->tmp = NULL;
+		w->placed = !existed;
+	}
+	if (rc != EX_OK)
+		draft_rollback(dfd, o);
+	close(dfd);
+	free(path);
+	return rc;
+}
+
+/* Renders one file residually into out (headers then body); its attachments read into o. */
 static int draft_file(const struct letter *l, const struct letter_file *f, json_t *params,
-                      const char *dir, struct buf *out, struct diags *d)
+                      struct draft_outs *o, struct buf *out, struct diags *d)
 {
 	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 0, 1, l->partials, d};
 	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 0, 1, l->partials, d};
@@ -897,26 +1069,25 @@ static int draft_file(const struct letter *l, const struct letter_file *f, json_
 		const struct header *h = &f->headers[i];
 		char *v = NULL;
 
-		if (!h->tpl)
-			continue; /* Params are filled; Language is the file name now */
+		if (!h->tpl) {
+			/* Params are filled; Language is the file name now; Audience stays. */
+			if (!strcmp(h->name, "Audience"))
+				buf_addf(out, "Audience: %s\n", h->src);
+			continue;
+		}
 		if (render_header(f, h, params, &hopts, &v, d) != EX_OK) {
 			rc = EX_DATAERR;
 			continue;
 		}
 		if (!strcmp(h->name, "Attachment")) {
-			char *src = resolve_path(f->dir, v);
-			char *copy = xstrdup(src);
-			char *base = xstrdup(basename(copy));
-			char *dst = xasprintf("%s/%s", dir, base);
-			int r = copy_file(src, dst, d);
+			const char *base = strrchr(v, '/');
+			char *name = xstrdup(base ? base + 1 : v);
+			int r = draft_attachment(f, h, v, o, d);
 
 			if (r != EX_OK)
 				rc = r;
 			free(v);
-			v = base;
-			free(dst);
-			free(copy);
-			free(src);
+			v = name;
 		}
 		buf_addf(out, "%s: %s\n", h->name, v);
 		free(v);
@@ -929,6 +1100,7 @@ static int draft_file(const struct letter *l, const struct letter_file *f, json_
 
 int letter_draft(const struct letter *l, json_t *params, const char *dir, struct diags *d)
 {
+	struct draft_outs o = {0};
 	struct buf b = BUF_INIT;
 	size_t e0 = d->errors;
 	int rc = EX_OK;
@@ -943,19 +1115,27 @@ int letter_draft(const struct letter *l, json_t *params, const char *dir, struct
 			          l->params[i]);
 	if (d->errors > e0)
 		return EX_DATAERR;
-	for (size_t i = 0; i < l->nfiles && rc == EX_OK; i++) {
+	/* Everything rendered and read before anything is written. */
+	for (size_t i = 0; i < l->nfiles; i++) {
 		const struct letter_file *f = &l->files[i];
-		char *path;
+		char *name = xasprintf("%s.md", f->language);
+		int r;
 
 		buf_reset(&b);
-		rc = draft_file(l, f, params, dir, &b, d);
-		if (rc != EX_OK)
-			break;
-		path = xasprintf("%s/%s.md", dir, f->language);
-		rc = write_file(path, buf_str(&b), b.len, d);
-		free(path);
+		r = draft_file(l, f, params, &o, &b, d);
+		if (r == EX_OK) {
+			size_t len = b.len;
+
+			r = draft_add(&o, name, buf_detach(&b), len, 0666, NULL, f->path, 0, d);
+		}
+		if (r != EX_OK && rc == EX_OK)
+			rc = r;
+		free(name);
 	}
+	if (rc == EX_OK)
+		rc = draft_write(dir, &o, d);
 	buf_free(&b);
+	draft_outs_free(&o);
 	return rc;
 }
 

@@ -5,8 +5,12 @@
  *
  * Headers (RFC 5322 section 2.2 syntax: "Name: value", continuation lines start with
  * blank space): Title, Campaign, Subject, Params (comma-separated names), Attachment
- * (repeatable; a path relative to the file), Cc, Bcc, Reply-To, Language (single-file
- * letters; default en). Any other header is an error naming the file and line.
+ * (repeatable; a file inside the letter's folder, named relative to it: no absolute path,
+ * no "..", no symlink leading out, see mail/attachment.h), Cc, Reply-To, Language
+ * (single-file letters; default en), Audience ("parties", the default, or "any": the appeal
+ * may go to a state that is not a party on the sending date, e.g. one urged to return).
+ * Bcc is refused: a letter to a mission has no hidden recipient. Any other header is an
+ * error naming the file and line.
  *
  * Partials and parents ({{> name}}, {{< name}}) are NAME.mustache, looked up in the
  * letter's own folder, then in the layout folder given to letter_load() (templates use
@@ -35,6 +39,9 @@ struct letter;
  */
 int letter_load(const char *path, const char *layout_dir, struct letter **out, struct diags *d);
 void letter_free(struct letter *l);
+
+/* 1 when a file of the letter says "Audience: any", else 0. Can't fail. */
+int letter_audience_any(const struct letter *l);
 
 /* The path given to letter_load(). Can't fail. */
 const char *letter_path(const struct letter *l);
@@ -68,8 +75,14 @@ int letter_campaign_id(const struct letter *l, char **id, struct diags *d);
 struct letter_out {
 	char *language; /* the file used */
 	int fell_back;  /* 1 when the requested language has no file and en was used */
-	char *title, *subject, *campaign, *cc, *bcc, *reply_to;
-	char **attachments; /* absolute or cwd-relative paths, resolved from the file */
+	char *title, *subject, *campaign, *cc, *reply_to;
+	char *bcc; /* always NULL: a Bcc header is refused when the letter is loaded */
+	/* Attachment i is attachment_rel[i] inside attachment_dir (the letter file's folder);
+	 * open it only with mail_attachment_open() / mail_attachment_load_in(). attachments[i]
+	 * is the two joined, for messages. */
+	char *attachment_dir;
+	char **attachment_rel;
+	char **attachments;
 	size_t nattachments;
 	char *text; /* the rendered Markdown: the text/plain part */
 	char *html; /* cmark's HTML document: the text/html part */
@@ -90,10 +103,17 @@ void letter_out_free(struct letter_out *out);
  * draft: renders every file with params in residual mode (names that are not params stay
  * Mustache tags; partials and parents are expanded) and writes dir/LANG.md for each, the
  * Params header dropped (the appeal has no params left), attachments copied into dir under
- * their base names. Header values are filled raw, the body with Markdown escaping.
- * Strict about params: every name in the Params headers must be a key of params (all
- * missing ones are reported in d); extra keys are ignored (the caller checks --set keys).
- * dir must exist. Returns EX_OK, EX_DATAERR (problems in d), or EX_CANTCREAT / EX_IOERR.
+ * their base names (each opened as mail_attachment_open() says; a copy keeps the source's
+ * read and write bits, never more). Header values are filled raw, the body with Markdown
+ * escaping. Strict about params: every name in the Params headers must be a key of params
+ * (all missing ones are reported in d); extra keys are ignored (the caller checks --set
+ * keys). Two different files under one name (an attachment called fr.md, two report.pdf
+ * from two folders) are refused.
+ * All or nothing, never through a symlink: everything is rendered and read first, then
+ * written into new files (O_CREAT | O_EXCL | O_NOFOLLOW) under temporary names, then renamed
+ * into place, which replaces whatever is there (a symlink planted at dir/en.md is replaced,
+ * its target untouched). On failure what was created is removed. dir must exist and must
+ * not be a symlink. Returns EX_OK, EX_DATAERR (problems in d), or EX_CANTCREAT / EX_IOERR.
  */
 int letter_draft(const struct letter *l, json_t *params, const char *dir, struct diags *d);
 

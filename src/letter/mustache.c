@@ -660,6 +660,21 @@ const char *mustache_name(const struct mustache_template *t)
 	return t->name;
 }
 
+static void walk_sections(const struct node *n, mustache_section_fn fn, void *user)
+{
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct node *k = &n->kids[i];
+		if (k->type == N_SECTION || k->type == N_INVERTED)
+			fn(user, k->str, k->line, k->type == N_INVERTED);
+		walk_sections(k, fn, user);
+	}
+}
+
+void mustache_sections(const struct mustache_template *t, mustache_section_fn fn, void *user)
+{
+	walk_sections(&t->root, fn, user);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Partials                                                                                   */
 

@@ -48,6 +48,15 @@ void mustache_free(struct mustache_template *t);
 const char *mustache_name(const struct mustache_template *t);
 
 /*
+ * Calls fn for every section ({{#name}}, inverted 0) and inverted section ({{^name}},
+ * inverted 1) of t, nested ones too, in source order, with the tag's name as written and
+ * its line; partials and parents are not followed. For checks that read a letter's logic
+ * (check's report of what a {{#fact}} leaves out). Can't fail.
+ */
+typedef void (*mustache_section_fn)(void *user, const char *name, long line, int inverted);
+void mustache_sections(const struct mustache_template *t, mustache_section_fn fn, void *user);
+
+/*
  * Appends s (len bytes) to out escaped as e, as a value is in a template; markdown escapes
  * it as if it started a line (the conservative choice). Can't fail.
  */

@@ -7,8 +7,8 @@
 #include <strings.h>
 
 #include <libetpan/libetpan.h>
-#include <openssl/sha.h>
 
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "mail/encode.h"
@@ -332,10 +332,8 @@ static int domain_ok(const char *d)
 int mail_message_id(const char *campaign, const char *key, const char *content, const char *domain,
                     char **out, char **errstr)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[SHA256_DIGEST_LENGTH];
+	char hex[DIGEST_HEX_SIZE];
 	struct buf in = BUF_INIT, b = BUF_INIT;
-	int i;
 
 	*out = NULL;
 	if (!domain || !domain_ok(domain))
@@ -347,17 +345,14 @@ int mail_message_id(const char *campaign, const char *key, const char *content, 
 	buf_add(&in, key ? key : "", key ? strlen(key) + 1 : 1);
 	if (content)
 		buf_adds(&in, content);
-	SHA256((const unsigned char *)in.data, in.len, md);
+	digest_sha256_hex(in.data, in.len, hex);
 	buf_free(&in);
 	buf_addc(&b, '<');
 	id_part(&b, campaign, 64);
 	buf_addc(&b, '.');
 	id_part(&b, key, 64);
 	buf_addc(&b, '.');
-	for (i = 0; i < 8; i++) {
-		buf_addc(&b, hex[md[i] >> 4]);
-		buf_addc(&b, hex[md[i] & 15]);
-	}
+	buf_add(&b, hex, 16); /* the first 8 bytes of the digest */
 	buf_addf(&b, "@%s>", domain);
 	*out = buf_detach(&b);
 	return EX_OK;

@@ -78,9 +78,12 @@ int mail_message_id(const char *campaign, const char *key, const char *content, 
 
 /*
  * Reads the file at path once and encodes it: content type by extension, file name from
- * the path's last component. Returns EX_OK with *out (free with mail_attachment_free()),
- * EX_NOINPUT when the file is missing, EX_IOERR when it cannot be read, EX_DATAERR when
- * the name is not valid UTF-8 or holds control characters.
+ * the path's last component. path is trusted as given (tests, a path the operator names);
+ * a letter's attachments go through mail_attachment_load_in() (mail/attachment.h), which
+ * keeps them inside the letter's folder. Returns EX_OK with *out (free with
+ * mail_attachment_free()), EX_NOINPUT when the file is missing, EX_IOERR when it cannot be
+ * read, EX_DATAERR when it is not a regular file, is over 25 MB, or the name is not valid
+ * UTF-8 or holds control characters.
  */
 int mail_attachment_load(const char *path, struct mail_attachment **out, char **errstr);
 

@@ -243,7 +243,7 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 	struct csv_parser p;
 	char *chunk = NULL;
 	FILE *fp;
-	int rc = EX_OK, first = 1, at_start = 1;
+	int rc = EX_OK, first = 1, at_start = 1, in_comment = 0;
 	size_t got, total = 0;
 	struct stat st;
 
@@ -295,6 +295,21 @@ int csvr_read(const char *path, csvr_fn fn, void *user, struct diags *d)
 		}
 		while (n && !r.stopped) {
 			size_t len = line_len(s, n);
+			/* Lines starting with '#' above the header are comments: a facts table
+			 * dates itself there ("# as_of: 2026-12-02"). */
+			if (r.index == 0 &&
+			    (in_comment ||
+			     (at_start && p.pstate == CSVR_ROW_NOT_BEGUN && *s == '#'))) {
+				int eol = s[len - 1] == '\n' || s[len - 1] == '\r';
+				if (eol && !(len == 1 && *s == '\n' && r.after_cr))
+					r.line++;
+				in_comment = !eol;
+				at_start = eol;
+				r.after_cr = s[len - 1] == '\r';
+				s += len;
+				n -= len;
+				continue;
+			}
 			if (feed(&r, &p, s, len, &at_start) < 0) {
 				rc = EX_DATAERR;
 				goto out;

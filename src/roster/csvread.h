@@ -40,7 +40,8 @@ typedef int (*csvr_fn)(void *user, const struct csvr_record *rec);
 
 /*
  * Reads path (RFC 4180 with libcsv's strict mode: quoted fields may hold commas, quotes
- * and line breaks; CRLF or LF; a UTF-8 BOM is skipped) and calls fn for the header and
+ * and line breaks; CRLF or LF; a UTF-8 BOM is skipped; lines starting with '#' above the
+ * header are comments, skipped but counted in line numbers) and calls fn for the header and
  * then each record, in order, holding only one record in memory. Problems go to d with
  * the file, the record's first line and the column name (from the header). Returns:
  * EX_OK; EX_NOINPUT (cannot open: also added to d); EX_IOERR (read error); EX_DATAERR

@@ -1,9 +1,11 @@
 /* Rosters: header and joins at open, then streamed passes that validate, filter and hand over. */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "base/buf.h"
 #include "base/strutil.h"
@@ -39,6 +41,17 @@ struct table {
 	/* Per column: the earlier source that also has it (the roster, ROSTER_SRC, or a table
 	 * index) and its column there, or NONE; both must then agree row by row. */
 	size_t *dup_src, *dup_col;
+	/* A facts table dates itself with a "# as_of: YYYY-MM-DD" line above its header and
+	 * names its three-valued columns (yes/no/unknown) with "# facts: a, b". */
+	char *as_of; /* NULL: not a facts table */
+	long as_of_line, facts_line;
+	char **fact_names; /* as written in "# facts:" */
+	size_t nfact_names;
+	unsigned char *fact; /* per column: a fact column */
+	/* Membership columns (NONE when absent): the state's status at as_of, the dates it
+	 * joined and left. */
+	size_t c_status, c_instrument, c_notified, c_effective;
+	size_t parties; /* rows that are States Parties on the sending date */
 };
 
 #define ROSTER_SRC ((size_t)-2)
@@ -71,6 +84,10 @@ struct roster {
 	size_t *by_lang;
 	int (*exclude)(void *user, const char *key);
 	void *exclude_user;
+	char date[11];    /* the sending date, YYYY-MM-DD */
+	int audience_any; /* rows need not be States Parties on that date */
+	char **fact_cols; /* the fact columns of every facts table, each once */
+	size_t nfact_cols;
 	struct roster_stats stats;
 	struct hset keys, addrs;
 	/* during a pass */
@@ -228,7 +245,7 @@ static int cmp_rows(const void *a, const void *b)
 	return c ? c : (ra->line > rb->line) - (ra->line < rb->line);
 }
 
-static char **table_find(const struct table *t, const char *val)
+static const struct trow *table_row(const struct table *t, const char *val)
 {
 	size_t lo = 0, hi = t->nrows;
 
@@ -236,7 +253,7 @@ static char **table_find(const struct table *t, const char *val)
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcasecmp(val, t->rows[mid].v[t->jcol]);
 		if (c == 0)
-			return t->rows[mid].v;
+			return &t->rows[mid];
 		if (c < 0)
 			hi = mid;
 		else
@@ -245,8 +262,225 @@ static char **table_find(const struct table *t, const char *val)
 	return NULL;
 }
 
+static char **table_find(const struct table *t, const char *val)
+{
+	const struct trow *tr = table_row(t, val);
+
+	return tr ? tr->v : NULL;
+}
+
+/* ---- facts tables: dates, directives, membership ---- */
+
+static int is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* 1 when s is a calendar date written YYYY-MM-DD. */
+static int valid_date(const char *s)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d;
+
+	for (int i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : !isdigit((unsigned char)s[i]))
+			return 0;
+	if (s[10])
+		return 0;
+	y = atoi(s);
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	return m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] + (m == 2 && is_leap(y));
+}
+
+/* Days since 1970-01-01 of a valid date (H. Hinnant's days_from_civil). */
+static long days_of(const char *s)
+{
+	long y = atol(s), m = atol(s + 5), d = atol(s + 8);
+	long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void today(char out[11])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!localtime_r(&now, &tm) || strftime(out, 11, "%Y-%m-%d", &tm) != 10)
+		strcpy(out, "1970-01-01");
+}
+
+/* Cuts blank space (and the commas a spreadsheet pads a one-cell row with) off both ends. */
+static char *trim_directive(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && strchr(" \t\r\n,", e[-1]))
+		e--;
+	*e = '\0';
+	return s;
+}
+
+/*
+ * Reads the comment lines above a table's header: "# as_of: YYYY-MM-DD" and
+ * "# facts: COL, COL"; other comments are free text. The CSV reader skips them.
+ */
+static void read_directives(struct table *t, struct diags *d)
+{
+	FILE *fp = fopen(t->path, "rb");
+	char line[4096];
+	long n = 0;
+
+	if (!fp)
+		return; /* csvr_read() reports it */
+	while (fgets(line, sizeof line, fp)) {
+		char *p = line, *colon, *key, *val;
+
+		n++;
+		if (n == 1 && !memcmp(p, "\xEF\xBB\xBF", 3))
+			p += 3;
+		if (*p != '#')
+			break;
+		p = trim_directive(p + 1);
+		colon = strchr(p, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		key = trim_directive(p);
+		val = trim_directive(colon + 1);
+		if (!strcasecmp(key, "as_of")) {
+			if (!valid_date(val)) {
+				diags_add(d, DIAG_ERROR, t->path, n, "as_of",
+				          "'%s' is not a date: write '# as_of: YYYY-MM-DD'", val);
+				continue;
+			}
+			free(t->as_of);
+			t->as_of = xstrdup(val);
+			t->as_of_line = n;
+		} else if (!strcasecmp(key, "facts")) {
+			t->facts_line = n;
+			for (char *tok = strtok(val, ", \t"); tok; tok = strtok(NULL, ", \t")) {
+				t->fact_names = xreallocarray(t->fact_names, t->nfact_names + 1,
+				                              sizeof(*t->fact_names));
+				t->fact_names[t->nfact_names++] = lower_dup(tok);
+			}
+		}
+	}
+	fclose(fp);
+}
+
+/* The value of column c in a table row, or "" when the table has no such column. */
+static const char *cell(const struct trow *tr, size_t c)
+{
+	return c == NONE ? "" : tr->v[c];
+}
+
+/*
+ * Whether the row's state is a State Party on date: it has deposited its instrument by
+ * then (an empty instrument_date: a party long since) and no withdrawal has taken effect.
+ * When not, *since is the date it left (*left 1) or will join (*left 0).
+ */
+static int party_on(const struct table *t, const struct trow *tr, const char *date,
+                    const char **since, int *left)
+{
+	const char *eff = cell(tr, t->c_effective), *inst = cell(tr, t->c_instrument);
+
+	*since = NULL;
+	*left = 0;
+	if (*eff && strcmp(date, eff) >= 0) {
+		*since = eff;
+		*left = 1;
+		return 0;
+	}
+	if (*inst && strcmp(date, inst) < 0) {
+		*since = inst;
+		return 0;
+	}
+	return 1;
+}
+
+/* Checks a facts table's membership columns at load; counts the parties on date. */
+static void check_facts_table(struct table *t, const char *date, struct diags *d)
+{
+	size_t date_cols[3];
+
+	t->fact = xcalloc(t->ncols + 1, 1);
+	for (size_t i = 0; i < t->nfact_names; i++) {
+		size_t c = col_index(t->names, t->ncols, t->fact_names[i]);
+		if (c == NONE)
+			diags_add(d, DIAG_ERROR, t->path, t->facts_line, t->fact_names[i],
+			          "'# facts:' names a column the table does not have");
+		else
+			t->fact[c] = 1;
+	}
+	t->c_status = col_index(t->names, t->ncols, "status");
+	t->c_instrument = col_index(t->names, t->ncols, "instrument_date");
+	t->c_notified = col_index(t->names, t->ncols, "withdrawal_notified");
+	t->c_effective = col_index(t->names, t->ncols, "withdrawal_effective");
+	date_cols[0] = t->c_instrument;
+	date_cols[1] = t->c_notified;
+	date_cols[2] = t->c_effective;
+	t->parties = 0;
+	for (size_t i = 0; i < t->nrows; i++) {
+		const struct trow *tr = &t->rows[i];
+		const char *st = cell(tr, t->c_status), *eff = cell(tr, t->c_effective), *since;
+		int left;
+
+		for (size_t k = 0; k < 3; k++)
+			if (date_cols[k] != NONE && *tr->v[date_cols[k]] &&
+			    !valid_date(tr->v[date_cols[k]]))
+				diags_add(d, DIAG_ERROR, t->path, tr->line, t->names[date_cols[k]],
+				          "'%s' is not a date: write YYYY-MM-DD, or leave it empty",
+				          tr->v[date_cols[k]]);
+		if (t->c_status != NONE) {
+			if (!strcasecmp(st, "withdrawn")) {
+				if (!*eff || !valid_date(eff) || strcmp(eff, t->as_of) > 0)
+					diags_add(
+					    d, DIAG_ERROR, t->path, tr->line, "status",
+					    "'withdrawn' needs the withdrawal_effective date, on "
+					    "or before as_of %s",
+					    t->as_of);
+			} else if (!strcasecmp(st, "party")) {
+				if (*eff && valid_date(eff) && strcmp(eff, t->as_of) <= 0)
+					diags_add(d, DIAG_ERROR, t->path, tr->line, "status",
+					          "'party', but its withdrawal took effect on %s, "
+					          "before as_of %s: write 'withdrawn'",
+					          eff, t->as_of);
+			} else {
+				diags_add(d, DIAG_ERROR, t->path, tr->line, "status",
+				          "'%s': write 'party' or 'withdrawn'", st);
+			}
+		}
+		if (party_on(t, tr, date, &since, &left))
+			t->parties++;
+	}
+}
+
+/* A fact cell's problem, or NULL when it is yes, no or unknown. */
+static const char *fact_problem(const char *v)
+{
+	if (is_blank(v))
+		return "empty cell in a fact column: write yes, no or unknown (unknown when no "
+		       "source settles it)";
+	if (strcasecmp(v, "yes") && strcasecmp(v, "no") && strcasecmp(v, "unknown"))
+		return "not yes, no or unknown";
+	return NULL;
+}
+
 static void table_free(struct table *t)
 {
+	free(t->as_of);
+	free_strv(t->fact_names, t->nfact_names);
+	free(t->fact);
 	free(t->path);
 	free(t->col);
 	for (size_t i = 0; i < t->nrows; i++)
@@ -276,6 +510,7 @@ static int load_table(struct roster *r, const char *spec, struct diags *d)
 		t->col = xstrdup("iso3");
 	}
 	t->d = d;
+	read_directives(t, d);
 	rc = csvr_read(t->path, table_cb, t, d);
 	if (rc != EX_OK)
 		return rc;
@@ -318,6 +553,11 @@ static int load_table(struct roster *r, const char *spec, struct diags *d)
 			}
 		}
 	}
+	if (t->as_of)
+		check_facts_table(t, r->date, d);
+	else if (t->nfact_names)
+		diags_add(d, DIAG_ERROR, t->path, t->facts_line, NULL,
+		          "'# facts:' without '# as_of: YYYY-MM-DD': date the facts");
 	return d->errors > errs ? EX_DATAERR : EX_OK;
 }
 
@@ -457,6 +697,34 @@ static void set_languages(struct roster *r, const char *const *langs)
 	r->stats.by_lang = r->by_lang;
 }
 
+/* The fact columns of every facts table, each once; a warning for facts grown old. */
+static void collect_facts(struct roster *r, struct diags *d)
+{
+	for (size_t t = 0; t < r->ntables; t++) {
+		const struct table *tb = &r->tables[t];
+		long age;
+
+		if (!tb->as_of || !tb->fact)
+			continue;
+		age = days_of(r->date) - days_of(tb->as_of);
+		if (age > ROSTER_FACTS_MAX_AGE)
+			diags_add(d, DIAG_WARNING, tb->path, tb->as_of_line, "as_of",
+			          "the facts are as of %s, %ld days before the sending date %s "
+			          "(more than %d): check them against the depositary and update "
+			          "them (recipients/README.md)",
+			          tb->as_of, age, r->date, ROSTER_FACTS_MAX_AGE);
+		for (size_t c = 0; c < tb->ncols; c++) {
+			if (!tb->fact[c] ||
+			    col_index(r->fact_cols, r->nfact_cols, tb->names[c]) != NONE)
+				continue;
+			r->fact_cols =
+			    xreallocarray(r->fact_cols, r->nfact_cols + 2, sizeof(*r->fact_cols));
+			r->fact_cols[r->nfact_cols++] = xstrdup(tb->names[c]);
+			r->fact_cols[r->nfact_cols] = NULL;
+		}
+	}
+}
+
 int roster_open(const struct roster_opts *o, struct roster **out, struct diags *d)
 {
 	struct roster *r = xcalloc(1, sizeof(*r));
@@ -468,6 +736,17 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 	r->smtputf8 = o->smtputf8;
 	r->exclude = o->exclude;
 	r->exclude_user = o->exclude_user;
+	r->audience_any = o->audience_any;
+	if (o->date && !valid_date(o->date)) {
+		diags_add(d, DIAG_ERROR, NULL, 0, NULL,
+		          "the sending date '%s' is not a date: write YYYY-MM-DD", o->date);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (o->date)
+		memcpy(r->date, o->date, 11);
+	else
+		today(r->date);
 	set_languages(r, o->languages);
 	parse_only(r, o->only);
 
@@ -486,6 +765,7 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 	rc2 = parse_wheres(r, o->wheres, d);
 	if (rc == EX_OK)
 		rc = rc2;
+	collect_facts(r, d);
 out:
 	if (rc != EX_OK) {
 		roster_free(r);
@@ -515,6 +795,7 @@ void roster_free(struct roster *r)
 		free(r->only[i].k);
 	free(r->only);
 	free_strv(r->langs, r->nlangs);
+	free_strv(r->fact_cols, r->nfact_cols);
 	free(r->by_lang);
 	hset_clear(&r->keys);
 	hset_clear(&r->addrs);
@@ -529,6 +810,30 @@ const struct roster_stats *roster_stats(const struct roster *r)
 const char *roster_path(const struct roster *r)
 {
 	return r->path;
+}
+
+const char *roster_date(const struct roster *r)
+{
+	return r->date;
+}
+
+const char *const *roster_fact_columns(const struct roster *r, size_t *n)
+{
+	static const char *const none[] = {NULL};
+
+	*n = r->nfact_cols;
+	return r->nfact_cols ? (const char *const *)r->fact_cols : none;
+}
+
+const char *roster_facts_as_of(const struct roster *r, long *parties)
+{
+	for (size_t t = 0; t < r->ntables; t++)
+		if (r->tables[t].as_of) {
+			if (parties)
+				*parties = (long)r->tables[t].parties;
+			return r->tables[t].as_of;
+		}
+	return NULL;
 }
 
 /* ---- derived values ---- */
@@ -638,6 +943,55 @@ static json_t *json_value(const char *s)
 	return json_string(s);
 }
 
+/*
+ * A facts table's part of the context: for each fact column X, X (true only for yes: a
+ * {{#X}} section can assert nothing unconfirmed), X_status (yes, no or unknown) and
+ * X_known; the number of States Parties on the sending date; and the state's names in the
+ * row's language (name_LANG, formal_LANG) as state_name and state_formal.
+ */
+static void add_facts(const struct roster_row *row, json_t *o)
+{
+	const struct roster *r = row->r;
+	const char *lang = r->langs[row->lang], *v;
+	char col[64];
+	int counted = 0;
+
+	for (size_t t = 0; t < r->ntables; t++) {
+		const struct table *tb = &r->tables[t];
+		if (!tb->as_of)
+			continue;
+		if (!counted) {
+			json_object_set_new(o, "states_parties_count",
+			                    json_integer((json_int_t)tb->parties));
+			counted = 1;
+		}
+		if (!row->joined[t])
+			continue;
+		for (size_t c = 0; c < tb->ncols; c++) {
+			char *name;
+			if (!tb->fact[c] || fact_problem(row->joined[t][c]))
+				continue;
+			v = row->joined[t][c];
+			json_object_set_new(o, tb->names[c], json_boolean(!strcasecmp(v, "yes")));
+			name = xasprintf("%s_status", tb->names[c]);
+			json_object_set_new(o, name,
+			                    json_string(!strcasecmp(v, "yes")  ? "yes"
+			                                : !strcasecmp(v, "no") ? "no"
+			                                                       : "unknown"));
+			free(name);
+			name = xasprintf("%s_known", tb->names[c]);
+			json_object_set_new(o, name, json_boolean(strcasecmp(v, "unknown") != 0));
+			free(name);
+		}
+	}
+	snprintf(col, sizeof col, "name_%s", lang);
+	if ((v = raw_get(row, col)) && !is_blank(v))
+		json_object_set_new(o, "state_name", json_string(v));
+	snprintf(col, sizeof col, "formal_%s", lang);
+	if ((v = raw_get(row, col)) && !is_blank(v))
+		json_object_set_new(o, "state_formal", json_string(v));
+}
+
 json_t *roster_context(const struct roster_row *row)
 {
 	const struct roster *r = row->r;
@@ -655,6 +1009,7 @@ json_t *roster_context(const struct roster_row *row)
 			if (c != tb->jcol && tb->dup_src[c] == NONE && !is_blank(row->joined[t][c]))
 				json_object_set_new(o, tb->names[c], json_value(row->joined[t][c]));
 	}
+	add_facts(row, o);
 	json_object_set_new(o, "language", json_string(r->langs[row->lang]));
 	sal = roster_get(row, "salutation");
 	if (sal && !is_blank(sal))
@@ -814,6 +1169,44 @@ static void check_agreement(struct roster *r, const struct roster_row *row)
 	}
 }
 
+/*
+ * The row's facts: every fact cell it joins must be yes, no or unknown (the error names
+ * the facts file, its row and the column), and its state must be a State Party on the
+ * sending date unless the appeal's audience is any.
+ */
+static void check_facts(struct roster *r, const struct roster_row *row)
+{
+	for (size_t t = 0; t < r->ntables; t++) {
+		const struct table *tb = &r->tables[t];
+		const struct trow *tr;
+		const char *since, *jv = row->v[tb->rcol];
+		int left;
+
+		if (!tb->as_of || !row->joined[t] || !(tr = table_row(tb, jv)))
+			continue;
+		for (size_t c = 0; c < tb->ncols; c++) {
+			const char *why = tb->fact[c] ? fact_problem(tr->v[c]) : NULL;
+			if (why)
+				diags_add(r->d, DIAG_ERROR, tb->path, tr->line, tb->names[c],
+				          "'%s' (row %ld of %s): %s", jv, row->line, r->path, why);
+		}
+		if (r->audience_any || party_on(tb, tr, r->date, &since, &left))
+			continue;
+		if (left)
+			diags_add(r->d, DIAG_ERROR, r->path, row->line, tb->col,
+			          "'%s' is not a State Party on the sending date %s: its "
+			          "withdrawal took effect on %s (%s row %ld); an appeal to former "
+			          "parties needs the header 'Audience: any'",
+			          jv, r->date, since, tb->path, tr->line);
+		else
+			diags_add(r->d, DIAG_ERROR, r->path, row->line, tb->col,
+			          "'%s' is not yet a State Party on the sending date %s: its "
+			          "instrument is dated %s (%s row %ld); an appeal to it needs the "
+			          "header 'Audience: any'",
+			          jv, r->date, since, tb->path, tr->line);
+	}
+}
+
 static int row_cb(void *user, const struct csvr_record *rec)
 {
 	struct roster *r = user;
@@ -862,6 +1255,7 @@ static int row_cb(void *user, const struct csvr_record *rec)
 			          r->tables[t].path);
 	}
 	check_agreement(r, &row);
+	check_facts(r, &row);
 	derive(r, &row);
 	if (r->d->errors == errs && selected(r, &row)) {
 		r->stats.selected++;
@@ -902,5 +1296,125 @@ int roster_each(struct roster *r, int (*fn)(void *user, const struct roster_row 
 	hset_clear(&r->addrs);
 	if (rc == EX_OK && r->stats.errors)
 		rc = EX_DATAERR;
+	return rc;
+}
+
+/* ---- demarche facts ---- */
+
+/* Prints the rows of t whose state left by date (left 1) or has a withdrawal pending (0). */
+static size_t list_withdrawals(const struct table *t, const char *date, int left, FILE *out)
+{
+	size_t c_state = col_index(t->names, t->ncols, "state"), n = 0;
+
+	for (size_t i = 0; i < t->nrows; i++) {
+		const struct trow *tr = &t->rows[i];
+		const char *eff = cell(tr, t->c_effective), *notified = cell(tr, t->c_notified);
+		const char *name = c_state != NONE ? tr->v[c_state] : tr->v[t->jcol];
+		int gone = *eff && strcmp(date, eff) >= 0;
+
+		if (!*eff || gone != left)
+			continue;
+		if (out)
+			fprintf(out, "    %s (%s): notified %s, effective %s\n", name,
+			        tr->v[t->jcol], *notified ? notified : "(date not recorded)", eff);
+		n++;
+	}
+	return n;
+}
+
+int roster_facts_report(const char *path, const char *date, FILE *out, struct diags *d)
+{
+	struct table t = {0};
+	char day[11];
+	size_t errs = d->errors, c_state, notyet = 0;
+	int rc;
+
+	if (date && !valid_date(date)) {
+		diags_add(d, DIAG_ERROR, NULL, 0, NULL,
+		          "the date '%s' is not a date: write YYYY-MM-DD", date);
+		return EX_USAGE;
+	}
+	if (date)
+		memcpy(day, date, 11);
+	else
+		today(day);
+	t.path = xstrdup(path);
+	t.col = xstrdup("iso3");
+	t.d = d;
+	read_directives(&t, d);
+	rc = csvr_read(t.path, table_cb, &t, d);
+	if (rc != EX_OK)
+		goto out;
+	t.jcol = col_index(t.names, t.ncols, t.col);
+	if (t.jcol == NONE)
+		diags_add(d, DIAG_ERROR, t.path, 1, t.col, "missing column: the key of the facts");
+	if (!t.as_of)
+		diags_add(d, DIAG_ERROR, t.path, 1, NULL,
+		          "not a facts table: no '# as_of: YYYY-MM-DD' line above the header");
+	if (d->errors > errs) {
+		rc = EX_DATAERR;
+		goto out;
+	}
+	check_facts_table(&t, day, d);
+	for (size_t i = 0; i < t.nrows; i++)
+		for (size_t c = 0; c < t.ncols; c++) {
+			const char *why = t.fact[c] ? fact_problem(t.rows[i].v[c]) : NULL;
+			if (why)
+				diags_add(d, DIAG_ERROR, t.path, t.rows[i].line, t.names[c], "%s",
+				          why);
+		}
+	if (d->errors > errs) {
+		rc = EX_DATAERR;
+		goto out;
+	}
+	if (days_of(day) - days_of(t.as_of) > ROSTER_FACTS_MAX_AGE)
+		diags_add(d, DIAG_WARNING, t.path, t.as_of_line, "as_of",
+		          "the facts are as of %s, %ld days before %s (more than %d): check them "
+		          "against the depositary and update them (recipients/README.md)",
+		          t.as_of, days_of(day) - days_of(t.as_of), day, ROSTER_FACTS_MAX_AGE);
+	c_state = col_index(t.names, t.ncols, "state");
+	fprintf(out, "%s: facts as of %s, %zu rows; on %s:\n", t.path, t.as_of, t.nrows, day);
+	fprintf(out, "  States Parties             %zu\n", t.parties);
+	fprintf(out, "  withdrawn                  %zu\n", list_withdrawals(&t, day, 1, NULL));
+	list_withdrawals(&t, day, 1, out);
+	fprintf(out, "  withdrawal pending         %zu\n", list_withdrawals(&t, day, 0, NULL));
+	list_withdrawals(&t, day, 0, out);
+	for (size_t i = 0; i < t.nrows; i++) {
+		const char *since;
+		int left;
+		if (!party_on(&t, &t.rows[i], day, &since, &left) && !left)
+			notyet++;
+	}
+	fprintf(out, "  not yet a party            %zu\n", notyet);
+	for (size_t i = 0; notyet && i < t.nrows; i++) {
+		const char *since;
+		int left;
+		if (!party_on(&t, &t.rows[i], day, &since, &left) && !left)
+			fprintf(out, "    %s (%s): instrument of %s\n",
+			        c_state != NONE ? t.rows[i].v[c_state] : t.rows[i].v[t.jcol],
+			        t.rows[i].v[t.jcol], since);
+	}
+	fprintf(out, "  fact column (over the %zu parties)   yes   no  unknown\n", t.parties);
+	for (size_t c = 0; c < t.ncols; c++) {
+		size_t yes = 0, no = 0, unk = 0;
+		if (!t.fact[c])
+			continue;
+		for (size_t i = 0; i < t.nrows; i++) {
+			const char *since, *v = t.rows[i].v[c];
+			int left;
+			if (!party_on(&t, &t.rows[i], day, &since, &left))
+				continue;
+			if (!strcasecmp(v, "yes"))
+				yes++;
+			else if (!strcasecmp(v, "no"))
+				no++;
+			else
+				unk++;
+		}
+		fprintf(out, "  %-34s %5zu %4zu %8zu\n", t.names[c], yes, no, unk);
+	}
+	rc = EX_OK;
+out:
+	table_free(&t);
 	return rc;
 }

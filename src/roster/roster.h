@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "base/error.h"
 
@@ -25,7 +26,28 @@ struct roster_opts {
 	/* --not-received hook: returns 1 to leave the row with this key out. May be NULL. */
 	int (*exclude)(void *user, const char *key);
 	void *exclude_user;
+	const char *date; /* the sending date, YYYY-MM-DD; NULL: today (local time) */
+	int audience_any; /* the appeal says "Audience: any": former parties may be written to */
 };
+
+/*
+ * Facts tables. A joined table whose first lines (above the header) say
+ *     # as_of: 2026-12-02
+ *     # facts: apic_party, kampala_aggression_party
+ * is a facts table: as_of dates the whole table (a warning when it is more than
+ * ROSTER_FACTS_MAX_AGE days before the sending date), and each fact column holds yes, no or
+ * unknown (an empty or other cell is an error naming the table's file, row and column, for
+ * every roster row that joins it). The letter context then has, for a fact column X: X
+ * (true only for yes), X_status ("yes", "no" or "unknown") and X_known (false for unknown);
+ * states_parties_count (the rows that are States Parties on the sending date); and
+ * state_name / state_formal (the table's name_LANG / formal_LANG for the row's language).
+ * Membership comes from the columns status (party / withdrawn, as at as_of),
+ * instrument_date and withdrawal_effective (YYYY-MM-DD or empty): a state is a party on a
+ * date when it deposited its instrument by then (empty: long since) and no withdrawal has
+ * taken effect. A roster row whose state is not a party on the sending date is an error
+ * (naming the row and the date the state left) unless audience_any is set.
+ */
+#define ROSTER_FACTS_MAX_AGE 180
 
 struct roster;
 struct roster_row;
@@ -68,7 +90,24 @@ int roster_each(struct roster *r, int (*fn)(void *user, const struct roster_row 
 
 const struct roster_stats *roster_stats(const struct roster *r); /* never NULL */
 const char *roster_path(const struct roster *r);                 /* the roster file */
-void roster_free(struct roster *r);                              /* NULL is fine */
+const char *roster_date(const struct roster *r);                 /* the sending date, YYYY-MM-DD */
+/* The fact columns of the joined facts tables (see above), each once, NULL-terminated and
+ * owned by the roster; *n gets the count. */
+const char *const *roster_fact_columns(const struct roster *r, size_t *n);
+/* The as_of of the first facts table (NULL: none) and, in *parties when not NULL, its
+ * number of States Parties on the sending date. */
+const char *roster_facts_as_of(const struct roster *r, long *parties);
+
+/*
+ * demarche facts: reads the facts table at path (joined on iso3) and prints to out, for
+ * date (NULL: today), its as_of, the States Parties on that date, the withdrawn and
+ * pending withdrawals with their dates, and per fact column the yes/no/unknown counts over
+ * the parties. Every bad cell goes to d (file, row, column). Returns EX_OK; EX_NOINPUT;
+ * EX_USAGE for a bad date; EX_DATAERR when the table is not a facts table or has errors
+ * (the counts are then not printed).
+ */
+int roster_facts_report(const char *path, const char *date, FILE *out, struct diags *d);
+void roster_free(struct roster *r); /* NULL is fine */
 
 /*
  * A row's value of col (case-insensitive): the roster's own columns, then the joined ones;

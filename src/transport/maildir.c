@@ -15,8 +15,26 @@
 
 struct maildir {
 	char *dir;
-	unsigned long seq; /* deliveries by this process, for unique names */
+	unsigned long seq;           /* deliveries by this process, for unique names */
+	struct transport_rcpt *rcpt; /* the recipients' entries of the current result */
+	size_t cap;
 };
+
+/* Reports r for m, every recipient with the message's outcome. */
+static void report(struct maildir *md, const struct transport_msg *m, struct transport_result *r,
+                   transport_done_fn done, void *u)
+{
+	size_t n = m->nrcpt ? m->nrcpt : 1;
+
+	if (n > md->cap) {
+		md->rcpt = xreallocarray(md->rcpt, n, sizeof(*md->rcpt));
+		md->cap = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		md->rcpt[i] = (struct transport_rcpt){r->state, r->code, r->reply};
+	r->rcpt = md->rcpt;
+	done(u, m, r);
+}
 
 /* mkdir -p for DIR itself (mode 0700 for what we create). */
 static int mkdir_p(const char *path)
@@ -197,7 +215,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 		if (transport_msg_check(&m, &why) < 0) {
 			r.state = TX_FAILED;
 			r.error = why;
-			done(u, &m, &r);
+			report(md, &m, &r, done, u);
 			continue;
 		}
 		n = deliver(md, &m, &name, &what);
@@ -207,7 +225,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 
 			r.state = n == -2 ? TX_UNKNOWN : TX_DEFERRED;
 			r.error = err;
-			done(u, &m, &r);
+			report(md, &m, &r, done, u);
 			error_set(errstr, EX_IOERR, "%s", err);
 			free(err);
 			free(name);
@@ -215,7 +233,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 		}
 		reply = xasprintf("maildir: new/%s", name);
 		r.reply = reply;
-		done(u, &m, &r);
+		report(md, &m, &r, done, u);
 		free(reply);
 		free(name);
 	}
@@ -234,6 +252,7 @@ static void maildir_free(void *impl)
 	if (!md)
 		return;
 	free(md->dir);
+	free(md->rcpt);
 	free(md);
 }
 

@@ -15,6 +15,7 @@ struct probe_run {
 	struct transport_probe *p;
 	struct buf line;  /* the reply being read, lines joined by '\n' */
 	int next_is_ehlo; /* the reply after a 220 answers EHLO (RFC 5321 4.1.1.1, RFC 3207 4.2) */
+	int malformed;    /* a server line was not a reply (RFC 5321 section 4.2) */
 };
 
 /* One EHLO reply: "250-name greets", "250-SIZE 10240000", ..., "250 SMTPUTF8". */
@@ -63,6 +64,7 @@ static void parse_ehlo(struct transport_probe *p, const char *reply)
 static void on_reply(struct probe_run *r, int code, const char *reply)
 {
 	struct transport_probe *p = r->p;
+	struct buf one = BUF_INIT;
 
 	if (code == 221)
 		return; /* the answer to QUIT */
@@ -90,8 +92,10 @@ static void on_reply(struct probe_run *r, int code, const char *reply)
 		p->auth_ok = 1;
 		return;
 	}
+	/* On one line, as the transport keeps replies. */
+	smtp_reply_oneline(reply, &one);
 	free(p->reply);
-	p->reply = xstrdup(reply);
+	p->reply = buf_detach(&one);
 }
 
 /* curl hands every server line to the header callback. */
@@ -101,6 +105,11 @@ static size_t header_cb(char *s, size_t size, size_t nitems, void *arg)
 	size_t n = size * nitems;
 	int code = smtp_reply_add(&r->line, s, n);
 
+	if (code == SMTP_REPLY_BAD) {
+		/* Not a reply line: libcurl would wait for one until the timeout. */
+		r->malformed = 1;
+		return 0;
+	}
 	if (code >= 0) {
 		on_reply(r, code, buf_str(&r->line));
 		buf_reset(&r->line);
@@ -140,7 +149,7 @@ static int is_tls_error(CURLcode cc)
 int transport_probe(const struct transport_opts *o, struct transport_probe **out, char **errstr)
 {
 	struct smtp_conf c;
-	struct probe_run r = {NULL, BUF_INIT, 0};
+	struct probe_run r = {NULL, BUF_INIT, 0, 0};
 	struct transport_probe *p = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	int rc, bad = 0;
@@ -179,10 +188,17 @@ int transport_probe(const struct transport_opts *o, struct transport_probe **out
 		goto out;
 	}
 	cc = curl_easy_perform(e);
-	if (cc != CURLE_OK)
+	if (c.implicit && !p->greeting && smtp_tls_got_plaintext(cc, errbuf))
+		p->error = smtp_tls_plaintext_text(&c);
+	else if (cc != CURLE_OK && r.malformed)
+		p->error = xasprintf("protocol error: %s sent a line that is not an SMTP reply",
+		                     c.hostport);
+	else if (cc != CURLE_OK)
 		p->error = xstrdup(*errbuf ? errbuf : curl_easy_strerror(cc));
 	if (!p->greeting)
-		p->stage = c.implicit && is_tls_error(cc) ? PROBE_TLS : PROBE_CONNECT;
+		p->stage = c.implicit && is_tls_error(cc) && !smtp_tls_got_plaintext(cc, errbuf)
+		               ? PROBE_TLS
+		               : PROBE_CONNECT;
 	else if (cc == CURLE_USE_SSL_FAILED)
 		p->stage = PROBE_STARTTLS;
 	else if (is_tls_error(cc))

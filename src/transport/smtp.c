@@ -1,209 +1,148 @@
 /*
- * The SMTP transport (RFC 5321) over libcurl's multi interface: N easy handles, each reused
- * for message after message so that its connection stays open (curl's connection cache).
+ * The SMTP transport (RFC 5321): N worker threads, each with its own session (a libcurl easy
+ * handle and its connection, reused message after message), fed by the caller's thread.
+ *
+ * Why threads: libcurl's multi interface waits for the reply to the final dot blocking
+ * inside curl_multi_perform() (curl issue 8555), so N transfers on one thread do not overlap
+ * that wait, which is most of a message's time at a server that filters content. libcurl is
+ * thread-safe as long as each handle stays on one thread at a time.
+ *
+ * One mutex guards the slots; a slot goes IDLE -> READY (the caller put a message in it) ->
+ * BUSY (its worker sends it) -> FINISHED (the caller reports it with done()) -> IDLE. next()
+ * and done() run on the caller's thread only, so the ledger keeps one writer.
  */
-#include <curl/curl.h>
-#include <stdio.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
-#include "base/buf.h"
 #include "base/error.h"
-#include "base/strutil.h"
 #include "base/xalloc.h"
 #include "transport/backend.h"
 #include "transport/smtp_opts.h"
+#include "transport/smtp_session.h"
 
 #define SMTP_MAX_CONCURRENCY 64
 #define POLL_MS              200 /* how often *stop is looked at, at most */
 
+enum slot_state { SLOT_IDLE, SLOT_READY, SLOT_BUSY, SLOT_FINISHED };
+
 struct smtp;
 
-/* One connection slot: an easy handle and the message it carries, if any. */
+/* One connection slot: a worker thread, its session, and the message it carries. */
 struct slot {
 	struct smtp *s;
-	CURL *easy;
-	int busy;
+	pthread_t tid;
+	int started;       /* the thread runs */
+	pthread_cond_t cv; /* signalled when the slot becomes READY, or at quit */
+	enum slot_state st;
+	struct smtp_session *ss;
 	struct transport_msg msg;
-	struct curl_slist *rcpt;
-	size_t off;          /* bytes of msg.data handed to curl */
-	int eof;             /* all of msg.data handed to curl */
-	int reply_after_eof; /* a complete reply arrived after that */
-	struct buf line;     /* the reply being read (multi-line replies) */
-	struct buf reply;    /* the last complete reply */
-	int code;            /* its code */
-	/* Following the session (RFC 5321 section 3.1, RFC 4954): a 220 (greeting or STARTTLS)
-	 * is followed by the EHLO reply, and that by the reply to STARTTLS, AUTH or MAIL. */
-	int next_is_ehlo, after_ehlo, authenticated;
-	int noauth; /* the server let us to MAIL without the AUTH we were told to do */
-	char errbuf[CURL_ERROR_SIZE];
+	struct transport_result res;
+	int fatal;
+	const char *fatal_msg;
 };
 
 struct smtp {
-	CURLM *multi;
+	struct smtp_conf conf; /* URL, TLS and AUTH, checked */
 	struct slot *slots;
 	int nslots;
-	int active;
-	struct smtp_conf conf; /* URL, TLS and AUTH, checked */
-	long connects;
-	volatile sig_atomic_t *stop; /* during smtp_run() */
+	pthread_mutex_t mu;
+	pthread_cond_t done_cv; /* signalled when a slot is FINISHED */
+	int quit;               /* the workers leave (end of a run) */
+	atomic_int abort;       /* *stop reached 2: transfers in flight are abandoned */
 };
 
-/* Set once a server reply or a TLS failure shows the run cannot go on. */
-struct fatal {
-	int code;
-	char *msg;
-};
-
-static void slot_reset(struct slot *sl)
-{
-	curl_slist_free_all(sl->rcpt);
-	sl->rcpt = NULL;
-	sl->busy = 0;
-	sl->off = 0;
-	sl->eof = 0;
-	sl->reply_after_eof = 0;
-	sl->code = 0;
-	sl->next_is_ehlo = sl->after_ehlo = sl->authenticated = sl->noauth = 0;
-	sl->errbuf[0] = '\0';
-	buf_reset(&sl->line);
-	buf_reset(&sl->reply);
-	memset(&sl->msg, 0, sizeof(sl->msg));
-}
-
-/* The message data, from memory. Curl dot-stuffs it and adds the final dot (RFC 5321
- * section 4.5.2). Handing over the last byte counts as the end of the data: from then on a
- * lost connection leaves the message in doubt. */
-static size_t read_cb(char *dst, size_t size, size_t nitems, void *arg)
+static void *worker(void *arg)
 {
 	struct slot *sl = arg;
-	size_t n = size * nitems, left = sl->msg.len - sl->off;
+	struct smtp *s = sl->s;
 
-	if (n > left)
-		n = left;
-	memcpy(dst, sl->msg.data + sl->off, n);
-	sl->off += n;
-	if (sl->off == sl->msg.len)
-		sl->eof = 1;
-	return n;
-}
-
-/*
- * Every server reply line reaches us here (curl passes SMTP responses to the header
- * callback). A reply is one or more lines "NNN-text" ended by "NNN text" (RFC 5321 section
- * 4.2.1); we keep the last complete one and note whether it came after the data.
- */
-static size_t header_cb(char *p, size_t size, size_t nitems, void *arg)
-{
-	struct slot *sl = arg;
-	size_t n = size * nitems;
-	int code = smtp_reply_add(&sl->line, p, n);
-
-	if (code < 0)
-		return n;
-	if (code == 221) {
-		/* The answer to the QUIT curl sends after a refusal (RFC 5321 section 4.1.1.10):
-		 * it must not hide the refusal. */
-		buf_reset(&sl->line);
-		return n;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (sl->st != SLOT_READY && !s->quit)
+			pthread_cond_wait(&sl->cv, &s->mu);
+		if (sl->st != SLOT_READY)
+			break;
+		sl->st = SLOT_BUSY;
+		pthread_mutex_unlock(&s->mu);
+		smtp_session_send(sl->ss, &sl->msg, &sl->res, &sl->fatal, &sl->fatal_msg);
+		pthread_mutex_lock(&s->mu);
+		sl->st = SLOT_FINISHED;
+		pthread_cond_signal(&s->done_cv);
 	}
-	buf_reset(&sl->reply);
-	buf_add(&sl->reply, sl->line.data, sl->line.len);
-	buf_reset(&sl->line);
-	sl->code = code;
-	if (sl->eof)
-		sl->reply_after_eof = 1;
-	if (code == 235)
-		sl->authenticated = 1;
-	if (sl->after_ehlo) {
-		sl->after_ehlo = 0;
-		/* curl skips AUTH when the server does not offer it (in cleartext, say); we do
-		 * not send as someone else than told: abort before RCPT. */
-		if (code == 250 && sl->s->conf.auth && !sl->authenticated) {
-			sl->noauth = 1;
-			return 0;
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Stops and joins the workers of a run. */
+static void workers_stop(struct smtp *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->quit = 1;
+	for (int i = 0; i < s->nslots; i++)
+		pthread_cond_signal(&s->slots[i].cv);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i].started) {
+			pthread_join(s->slots[i].tid, NULL);
+			s->slots[i].started = 0;
 		}
-	}
-	if (sl->next_is_ehlo) {
-		sl->next_is_ehlo = 0;
-		sl->after_ehlo = 1;
-	}
-	if (code == 220)
-		sl->next_is_ehlo = 1;
-	return n;
 }
 
 /*
- * Called by curl while a transfer runs: a second interrupt (*stop >= 2) aborts it. Not
- * called while libcurl 7.88 waits for the reply to the final dot: that wait blocks inside
- * curl_multi_perform() (curl issue 8555, "More non-blocking" in curl's TODO), so it ends only
- * with the reply or the timeout, and other connections wait meanwhile.
+ * Starts one worker per slot, with signals blocked so that they reach the caller's thread
+ * (whose handler sets *stop). Returns 0, or an errno value when not one thread started.
  */
-static int progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
+static int workers_start(struct smtp *s)
 {
-	struct slot *sl = arg;
+	sigset_t all, old;
+	int err = 0, n = 0;
 
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	return sl->s->stop && *sl->s->stop >= 2;
+	s->quit = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (int i = 0; i < s->nslots; i++) {
+		err = pthread_create(&s->slots[i].tid, NULL, worker, &s->slots[i]);
+		s->slots[i].started = !err;
+		n += !err;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return n ? 0 : err;
 }
 
 static void smtp_free(void *impl);
 
-/* The options every message on a slot shares. Returns 0, or -1 when curl refuses one. */
-static int slot_setup(struct slot *sl, const struct transport_opts *o)
-{
-	CURL *e = sl->easy;
-	int bad = smtp_conf_setopt(e, &sl->s->conf, o) < 0;
-
-#define SET(opt, val) bad |= curl_easy_setopt(e, opt, val) != CURLE_OK
-	SET(CURLOPT_UPLOAD, 1L);
-	SET(CURLOPT_READFUNCTION, read_cb);
-	SET(CURLOPT_READDATA, sl);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
-	SET(CURLOPT_HEADERDATA, sl);
-	SET(CURLOPT_ERRORBUFFER, sl->errbuf);
-	SET(CURLOPT_NOPROGRESS, 0L);
-	SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
-	SET(CURLOPT_XFERINFODATA, sl);
-#undef SET
-	return bad ? -1 : 0;
-}
-
 int smtp_open(const struct transport_opts *o, void **impl, char **errstr)
 {
 	struct smtp *s = xcalloc(1, sizeof(*s));
+	pthread_condattr_t ca;
 	int rc;
 
 	smtp_curl_init();
+	pthread_mutex_init(&s->mu, NULL);
+	/* Timed waits on the monotonic clock, as transport_now_ms() and the pace are. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	rc = smtp_conf_init(&s->conf, o, errstr);
 	if (rc != EX_OK)
 		goto out;
 	s->nslots = o->concurrency > 0 ? o->concurrency : 1;
 	if (s->nslots > SMTP_MAX_CONCURRENCY)
 		s->nslots = SMTP_MAX_CONCURRENCY;
-	s->multi = curl_multi_init();
-	if (!s->multi) {
-		rc = error_set(errstr, EX_SOFTWARE, "curl_multi_init failed");
-		goto out;
-	}
-	/* At most N connections, all kept for reuse between messages. */
-	curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)s->nslots);
-	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->nslots);
-	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nslots);
 	s->slots = xcalloc((size_t)s->nslots, sizeof(*s->slots));
 	for (int i = 0; i < s->nslots; i++) {
 		struct slot *sl = &s->slots[i];
 
 		sl->s = s;
-		buf_init(&sl->line);
-		buf_init(&sl->reply);
-		sl->easy = curl_easy_init();
-		if (!sl->easy || slot_setup(sl, o) < 0) {
+		pthread_cond_init(&sl->cv, NULL);
+		if (smtp_session_new(&s->conf, o, &s->abort, &sl->ss) < 0) {
 			rc = error_set(errstr, EX_SOFTWARE,
 			               "libcurl refused an SMTP option (built without %s?)",
 			               s->conf.usessl != CURLUSESSL_NONE ? "TLS" : "SMTP");
@@ -218,248 +157,140 @@ out:
 	return rc;
 }
 
-/* Hands a message to a free slot. Returns 0, or -1 when curl will not take it. */
-static int slot_start(struct slot *sl, const struct transport_msg *m)
+/* Reports every finished message (mutex held; released around done()). Returns how many. */
+static int report_finished(struct smtp *s, transport_done_fn done, void *u, int *fatal,
+                           char **fatal_msg)
 {
-	CURL *e = sl->easy;
-	int bad = 0;
-
-	slot_reset(sl);
-	sl->msg = *m;
-	for (size_t i = 0; i < m->nrcpt; i++) {
-		struct curl_slist *l = curl_slist_append(sl->rcpt, m->rcpt[i]);
-
-		if (!l)
-			return -1;
-		sl->rcpt = l;
-	}
-	/* Curl copies it and adds the brackets; "" gives the null sender "<>". */
-	bad |= curl_easy_setopt(e, CURLOPT_MAIL_FROM, m->from) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_MAIL_RCPT, sl->rcpt) != CURLE_OK;
-	/* Announces SIZE= (RFC 1870), so a server can refuse a message too big up front. */
-	bad |= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->len) != CURLE_OK;
-	if (bad || curl_multi_add_handle(sl->s->multi, e) != CURLM_OK)
-		return -1;
-	sl->busy = 1;
-	sl->s->active++;
-	return 0;
-}
-
-/* A reply that says our session, not this message, is refused: bad credentials or TLS, or
- * a server that wants AUTH (RFC 4954 section 6: 530, 534, 535, 538). */
-static int session_refused(int code)
-{
-	return code == 530 || code == 534 || code == 535 || code == 538;
-}
-
-/*
- * Classifies a finished transfer as DESIGN.md's table says: what matters is whether a reply
- * arrived after the end of the data. Curl's result code does not tell 4xx from 5xx, and
- * CURLINFO_RESPONSE_CODE is stale after a network error, so the reply we read decides.
- * Sets *fatal when the problem is with the session (credentials, TLS, unreachable server)
- * rather than the message: such a message never left and is deferred.
- */
-static void classify(struct slot *sl, CURLcode cc, struct transport_result *r, struct fatal *fatal)
-{
-	const char *why = cc == CURLE_ABORTED_BY_CALLBACK ? "interrupted"
-	                  : sl->errbuf[0]                 ? sl->errbuf
-	                                                  : curl_easy_strerror(cc);
-	int code = sl->code;
-
-	r->reply = sl->reply.len ? buf_str(&sl->reply) : NULL;
-	r->code = code;
-	r->error = NULL;
-	if (cc == CURLE_OK) {
-		r->state = TX_SENT;
-		return;
-	}
-	r->error = why;
-	if (sl->eof) {
-		/* RFC 1047: after the final dot and before the reply we cannot know. */
-		if (!sl->reply_after_eof || code < 200) {
-			r->state = TX_UNKNOWN;
-			r->code = 0;
-			r->reply = NULL;
-		} else if (code < 300) {
-			r->state = TX_SENT;
-			r->error = NULL;
-		} else {
-			r->state = code >= 500 ? TX_FAILED : TX_DEFERRED;
-		}
-		return;
-	}
-	r->state = TX_DEFERRED;
-	if (sl->noauth) {
-		r->code = 0;
-		r->reply = NULL;
-		fatal->code = EX_CONFIG;
-		if (!fatal->msg)
-			fatal->msg =
-			    xasprintf("%s offers no AUTH on this connection (no TLS?): not "
-			              "sending without the configured login",
-			              sl->s->conf.host);
-		r->error = fatal->msg;
-		return;
-	}
-	if (cc == CURLE_SEND_ERROR && code >= 400 && !session_refused(code)) {
-		/* MAIL, RCPT or DATA refused (curl reports all three as CURLE_SEND_ERROR). */
-		if (code >= 500)
-			r->state = TX_FAILED;
-		return;
-	}
-	if (code < 400) {
-		/* A stale reply from an earlier command; this was a network problem. */
-		r->code = 0;
-		r->reply = NULL;
-	}
-	switch (cc) {
-	case CURLE_LOGIN_DENIED:
-	case CURLE_REMOTE_ACCESS_DENIED:
-	case CURLE_USE_SSL_FAILED:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_AUTH_ERROR:
-		fatal->code = EX_CONFIG;
-		break;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-		fatal->code = EX_TEMPFAIL;
-		break;
-	default:
-		if (code >= 500 || session_refused(code))
-			fatal->code = EX_CONFIG;
-		break;
-	}
-	if (fatal->code && !fatal->msg)
-		fatal->msg = r->reply ? xasprintf("%s: %s (server said: %s)", sl->s->conf.host, why,
-		                                  r->reply)
-		                      : xasprintf("%s: %s", sl->s->conf.host, why);
-}
-
-static void slot_finish(struct slot *sl, CURLcode cc, transport_done_fn done, void *u,
-                        struct fatal *fatal)
-{
-	struct smtp *s = sl->s;
-	struct transport_result r = {0};
-	struct transport_msg m = sl->msg;
-	long nc = 0;
-
-	if (curl_easy_getinfo(sl->easy, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK)
-		s->connects += nc;
-	curl_multi_remove_handle(s->multi, sl->easy);
-	classify(sl, cc, &r, fatal);
-	s->active--;
-	done(u, &m, &r);
-	slot_reset(sl);
-}
-
-/* Abandons every transfer in flight after a libcurl failure. */
-static void abandon_all(struct smtp *s, transport_done_fn done, void *u)
-{
-	struct fatal ignored = {0, NULL};
+	int n = 0;
 
 	for (int i = 0; i < s->nslots; i++) {
 		struct slot *sl = &s->slots[i];
 
-		if (!sl->busy)
+		if (sl->st != SLOT_FINISHED)
 			continue;
-		slot_finish(sl, CURLE_ABORTED_BY_CALLBACK, done, u, &ignored);
+		if (sl->fatal && !*fatal) {
+			*fatal = sl->fatal;
+			*fatal_msg = xstrdup(sl->fatal_msg);
+		}
+		pthread_mutex_unlock(&s->mu);
+		done(u, &sl->msg, &sl->res);
+		pthread_mutex_lock(&s->mu);
+		sl->st = SLOT_IDLE;
+		n++;
 	}
-	free(ignored.msg);
+	return n;
 }
 
-static struct slot *free_slot(struct smtp *s)
+static struct slot *idle_slot(struct smtp *s)
 {
 	for (int i = 0; i < s->nslots; i++)
-		if (!s->slots[i].busy)
+		if (s->slots[i].st == SLOT_IDLE && s->slots[i].started)
 			return &s->slots[i];
 	return NULL;
+}
+
+/* Waits on done_cv for at most ms milliseconds (mutex held). */
+static void wait_ms(struct smtp *s, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->done_cv, &s->mu, &ts);
+}
+
+/* A message refused before it leaves (transport_msg_check()): failed, every recipient too. */
+static void refuse(const struct transport_msg *m, const char *why, transport_done_fn done, void *u)
+{
+	struct transport_result r = {TX_FAILED, 0, NULL, why, NULL};
+	struct transport_rcpt *rc = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*rc));
+
+	for (size_t i = 0; i < m->nrcpt; i++)
+		rc[i].state = TX_FAILED;
+	r.rcpt = rc;
+	done(u, m, &r);
+	free(rc);
 }
 
 static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, void *u,
                     volatile sig_atomic_t *stop, char **errstr)
 {
 	struct smtp *s = impl;
-	struct fatal fatal = {0, NULL};
+	char *fatal_msg = NULL;
 	int64_t ask_at = 0;
-	int dry = 0, rc = EX_OK;
+	int dry = 0, fatal = 0, busy = 0, rc = EX_OK, err;
 
-	s->stop = stop; /* for progress_cb(): at 2 it aborts every transfer */
+	atomic_store(&s->abort, 0);
+	err = workers_start(s);
+	if (err)
+		return error_set(errstr, EX_SOFTWARE, "cannot start the SMTP threads: %s",
+		                 strerror(err));
+	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		struct slot *sl;
-		CURLMsg *cm;
-		int running, left, timeout = POLL_MS;
-		int64_t now = transport_now_ms();
+		int64_t now, w = POLL_MS;
 
-		while (!dry && !fatal.code && !transport_stopping(stop) && now >= ask_at &&
-		       (sl = free_slot(s))) {
+		busy -= report_finished(s, done, u, &fatal, &fatal_msg);
+		if (stop && *stop >= 2)
+			atomic_store(&s->abort, 1);
+		now = transport_now_ms();
+		if (!dry && !fatal && !transport_stopping(stop) && now >= ask_at &&
+		    (sl = idle_slot(s))) {
 			struct transport_msg m = {0};
-			struct transport_result r = {TX_FAILED, 0, NULL, NULL, NULL};
-			long wait_ms = 0;
-			int n = next(u, &m, &wait_ms);
+			const char *why;
+			long wait = 0;
+			int n;
 
-			if (n == 0) {
+			pthread_mutex_unlock(&s->mu);
+			n = next(u, &m, &wait);
+			if (n > 0 && transport_msg_check(&m, &why) < 0) {
+				refuse(&m, why, done, u);
+				n = 2; /* asked and answered: ask again */
+			}
+			pthread_mutex_lock(&s->mu);
+			if (n == 0)
 				dry = 1;
-				break;
+			else if (n < 0)
+				ask_at = transport_now_ms() + (wait > 0 ? wait : 1);
+			else if (n == 1) {
+				sl->msg = m;
+				sl->st = SLOT_READY;
+				busy++;
+				pthread_cond_signal(&sl->cv);
 			}
-			if (n < 0) {
-				ask_at = now + (wait_ms > 0 ? wait_ms : 1);
-				break;
-			}
-			if (transport_msg_check(&m, &r.error) < 0) {
-				done(u, &m, &r);
-				continue;
-			}
-			if (slot_start(sl, &m) < 0) {
-				slot_reset(sl);
-				r.state = TX_DEFERRED;
-				r.error = "libcurl would not start the transfer";
-				done(u, &m, &r);
-				fatal.code = EX_SOFTWARE;
-				fatal.msg = xstrdup(r.error);
-			}
+			continue;
 		}
-		if (s->active == 0 && (dry || fatal.code || transport_stopping(stop)))
+		if (busy == 0 && (dry || fatal || transport_stopping(stop)))
 			break;
-		if (curl_multi_perform(s->multi, &running) != CURLM_OK) {
-			abandon_all(s, done, u);
-			rc = error_set(errstr, EX_SOFTWARE, "curl_multi_perform failed");
-			goto out;
-		}
-		while ((cm = curl_multi_info_read(s->multi, &left))) {
-			if (cm->msg != CURLMSG_DONE)
-				continue;
-			for (int i = 0; i < s->nslots; i++)
-				if (s->slots[i].busy && s->slots[i].easy == cm->easy_handle) {
-					slot_finish(&s->slots[i], cm->data.result, done, u, &fatal);
-					break;
-				}
-		}
-		if (s->active < s->nslots && !dry && !fatal.code && !transport_stopping(stop)) {
-			int64_t w = ask_at - transport_now_ms();
-
-			if (w <= 0)
-				continue; /* a slot is free and next() may be asked now */
-			if (w < timeout)
-				timeout = (int)w;
-		}
-		curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
+		/* Wait for an outcome, the pace, or a look at *stop. */
+		if (!dry && !fatal && !transport_stopping(stop) && idle_slot(s) && ask_at - now < w)
+			w = ask_at - now;
+		if (w > 0)
+			wait_ms(s, w);
 	}
-	if (fatal.code)
-		rc = error_set(errstr, fatal.code, "%s", fatal.msg);
+	pthread_mutex_unlock(&s->mu);
+	workers_stop(s);
+	if (fatal)
+		rc = error_set(errstr, fatal, "%s", fatal_msg);
 	else if (transport_stopping(stop) && !dry)
 		rc = error_set(errstr, EX_TEMPFAIL, "interrupted");
-out:
-	s->stop = NULL;
-	free(fatal.msg);
+	free(fatal_msg);
 	return rc;
 }
 
 static long smtp_connections(const void *impl)
 {
-	return ((const struct smtp *)impl)->connects;
+	const struct smtp *s = impl;
+	long n = 0;
+
+	for (int i = 0; i < s->nslots; i++)
+		n += smtp_session_connections(s->slots[i].ss);
+	return n;
 }
 
 static void smtp_free(void *impl)
@@ -469,21 +300,12 @@ static void smtp_free(void *impl)
 	if (!s)
 		return;
 	for (int i = 0; i < s->nslots && s->slots; i++) {
-		struct slot *sl = &s->slots[i];
-
-		if (sl->easy) {
-			if (sl->busy)
-				curl_multi_remove_handle(s->multi, sl->easy);
-			curl_easy_cleanup(sl->easy);
-		}
-		curl_slist_free_all(sl->rcpt);
-		buf_free(&sl->line);
-		buf_free(&sl->reply);
+		smtp_session_free(s->slots[i].ss);
+		pthread_cond_destroy(&s->slots[i].cv);
 	}
-	/* Closes the cached connections, sending QUIT (RFC 5321 section 4.1.1.10). */
-	if (s->multi)
-		curl_multi_cleanup(s->multi);
 	free(s->slots);
+	pthread_cond_destroy(&s->done_cv);
+	pthread_mutex_destroy(&s->mu);
 	smtp_conf_free(&s->conf);
 	free(s);
 }

@@ -159,6 +159,26 @@ int smtp_conf_setopt(CURL *e, const struct smtp_conf *c, const struct transport_
 	return bad ? -1 : 0;
 }
 
+int smtp_tls_got_plaintext(CURLcode cc, const char *errbuf)
+{
+	return (cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR) && errbuf &&
+	       (strstr(errbuf, "unexpected TLS packet") || strstr(errbuf, "unexpected length") ||
+	        strstr(errbuf, "wrong version number"));
+}
+
+char *smtp_tls_plaintext_text(const struct smtp_conf *c)
+{
+	return xasprintf("the server at %s did not speak TLS: is the port for STARTTLS (smtp://)?",
+	                 c->hostport);
+}
+
+/* 1 when p[0..n) starts like a reply line: a code from 200 to 599 (RFC 5321 section 4.2). */
+static int reply_code_ok(const char *p, size_t n)
+{
+	return n >= 3 && p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+	       p[2] <= '9';
+}
+
 int smtp_reply_add(struct buf *line, const char *p, size_t n)
 {
 	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
@@ -166,10 +186,60 @@ int smtp_reply_add(struct buf *line, const char *p, size_t n)
 	if (line->len)
 		buf_addc(line, '\n');
 	buf_add(line, p, n);
-	if (n >= 4 && p[3] == '-')
+	if (!reply_code_ok(p, n) || (n > 3 && p[3] != ' ' && p[3] != '-'))
+		return SMTP_REPLY_BAD;
+	if (n > 3 && p[3] == '-')
 		return -1;
-	return n >= 3 && p[0] >= '1' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
-	               p[2] <= '9'
-	           ? (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0')
-	           : 0;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
+/* The length of an enhanced status code and its space at s ("5.1.1 "), 0 when none. */
+static size_t enhanced_len(const char *s, size_t n)
+{
+	size_t i = 2;
+
+	if (n < 6 || s[0] < '2' || s[0] > '5' || s[1] != '.')
+		return 0;
+	for (int part = 0; part < 2; part++) {
+		size_t start = i;
+
+		while (i < n && i - start < 3 && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == start)
+			return 0;
+		if (part == 0) {
+			if (i >= n || s[i] != '.')
+				return 0;
+			i++;
+		}
+	}
+	return i < n && s[i] == ' ' ? i + 1 : 0;
+}
+
+void smtp_reply_oneline(const char *reply, struct buf *out)
+{
+	const char *l = reply, *enh = NULL;
+	size_t enhn = 0;
+
+	buf_reset(out);
+	for (int first = 1; l && *l; first = 0) {
+		const char *end = strchr(l, '\n');
+		size_t n = end ? (size_t)(end - l) : strlen(l);
+		const char *text = n > 4 ? l + 4 : l + n;
+		size_t tn = n > 4 ? n - 4 : 0;
+
+		if (first) {
+			buf_add(out, l, n < 3 ? n : 3);
+			enh = text;
+			enhn = enhanced_len(text, tn);
+		} else if (enhn && tn >= enhn && !memcmp(text, enh, enhn)) {
+			text += enhn;
+			tn -= enhn;
+		}
+		if (tn) {
+			buf_addc(out, ' ');
+			buf_add(out, text, tn);
+		}
+		l = end ? end + 1 : NULL;
+	}
 }

@@ -1,6 +1,6 @@
 /*
- * Inside the transport module: the URL, TLS and AUTH rules that smtp.c (sending) and probe.c
- * (doctor's check) must apply alike, and the libcurl options they imply. Sees CURL.
+ * Inside the transport module: the URL, TLS and AUTH rules that smtp_session.c (sending) and
+ * probe.c (doctor's check) must apply alike, and the libcurl options they imply. Sees CURL.
  */
 #ifndef DEMARCHE_TRANSPORT_SMTP_OPTS_H
 #define DEMARCHE_TRANSPORT_SMTP_OPTS_H
@@ -40,10 +40,32 @@ void smtp_conf_free(struct smtp_conf *c);
 int smtp_conf_setopt(CURL *e, const struct smtp_conf *c, const struct transport_opts *o);
 
 /*
- * Adds one server line, as curl hands it to the header callback, to *line (lines joined by
- * '\n', CRLF dropped). Returns -1 while the reply goes on ("NNN-text"), else the code of the
- * complete reply now in *line, 0 when it has none (RFC 5321 section 4.2.1). Can't fail.
+ * 1 when an implicit-TLS handshake failed because the server spoke plain text (an SMTP
+ * greeting read as a TLS record: smtps:// to a STARTTLS or plain port), from curl's result
+ * and error text (GnuTLS: "unexpected TLS packet", OpenSSL: "wrong version number").
  */
+int smtp_tls_got_plaintext(CURLcode cc, const char *errbuf);
+
+/* What to say then: "the server at HOST:PORT did not speak TLS: is the port for STARTTLS
+ * (smtp://)?". Allocated; the caller frees it. */
+char *smtp_tls_plaintext_text(const struct smtp_conf *c);
+
+/*
+ * Adds one server line, as curl hands it to the header callback, to *line (lines joined by
+ * '\n', CRLF dropped). Returns -1 while the reply goes on ("NNN-text"), SMTP_REPLY_BAD when
+ * the line is not "NNN", "NNN text" or "NNN-text" with NNN from 200 to 599 (RFC 5321 section
+ * 4.2; libcurl would wait for more and time out), else the code of the complete reply now in
+ * *line. Can't fail.
+ */
+#define SMTP_REPLY_BAD (-2)
 int smtp_reply_add(struct buf *line, const char *p, size_t n);
+
+/*
+ * Writes a reply as smtp_reply_add() keeps it, on ONE line, to *out (reset first): the
+ * first line with its code ("250-a" becomes "250 a"), then each further line without its
+ * code, and without the enhanced status code when it repeats the first line's (RFC 3463),
+ * joined by single spaces: "550 5.1.1 No such user here see https://...". Can't fail.
+ */
+void smtp_reply_oneline(const char *reply, struct buf *out);
 
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "base/net.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "transport/backend.h"
@@ -96,26 +97,7 @@ int transport_exitcode(enum transport_state s)
 
 int transport_host_is_loopback(const char *host)
 {
-	unsigned char a[16];
-	char tmp[64];
-	size_t n;
-
-	if (str_ieq(host, "localhost") || str_ieq(host, "localhost."))
-		return 1;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127;
-	n = strlen(host);
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(tmp)) {
-		memcpy(tmp, host + 1, n - 2);
-		tmp[n - 2] = '\0';
-		host = tmp;
-	}
-	if (inet_pton(AF_INET6, host, a) != 1)
-		return 0;
-	/* ::1, or an IPv4-mapped 127.x.y.z (RFC 4291 section 2.5.5.2) */
-	static const unsigned char one[16] = {[15] = 1};
-	static const unsigned char mapped[12] = {[10] = 0xff, [11] = 0xff};
-	return !memcmp(a, one, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
+	return net_host_is_loopback(host);
 }
 
 /* An envelope address goes into an SMTP command line: no CR, LF or other controls

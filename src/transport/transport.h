@@ -1,12 +1,14 @@
 /*
- * Transports: hand messages to an SMTP server (libcurl multi, connections reused, N at once)
- * or write them into a Maildir, behind one interface chosen by URL.
+ * Transports: hand messages to an SMTP server (N connections at once, each on its own
+ * thread and reused message after message) or write them into a Maildir, behind one
+ * interface chosen by URL.
  *
  * The caller drives a run with two callbacks. next() is called only when a connection slot
  * is free; it fills in a message (after committing 'sending' to the ledger) and nothing of
  * that message leaves before next() returns. done() is called exactly once for every message
  * next() handed out, with the outcome, before transport_run() returns. Both are called from
- * inside transport_run(), on the caller's thread.
+ * inside transport_run(), on the caller's thread only (never from a worker thread), one at a
+ * time: the ledger keeps one writer.
  */
 #ifndef DEMARCHE_TRANSPORT_H
 #define DEMARCHE_TRANSPORT_H
@@ -54,24 +56,39 @@ enum transport_state {
 	TX_UNKNOWN,  /* lost after the data ended and before the reply: in doubt (RFC 1047) */
 };
 
-/* One recipient's own outcome: its RCPT reply when refused, else the message's. */
+/* One recipient's outcome. */
 struct transport_rcpt {
 	enum transport_state state;
-	int code;
-	const char *reply;
+	int code;          /* as in transport_result */
+	const char *reply; /* on one line as in transport_result; NULL when none */
 };
 
 struct transport_result {
+	/*
+	 * TX_SENT when the data was accepted for at least one recipient; otherwise the
+	 * message's fate (deferred when any recipient may pass later).
+	 */
 	enum transport_state state;
 	int code; /* the server's reply code (250, 450, ...), 0 when none applies */
-	/* The server's final reply, lines joined by '\n' without CRLF ("250 2.0.0 Ok: queued
-	 * as X"); for maildir "maildir: new/NAME"; NULL when there was none. */
+	/* The server's final reply on ONE line, without CRLF: a multi-line reply's lines joined
+	 * by single spaces, their repeated codes dropped ("250 2.0.0 Ok: queued as X"); for
+	 * maildir "maildir: new/NAME"; NULL when there was none. */
 	const char *reply;
-	const char *error; /* local error text (timeout, TLS, ...), NULL when none */
-	/* nrcpt entries in the order of the message's rcpt (NULL: all share the state above) */
+	/* Local error text, a phrase to follow "deferred: " ("Failed to connect to 127.0.0.1
+	 * port 2525: Couldn't connect to server", "interrupted"), NULL when none. */
+	const char *error;
+	/*
+	 * One entry per recipient, in the order of transport_msg.rcpt (nrcpt of them), never
+	 * NULL. A recipient refused at RCPT has its own state (TX_FAILED for 5xx, TX_DEFERRED
+	 * for 4xx) and RCPT reply; the others share their transaction's outcome and final
+	 * reply. After "too many recipients" (452, RFC 5321 section 4.5.3.1.10) the rest go in
+	 * further transactions on the same connection, and their entries tell how that went.
+	 * Maildir: every recipient has the message's outcome.
+	 */
 	const struct transport_rcpt *rcpt;
 };
-/* The strings in a result belong to the transport and live until done() returns. */
+/* The strings and the rcpt array in a result belong to the transport and live until done()
+ * returns. */
 
 /*
  * Returns 1 (m filled in), 0 (no more messages), or -1 with *wait_ms set: nothing may start
@@ -95,21 +112,23 @@ int transport_open(const struct transport_opts *o, struct transport **t, char **
 
 /*
  * Sends messages until next() returns 0 and every message in flight is done. stop (may be
- * NULL) is polled at least every 200 ms: at 1 no new message is asked for and those in
- * flight are finished; at 2 or more those in flight are abandoned (reported unknown when
- * their data had all been handed over, deferred otherwise) -- except a message waiting for
- * the reply to its final dot, which libcurl 7.88 waits for blocking, up to the timeout.
+ * NULL; set by a signal handler) is polled on the caller's thread at least every 200 ms: at
+ * 1 no new message is asked for and those in flight are finished; at 2 or more those in
+ * flight are abandoned within about a second, also while waiting for the reply to the final
+ * dot (reported unknown when their data had all been handed over, deferred otherwise).
  *
  * May be called again on the same transport (a retry pass, say): open connections are kept
  * between runs. next() should answer 0, not -1, when nothing may ever start (a cap of 0).
  *
- * Concurrency: connections, greetings, envelopes and data overlap; the waits for the reply
- * after each final dot do not (the same libcurl limitation, curl issue 8555).
+ * Concurrency: each of the N connections runs on its own thread and waits for its own
+ * replies, so N slow servers' waits (after the final dot, say) overlap. The threads live
+ * only during transport_run() and block signals, which reach the caller's thread.
  *
  * Returns EX_OK when next() ran dry; EX_TEMPFAIL when stopped by *stop ("interrupted"), or
- * when the server cannot be reached; EX_CONFIG when the server refused our credentials or
+ * when the server cannot be reached or does not speak SMTP (a malformed reply line fails at
+ * once as a protocol error); EX_CONFIG when the server refused our credentials or
  * its certificate did not verify (*errstr carries the server's words or the TLS error);
- * EX_IOERR for a maildir write error; EX_SOFTWARE for an internal libcurl error. On any
+ * EX_IOERR for a maildir write error; EX_SOFTWARE for an internal error (no thread). On any
  * non-OK return no new message was asked for after the problem, and done() has been called
  * for every message handed out (those that never left are reported deferred).
  */

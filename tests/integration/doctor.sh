@@ -79,6 +79,8 @@ has "^OK +SMTP connect 127.0.0.1:$PP: 220 postfix.demarche.test"
 has '^OK +SMTP EHLO \(after TLS\): SIZE [0-9]+ .*STARTTLS, AUTH PLAIN LOGIN'
 has '^OK +SMTP TLS: STARTTLS, certificate verified against \[smtp\] ca_file'
 has '^OK +SMTP login as alice accepted'
+has '^OK +SMTP password from \[smtp\] password_command$'
+! grep -qF "$PASSWORD" out.txt err.txt || fail "doctor printed the SMTP password"
 
 pf_ini pfs.ini "smtps://127.0.0.1:$PS" "$PF/cert.pem"
 doctor 0 pfs.ini
@@ -111,6 +113,18 @@ im_ini im.ini "imap://127.0.0.1:$DOVECOT_IMAP_PORT"
 DEMARCHE_IMAP_PASSWORD=$IMAPPW doctor 0 im.ini
 has "^OK +IMAP login as carol at imap://127.0.0.1:$DOVECOT_IMAP_PORT"
 has '^OK +IMAP folder Sent exists'
+has '^OK +IMAP password from DEMARCHE_IMAP_PASSWORD$'
+! grep -qF "$IMAPPW" out.txt err.txt || fail "doctor printed the IMAP password"
+# The same order as bounces: the environment before password_command before password.
+im_ini im2.ini "imap://127.0.0.1:$DOVECOT_IMAP_PORT" "password_command = echo wrong
+password = wrong-too"
+DEMARCHE_IMAP_PASSWORD=$IMAPPW doctor 0 im2.ini
+has '^OK +IMAP password from DEMARCHE_IMAP_PASSWORD$'
+im_ini im2.ini "imap://127.0.0.1:$DOVECOT_IMAP_PORT" "password_command = echo $IMAPPW
+password = wrong"
+doctor 0 im2.ini
+has '^OK +IMAP password from \[imap\] password_command$'
+! grep -qF "$IMAPPW" out.txt err.txt || fail "doctor printed the IMAP password"
 im_ini ims.ini "imaps://127.0.0.1:$DOVECOT_IMAPS_PORT" "sent_folder = Envoyés"
 DEMARCHE_IMAP_PASSWORD=$IMAPPW doctor 78 ims.ini
 has '^OK +IMAP login as carol at imaps://'

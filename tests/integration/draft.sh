@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demarche templates and draft: the listing, a draft of asp-session that renders exactly as
-# the template does, and the refusals (missing params, unknown --set key, non-empty DIR).
+# the template does, and the refusals (missing params, unknown --set key, non-empty DIR),
+# after which no folder is left behind. Hostile templates: template_attack.sh.
 set -u
 . "$(dirname "$0")/lib.bash"
 export DEMARCHE_TEMPLATES="$SRCDIR/templates"
@@ -56,7 +57,13 @@ expect_rc 65 $? "missing params"
 for p in session_ordinal session_dates venue date signatory date_fr venue_es; do
 	grep -q "missing param '$p'" err.txt || fail "missing $p not listed"
 done
-[ -e missing/en.md ] && fail "wrote a draft with params missing"
+[ -e missing ] && fail "a draft with params missing left $(find missing)"
+# A failed draft removes every folder it made (here three), and none it did not.
+mkdir keep
+"$DEMARCHE" draft asp-session --set session=24 -o keep/a/b/c 2>/dev/null
+expect_rc 65 $? "missing params, nested DIR"
+[ -e keep/a ] && fail "a failed draft left $(find keep)"
+[ -d keep ] || fail "a failed draft removed a folder it did not make"
 "$DEMARCHE" draft asp-session --params "$T/original.json" --set sesion=24 -o x 2>err.txt
 expect_rc 65 $? "unknown --set key"
 grep -q "did you mean 'session'" err.txt || fail "no suggestion for sesion"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# demarche preview: the merged messages of the example appeal for all 125 missions, read by
+# demarche preview: the merged messages of the example appeal for all 124 missions (Hungary left on 2 June 2026), read by
 # an independent parser (Python's email package, policy.default): every header present and
 # decodable, names and subjects round-trip through RFC 2047, both alternatives decode, CRLF
 # only, no line over 998 octets, 7-bit. A roster value trying to inject a header is refused
-# and nothing is written.
+# and nothing is written. --out file names never collide (a/b and a_b are two files).
 set -u
 . "$(dirname "$0")/lib.bash"
 R="$SRCDIR/recipients"
@@ -15,8 +15,8 @@ printf '[sender]\nname = Coalición por la Corte Penal Internacional\naddress = 
 "$DEMARCHE" preview appeal --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
 	--out eml >out.txt 2>err.txt
 expect_rc 0 $? "preview --out: $(cat err.txt)"
-grep -q "wrote 125 messages to eml" err.txt || fail "preview said: $(cat err.txt)"
-[ "$(ls eml | wc -l)" = 125 ] || fail "$(ls eml | wc -l) files"
+grep -q "wrote 124 messages to eml" err.txt || fail "preview said: $(cat err.txt)"
+[ "$(ls eml | wc -l)" = 124 ] || fail "$(ls eml | wc -l) files"
 
 python3 - eml "$R/missions.example.csv" <<'PY' || fail "see above"
 import csv, email, os, re, sys
@@ -70,7 +70,7 @@ for name in sorted(os.listdir(d)):
     if "{{" in text or "}}" in text:
         bad("an unrendered tag in the text")
     ids.add(str(msg["Message-ID"]))
-if len(ids) != 125:
+if len(ids) != 124:
     sys.exit(f"{len(ids)} distinct Message-IDs")
 civ = email.message_from_bytes(open(os.path.join(d, "CIV.eml"), "rb").read(), policy=policy.default)
 if "Côte d'Ivoire" not in civ["To"].addresses[0].display_name:
@@ -80,7 +80,7 @@ PY
 # Without --out: the first selected mission's message on stdout.
 "$DEMARCHE" preview appeal --to "$R/missions.example.csv" --only KEN >ken.eml 2>err.txt
 expect_rc 0 $? "preview of one mission"
-grep -q "^To: Permanent Mission of Kenya" ken.eml || fail "not Kenya's message: $(head ken.eml)"
+grep -q "^To: Permanent Mission of the Republic of Kenya" ken.eml || fail "not Kenya's message: $(head ken.eml)"
 
 # A header injection through the roster: refused before anything is written.
 python3 - "$R/missions.example.csv" evil.csv <<'PY'
@@ -95,4 +95,25 @@ PY
 expect_rc 65 $? "a roster value with CR LF Bcc"
 grep -q "evil.csv:[0-9]*: column 'mission'" err.txt || fail "the injection is not named: $(cat err.txt)"
 [ -e evil ] && fail "preview wrote something although validation failed"
+
+# --out file names never collide: a/b and a_b are two files (a key that is not a safe file
+# name gets a hash of itself appended), and so is a key spelling the first one's name (its
+# name taken, it gets its own hash appended).
+h=$(printf 'a/b' | sha256sum | cut -c1-8)
+{
+	head -1 "$R/missions.example.csv"
+	grep '^KEN,' "$R/missions.example.csv" | sed 's|^KEN,|a/b,|'
+	grep '^ALB,' "$R/missions.example.csv" | sed 's|^ALB,|a_b,|'
+	grep '^AFG,' "$R/missions.example.csv" | sed "s|^AFG,|a_b-$h,|"
+	grep '^FRA,' "$R/missions.example.csv" | sed 's|^FRA,|.hidden,|'
+} >keys.csv
+"$DEMARCHE" preview appeal --to keys.csv --out keys >out.txt 2>err.txt
+expect_rc 0 $? "preview of colliding keys: $(cat err.txt)"
+[ "$(ls -A keys | wc -l)" = 4 ] || fail "4 keys gave: $(ls -A keys)"
+grep -q "<ken@missions.example>" "keys/a_b-$h.eml" || fail "a/b is not a_b-$h.eml: $(ls -A keys)"
+grep -q "<alb@missions.example>" keys/a_b.eml || fail "a_b is not a_b.eml: $(ls -A keys)"
+h2=$(printf 'a_b-%s' "$h" | sha256sum | cut -c1-8)
+grep -q "<afg@missions.example>" "keys/a_b-$h-$h2.eml" ||
+	fail "a_b-$h is not a_b-$h-$h2.eml: $(ls -A keys)"
+ls keys/_hidden-*.eml >/dev/null 2>&1 || fail ".hidden: $(ls -A keys)"
 pass

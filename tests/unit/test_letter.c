@@ -760,6 +760,207 @@ static void test_draft_param_line_break(void **state)
 	free(dir);
 }
 
+/* ---- hostile letters (issue 14, point 8) ---- */
+
+/* The first problem's line, or -1 when d has none. */
+static long first_line(const struct diags *d)
+{
+	return d->n ? d->v[0].line : -1;
+}
+
+/*
+ * An Attachment must stay inside the letter's folder: an absolute path or a ".." is refused
+ * at load (file and line named), a symlink leading out when the letter is rendered or
+ * drafted; one staying inside is fine, and so is a rendered value that stays inside.
+ */
+static void test_attachment_confined(void **state)
+{
+	char *dir = make_tmpdir(), *outside = make_tmpdir(), *p, *secret, *link, *out;
+	struct letter *l = NULL;
+	struct letter_out lo;
+	struct diags d = DIAGS_INIT;
+	json_t *ctx = json_object(), *params = json_object();
+
+	(void)state;
+	secret = write_in(outside, "secret.txt", "SECRET\n");
+	out = xasprintf("%s/out", outside);
+	assert_int_equal(mkdir(out, 0700), 0);
+
+	p = write_in(dir, "en.md", "Subject: s\nCampaign: c\nAttachment: /etc/shadow\n\nB\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_DATAERR);
+	assert_null(l);
+	assert_true(has_msg(&d, "Attachment '/etc/shadow' refused: an absolute path"));
+	assert_int_equal(first_line(&d), 3);
+	diags_free(&d);
+	free(p);
+	p = write_in(dir, "en.md",
+	             "Subject: s\nCampaign: c\nCc: a@b.example\nAttachment: a/../../etc/passwd\n"
+	             "\nB\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "a '..' component"));
+	assert_int_equal(first_line(&d), 4);
+	diags_free(&d);
+	free(p);
+
+	/* A symlink out, at the last component and at a folder on the way. */
+	link = xasprintf("%s/annex.txt", dir);
+	assert_int_equal(symlink(secret, link), 0);
+	free(link);
+	link = xasprintf("%s/docs", dir);
+	assert_int_equal(symlink(outside, link), 0);
+	free(link);
+	static const char *const outs[] = {"annex.txt", "docs/secret.txt"};
+	for (size_t i = 0; i < 2; i++) {
+		char *text = xasprintf("Subject: s\nCampaign: c\nAttachment: %s\n\nB\n", outs[i]);
+
+		p = write_in(dir, "en.md", text);
+		assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+		assert_int_equal(letter_render(l, "en", ctx, &lo, &d), EX_DATAERR);
+		assert_true(has_msg(&d, "outside the letter's folder"));
+		assert_int_equal(first_line(&d), 3);
+		assert_int_equal(lo.nattachments, 0); /* left empty */
+		diags_free(&d);
+		assert_int_equal(letter_draft(l, params, out, &d), EX_DATAERR);
+		assert_true(has_msg(&d, "outside the letter's folder"));
+		diags_free(&d);
+		letter_free(l);
+		free(text);
+		free(p);
+	}
+	p = xasprintf("%s/en.md", out);
+	assert_int_not_equal(access(p, F_OK), 0); /* draft wrote nothing */
+	free(p);
+
+	/* Inside (through a symlink that stays inside, and rendered): fine. */
+	free(write_in(dir, "real.txt", "REAL\n"));
+	link = xasprintf("%s/inside.txt", dir);
+	assert_int_equal(symlink("real.txt", link), 0);
+	free(link);
+	p = write_in(dir, "en.md", "Subject: s\nCampaign: c\nAttachment: {{file}}\n\nB\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	json_object_set_new(ctx, "file", json_string("inside.txt"));
+	assert_int_equal(letter_render(l, "en", ctx, &lo, &d), EX_OK);
+	assert_int_equal(lo.nattachments, 1);
+	assert_string_equal(lo.attachment_rel[0], "inside.txt");
+	assert_string_equal(lo.attachment_dir, dir);
+	letter_out_free(&lo);
+	json_object_set_new(ctx, "file", json_string("../secret.txt"));
+	assert_int_equal(letter_render(l, "en", ctx, &lo, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "Attachment '../secret.txt' refused: a '..' component"));
+	diags_free(&d);
+	json_object_set_new(ctx, "file", json_string(secret));
+	assert_int_equal(letter_render(l, "en", ctx, &lo, &d), EX_DATAERR);
+	assert_true(has_msg(&d, "an absolute path"));
+	diags_free(&d);
+	letter_free(l);
+	free(p);
+
+	json_decref(ctx);
+	json_decref(params);
+	free(secret);
+	free(out);
+	rm_rf(dir);
+	rm_rf(outside);
+	free(dir);
+	free(outside);
+}
+
+/* Bcc, in any case, is refused at load with its line and why; Cc is fine. */
+static void test_bcc_refused(void **state)
+{
+	char *dir = make_tmpdir(), *p;
+	struct letter *l = NULL;
+	struct diags d = DIAGS_INIT;
+
+	(void)state;
+	p = write_in(dir, "en.md",
+	             "Subject: s\nCampaign: c\nCc: ok@coalition.example\nBCC: spy@evil.example\n"
+	             "\nB\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_DATAERR);
+	assert_null(l);
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(first_line(&d), 4);
+	assert_true(has_msg(&d, "a hidden recipient is not allowed in a letter to a mission"));
+	diags_free(&d);
+	free(p);
+	p = write_in(dir, "en.md", "Subject: s\nCampaign: c\nCc: ok@coalition.example\n\nB\n");
+	assert_int_equal(letter_load(dir, NULL, &l, &d), EX_OK);
+	letter_free(l);
+	free(p);
+	rm_rf(dir);
+	free(dir);
+}
+
+/*
+ * letter_draft() never writes through a symlink: one planted at dir/en.md or at an
+ * attachment's name is replaced (its target untouched); dir itself a symlink is refused.
+ * Copies keep the source's read and write bits; nothing is left behind on failure.
+ */
+static void test_draft_no_symlink_follow(void **state)
+{
+	char *tpl = make_tmpdir(), *outside = make_tmpdir(), *out = make_tmpdir();
+	char *secret, *p, *link, *src = NULL;
+	struct letter *l = NULL;
+	struct diags d = DIAGS_INIT;
+	json_t *params = json_object();
+	struct stat st;
+	size_t len;
+	mode_t old = umask(022);
+
+	(void)state;
+	secret = write_in(outside, "secret.txt", "SECRET\n");
+	free(write_in(tpl, "en.md", "Subject: s\nCampaign: c\nAttachment: annex.txt\n\nB\n"));
+	p = write_in(tpl, "annex.txt", "ANNEX\n");
+	assert_int_equal(chmod(p, 0600), 0);
+	free(p);
+	assert_int_equal(letter_load(tpl, NULL, &l, &d), EX_OK);
+
+	link = xasprintf("%s/en.md", out);
+	assert_int_equal(symlink(secret, link), 0);
+	free(link);
+	link = xasprintf("%s/annex.txt", out);
+	assert_int_equal(symlink(secret, link), 0);
+	assert_int_equal(letter_draft(l, params, out, &d), EX_OK);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600); /* as its source, not 0644 */
+	free(link);
+	assert_int_equal(read_file(secret, &src, &len), 0);
+	assert_string_equal(src, "SECRET\n");
+	free(src);
+	p = xasprintf("%s/en.md", out);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	free(p);
+
+	/* dir a symlink (with or without a trailing slash): refused, nothing written. */
+	link = xasprintf("%s/link", outside);
+	assert_int_equal(symlink(out, link), 0);
+	rm_rf(out);
+	assert_int_equal(mkdir(out, 0700), 0);
+	assert_int_equal(letter_draft(l, params, link, &d), EX_CANTCREAT);
+	assert_true(has_msg(&d, "does not write through a symlink"));
+	diags_free(&d);
+	p = xasprintf("%s/", link);
+	assert_int_equal(letter_draft(l, params, p, &d), EX_CANTCREAT);
+	diags_free(&d);
+	free(p);
+	free(link);
+	p = xasprintf("rmdir '%s'", out); /* fails unless out is still empty */
+	assert_int_equal(system(p), 0);
+	free(p);
+
+	umask(old);
+	letter_free(l);
+	json_decref(params);
+	free(secret);
+	rm_rf(tpl);
+	rm_rf(outside);
+	free(tpl);
+	free(outside);
+	free(out);
+}
+
 static void test_markdown(void **state)
 {
 	char *s;
@@ -812,7 +1013,7 @@ static int render_mode(char **argv)
 
 int main(int argc, char **argv)
 {
-	struct CMUnitTest tests[32];
+	struct CMUnitTest tests[48];
 	size_t n = 0;
 
 	if (argc == 7 && !strcmp(argv[1], "--render"))
@@ -838,6 +1039,9 @@ int main(int argc, char **argv)
 		    cmocka_unit_test(test_letter_size_limit),
 		    cmocka_unit_test(test_attachment_limits),
 		    cmocka_unit_test(test_draft_param_line_break),
+		    cmocka_unit_test(test_attachment_confined),
+		    cmocka_unit_test(test_bcc_refused),
+		    cmocka_unit_test(test_draft_no_symlink_follow),
 		};
 		for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
 			tests[n++] = rest[i];

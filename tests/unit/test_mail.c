@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
+#include "mail/attachment.h"
 #include "mail/compose.h"
 #include "mail/encode.h"
 #include "mail/rfc2047.h"
@@ -1327,6 +1328,132 @@ static void test_compose_independent_check(void **state)
 	fixture_free(&f);
 }
 
+/* ---- attachments opened inside their letter's folder (issue 14, point 8) ---- */
+
+static char *tmp_write(const char *dir, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	FILE *fp = fopen(p, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return p;
+}
+
+/* Opens rel beneath dir and expects code, and (when not NULL) why in the message. */
+static void expect_open(const char *dir, const char *rel, int code, const char *why)
+{
+	struct stat st;
+	char *err = NULL;
+	int fd = 123;
+
+	if (mail_attachment_open(dir, rel, &fd, &st, NULL, &err) != code)
+		fail_msg("%s: %s", rel, err ? err : "EX_OK");
+	if (code == EX_OK) {
+		assert_true(fd >= 0);
+		assert_true(S_ISREG(st.st_mode));
+		close(fd);
+	} else {
+		assert_int_equal(fd, -1);
+		if (why && !strstr(err, why))
+			fail_msg("%s: '%s' lacks '%s'", rel, err, why);
+	}
+	free(err);
+}
+
+static void test_attachment_open_confined(void **state)
+{
+	char dtmpl[] = "/tmp/test_mail-XXXXXX", otmpl[] = "/tmp/test_mail-XXXXXX";
+	char *dir = mkdtemp(dtmpl), *outside = mkdtemp(otmpl), *p, *q, *resolved = NULL;
+	char *err = NULL, *data = NULL;
+	struct mail_attachment *a = NULL;
+	struct stat st;
+	size_t len;
+	int fd;
+
+	(void)state;
+	assert_non_null(dir);
+	assert_non_null(outside);
+	free(tmp_write(outside, "secret.txt", "SECRET"));
+	free(tmp_write(dir, "annex.txt", "ANNEX"));
+	p = xasprintf("%s/sub", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	free(p);
+	free(tmp_write(dir, "sub/deep.pdf", "%PDF"));
+
+	expect_open(dir, "annex.txt", EX_OK, NULL);
+	expect_open(dir, "sub/deep.pdf", EX_OK, NULL);
+	expect_open(dir, "./sub//deep.pdf", EX_OK, NULL);
+	expect_open(dir, "/etc/passwd", EX_DATAERR, "an absolute path");
+	expect_open(dir, "../x", EX_DATAERR, "a '..' component");
+	expect_open(dir, "sub/../annex.txt", EX_DATAERR, "a '..' component");
+	expect_open(dir, "sub/..", EX_DATAERR, "a '..' component");
+	expect_open(dir, "", EX_DATAERR, "empty");
+	expect_open(dir, "missing.txt", EX_NOINPUT, NULL);
+	expect_open(dir, "sub", EX_DATAERR, "not a regular file");
+	expect_open(dir, "..x", EX_NOINPUT, NULL); /* a name, not a '..' component */
+
+	/* Symlinks: out of the folder at any level refused, inside fine. */
+	p = xasprintf("%s/secret.txt", outside);
+	q = xasprintf("%s/out.txt", dir);
+	assert_int_equal(symlink(p, q), 0);
+	free(p);
+	free(q);
+	q = xasprintf("%s/outdir", dir);
+	assert_int_equal(symlink(outside, q), 0);
+	free(q);
+	q = xasprintf("%s/sub/up.txt", dir);
+	assert_int_equal(symlink("../annex.txt", q), 0);
+	free(q);
+	q = xasprintf("%s/loop", dir);
+	assert_int_equal(symlink("loop", q), 0);
+	free(q);
+	q = xasprintf("%s/fifo", dir);
+	assert_int_equal(mkfifo(q, 0600), 0);
+	free(q);
+	expect_open(dir, "out.txt", EX_DATAERR, "outside the letter's folder");
+	expect_open(dir, "outdir/secret.txt", EX_DATAERR, "outside the letter's folder");
+	expect_open(dir, "sub/up.txt", EX_OK, NULL);
+	expect_open(dir, "loop", EX_DATAERR, "loop");
+	expect_open(dir, "fifo", EX_DATAERR, "not a regular file"); /* and does not hang */
+
+	/* The resolved path, the read from the descriptor, the limit. */
+	assert_int_equal(mail_attachment_open(dir, "sub/up.txt", &fd, &st, &resolved, &err), EX_OK);
+	assert_non_null(strstr(resolved, "/annex.txt"));
+	assert_null(strstr(resolved, "/sub/"));
+	assert_int_equal(mail_attachment_read(fd, 4, &data, &len, &err), EX_DATAERR);
+	assert_non_null(strstr(err, "over the 4 byte limit"));
+	assert_null(data);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(mail_attachment_read(fd, 5, &data, &len, &err), EX_OK);
+	assert_int_equal(len, 5);
+	assert_string_equal(data, "ANNEX");
+	close(fd);
+	free(data);
+	free(resolved);
+
+	/* load_in: named by its last component; a refusal names the file. */
+	assert_int_equal(mail_attachment_load_in(dir, "sub/deep.pdf", &a, &err), EX_OK);
+	assert_string_equal(a->filename, "deep.pdf");
+	assert_string_equal(a->content_type, "application/pdf");
+	assert_int_equal(a->len, 4);
+	mail_attachment_free(a);
+	assert_int_equal(mail_attachment_load_in(dir, "out.txt", &a, &err), EX_DATAERR);
+	assert_null(a);
+	assert_non_null(strstr(err, "attachment 'out.txt'"));
+	assert_non_null(strstr(err, "outside the letter's folder"));
+	/* mail_attachment_load() (a trusted path) still refuses what is not a regular file. */
+	p = xasprintf("%s/fifo", dir);
+	assert_int_equal(mail_attachment_load(p, &a, &err), EX_DATAERR);
+	free(p);
+	free(err);
+
+	p = xasprintf("rm -rf '%s' '%s'", dir, outside);
+	assert_int_equal(system(p), 0);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1343,6 +1470,7 @@ int main(void)
 	    cmocka_unit_test(test_compose_refuses),
 	    cmocka_unit_test(test_compose_no_extra_header),
 	    cmocka_unit_test(test_compose_independent_check),
+	    cmocka_unit_test(test_attachment_open_confined),
 	};
 
 	set_tz("UTC0");

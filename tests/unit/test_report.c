@@ -416,6 +416,39 @@ static void test_nul_in_delivery_status(void **state)
 	free(err);
 }
 
+/*
+ * Hostile text in a DSN or reply is kept byte for byte (it is evidence, stored in the
+ * ledger as received); escaping is the printer's job (base/escape). Only line folding,
+ * which would break a stored reply over lines, is undone, even inside an encoded word.
+ */
+static void test_hostile_text_kept(void **state)
+{
+	static const char msg[] =
+	    "From: =?UTF-8?Q?=1B[2J_Mission?= <x@attacker.example>\n"
+	    "Subject: =?UTF-8?Q?Re=3A_=1B]0;owned=07_=E2=80=AE_a=0D=0Ab?=\n"
+	    "Message-ID: <dsn.1@mx.example>\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+	    "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+	    "Final-Recipient: rfc822; deu@missions.example\nAction: failed\nStatus: 5.1.1\n"
+	    "Diagnostic-Code: smtp; =HYPERLINK(\"http://evil\",\"\033[8m\007\342\200\256 "
+	    "\377\")\n\n"
+	    "--B--\n";
+	struct report r = {0};
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(report_parse(msg, sizeof(msg) - 1, &r, &err), 0);
+	assert_int_equal(r.kind, REPORT_DSN);
+	assert_string_equal(r.rcpt[0].diagnostic,
+	                    "=HYPERLINK(\"http://evil\",\"\033[8m\007\342\200\256 \377\")");
+	assert_non_null(r.subject);
+	assert_non_null(strstr(r.subject, "\033]0;owned\007 \342\200\256"));
+	assert_null(strpbrk(r.subject, "\r\n"));
+	assert_string_equal(r.from, "x@attacker.example");
+	report_free(&r);
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +463,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_truncations),
 	    cmocka_unit_test(test_nul_in_delivery_status),
+	    cmocka_unit_test(test_hostile_text_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

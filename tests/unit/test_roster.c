@@ -15,6 +15,7 @@
 #include "base/xalloc.h"
 #include "roster/address.h"
 #include "roster/csvread.h"
+#include "letter/letter.h"
 #include "roster/roster.h"
 
 static const char *datadir(void)
@@ -683,6 +684,238 @@ static int split_cb(void *user, const char *s, size_t len)
 	return 0;
 }
 
+/* ---- facts tables: three-valued facts, dated membership ---- */
+
+static char *temp_file(const char *suffix, const char *text)
+{
+	char *path = xasprintf("/tmp/demarche-facts-XXXXXX%s", suffix);
+	int fd = mkstemps(path, (int)strlen(suffix));
+	FILE *fp = fdopen(fd, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* Four States Parties: APIC yes, no, unknown, and an empty cell (row 7 of the file). */
+static const char facts_csv[] = "# as_of: 2026-12-02\n"
+                                "# facts: apic_party\n"
+                                "iso3,state,apic_party,status,instrument_date,withdrawal_"
+                                "notified,withdrawal_effective\n"
+                                "AAA,Alpha,yes,party,2001-01-01,,\n"
+                                "BBB,Beta,no,party,,,\n"
+                                "CCC,Gamma,unknown,party,,,\n"
+                                "DDD,Delta,,party,,,\n";
+
+static const char facts_roster[] = "iso3,email\n"
+                                   "AAA,aaa@missions.example\n"
+                                   "BBB,bbb@missions.example\n"
+                                   "CCC,ccc@missions.example\n"
+                                   "DDD,ddd@missions.example\n";
+
+struct rendered {
+	const struct letter *l;
+	struct diags *d;
+	size_t n;
+	char keys[8][8];
+	char *text[8];
+};
+
+static int render_row(void *user, const struct roster_row *row)
+{
+	struct rendered *r = user;
+	struct letter_out lo = {0};
+	json_t *ctx = roster_context(row);
+
+	assert_true(r->n < 8);
+	assert_int_equal(letter_render(r->l, NULL, ctx, &lo, r->d), EX_OK);
+	snprintf(r->keys[r->n], sizeof r->keys[0], "%s", roster_key(row));
+	r->text[r->n++] = xstrdup(lo.text);
+	letter_out_free(&lo);
+	json_decref(ctx);
+	return 0;
+}
+
+/*
+ * The issue's test: a letter over the four rows. The ask ({{^apic_party}}) appears exactly for
+ * no and unknown, the thanks ({{#apic_party}}) exactly for yes, and the empty cell is an error
+ * naming the facts file, its row and the column (and that row gets no letter).
+ */
+static void test_three_valued_facts(void **state)
+{
+	char *facts = temp_file(".csv", facts_csv);
+	char *roster = temp_file(".csv", facts_roster);
+	char *letter = temp_file(".md", "Campaign: facts-test\nSubject: facts\n\n"
+	                                "{{#apic_party}}THANKS for ratifying{{/apic_party}}\n\n"
+	                                "{{^apic_party}}ASK to ratify{{/apic_party}}\n\n"
+	                                "status {{apic_party_status}}"
+	                                "{{^apic_party_known}} UNCONFIRMED{{/apic_party_known}}\n\n"
+	                                "of {{states_parties_count}} parties\n");
+	const char *joins[] = {facts, NULL};
+	struct roster_opts o = {.path = roster, .joins = joins, .date = "2026-12-02"};
+	struct diags d = DIAGS_INIT;
+	struct roster *r = NULL;
+	struct letter *l = NULL;
+	struct rendered out = {0};
+	size_t nf;
+
+	(void)state;
+	assert_int_equal(letter_load(letter, NULL, &l, &d), EX_OK);
+	assert_int_equal(roster_open(&o, &r, &d), EX_OK);
+	assert_int_equal(roster_fact_columns(r, &nf)[0] != NULL, 1);
+	assert_int_equal(nf, 1);
+	assert_string_equal(roster_fact_columns(r, &nf)[0], "apic_party");
+	out.l = l;
+	out.d = &d;
+	assert_int_equal(roster_each(r, render_row, &out, &d), EX_DATAERR);
+	if (!has_error(&d, base(facts), 7, "apic_party", "empty cell in a fact column", NULL))
+		dump(&d);
+	assert_true(
+	    has_error(&d, base(facts), 7, "apic_party", "empty cell in a fact column", "row 5 of"));
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(out.n, 3);
+	assert_string_equal(out.keys[0], "AAA");
+	assert_non_null(strstr(out.text[0], "THANKS"));
+	assert_null(strstr(out.text[0], "ASK"));
+	assert_non_null(strstr(out.text[0], "status yes\n"));
+	assert_string_equal(out.keys[1], "BBB");
+	assert_null(strstr(out.text[1], "THANKS"));
+	assert_non_null(strstr(out.text[1], "ASK"));
+	assert_non_null(strstr(out.text[1], "status no\n"));
+	assert_string_equal(out.keys[2], "CCC");
+	assert_null(strstr(out.text[2], "THANKS"));
+	assert_non_null(strstr(out.text[2], "ASK"));
+	assert_non_null(strstr(out.text[2], "status unknown UNCONFIRMED"));
+	for (size_t i = 0; i < out.n; i++) {
+		assert_non_null(strstr(out.text[i], "of 4 parties"));
+		free(out.text[i]);
+	}
+	roster_free(r);
+	letter_free(l);
+	diags_free(&d);
+	unlink(facts);
+	unlink(roster);
+	unlink(letter);
+	free(facts);
+	free(roster);
+	free(letter);
+}
+
+/* Runs the roster joined with the facts on date; returns roster_each's code. */
+static int run_dated(const char *roster, const char *facts, const char *date, int any,
+                     struct diags *d, struct seen *s)
+{
+	const char *joins[] = {facts, NULL};
+	struct roster_opts o = {.path = roster, .joins = joins, .date = date, .audience_any = any};
+
+	return run(&o, d, s, NULL);
+}
+
+/* A state that left is refused from the day its withdrawal takes effect, unless the appeal's
+ * audience is any; one not yet a party likewise; the count follows the date. */
+static void test_dated_membership(void **state)
+{
+	char *facts =
+	    temp_file(".csv", "# as_of: 2026-12-02\n"
+	                      "# facts: apic_party\n"
+	                      "iso3,apic_party,status,instrument_date,withdrawal_notified,"
+	                      "withdrawal_effective\n"
+	                      "HUN,yes,withdrawn,2001-11-30,2025-06-02,2026-06-02\n"
+	                      "KEN,no,party,2005-03-15,,\n"
+	                      "NEW,no,party,2026-10-01,,\n");
+	char *roster = temp_file(".csv", "iso3,email\nHUN,hun@missions.example\n"
+	                                 "KEN,ken@missions.example\n");
+	char *newer = temp_file(".csv", "iso3,email\nNEW,new@missions.example\n");
+	char *stale = temp_file(".csv", "# as_of: 2025-01-01\n# facts: apic_party\n"
+	                                "iso3,apic_party\nKEN,no\n");
+	char *bad = temp_file(".csv", "# as_of: 2026-12-02\n# facts: apic_party, nosuch\n"
+	                              "iso3,apic_party,status,withdrawal_effective\n"
+	                              "HUN,maybe,withdrawn,\nKEN,no,party,2026-01-01\n");
+	struct diags d = DIAGS_INIT;
+	struct seen s = {0};
+
+	(void)state;
+	/* The day before: still a party; 2 parties counted (HUN, KEN; NEW not yet). */
+	assert_int_equal(run_dated(roster, facts, "2026-06-01", 0, &d, &s), EX_OK);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(json_integer_value(json_object_get(s.ctx[0], "states_parties_count")), 2);
+	seen_free(&s);
+	diags_free(&d);
+	/* The day it takes effect: the row is an error naming the date it left. */
+	assert_int_equal(run_dated(roster, facts, "2026-06-02", 0, &d, &s), EX_DATAERR);
+	assert_true(has_error(&d, base(roster), 2, "iso3",
+	                      "not a State Party on the sending date "
+	                      "2026-06-02",
+	                      "took effect on 2026-06-02"));
+	assert_int_equal(s.n, 1);
+	seen_free(&s);
+	diags_free(&d);
+	/* Audience: any lets it through; the count is the parties on the date (KEN, NEW). */
+	assert_int_equal(run_dated(roster, facts, "2026-12-02", 1, &d, &s), EX_OK);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(json_integer_value(json_object_get(s.ctx[1], "states_parties_count")), 2);
+	seen_free(&s);
+	diags_free(&d);
+	/* Not yet a party before its instrument. */
+	assert_int_equal(run_dated(newer, facts, "2026-09-30", 0, &d, &s), EX_DATAERR);
+	assert_true(has_error(&d, base(newer), 2, "iso3", "not yet a State Party", "2026-10-01"));
+	seen_free(&s);
+	diags_free(&d);
+	/* Facts over 180 days old: a warning naming the as_of line. */
+	assert_int_equal(run_dated(roster, stale, "2026-12-02", 0, &d, &s), EX_OK);
+	assert_int_equal(d.warnings, 2); /* and HUN, missing from that table */
+	assert_int_equal(d.v[0].level, DIAG_WARNING);
+	assert_int_equal(d.v[0].line, 1);
+	assert_string_equal(d.v[0].column, "as_of");
+	assert_non_null(strstr(d.v[0].msg, "700 days before the sending date 2026-12-02"));
+	seen_free(&s);
+	diags_free(&d);
+	/* A bad table: every problem named at open. */
+	assert_int_equal(run_dated(roster, bad, "2026-12-02", 0, &d, &s), EX_DATAERR);
+	assert_true(
+	    has_error(&d, base(bad), 2, "nosuch", "names a column the table does not have", NULL));
+	assert_true(has_error(&d, base(bad), 4, "status", "needs the withdrawal_effective", NULL));
+	assert_true(has_error(&d, base(bad), 5, "status", "write 'withdrawn'", NULL));
+	seen_free(&s);
+	diags_free(&d);
+	/* A bad sending date. */
+	assert_int_equal(run_dated(roster, facts, "2026-02-30", 0, &d, &s), EX_USAGE);
+	seen_free(&s);
+	diags_free(&d);
+	/* demarche facts: the counts on a date; the bad cell of the table named. */
+	{
+		char *txt = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&txt, &len);
+		assert_int_equal(roster_facts_report(facts, "2026-12-02", mem, &d), EX_OK);
+		fclose(mem);
+		assert_non_null(strstr(txt, "States Parties             2\n"));
+		assert_non_null(strstr(txt, "withdrawn                  1\n"));
+		assert_non_null(
+		    strstr(txt, "HUN (HUN): notified 2025-06-02, effective 2026-06-02"));
+		assert_non_null(strstr(txt, "not yet a party            0\n"));
+		free(txt);
+		mem = open_memstream(&txt, &len);
+		assert_int_equal(roster_facts_report(bad, NULL, mem, &d), EX_DATAERR);
+		fclose(mem);
+		assert_true(
+		    has_error(&d, base(bad), 4, "apic_party", "not yes, no or unknown", NULL));
+		free(txt);
+		diags_free(&d);
+	}
+	unlink(facts);
+	unlink(roster);
+	unlink(newer);
+	unlink(stale);
+	unlink(bad);
+	free(facts);
+	free(roster);
+	free(newer);
+	free(stale);
+	free(bad);
+}
+
 static void test_addr_split(void **state)
 {
 	struct split_out o = {0};
@@ -699,14 +932,15 @@ static void test_addr_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bad_corpus),     cmocka_unit_test(test_huge_field),
-	    cmocka_unit_test(test_missing_files),  cmocka_unit_test(test_good_roster),
-	    cmocka_unit_test(test_bom_crlf),       cmocka_unit_test(test_filters),
-	    cmocka_unit_test(test_unmatched_join), cmocka_unit_test(test_smtputf8),
-	    cmocka_unit_test(test_key_email),      cmocka_unit_test(test_salutations),
-	    cmocka_unit_test(test_addr_spec),      cmocka_unit_test(test_addr_split),
-	    cmocka_unit_test(test_row_limit),      cmocka_unit_test(test_column_limit),
-	    cmocka_unit_test(test_size_limit),     cmocka_unit_test(test_cr_line_ends),
+	    cmocka_unit_test(test_bad_corpus),         cmocka_unit_test(test_huge_field),
+	    cmocka_unit_test(test_missing_files),      cmocka_unit_test(test_good_roster),
+	    cmocka_unit_test(test_bom_crlf),           cmocka_unit_test(test_filters),
+	    cmocka_unit_test(test_unmatched_join),     cmocka_unit_test(test_smtputf8),
+	    cmocka_unit_test(test_key_email),          cmocka_unit_test(test_salutations),
+	    cmocka_unit_test(test_addr_spec),          cmocka_unit_test(test_addr_split),
+	    cmocka_unit_test(test_row_limit),          cmocka_unit_test(test_column_limit),
+	    cmocka_unit_test(test_size_limit),         cmocka_unit_test(test_cr_line_ends),
+	    cmocka_unit_test(test_three_valued_facts), cmocka_unit_test(test_dated_membership),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,6 +156,56 @@ static void test_not_configured(void **state)
 	cfg.imap.password_command = xstrdup("exit 3");
 	assert_null(sentcopy_open(&cfg, &err));
 	config_free(&cfg);
+
+	/* A password in the URL: refused, and the message does not repeat it. */
+	set_config(&cfg, "imaps://appeals:S3cret@127.0.0.1:993", NULL);
+	cfg.imap.password = xstrdup("x");
+	assert_null(sentcopy_open(&cfg, &err));
+	assert_non_null(strstr(err, "imaps://appeals:***@127.0.0.1:993"));
+	assert_null(strstr(err, "S3cret"));
+	config_free(&cfg);
+	free(err);
+}
+
+/*
+ * The order of campaign/account.h, as bounces and doctor use it: DEMARCHE_IMAP_PASSWORD
+ * before password_command before password. Each wrong one below would fail the login.
+ */
+static void test_password_order(void **state)
+{
+	struct config cfg;
+	struct sentcopy *sc;
+	struct ledger *l;
+	char *err = NULL;
+	int64_t d[2];
+
+	(void)state;
+	l = new_ledger("order.db", d);
+	set_config(&cfg, imap_url, NULL);
+	cfg.imap.password_command = xstrdup("echo wrong-command");
+	free(cfg.imap.password);
+	cfg.imap.password = xstrdup("wrong-file");
+	setenv("DEMARCHE_IMAP_PASSWORD", PASS, 1);
+	assert_non_null(sc = sentcopy_open(&cfg, &err));
+	assert_int_equal(sentcopy_append(sc, l, "c", d, 1, msg, strlen(msg), &err), EX_OK);
+	sentcopy_close(sc);
+	unsetenv("DEMARCHE_IMAP_PASSWORD");
+
+	free(cfg.imap.password_command);
+	cfg.imap.password_command = xstrdup("echo '" PASS "'");
+	assert_non_null(sc = sentcopy_open(&cfg, &err));
+	assert_int_equal(sentcopy_append(sc, l, "c", d + 1, 1, msg, strlen(msg), &err), EX_OK);
+	sentcopy_close(sc);
+
+	/* and the file's password last: the wrong one fails the login, kept for later */
+	free(cfg.imap.password_command);
+	cfg.imap.password_command = NULL;
+	assert_non_null(sc = sentcopy_open(&cfg, &err));
+	assert_int_equal(sentcopy_append(sc, l, "c", d, 1, msg, strlen(msg), &err), EX_TEMPFAIL);
+	assert_non_null(strstr(err, "refused"));
+	sentcopy_close(sc);
+	ledger_close(l);
+	config_free(&cfg);
 	free(err);
 }
 
@@ -273,9 +323,9 @@ static void test_kept_and_retried(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_not_configured),
-	    cmocka_unit_test(test_append),
+	    cmocka_unit_test(test_not_configured), cmocka_unit_test(test_append),
 	    cmocka_unit_test(test_kept_and_retried),
+	    cmocka_unit_test(test_password_order), /* last: it adds to Sent */
 	};
 
 	return cmocka_run_group_tests(tests, start_dovecot, stop_dovecot);

@@ -1,6 +1,8 @@
 /*
  * Unit tests for src/transport: SMTP against a real Postfix smtp-sink on loopback (delivery,
- * connection reuse, concurrency, every fault of DESIGN.md's table), Maildir, the rate limiter.
+ * connection reuse, concurrency, every fault of the design's table) and against
+ * tests/integration/servers/faulty_smtp.py (per-recipient refusals, 452, a slow final dot,
+ * malformed replies), Maildir, the rate limiter.
  * "test_transport bench" measures messages/s instead (see bench()).
  */
 #include <setjmp.h>
@@ -31,6 +33,7 @@
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "transport/ratelimit.h"
+#include "transport/smtp_opts.h"
 #include "transport/transport.h"
 
 #include "outcome.h"
@@ -304,7 +307,7 @@ static void h_done(void *u, const struct transport_msg *m, const struct transpor
 	struct harness *h = u;
 	struct outcome *o = m->user;
 
-	outcome_record(o, r);
+	outcome_record(o, m, r);
 	h->ndone++;
 	if (h->on_done)
 		h->on_done(h, (size_t)(o - h->out));
@@ -338,6 +341,14 @@ static void assert_all(const struct harness *h, enum transport_state st, int cod
 			    o->calls, transport_state_name(o->state), o->code,
 			    o->reply ? o->reply : "(none)", o->error ? o->error : "(none)");
 			fail();
+		}
+		/* No refusal at RCPT here: every recipient shares the message's outcome. */
+		assert_int_equal(o->nrcpt, h->msgs[i].nrcpt);
+		for (size_t j = 0; j < o->nrcpt; j++) {
+			assert_int_equal(o->rcpt[j].state, st);
+			assert_int_equal(o->rcpt[j].code, code);
+			if (reply_prefix)
+				assert_true(str_startswith(o->rcpt[j].reply, reply_prefix));
 		}
 	}
 }
@@ -560,6 +571,9 @@ static void test_smtp_unreachable(void **state)
 	assert_int_equal(h.next, 1);
 	assert_int_equal(h.ndone, 1);
 	assert_int_equal(h.out[0].state, TX_DEFERRED);
+	/* A phrase that reads after "deferred: ", without curl's timing. */
+	assert_true(str_startswith(h.out[0].error, "Failed to connect to 127.0.0.1 port "));
+	assert_null(strstr(h.out[0].error, " ms"));
 	free(err);
 	harness_free(&h);
 	free((char *)o.url);
@@ -573,6 +587,7 @@ static void test_smtp_auth_not_offered(void **state)
 	struct transport_opts o = {0};
 	struct harness h;
 	char *err = NULL, *f[] = {"-a", NULL}, **files;
+	size_t n = 0;
 
 	sink_start_args(sk, 1, f);
 	o.url = sink_url(sk);
@@ -583,7 +598,13 @@ static void test_smtp_auth_not_offered(void **state)
 	assert_non_null(strstr(err, "no AUTH"));
 	assert_int_equal(h.next, 1);
 	assert_int_equal(h.out[0].state, TX_DEFERRED);
-	assert_int_equal(sink_dumps(sk, &files), 0);
+	/* smtp-sink -d opens its capture file at MAIL and removes it when the session ends:
+	 * give it a moment to notice that we hung up. */
+	for (int i = 0; i < 80 && (n = sink_dumps(sk, &files)) > 0; i++) {
+		free_dumps(files, n);
+		poll(NULL, 0, 25);
+	}
+	assert_int_equal(n, 0);
 	free(files);
 	free(err);
 	harness_free(&h);
@@ -765,6 +786,406 @@ static void test_loopback(void **state)
 	assert_int_equal(transport_exitcode(TX_FAILED), EX_UNAVAILABLE);
 	assert_int_equal(transport_exitcode(TX_UNKNOWN), EX_TEMPFAIL);
 	assert_string_equal(transport_state_name(TX_DEFERRED), "deferred");
+}
+
+/* ---- against faulty_smtp.py (aiosmtpd): what smtp-sink cannot do ---- */
+
+/* tests/integration/servers/faulty_smtp.py, from $SRCDIR (ctest) or this file's place. */
+static char *faulty_script(void)
+{
+	const char *src = getenv("SRCDIR");
+
+	if (src && *src)
+		return xasprintf("%s/tests/integration/servers/faulty_smtp.py", src);
+	return xasprintf("%.*s/../integration/servers/faulty_smtp.py",
+	                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__);
+}
+
+/* Starts the faulty server with the given options (NULL-terminated) on sk->port; it logs
+ * each accepted transaction to DIR/faulty.log ("tx PEERPORT rcpt,rcpt BYTES"). */
+static void faulty_start(struct sink *sk, char *const *opts)
+{
+	char *argv[32], *script = faulty_script(), *port = xasprintf("%d", sk->port),
+	                *log = xasprintf("%s/faulty.log", sk->dir);
+	int n = 0;
+
+	/* Debian's python3 has aiosmtpd; a python3 earlier in PATH may not. */
+	argv[n++] = "/usr/bin/python3";
+	argv[n++] = script;
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--log";
+	argv[n++] = log;
+	for (int i = 0; opts && opts[i]; i++)
+		argv[n++] = opts[i];
+	argv[n] = NULL;
+	sk->pid = fork();
+	assert_true(sk->pid >= 0);
+	if (sk->pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 400 && !port_open(sk->port); i++)
+		poll(NULL, 0, 25);
+	assert_true(port_open(sk->port));
+	free(script);
+	free(port);
+	free(log);
+}
+
+/* The transactions the faulty server accepted: lines "tx PEERPORT rcpt,rcpt BYTES". */
+static size_t faulty_log(const struct sink *sk, char ***lines)
+{
+	char *p = xasprintf("%s/faulty.log", sk->dir), *text = NULL, *save = NULL;
+	size_t len, n = 0;
+
+	*lines = NULL;
+	if (read_file(p, &text, &len) == 0)
+		for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			*lines = xreallocarray(*lines, n + 1, sizeof(**lines));
+			(*lines)[n++] = xstrdup(l);
+		}
+	free(text);
+	free(p);
+	return n;
+}
+
+/* The peer port of a log line ("tx 41234 ..."): which connection carried it. */
+static long log_conn(const char *line)
+{
+	return strtol(line + 3, NULL, 10);
+}
+
+/* Gives message i of h the recipients rcpt (NULL-terminated, static strings). */
+static void set_rcpt(struct harness *h, size_t i, const char *const *rcpt)
+{
+	size_t n = 0;
+
+	while (rcpt[n])
+		n++;
+	h->msgs[i].rcpt = rcpt;
+	h->msgs[i].nrcpt = n;
+}
+
+static void assert_rcpt(const struct outcome *o, size_t j, enum transport_state st, int code,
+                        const char *reply_prefix)
+{
+	const struct outcome_rcpt *e = &o->rcpt[j];
+
+	if (e->state != st || e->code != code ||
+	    (reply_prefix && (!e->reply || !str_startswith(e->reply, reply_prefix)))) {
+		print_error("recipient %zu: state %s code %d reply '%s'\n", j,
+		            transport_state_name(e->state), e->code,
+		            e->reply ? e->reply : "(none)");
+		fail();
+	}
+}
+
+/* A 550 for the Cc address: the main and other addresses get the letter, the Cc fails with
+ * its own reply; all refused: failed, or deferred when one refusal was temporary. */
+static void test_rcpt_refused_one(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, **lines, *f[] = {"--refuse-rcpt", "cc@", "--defer-rcpt", "busy@", NULL};
+	static const char *const r0[] = {"main@ken.example", "cc@ken.example", "other@ken.example",
+	                                 NULL};
+	static const char *const r1[] = {"cc@alb.example", NULL};
+	static const char *const r2[] = {"cc@afg.example", "busy@afg.example", NULL};
+	size_t n;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	o.timeout = 10;
+	harness_init(&h, 3);
+	set_rcpt(&h, 0, r0);
+	set_rcpt(&h, 1, r1);
+	set_rcpt(&h, 2, r2);
+	assert_int_equal(run(&o, &h, NULL, &err), EX_OK);
+	assert_null(err);
+
+	assert_int_equal(h.out[0].state, TX_SENT);
+	assert_int_equal(h.out[0].code, 250);
+	assert_rcpt(&h.out[0], 0, TX_SENT, 250, "250 2.0.0 Ok: queued as Q1");
+	assert_rcpt(&h.out[0], 1, TX_FAILED, 550, "550 5.1.1 <cc@ken.example>: Recipient");
+	assert_rcpt(&h.out[0], 2, TX_SENT, 250, "250 2.0.0 Ok: queued as Q1");
+
+	assert_int_equal(h.out[1].state, TX_FAILED);
+	assert_int_equal(h.out[1].code, 550);
+	assert_rcpt(&h.out[1], 0, TX_FAILED, 550, "550 5.1.1 <cc@alb.example>");
+
+	assert_int_equal(h.out[2].state, TX_DEFERRED);
+	assert_int_equal(h.out[2].code, 450);
+	assert_true(str_startswith(h.out[2].reply, "450 4.2.1 <busy@afg.example>"));
+	assert_rcpt(&h.out[2], 0, TX_FAILED, 550, "550 5.1.1 <cc@afg.example>");
+	assert_rcpt(&h.out[2], 1, TX_DEFERRED, 450, "450 4.2.1 <busy@afg.example>");
+
+	/* The server got one message, for the two accepted addresses. */
+	n = faulty_log(sk, &lines);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(lines[0], " main@ken.example,other@ken.example "));
+	free_dumps(lines, n);
+	harness_free(&h);
+	free((char *)o.url);
+}
+
+/* A server that takes one recipient per transaction (452 on the second RCPT): every
+ * recipient gets the letter, in consecutive transactions on ONE connection. */
+static void test_rcpt_452_one_per_transaction(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, **lines, *f[] = {"--max-rcpt", "1", NULL};
+	long conns = 0;
+	size_t n, total = 0;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	o.timeout = 10;
+	harness_init(&h, 3); /* 1, 2 and 3 recipients */
+	assert_int_equal(run(&o, &h, &conns, &err), EX_OK);
+	assert_null(err);
+	assert_int_equal(conns, 1);
+	for (size_t i = 0; i < h.n; i++) {
+		assert_int_equal(h.out[i].state, TX_SENT);
+		assert_int_equal(h.out[i].code, 250);
+		assert_null(h.out[i].error);
+		for (size_t j = 0; j < h.msgs[i].nrcpt; j++) {
+			char *want = xasprintf("250 2.0.0 Ok: queued as Q%zu", ++total);
+
+			/* Each recipient has the final reply of its own transaction. */
+			assert_rcpt(&h.out[i], j, TX_SENT, 250, NULL);
+			assert_string_equal(h.out[i].rcpt[j].reply, want);
+			free(want);
+		}
+	}
+	n = faulty_log(sk, &lines);
+	assert_int_equal(n, total);
+	for (size_t k = 0, t = 0; k < h.n; k++)
+		for (size_t j = 0; j < h.msgs[k].nrcpt; j++, t++) {
+			char *want = xasprintf(" %s ", h.msgs[k].rcpt[j]);
+
+			assert_non_null(strstr(lines[t], want));
+			assert_int_equal(log_conn(lines[t]), log_conn(lines[0]));
+			free(want);
+		}
+	free_dumps(lines, n);
+	harness_free(&h);
+	free((char *)o.url);
+}
+
+/* *stop = 1 while a message is in its first of three transactions (452): no new message,
+ * but that one is finished, every recipient delivered. */
+static void test_rcpt_452_stop_finishes(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, **lines, *f[] = {"--max-rcpt", "1", "--dot-delay", "200", NULL};
+	size_t n;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	o.timeout = 10;
+	harness_init(&h, 6);
+	h.stop_at = 3; /* message 2 has 3 recipients */
+	h.stop_value = 1;
+	assert_int_equal(run(&o, &h, NULL, &err), EX_TEMPFAIL);
+	assert_string_equal(err, "interrupted");
+	assert_int_equal(h.next, 3);
+	assert_int_equal(h.ndone, 3);
+	assert_int_equal(h.out[2].state, TX_SENT);
+	for (size_t j = 0; j < 3; j++)
+		assert_rcpt(&h.out[2], j, TX_SENT, 250, "250 2.0.0 Ok: queued as Q");
+	n = faulty_log(sk, &lines);
+	assert_int_equal(n, 1 + 2 + 3);
+	free_dumps(lines, n);
+	free(err);
+	harness_free(&h);
+	free((char *)o.url);
+}
+
+/* Sends n messages at concurrency c; returns the milliseconds it took. */
+static int64_t timed_run(struct sink *sk, int c, size_t n, long *conns)
+{
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL;
+	int64_t t0;
+
+	o.url = sink_url(sk);
+	o.timeout = 10;
+	o.concurrency = c;
+	harness_init(&h, n);
+	t0 = ratelimit_now();
+	assert_int_equal(run(&o, &h, conns, &err), EX_OK);
+	t0 = ratelimit_now() - t0;
+	assert_all(&h, TX_SENT, 250, "250 2.0.0 Ok: queued as Q");
+	harness_free(&h);
+	free((char *)o.url);
+	return t0;
+}
+
+/* A server that answers the final dot after 100 ms: at concurrency 4 the waits overlap
+ * (issue 15; libcurl's multi interface did not overlap them, curl issue 8555). */
+static void test_concurrency_overlaps_slow_dot(void **state)
+{
+	struct sink *sk = *state;
+	char *f[] = {"--dot-delay", "100", NULL};
+	const size_t n = 20;
+	const int64_t serial = (int64_t)n * 100; /* the least a serial run can take */
+	int64_t t1, t4;
+	long c1 = 0, c4 = 0;
+
+	faulty_start(sk, f);
+	t1 = timed_run(sk, 1, n, &c1);
+	t4 = timed_run(sk, 4, n, &c4);
+	print_message(
+	    "slow dot, %zu messages: concurrency 1 %lld ms, 4 %lld ms (%ld connections)\n", n,
+	    (long long)t1, (long long)t4, c4);
+	assert_int_equal(c1, 1);
+	assert_int_equal(c4, 4);
+	assert_true(t1 >= serial);
+	assert_true(t4 < serial * 6 / 10);
+}
+
+/* A reply line without a space after its code fails at once as a protocol error, and the
+ * run stops; at the final dot it leaves the message in doubt. */
+static void test_malformed_reply(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, *f[] = {"--malformed", "rcpt", NULL};
+	int64_t t0;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	o.timeout = 20;
+	harness_init(&h, 3);
+	t0 = ratelimit_now();
+	assert_int_equal(run(&o, &h, NULL, &err), EX_TEMPFAIL);
+	assert_true(ratelimit_now() - t0 < 3000);
+	assert_non_null(strstr(err, "protocol error"));
+	assert_non_null(strstr(err, "'250ok'"));
+	assert_int_equal(h.next, 1);
+	assert_int_equal(h.out[0].state, TX_DEFERRED);
+	assert_non_null(strstr(h.out[0].error, "protocol error"));
+	free(err);
+	err = NULL;
+	harness_free(&h);
+
+	sink_stop(sk);
+	f[1] = "dot";
+	faulty_start(sk, f);
+	harness_init(&h, 1);
+	t0 = ratelimit_now();
+	assert_int_equal(run(&o, &h, NULL, &err), EX_TEMPFAIL);
+	assert_true(ratelimit_now() - t0 < 3000);
+	assert_int_equal(h.out[0].state, TX_UNKNOWN);
+	assert_int_equal(h.out[0].rcpt[0].state, TX_UNKNOWN);
+	free(err);
+	harness_free(&h);
+	free((char *)o.url);
+}
+
+/* A multi-line reply is kept on one line, continuation codes dropped. */
+static void test_multiline_reply(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, *f[] = {"--multiline-dot", NULL};
+	struct buf b = BUF_INIT;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	harness_init(&h, 1);
+	assert_int_equal(run(&o, &h, NULL, &err), EX_OK);
+	assert_string_equal(h.out[0].reply,
+	                    "250 2.0.0 Ok: queued as Q1 by the faulty server have a nice day");
+	assert_string_equal(h.out[0].rcpt[0].reply, h.out[0].reply);
+	harness_free(&h);
+	free((char *)o.url);
+
+	/* Lines as curl hands them over: the enhanced code is dropped only when repeated. */
+	struct buf line = BUF_INIT;
+	const char *in[] = {"550-5.1.1 The account does not exist.\r\n", "550-5.1.1 Check it\r\n",
+	                    "550 5.7.1 see https://example.org/x\r\n"};
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(smtp_reply_add(&line, in[i], strlen(in[i])), i < 2 ? -1 : 550);
+	smtp_reply_oneline(buf_str(&line), &b);
+	assert_string_equal(buf_str(&b), "550 5.1.1 The account does not exist. Check it 5.7.1 "
+	                                 "see https://example.org/x");
+	buf_reset(&line);
+	assert_int_equal(smtp_reply_add(&line, "250ok\r\n", 7), SMTP_REPLY_BAD);
+	buf_reset(&line);
+	assert_int_equal(smtp_reply_add(&line, "354\r\n", 5), 354);
+	buf_reset(&line);
+	assert_int_equal(smtp_reply_add(&line, "hello\r\n", 7), SMTP_REPLY_BAD);
+	buf_free(&line);
+	buf_free(&b);
+}
+
+/* smtps:// to a port that speaks plain SMTP: a clear word, not GnuTLS's. */
+static void test_smtps_to_plain_port(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, *want;
+
+	sink_start_args(sk, 0, NULL);
+	o.url = xasprintf("smtps://127.0.0.1:%d", sk->port);
+	o.timeout = 10;
+	harness_init(&h, 2);
+	assert_int_equal(run(&o, &h, NULL, &err), EX_CONFIG);
+	want = xasprintf("the server at 127.0.0.1:%d did not speak TLS: is the port for STARTTLS "
+	                 "(smtp://)?",
+	                 sk->port);
+	assert_string_equal(err, want);
+	assert_int_equal(h.ndone, 1);
+	assert_int_equal(h.out[0].state, TX_DEFERRED);
+	assert_string_equal(h.out[0].error, want);
+	free(want);
+	free(err);
+	harness_free(&h);
+	free((char *)o.url);
+}
+
+/* *stop = 2 while the server sits on the final dot: abandoned within about a second (no
+ * longer up to the timeout), in doubt. */
+static void test_stop_abandon_after_dot(void **state)
+{
+	struct sink *sk = *state;
+	struct transport_opts o = {0};
+	struct harness h;
+	char *err = NULL, *f[] = {"--dot-delay", "8000", NULL};
+	struct itimerval it = {.it_value = {.tv_usec = 500000}};
+	int64_t t0;
+
+	faulty_start(sk, f);
+	o.url = sink_url(sk);
+	o.timeout = 30;
+	o.concurrency = 2;
+	harness_init(&h, 2);
+	alarm_stop = &h.stop;
+	signal(SIGALRM, on_alarm);
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = ratelimit_now();
+	assert_int_equal(run(&o, &h, NULL, &err), EX_TEMPFAIL);
+	assert_in_range(ratelimit_now() - t0, 400, 2500);
+	assert_string_equal(err, "interrupted");
+	assert_int_equal(h.ndone, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(h.out[i].state, TX_UNKNOWN);
+		assert_string_equal(h.out[i].error, "interrupted");
+	}
+	free(err);
+	harness_free(&h);
+	free((char *)o.url);
 }
 
 /* ---- Maildir ---- */
@@ -1032,6 +1453,14 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_smtp_stop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_smtp_stop_abandon, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_smtp_wait, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rcpt_refused_one, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rcpt_452_one_per_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rcpt_452_stop_finishes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrency_overlaps_slow_dot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_multiline_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_smtps_to_plain_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_abandon_after_dot, setup, teardown),
 	};
 
 	if (argc > 1 && !strcmp(argv[1], "bench"))

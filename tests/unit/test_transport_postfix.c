@@ -60,7 +60,7 @@ static int h_next(void *u, struct transport_msg *m, long *wait_ms)
 static void h_done(void *u, const struct transport_msg *m, const struct transport_result *r)
 {
 	(void)u;
-	outcome_record(m->user, r);
+	outcome_record(m->user, m, r);
 }
 
 /* Runs n messages; returns transport_run()'s code, *err its message. */
