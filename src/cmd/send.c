@@ -10,9 +10,9 @@
 #include <time.h>
 
 #include "base/error.h"
-#include "base/secret.h"
 #include "base/term.h"
 #include "base/xalloc.h"
+#include "campaign/account.h"
 #include "campaign/copyq.h"
 #include "campaign/engine.h"
 #include "campaign/pace.h"
@@ -230,38 +230,23 @@ static int begin_campaign(struct ledger *l, const struct merge *m, int amend, ch
 	                             letter_hash(m->letter), amend, err);
 }
 
-/* The transport, with credentials resolved now: nothing is asked for before it is needed. */
-static int open_transport(struct app *app, const char *via, int concurrency, const char *helo,
+/* The transport, with the secret looked up now: nothing is asked for before it is needed. */
+static int open_transport(struct app *app, struct account *acct, int concurrency, const char *helo,
                           struct transport **t, char **err)
 {
-	const struct config *c = &app->cfg;
 	struct transport_opts to = {0};
-	char *password = NULL, *oauth = NULL;
-	int rc = EX_OK;
+	int rc = account_secret(acct, err);
 
-	if (c->smtp.user && *c->smtp.user) {
-		if (c->smtp.password && *c->smtp.password)
-			password = xstrdup(c->smtp.password);
-		else
-			rc = secret_get("DEMARCHE_SMTP_PASSWORD", c->smtp.password_command, &password,
-			                err);
-		if (rc == EX_OK && c->smtp.oauth_token_command && *c->smtp.oauth_token_command)
-			rc = secret_get(NULL, c->smtp.oauth_token_command, &oauth, err);
-	}
-	to.url = via;
-	to.user = c->smtp.user;
-	to.password = password;
-	to.oauth_token = oauth;
-	to.tls = c->smtp.tls;
-	to.ca_file = c->smtp.ca_file;
-	to.timeout = c->smtp.timeout;
+	to.url = acct->url;
+	to.user = acct->user;
+	to.password = acct->password;
+	to.oauth_token = acct->oauth_token;
+	to.tls = app->cfg.smtp.tls;
+	to.ca_file = acct->ca_file;
+	to.timeout = app->cfg.smtp.timeout;
 	to.concurrency = concurrency;
 	to.helo = helo;
-	if (rc == EX_OK)
-		rc = transport_open(&to, t, err);
-	secret_free(password);
-	secret_free(oauth);
-	return rc;
+	return rc == EX_OK ? transport_open(&to, t, err) : rc;
 }
 
 int cmd_send(int argc, char **argv, struct app *app)
@@ -280,7 +265,9 @@ int cmd_send(int argc, char **argv, struct app *app)
 	struct not_received nr = {0};
 	struct sigaction sa, old[3];
 	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-	char *account = NULL, *err = NULL;
+	struct account *acct = NULL;
+	const char *account;
+	char *err = NULL;
 	const struct config *cfg = &app->cfg;
 	time_t date = time(NULL);
 	int rc, lockfd = -1;
@@ -290,15 +277,16 @@ int cmd_send(int argc, char **argv, struct app *app)
 		rc = app_config(app);
 	if (rc != EX_OK)
 		goto out;
-	v.via = a.via                             ? a.via
-	        : cfg->smtp.url && *cfg->smtp.url ? cfg->smtp.url
-	                                          : "maildir:./outbox";
+	/* A URL with a password is refused here, before anything is written. */
+	rc = account_resolve(ACCOUNT_SMTP, cfg, a.via, 0, &acct, &err);
+	if (rc != EX_OK)
+		goto fail;
+	v.via = acct->url;
+	account = acct->id;
 	v.rate = a.rate ? a.rate : cfg->smtp.rate;
 	v.concurrency = a.concurrency               ? a.concurrency
 	                : cfg->smtp.concurrency > 0 ? cfg->smtp.concurrency
 	                                            : 1;
-	account = cfg->smtp.user && *cfg->smtp.user ? xasprintf("%s;user=%s", v.via, cfg->smtp.user)
-	                                            : xstrdup(v.via);
 	rc = send_lock(app_store_path(app), &lockfd, &err);
 	if (rc == EX_OK)
 		rc = ledger_open(app_store_path(app), LEDGER_CREATE, &ledger, &err);
@@ -369,7 +357,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 
 	/* 4. Send. */
 	if (p.n) {
-		rc = open_transport(app, v.via, v.concurrency, mr.domain, &t, &err);
+		rc = open_transport(app, acct, v.concurrency, mr.domain, &t, &err);
 		if (rc == EX_OK && sc) {
 			rc = copyq_start(sc, app_store_path(app), &p, &cq, &err);
 			sc = NULL;
@@ -438,7 +426,7 @@ out:
 	message_run_free(&mr);
 	ledger_close(ledger);
 	send_unlock(lockfd);
-	free(account);
+	account_free(acct);
 	free(err);
 	merge_free(m);
 	merge_opts_free(&a.mo);
