@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/error.h"
+#include "campaign/account.h"
 #include "base/xalloc.h"
 
 #define WINDOW 256 /* messages loaded from the spool at once */
@@ -449,4 +450,23 @@ int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats 
 	free(e->copies);
 	free(e);
 	return rc;
+}
+
+/* The transport, with the secret looked up now: nothing is asked for before it is needed. */
+int engine_transport_open(const struct config *cfg, struct account *acct, int concurrency,
+                          const char *helo, struct transport **t, char **err)
+{
+	struct transport_opts to = {0};
+	int rc = account_secret(acct, err);
+
+	to.url = acct->url;
+	to.user = acct->user;
+	to.password = acct->password;
+	to.oauth_token = acct->oauth_token;
+	to.tls = cfg->smtp.tls;
+	to.ca_file = acct->ca_file;
+	to.timeout = cfg->smtp.timeout;
+	to.concurrency = concurrency;
+	to.helo = helo;
+	return rc == EX_OK ? transport_open(&to, t, err) : rc;
 }

@@ -64,4 +64,14 @@ struct engine_stats {
  */
 int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats *st, char **errstr);
 
+/*
+ * Opens the SMTP (or maildir) transport of acct, looking up its secret now (not before it is
+ * needed). Returns EX_OK with *t, or EX_CONFIG (the secret, TLS or AUTH settings) or
+ * EX_IOERR (a maildir's folders) with *errstr.
+ */
+struct account;
+struct config;
+int engine_transport_open(const struct config *cfg, struct account *acct, int concurrency,
+                          const char *helo, struct transport **t, char **errstr);
+
 #endif

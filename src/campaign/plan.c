@@ -56,6 +56,56 @@ const char *mission_state_name(enum mission_state m)
 	return m < MS__COUNT ? names[m] : "?";
 }
 
+/* --- before the passes ------------------------------------------------------------------ */
+
+static int mark_missing(const char *key, void *ctx)
+{
+	(void)key;
+	*(int *)ctx = 1;
+	return 0;
+}
+
+static int exclude_received(void *user, const char *key)
+{
+	struct plan_not_received *nr = user;
+	int missing = 0;
+	char *err = NULL;
+
+	if (ledger_missing(nr->ledger, nr->campaign, &key, 1, mark_missing, &missing, &err) !=
+	    EX_OK) {
+		nr->error = 1;
+		free(err);
+		return 0;
+	}
+	return !missing;
+}
+
+/* 1 when the campaign exists and none of its deliveries ever went further than pending. */
+static int untouched(const struct ledger_campaign *c, void *ctx)
+{
+	if (!strcmp(c->id, *(const char **)ctx))
+		*(const char **)ctx = c->counts[LS_PENDING] == c->total ? "" : NULL;
+	return 0;
+}
+
+/* The campaign is recorded (an appeal may still change while nothing of it has left). */
+int plan_campaign_begin(struct ledger *l, const struct merge *m, int amend, char **err)
+{
+	const char *probe = m->campaign;
+
+	if (!amend && ledger_campaigns(l, untouched, &probe, err) == EX_OK && probe && !*probe)
+		amend = 1;
+	return ledger_campaign_begin(l, m->campaign, letter_header_source(m->letter, "en", "Title"),
+	                             letter_header_source(m->letter, "en", "Subject"),
+	                             letter_hash(m->letter), amend, err);
+}
+
+void plan_not_received(struct roster_opts *ro, struct plan_not_received *nr)
+{
+	ro->exclude = exclude_received;
+	ro->exclude_user = nr;
+}
+
 /* --- the spool ---------------------------------------------------------------------------- */
 
 #define SPOOL_MAGIC 0x444d5231u /* "DMR1" */

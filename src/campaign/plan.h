@@ -31,6 +31,23 @@ enum mission_state mission_state_worse(enum mission_state a, enum mission_state 
 /* "sent", "deferred", "failed", "in doubt", "not started". Static. */
 const char *mission_state_name(enum mission_state m);
 
+/* --not-received CAMPAIGN: the roster leaves out missions that already received campaign
+ * (sent or replied). nr (ledger and campaign set, error 0) must outlive the roster; its
+ * error becomes 1 when the ledger could not answer. Can't fail. */
+struct plan_not_received {
+	struct ledger *ledger;
+	const char *campaign;
+	int error;
+};
+void plan_not_received(struct roster_opts *ro, struct plan_not_received *nr);
+
+/*
+ * Records the merge's campaign (ledger_campaign_begin()), as amend when asked or while none
+ * of its deliveries went further than pending (an appeal may change until a letter left).
+ * Same codes as ledger_campaign_begin().
+ */
+int plan_campaign_begin(struct ledger *l, const struct merge *m, int amend, char **errstr);
+
 /* One mission this run sends. */
 struct plan_mission {
 	off_t off;               /* its record in the spool */

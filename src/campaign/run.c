@@ -1,0 +1,154 @@
+/* A send, step by step: prepare (validate, plan, pace), then send through the engine. */
+#include "campaign/run.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "base/error.h"
+#include "base/xalloc.h"
+#include "roster/address.h"
+
+/* One send at a time per ledger: a second run would race the first for the same missions. */
+static int lock_store(const char *store, int *fd, char **err)
+{
+	char *path = xasprintf("%s.lock", store);
+	int rc = EX_OK;
+
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		rc = error_set(err, EX_CANTCREAT, "%s: cannot make the lock file", store);
+	else if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
+		rc = error_set(err, EX_TEMPFAIL, "%s: another demarche send is using this ledger",
+		               store);
+	free(path);
+	return rc;
+}
+
+int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
+{
+	const struct config *cfg = o->cfg;
+	time_t date = time(NULL);
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	/* A URL with a password is refused here, before anything is written. */
+	rc = account_resolve(ACCOUNT_SMTP, cfg, o->via, 0, &r->acct, errstr);
+	if (rc != EX_OK)
+		return rc;
+	r->rate = o->rate ? o->rate : cfg->smtp.rate;
+	r->concurrency = o->concurrency              ? o->concurrency
+	                 : cfg->smtp.concurrency > 0 ? cfg->smtp.concurrency
+	                                             : 1;
+	rc = lock_store(o->store, &r->lockfd, errstr);
+	r->locked = r->lockfd >= 0;
+	if (rc == EX_OK)
+		rc = ledger_open(o->store, LEDGER_CREATE, &r->ledger, errstr);
+	if (rc == EX_OK && !o->test_to && !(r->sc = sentcopy_open(cfg, errstr)) && *errstr)
+		rc = EX_CONFIG;
+	if (rc != EX_OK)
+		return rc;
+	if (o->not_received) {
+		r->nr.ledger = r->ledger;
+		r->nr.campaign = o->not_received;
+		plan_not_received(&o->mo->ro, &r->nr);
+	}
+
+	/* 1. Validate everything, composing each mission's message once into the spool. */
+	rc = merge_open(o->mo, "send", &r->m);
+	if (rc != EX_OK)
+		return rc;
+	rc = message_run_init(&r->mr, cfg, r->m, errstr);
+	r->mr.test_to = o->test_to;
+	if (rc == EX_OK && r->mr.example_sender && !r->acct->maildir)
+		rc = error_set(errstr, EX_CONFIG,
+		               "set [sender] name and address in demarche.ini before sending "
+		               "through %s",
+		               r->acct->url);
+	if (rc == EX_OK && o->test_to && address_check(o->test_to, strlen(o->test_to), 0))
+		rc = error_set(errstr, EX_USAGE, "--test-to '%s' is not an address", o->test_to);
+	if (rc == EX_OK)
+		rc = plan_compose(&r->p, r->m, &r->mr, date, "send", errstr);
+	if (rc == EX_OK && r->nr.error)
+		rc = error_set(errstr, EX_IOERR, "the ledger could not answer --not-received");
+	if (rc != EX_OK)
+		return rc;
+
+	/* 2. The campaign and its deliveries: each mission's state decides what is sent. */
+	if (o->test_to)
+		plan_all(&r->p);
+	else if ((rc = plan_campaign_begin(r->ledger, r->m, o->amend, errstr)) != EX_OK ||
+	         (rc = plan_deliveries(&r->p, r->ledger, r->m->campaign, o->retry_flags,
+	                               r->acct->id, errstr)) != EX_OK)
+		return rc;
+	r->to_send = o->limit && (size_t)o->limit < r->p.n ? (size_t)o->limit : r->p.n;
+
+	/* 3. Pace: the rate and the daily cap, counting what this account sent already. */
+	return pace_setup(&r->pace, r->ledger, r->acct->id, r->rate, cfg->smtp.daily_cap, errstr);
+}
+
+int run_send(struct run *r, const struct run_opts *o, struct engine_opts *eo,
+             struct engine_stats *st, int *copies_rc, char **errstr)
+{
+	const struct config *cfg = o->cfg;
+	int rc = EX_OK;
+
+	memset(st, 0, sizeof(*st));
+	*copies_rc = EX_OK;
+	if (r->p.n)
+		rc = engine_transport_open(cfg, r->acct, r->concurrency, r->mr.domain, &r->t,
+		                           errstr);
+	if (rc == EX_OK && r->sc) { /* copies earlier runs kept go first, even with nothing new */
+		rc = copyq_start(r->sc, o->store, &r->p, &r->cq, errstr);
+		r->sc = NULL;
+	}
+	if (rc != EX_OK)
+		return rc;
+	eo->ledger = r->ledger;
+	eo->campaign = r->m->campaign;
+	eo->account = r->acct->id;
+	eo->t = r->t;
+	eo->rl = r->pace.rl;
+	eo->cap_left = r->pace.cap_left;
+	eo->limit = (size_t)o->limit;
+	eo->max_attempts = cfg->smtp.max_attempts > 0 ? cfg->smtp.max_attempts : 1;
+	eo->retry_after = cfg->smtp.retry_after;
+	eo->retry_flags = o->retry_flags;
+	eo->from = r->mr.from_addr;
+	eo->test_to = o->test_to;
+	eo->copies = r->cq;
+	rc = r->p.n ? engine_run(eo, &r->p, st, errstr) : EX_OK;
+	{
+		char *err = NULL;
+		int stopped = eo->stop && *eo->stop;
+
+		*copies_rc = copyq_finish(r->cq, stopped || rc != EX_OK, NULL, NULL, &err);
+		r->cq = NULL;
+		if (*copies_rc != EX_OK && rc == EX_OK) {
+			free(*errstr);
+			*errstr = err;
+			err = NULL;
+		}
+		free(err);
+	}
+	return rc;
+}
+
+void run_free(struct run *r)
+{
+	copyq_finish(r->cq, 1, NULL, NULL, NULL);
+	transport_close(r->t);
+	sentcopy_close(r->sc);
+	pace_free(&r->pace);
+	plan_free(&r->p);
+	message_run_free(&r->mr);
+	ledger_close(r->ledger);
+	if (r->locked)
+		close(r->lockfd);
+	account_free(r->acct);
+	merge_free(r->m);
+	memset(r, 0, sizeof(*r));
+}
