@@ -170,6 +170,27 @@ static int read_at(int fd, void *p, size_t n, off_t off)
 	return 0;
 }
 
+/* Appends one record (header, key, Message-ID, addresses, message) to b. */
+static void spool_record(struct buf *b, const char *key, const char *message_id,
+                         const char *const *rcpt, size_t nrcpt, const char *data, size_t len)
+{
+	struct rec_head h = {0};
+
+	h.magic = SPOOL_MAGIC;
+	h.keylen = (uint32_t)strlen(key);
+	h.idlen = (uint32_t)strlen(message_id);
+	h.nrcpt = (uint32_t)nrcpt;
+	for (size_t i = 0; i < nrcpt; i++)
+		h.rcptlen += (uint32_t)strlen(rcpt[i]) + 1;
+	h.datalen = len;
+	buf_add(b, &h, sizeof(h));
+	buf_add(b, key, h.keylen);
+	buf_add(b, message_id, h.idlen);
+	for (size_t i = 0; i < nrcpt; i++)
+		buf_add(b, rcpt[i], strlen(rcpt[i]) + 1);
+	buf_add(b, data, len);
+}
+
 struct compose {
 	struct plan *p;
 	struct message_run *mr;
@@ -195,7 +216,6 @@ static int compose_row(void *user, struct merge *m, const struct roster_row *row
 {
 	struct compose *c = user;
 	struct message msg;
-	struct rec_head h = {0};
 	json_t *ctx = roster_context(row);
 	const char *key = roster_key(row);
 	int rc = message_build(c->mr, key, ctx, lo, c->date, &msg, &c->err);
@@ -210,19 +230,8 @@ static int compose_row(void *user, struct merge *m, const struct roster_row *row
 		message_free(&msg);
 		return 0;
 	}
-	h.magic = SPOOL_MAGIC;
-	h.keylen = (uint32_t)strlen(key);
-	h.idlen = (uint32_t)strlen(msg.message_id);
-	h.nrcpt = (uint32_t)msg.nrcpt;
-	for (size_t i = 0; i < msg.nrcpt; i++)
-		h.rcptlen += (uint32_t)strlen(msg.rcpt[i]) + 1;
-	h.datalen = msg.data.len;
-	buf_add(&c->out, &h, sizeof(h));
-	buf_add(&c->out, key, h.keylen);
-	buf_add(&c->out, msg.message_id, h.idlen);
-	for (size_t i = 0; i < msg.nrcpt; i++)
-		buf_add(&c->out, msg.rcpt[i], strlen(msg.rcpt[i]) + 1);
-	buf_add(&c->out, msg.data.data, msg.data.len);
+	spool_record(&c->out, key, msg.message_id, (const char *const *)msg.rcpt, msg.nrcpt,
+	             msg.data.data, msg.data.len);
 	message_free(&msg);
 	c->p->nrec++;
 	if (c->out.len >= (1u << 20))
@@ -250,6 +259,29 @@ int plan_compose(struct plan *p, struct merge *m, struct message_run *mr, time_t
 	free(c.err);
 	if (rc == EX_OK && c.io)
 		rc = error_set(errstr, EX_IOERR, "cannot write the spool: %s", strerror(c.io));
+	return rc;
+}
+
+int plan_add(struct plan *p, const char *key, const char *message_id, const char *const *rcpt,
+             size_t nrcpt, const char *data, size_t len, char **errstr)
+{
+	struct buf b = {0};
+	int rc = EX_OK;
+
+	if (!p->spool) {
+		rc = spool_open(&p->fd, errstr);
+		if (rc != EX_OK)
+			return rc;
+		p->spool = 1;
+	}
+	spool_record(&b, key, message_id, rcpt, nrcpt, data, len);
+	if (write_at(p->fd, b.data, b.len, p->end) != 0)
+		rc = error_set(errstr, EX_IOERR, "cannot write the spool: %s", strerror(errno));
+	else {
+		p->end += (off_t)b.len;
+		p->nrec++;
+	}
+	buf_free(&b);
 	return rc;
 }
 

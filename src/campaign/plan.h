@@ -79,6 +79,10 @@ struct plan {
 int plan_compose(struct plan *p, struct merge *m, struct message_run *mr, time_t date,
                  const char *cmd, char **errstr);
 
+/* One composed mission added to the spool by hand (tests, imports). EX_OK or EX_IOERR. */
+int plan_add(struct plan *p, const char *key, const char *message_id, const char *const *rcpt,
+             size_t nrcpt, const char *data, size_t len, char **errstr);
+
 /*
  * Pass 2, for a real send: in one transaction, every composed mission's deliveries found
  * or made (pending) in the ledger; a delivery a killed run left 'sending' becomes unknown
