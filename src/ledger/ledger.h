@@ -7,7 +7,7 @@
 #include <time.h>
 
 /*
- * Delivery states (DESIGN.md, Ledger). Stored by name. The only legal changes:
+ * Delivery states (docs/design.md, "The ledger"). Stored by name. The only legal changes:
  *   pending -> sending; sending -> sent | deferred | failed | unknown; deferred -> sending;
  *   unknown -> sending (LEDGER_RETRY_UNKNOWN); failed -> sending (LEDGER_RETRY_FAILED);
  *   sent -> bounced | replied.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demarche send against Postfix's smtp-sink on loopback: every mission gets exactly one
 # message with its own addresses and Message-ID, the ledger records the sink's reply, and
-# each fault smtp-sink can inject leaves the state DESIGN.md prescribes (sent, deferred,
+# each fault smtp-sink can inject leaves the state docs/design.md prescribes (sent, deferred,
 # failed, unknown), with reruns that never send twice.
 set -u
 . "$(dirname "$0")/lib.bash"

@@ -95,7 +95,7 @@ static json_t *read_csv(const char *path)
 	return st.rows;
 }
 
-/* Campaign params, then the roster row on top (DESIGN.md: context for one mission). */
+/* Campaign params, then the roster row on top (docs/design.md, "The pipeline": one context per mission). */
 static json_t *context(const char *params_path, const char *csv_path, size_t row)
 {
 	json_error_t jerr;
