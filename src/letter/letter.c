@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/digest.h"
 #include "base/error.h"
+#include "base/file.h"
 #include "base/utf8.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
@@ -955,21 +956,6 @@ static int draft_attachment(const struct letter_file *f, const struct header *h,
 	                 h->line, d);
 }
 
-static int write_all_fd(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Removes what this draft created: temporary files, and files it put where none was. */
 static void draft_rollback(int dfd, struct draft_outs *o)
 {
@@ -1024,7 +1010,7 @@ static int draft_write(const char *dir, struct draft_outs *o, struct diags *d)
 			rc = EX_CANTCREAT;
 			break;
 		}
-		if (write_all_fd(fd, w->data, w->len) != 0) {
+		if (write_all(fd, w->data, w->len) != 0) {
 			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
 			          strerror(errno));
 			rc = EX_IOERR;
