@@ -8,7 +8,7 @@
 #include "base/xalloc.h"
 #include "mail/attachment.h"
 #include "mail/compose.h"
-#include "roster/address.h"
+#include "base/address.h"
 
 #define EXAMPLE_NAME "Coalition for the International Criminal Court"
 #define EXAMPLE_ADDR "secretariat@coalition.example"

@@ -10,7 +10,7 @@
 
 #include "base/error.h"
 #include "base/xalloc.h"
-#include "roster/address.h"
+#include "base/address.h"
 
 /* One send at a time per ledger: a second run would race the first for the same missions. */
 static int lock_store(const char *store, int *fd, char **err)

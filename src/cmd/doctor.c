@@ -14,7 +14,7 @@
 #include "cmd/cmd.h"
 #include "imap/imap.h"
 #include "ledger/ledger.h"
-#include "roster/address.h"
+#include "base/address.h"
 #include "transport/probe.h"
 
 const char usage_doctor[] =

@@ -8,6 +8,7 @@
 
 #include <libetpan/libetpan.h>
 
+#include "base/address.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
@@ -47,25 +48,25 @@ static int check_text(const char *hdr, const char *what, const char *v, char **e
 	return EX_OK;
 }
 
-/* A plain RFC 5322 addr-spec: printable ASCII, one "@", nothing that could end the field. */
+/*
+ * An address for a header: the one address syntax (base/address.h), ASCII only, and no
+ * quoted local part (a header field holds it as it is, so nothing in it may need quoting).
+ */
 static int check_addr(const char *hdr, const char *a, char **errstr)
 {
-	const char *at, *p;
+	const char *why;
 	int r;
 
 	if (!a || !*a)
 		return error_set(errstr, EX_DATAERR, "%s: empty address", hdr);
 	if ((r = check_text(hdr, "address", a, errstr)) != EX_OK)
 		return r;
-	for (p = a; *p; p++)
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7F ||
-		    strchr("<>,;:\"()[]\\", *p))
-			return error_set(errstr, EX_DATAERR,
-			                 "%s: address '%s' is not a plain addr-spec", hdr, a);
-	at = strchr(a, '@');
-	if (!at || at == a || !at[1] || strchr(at + 1, '@'))
-		return error_set(errstr, EX_DATAERR, "%s: address '%s' is not a plain addr-spec",
-		                 hdr, a);
+	why = address_check(a, strlen(a), 0);
+	if (!why && (a[0] == '"' || strchr(a, '[')))
+		why = "a quoted local part or a domain literal";
+	if (why)
+		return error_set(errstr, EX_DATAERR,
+		                 "%s: address '%s' is not a plain addr-spec: %s", hdr, a, why);
 	return EX_OK;
 }
 

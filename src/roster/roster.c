@@ -10,7 +10,7 @@
 #include "base/buf.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
-#include "roster/address.h"
+#include "base/address.h"
 #include "roster/csvread.h"
 #include "roster/roster.h"
 

@@ -13,7 +13,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/xalloc.h"
-#include "roster/address.h"
+#include "base/address.h"
 #include "roster/csvread.h"
 #include "letter/letter.h"
 #include "roster/roster.h"

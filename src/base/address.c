@@ -1,7 +1,7 @@
 /* Mail address syntax checks (RFC 5322 section 3.4.1, lengths from RFC 5321 4.5.3.1). */
 #include <string.h>
 
-#include "roster/address.h"
+#include "base/address.h"
 
 /* atext, RFC 5322 section 3.2.3; UTF8-non-ascii joins it under RFC 6532 section 3.2. */
 static int is_atext(unsigned char c, int utf8)
