@@ -6,6 +6,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "campaign/account.h"
 #include "base/xalloc.h"
@@ -55,14 +56,6 @@ struct eng {
 	int fatal;
 	char *err;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int stopping(const struct eng *e)
 {
@@ -203,7 +196,7 @@ static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 		if (wait < 0)
 			return 0;
 	}
-	idx = pick(e, mono_ms(), wait_ms);
+	idx = pick(e, clock_mono_ms(), wait_ms);
 	if (idx == -2)
 		return 0;
 	if (idx == -1)
@@ -362,7 +355,7 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 	if (retry) {
 		int64_t backoff = (int64_t)e->o->retry_after * 1000 << (j->attempts - 1);
 
-		j->not_before = mono_ms() + backoff;
+		j->not_before = clock_mono_ms() + backoff;
 		e->retry[e->nretry++] = (size_t)(j - e->jobs);
 	} else {
 		switch (res->state) {

@@ -1,6 +1,8 @@
 /* Sending pace: one message per interval (token bucket of capacity 1) and sliding-window caps. */
 #include "transport/ratelimit.h"
 
+#include "base/clock.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,8 +158,5 @@ int ratelimit_take(struct ratelimit *rl, int64_t now)
 
 int64_t ratelimit_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_real_ms();
 }

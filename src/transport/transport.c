@@ -1,11 +1,9 @@
 /* The transport interface: picks the backend from the URL and checks what callers hand in. */
 #include "transport/transport.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <time.h>
 
 #include "base/error.h"
 #include "base/net.h"
@@ -98,55 +96,4 @@ int transport_exitcode(enum transport_state s)
 int transport_host_is_loopback(const char *host)
 {
 	return net_host_is_loopback(host);
-}
-
-/* An envelope address goes into an SMTP command line: no CR, LF or other controls
- * (RFC 5321 section 4.1.2), and no brackets of its own (curl adds them). */
-static int envelope_ok(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
-			return 0;
-	return 1;
-}
-
-int transport_msg_check(const struct transport_msg *m, const char **why)
-{
-	if (!m->from || !envelope_ok(m->from)) {
-		*why = "the envelope sender is missing or holds a control character or bracket";
-		return -1;
-	}
-	if (m->nrcpt == 0 || !m->rcpt) {
-		*why = "the message has no recipient";
-		return -1;
-	}
-	for (size_t i = 0; i < m->nrcpt; i++)
-		if (!m->rcpt[i] || !*m->rcpt[i] || !envelope_ok(m->rcpt[i])) {
-			*why = "a recipient is empty or holds a control character or bracket";
-			return -1;
-		}
-	if (!m->data || m->len == 0) {
-		*why = "the message is empty";
-		return -1;
-	}
-	/* RFC 5321 section 2.3.8: lines end in CRLF; a bare CR or LF is not allowed. */
-	for (size_t i = 0; i < m->len; i++) {
-		if (m->data[i] == '\r' && (i + 1 == m->len || m->data[i + 1] != '\n')) {
-			*why = "the message holds a bare CR (lines must end in CRLF)";
-			return -1;
-		}
-		if (m->data[i] == '\n' && (i == 0 || m->data[i - 1] != '\r')) {
-			*why = "the message holds a bare LF (lines must end in CRLF)";
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int64_t transport_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
