@@ -49,7 +49,7 @@ int ledger_campaign_begin(struct ledger *l, const char *id, const char *title, c
 		goto out;
 
 	if (old && !strcmp(old, content_hash)) {
-		rc = EX_OK; /* the same appeal again: a rerun */
+		rc = ldb_tx_commit(l, errstr); /* the same appeal again: a rerun */
 		goto out;
 	}
 	if (old && !amend) {
@@ -80,8 +80,6 @@ int ledger_campaign_begin(struct ledger *l, const char *id, const char *title, c
 out:
 	if (rc)
 		ldb_tx_rollback(l);
-	else if (!l->batch && !sqlite3_get_autocommit(l->db))
-		rc = ldb_tx_commit(l, errstr);
 	free(old);
 	free(detail);
 	return rc;

@@ -218,20 +218,70 @@ int ldb_exec(struct ledger *l, const char *sql, char **errstr)
 	return EX_OK;
 }
 
+/*
+ * Nested write transactions: the outermost is BEGIN IMMEDIATE (the write lock up front, so
+ * a busy ledger fails at the start, not halfway), each inner one a SAVEPOINT, so a
+ * transition inside a batch that fails is undone alone and the batch can go on or stop.
+ */
 int ldb_tx_begin(struct ledger *l, char **errstr)
 {
-	return l->batch ? EX_OK : ldb_exec(l, "BEGIN IMMEDIATE", errstr);
+	char sql[40];
+	int rc;
+
+	if (l->lost)
+		return error_set(errstr, EX_IOERR,
+		                 "ledger %s: the enclosing transaction was rolled back by SQLite",
+		                 l->path);
+	if (l->depth == 0)
+		rc = ldb_exec(l, "BEGIN IMMEDIATE", errstr);
+	else {
+		snprintf(sql, sizeof(sql), "SAVEPOINT ledger_%d", l->depth);
+		rc = ldb_exec(l, sql, errstr);
+	}
+	if (!rc)
+		l->depth++;
+	return rc;
 }
 
+/* On failure the transaction stays open: the caller then calls ldb_tx_rollback(). */
 int ldb_tx_commit(struct ledger *l, char **errstr)
 {
-	return l->batch ? EX_OK : ldb_exec(l, "COMMIT", errstr);
+	char sql[40];
+	int rc;
+
+	if (l->depth <= 0)
+		return error_set(errstr, EX_SOFTWARE, "internal error: ledger commit without begin");
+	if (l->depth == 1)
+		rc = ldb_exec(l, "COMMIT", errstr);
+	else {
+		snprintf(sql, sizeof(sql), "RELEASE ledger_%d", l->depth - 1);
+		rc = ldb_exec(l, sql, errstr);
+	}
+	if (!rc)
+		l->depth--;
+	return rc;
 }
 
 void ldb_tx_rollback(struct ledger *l)
 {
-	if (!l->batch && !sqlite3_get_autocommit(l->db))
+	char sql[64];
+
+	if (l->depth <= 0)
+		return;
+	l->depth--;
+	if (sqlite3_get_autocommit(l->db)) {
+		/* SQLite rolled the whole transaction back itself (disk full, I/O error...):
+		 * every level is gone; the enclosing ones must not go on as if not */
+		if (l->depth > 0)
+			l->lost = 1;
+		return;
+	}
+	if (l->depth == 0) {
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		return;
+	}
+	snprintf(sql, sizeof(sql), "ROLLBACK TO ledger_%d; RELEASE ledger_%d", l->depth, l->depth);
+	sqlite3_exec(l->db, sql, NULL, NULL, NULL);
 }
 
 /* ISO 8601 UTC with milliseconds: sorts as text, readable in the sqlite3 shell. */
@@ -352,18 +402,18 @@ void ledger_close(struct ledger *l)
 
 int ledger_batch_begin(struct ledger *l, char **errstr)
 {
-	int rc = ldb_exec(l, "BEGIN IMMEDIATE", errstr);
-
-	if (!rc)
-		l->batch = 1;
-	return rc;
+	return ldb_tx_begin(l, errstr);
 }
 
 int ledger_batch_end(struct ledger *l, int commit, char **errstr)
 {
-	l->batch = 0;
-	if (commit)
-		return ldb_exec(l, "COMMIT", errstr);
+	int rc = EX_OK;
+
+	if (commit && (rc = ldb_tx_commit(l, errstr)) == EX_OK)
+		goto out;
 	ldb_tx_rollback(l);
-	return EX_OK;
+out:
+	if (l->depth == 0)
+		l->lost = 0;
+	return rc;
 }

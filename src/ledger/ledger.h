@@ -286,9 +286,10 @@ void ledger_copy_clear(struct ledger_copy *c); /* safe on a zeroed struct */
 int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, uint32_t *uid);
 
 /*
- * Bulk loads (benchmarks, imports): everything from ledger_batch_begin() to
- * ledger_batch_end() is one transaction, durable only at the end. Not for send.
- * Returns EX_OK or EX_IOERR; end(commit = 0) rolls back.
+ * Groups writes in one transaction, durable only at ledger_batch_end(commit = 1); end with
+ * commit = 0 rolls the whole batch back. Batches nest, and every function that writes opens
+ * its own SAVEPOINT inside the batch: a transition that fails inside one is undone alone
+ * (its error returned), and the batch may go on. Returns EX_OK, EX_IOERR or EX_TEMPFAIL.
  */
 int ledger_batch_begin(struct ledger *l, char **errstr);
 int ledger_batch_end(struct ledger *l, int commit, char **errstr);

@@ -69,7 +69,8 @@ struct ledger {
 	sqlite3 *db;
 	char *path;
 	time_t fixed; /* 0: the real clock */
-	int batch;    /* inside ledger_batch_begin() */
+	int depth;    /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
+	int lost;     /* SQLite rolled back an enclosing transaction: refuse until it ends */
 	sqlite3_stmt *q[Q__COUNT];
 	EVP_MD *sha256; /* fetched once: an implicit fetch per digest costs more than the hash */
 	EVP_MD_CTX *mdctx;
