@@ -381,7 +381,7 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 		               "DEMARCHE_IMAP_PASSWORD");
 		goto fail;
 	}
-	if ((rc = ledger_open(app_store_path(app), 0, &b.l, &err)))
+	if ((rc = ledger_open(app_store_path(app), LEDGER_CHECK, &b.l, &err)))
 		goto fail;
 	account = xasprintf("%s;user=%s", via, app->cfg.imap.user);
 	b.account = account;

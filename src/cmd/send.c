@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -648,23 +647,6 @@ static char *account_id(const char *via, const char *user)
 	return xstrdup(via);
 }
 
-/* One send at a time per ledger: a second run would race the first for the same missions. */
-static int lock_store(const char *store, int *fd)
-{
-	char *path = xasprintf("%s.lock", store);
-
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	free(path);
-	if (*fd < 0)
-		return EX_CANTCREAT;
-	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-		close(*fd);
-		*fd = -1;
-		return EX_TEMPFAIL;
-	}
-	return EX_OK;
-}
-
 static void print_plan(struct run *r, size_t to_send, const char *rate, int concurrency)
 {
 	const char *title = letter_header_source(r->m->letter, "en", "Title");
@@ -704,7 +686,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 	struct not_received nr = {0};
 	const char *not_received = NULL, *rate = NULL;
 	char *password = NULL, *oauth = NULL;
-	int concurrency = 0, limit = 0, yes = 0, amend = 0, lockfd = -1;
+	int concurrency = 0, limit = 0, yes = 0, amend = 0;
 	size_t to_send = 0;
 	int c, rc;
 	struct sigaction sa, old_int, old_term;
@@ -779,14 +761,8 @@ int cmd_send(int argc, char **argv, struct app *app)
 	r.account = account_id(r.via, app->cfg.smtp.user);
 	r.date = time(NULL);
 
-	rc = lock_store(app_store_path(app), &lockfd);
-	if (rc != EX_OK) {
-		fprintf(stderr, "demarche send: %s: %s\n", app_store_path(app),
-		        rc == EX_TEMPFAIL ? "another demarche send is using this ledger"
-		                          : "cannot make the lock file");
-		goto out;
-	}
-	rc = ledger_open(app_store_path(app), LEDGER_CREATE, &r.ledger, &r.err);
+	rc = ledger_open(app_store_path(app), LEDGER_CREATE | LEDGER_EXCLUSIVE | LEDGER_CHECK,
+	                 &r.ledger, &r.err);
 	if (rc != EX_OK)
 		goto fail;
 	if (!r.test) {
@@ -1027,8 +1003,6 @@ out:
 	ratelimit_free(r.rl);
 	message_run_free(&r.mr);
 	ledger_close(r.ledger);
-	if (lockfd >= 0)
-		close(lockfd);
 	free(r.account);
 	free(r.err);
 	merge_free(m);

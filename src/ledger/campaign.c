@@ -60,17 +60,14 @@ int ledger_campaign_begin(struct ledger *l, const char *id, const char *title, c
 		    id, old, content_hash);
 		goto out;
 	}
-	if (old) {
+	/* the event holds the whole row, so verify can tell an edited row from a true one */
+	if (old)
 		rc = ldb_run(l, Q_CAMPAIGN_AMEND, what, errstr, "tttt", id, content_hash, title,
 		             subject);
-		detail = xasprintf("sha256 %s -> %s; title: %s; subject: %s", old, content_hash,
-		                   title ? title : "", subject ? subject : "");
-	} else {
+	else
 		rc = ldb_run(l, Q_CAMPAIGN_INSERT, what, errstr, "ttttt", id, content_hash, title,
 		             subject, t);
-		detail = xasprintf("sha256 %s; title: %s; subject: %s", content_hash,
-		                   title ? title : "", subject ? subject : "");
-	}
+	detail = rec_campaign(content_hash, title, subject, old, 0);
 	if (rc)
 		goto out;
 	o.detail = detail;

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/ident.h"
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
@@ -139,182 +140,110 @@ int chain_append(struct ledger *l, const char *time, const char *kind, const cha
 	return ldb_finish(l, st, what, errstr);
 }
 
-/* --- verify -------------------------------------------------------------------------- */
+/* --- What an event's detail says about a row ---------------------------------------------- */
 
-struct track {
-	signed char state; /* -1: no transition seen */
-	int sendings;
-};
-
-static void column_field(sqlite3_stmt *st, int col, struct field *f)
+void rec_add(struct buf *b, const char *name, const char *v)
 {
-	f->type = sqlite3_column_type(st, col);
-	if (f->type == SQLITE_INTEGER) {
-		f->i = sqlite3_column_int64(st, col);
-	} else if (f->type != SQLITE_NULL) {
-		/* text, or a real/blob only tampering can put there: hash its bytes */
-		f->s = (const char *)sqlite3_column_blob(st, col);
-		f->n = (size_t)sqlite3_column_bytes(st, col);
-		if (!f->s)
-			f->s = "";
-	}
+	if (!v)
+		return;
+	buf_addf(b, "%s%s %zu:", b->len ? " " : "", name, strlen(v));
+	buf_adds(b, v);
+	buf_addc(b, ';');
 }
 
-static int verify_deliveries(struct ledger *l, struct track *tr, int64_t ntr, char **errstr)
+void rec_add_int(struct buf *b, const char *name, int64_t v)
 {
-	static const char what[] = "reading deliveries";
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = ldb_query(l, Q_VERIFY_DELIVERIES, &st, what, errstr, "")))
-		return rc;
-	while (ldb_next(l, st, &rc, what, errstr)) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		int s = ledger_state_parse(ldb_col_text(st, 1));
-		int attempts = sqlite3_column_int(st, 2);
-		int want = LS_PENDING, wattempts = 0;
-
-		if (id > 0 && id < ntr && tr[id].state >= 0) {
-			want = tr[id].state;
-			wattempts = tr[id].sendings;
-		}
-		if (s != want) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "delivery %lld: its state is %s but its events say %s (the row "
-			    "was edited, or its last events were deleted)",
-			    (long long)id, ldb_col_text(st, 1) ? ldb_col_text(st, 1) : "NULL",
-			    ledger_state_names[want]);
-			break;
-		}
-		if (attempts != wattempts) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "delivery %lld: %d attempts recorded but its events show %d (the "
-			    "row was edited, or events were deleted)",
-			    (long long)id, attempts, wattempts);
-			break;
-		}
-	}
-	ldb_done(st);
-	return rc;
+	buf_addf(b, "%s%s %lld;", b->len ? " " : "", name, (long long)v);
 }
 
-int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
+int rec_get(const char *d, size_t len, const char *name, const char **v, size_t *n)
 {
-	static const char what[] = "reading events";
-	sqlite3_stmt *st = NULL;
-	struct field f[F__COUNT];
-	struct track *tr = NULL;
-	int64_t ntr = 0, expect = 1, last_seq = 0;
-	char prev[65] = ZERO_HASH, hash[65];
-	int rc;
+	const char *p = d, *end = d + len;
+	size_t nl = strlen(name);
 
-	/* One read transaction, so the chain and the deliveries are one snapshot. */
-	if ((rc = ldb_exec(l, "BEGIN", errstr)))
-		return rc;
-	if ((rc = ldb_query(l, Q_EVENTS, &st, what, errstr, "")))
-		goto out;
-	while (ldb_next(l, st, &rc, what, errstr)) {
-		int64_t seq = sqlite3_column_int64(st, 0);
-		const char *sprev = ldb_col_text(st, 11), *shash = ldb_col_text(st, 12);
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p)), *val, *q, *semi;
+		size_t vl = 0;
 
-		if (seq != expect) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    seq == expect + 1
-			        ? "event %lld: event %lld before it is missing (deleted)"
-			        : "event %lld: events %lld and later before it are missing "
-			          "(deleted)",
-			    (long long)seq, (long long)expect);
-			goto out;
+		if (!sp)
+			return -1;
+		val = q = sp + 1;
+		while (q < end && *q >= '0' && *q <= '9' && vl < ((size_t)1 << 40))
+			vl = vl * 10 + (size_t)(*q++ - '0');
+		if (q > val && q < end && *q == ':') {
+			/* "LEN:bytes;": the bytes may hold anything, ';' and ' ' included */
+			val = q + 1;
+			if (vl >= (size_t)(end - val) || val[vl] != ';')
+				return -1;
+		} else {
+			if (!(semi = memchr(val, ';', (size_t)(end - val))))
+				return -1;
+			vl = (size_t)(semi - val);
 		}
-		if (!sprev || strcmp(sprev, prev)) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "event %lld: its prev_hash does not match the hash of the event "
-			    "before it (rows were deleted, inserted or reordered)",
-			    (long long)seq);
-			goto out;
+		if ((size_t)(sp - p) == nl && !memcmp(p, name, nl)) {
+			*v = val;
+			*n = vl;
+			return 1;
 		}
-		for (int i = 0; i < F__COUNT; i++)
-			column_field(st, i, &f[i]);
-		if (chain_hash(l, prev, f, hash)) {
-			rc = error_set(errstr, EX_SOFTWARE, "SHA-256 failed (libcrypto)");
-			goto out;
-		}
-		if (!shash || strcmp(shash, hash)) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "event %lld: its content does not match its hash (the row was "
-			    "edited)",
-			    (long long)seq);
-			goto out;
-		}
-		/* the chain of states each delivery went through must itself be legal */
-		if (f[F_KIND].type == SQLITE_TEXT && !strcmp(f[F_KIND].s, "transition")) {
-			int64_t d = f[F_DELIVERY].type == SQLITE_INTEGER ? f[F_DELIVERY].i : 0;
-			int from = ledger_state_parse(ldb_col_text(st, 5));
-			int to = ledger_state_parse(ldb_col_text(st, 6));
-			int cur;
-
-			if (d <= 0 || from < 0 || to < 0) {
-				rc = error_set(
-				    errstr, EX_DATAERR,
-				    "event %lld: a transition without a delivery or states",
-				    (long long)seq);
-				goto out;
-			}
-			if (d >= ntr) {
-				int64_t n = ntr ? ntr : 1024;
-
-				while (n <= d)
-					n *= 2;
-				tr = xreallocarray(tr, (size_t)n, sizeof(*tr));
-				for (int64_t i = ntr; i < n; i++) {
-					tr[i].state = -1;
-					tr[i].sendings = 0;
-				}
-				ntr = n;
-			}
-			cur = tr[d].state < 0 ? LS_PENDING : tr[d].state;
-			if (from != cur || !ledger_legal[from][to]) {
-				rc = error_set(errstr, EX_DATAERR,
-				               "event %lld: delivery %lld goes %s -> %s but was %s",
-				               (long long)seq, (long long)d,
-				               ledger_state_names[from], ledger_state_names[to],
-				               ledger_state_names[cur]);
-				goto out;
-			}
-			tr[d].state = (signed char)to;
-			tr[d].sendings += to == LS_SENDING;
-		}
-		memcpy(prev, hash, sizeof(prev));
-		last_seq = seq;
-		expect = seq + 1;
+		p = val + vl + 1;
+		if (p < end && *p == ' ')
+			p++;
 	}
-	ldb_done(st);
-	st = NULL;
-	if (rc)
-		goto out;
-	/* AUTOINCREMENT remembers the highest seq ever used: a shorter chain lost its tail */
-	if (!ldb_query(l, Q_EVENTS_HIGHEST, &st, what, NULL, "") &&
-	    ldb_next(l, st, &rc, what, NULL) && sqlite3_column_int64(st, 0) > last_seq) {
-		rc = error_set(errstr, EX_DATAERR,
-		               "event %lld: the events after event %lld are missing (deleted)",
-		               (long long)last_seq + 1, (long long)last_seq);
-		goto out;
-	}
-	ldb_done(st);
-	st = NULL;
-	rc = EX_OK; /* as before: a failure to read sqlite_sequence is not a broken chain */
-	if ((rc = verify_deliveries(l, tr, ntr, errstr)))
-		goto out;
-	*nevents = (long)last_seq;
-	memcpy(head, prev, 65);
-out:
-	ldb_done(st);
-	sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
-	free(tr);
-	return rc;
+	return 0;
+}
+
+int rec_is(const char *d, size_t len, const char *name, const char *want)
+{
+	const char *v;
+	size_t n;
+	int r = rec_get(d, len, name, &v, &n);
+
+	if (r < 0)
+		return 0;
+	if (r == 0)
+		return want == NULL;
+	return want && strlen(want) == n && !memcmp(v, want, n);
+}
+
+char *rec_identity(const char *key_norm, const char *address_norm)
+{
+	struct buf b = BUF_INIT;
+
+	rec_add(&b, "key_norm", key_norm);
+	rec_add(&b, "address_norm", address_norm);
+	return buf_detach(&b);
+}
+
+char *rec_delivery(const char *key, const char *address, const char *message_id,
+                   int64_t merged_into, int adopted)
+{
+	char *kn = ident_fold(key), *an = ident_fold(address);
+	struct buf b = BUF_INIT;
+
+	rec_add(&b, "key_norm", kn);
+	rec_add(&b, "address_norm", an);
+	rec_add(&b, "key", key);
+	rec_add(&b, "address", address);
+	rec_add(&b, "message_id", message_id);
+	if (merged_into)
+		rec_add_int(&b, "merged_into", merged_into);
+	if (adopted)
+		rec_add(&b, "adopted", "schema 4");
+	free(kn);
+	free(an);
+	return buf_detach(&b);
+}
+
+char *rec_campaign(const char *content_hash, const char *title, const char *subject,
+                   const char *previous, int adopted)
+{
+	struct buf b = BUF_INIT;
+
+	rec_add(&b, "content_hash", content_hash);
+	rec_add(&b, "title", title);
+	rec_add(&b, "subject", subject);
+	rec_add(&b, "previous", previous);
+	if (adopted)
+		rec_add(&b, "adopted", "schema 4");
+	return buf_detach(&b);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -39,11 +40,25 @@ static const char *const query_sql[Q__COUNT] = {
                           " updated = ?7 WHERE id = ?1",
     [Q_CAMPAIGN_SENT] = "UPDATE campaigns SET first_sent = coalesce(first_sent, ?2),"
                         " last_sent = ?2 WHERE id = ?1",
-    [Q_FIND_DELIVERY] = "SELECT id, state, attempts FROM deliveries"
-                        " WHERE campaign = ?1 AND key = ?2 AND address = ?3",
+    [Q_FIND_DELIVERY] = "SELECT id, state, attempts FROM deliveries WHERE campaign = ?1"
+                        " AND key_norm = ?2 AND address_norm = ?3 AND merged_into IS NULL",
     [Q_INSERT_DELIVERY] = "INSERT INTO deliveries (campaign, key, address, message_id, state,"
-                          " attempts, created, updated)"
-                          " VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+                          " attempts, created, updated, key_norm, address_norm)"
+                          " VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?6, ?7)",
+    /* by prefix in the partial index events_create (schema 4) */
+    [Q_CREATE_SEEN] = "SELECT delivery FROM events WHERE kind = 'create' AND campaign = ?1"
+                      " AND detail >= ?2 AND detail < ?3 LIMIT 1",
+    [Q_COUNT_CREATES] = "SELECT count(*) FROM events WHERE kind = 'create'",
+    [Q_COUNT_DELIVERIES] = "SELECT count(*) FROM deliveries",
+    [Q_HEAD] = "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, reply,"
+               " via, detail, prev_hash, hash FROM events ORDER BY seq DESC LIMIT 2",
+    [Q_DELIVERY_ROW] = "SELECT state, campaign, key, address, message_id FROM deliveries"
+                       " WHERE id = ?1",
+    [Q_VERIFY_CAMPAIGNS] = "SELECT id, title, subject, content_hash, first_sent, last_sent"
+                           " FROM campaigns ORDER BY id",
+    [Q_VERIFY_DELIVERIES_V3] = "SELECT id, state, attempts, campaign, key, address, message_id,"
+                               " NULL, NULL, NULL, last_code, last_reply, via"
+                               " FROM deliveries ORDER BY id",
     [Q_COUNT_SENT] = "SELECT count(*) FROM events WHERE kind = 'transition'"
                      " AND to_state = 'sent' AND via IS ?1 AND time >= ?2",
     /* in the order of the UNIQUE (campaign, key, address) index: no sort */
@@ -83,7 +98,9 @@ static const char *const query_sql[Q__COUNT] = {
     [Q_EVENTS] = "SELECT seq, time, campaign, delivery, kind, from_state, to_state,"
                  " code, reply, via, detail, prev_hash, hash FROM events ORDER BY seq",
     [Q_EVENTS_HIGHEST] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-    [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts FROM deliveries ORDER BY id",
+    [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
+                            " key_norm, address_norm, merged_into, last_code, last_reply, via"
+                            " FROM deliveries ORDER BY id",
 };
 
 /* --- SQLite helpers ---------------------------------------------------------------- */
@@ -250,7 +267,8 @@ int ldb_tx_commit(struct ledger *l, char **errstr)
 	int rc;
 
 	if (l->depth <= 0)
-		return error_set(errstr, EX_SOFTWARE, "internal error: ledger commit without begin");
+		return error_set(errstr, EX_SOFTWARE,
+		                 "internal error: ledger commit without begin");
 	if (l->depth == 1)
 		rc = ldb_exec(l, "COMMIT", errstr);
 	else {
@@ -312,6 +330,86 @@ void ledger_set_clock(struct ledger *l, time_t fixed)
 	l->fixed = fixed;
 }
 
+/*
+ * LEDGER_EXCLUSIVE: a non-blocking flock() on the file itself, so every path to it (a
+ * symlink, a hard link, another spelling) meets the same lock. flock() and SQLite's POSIX
+ * fcntl() locks are independent on Linux, but closing any descriptor of the file drops the
+ * process's POSIX locks: this descriptor stays open until after sqlite3_close().
+ */
+static int lock_file(struct ledger *l, char **errstr)
+{
+	l->lockfd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (l->lockfd < 0)
+		return error_set(errstr, errno == ENOENT ? EX_NOINPUT : EX_IOERR, "ledger %s: %s",
+		                 l->path, strerror(errno));
+	if (flock(l->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		if (e == EWOULDBLOCK || e == EINTR)
+			return error_set(errstr, EX_TEMPFAIL,
+			                 "another demarche send is using this ledger (%s)",
+			                 l->path);
+		return error_set(errstr, EX_IOERR, "ledger %s: cannot lock: %s", l->path,
+		                 strerror(e));
+	}
+	return EX_OK;
+}
+
+/* Creates the file ourselves, so it is 0600 from its first byte (SQLite gives its -wal and
+ * -shm files the database's mode). */
+static int create_file(const char *path, char **errstr)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno != EEXIST)
+		return error_set(errstr, EX_CANTCREAT, "ledger %s: cannot create: %s", path,
+		                 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return EX_OK;
+}
+
+/*
+ * Read-only: SQLITE_OPEN_READONLY first; on a read-only file system SQLite cannot make the
+ * WAL's -shm file, and then the file is opened immutable (nothing else can be writing to a
+ * read-only file system), unless a -wal file holds transactions only the -shm would find.
+ */
+static int open_readonly(struct ledger *l, char **errstr)
+{
+	char *wal = xasprintf("%s-wal", l->path), *uri = NULL;
+	struct stat sb;
+	int v, rc;
+
+	if (sqlite3_open_v2(l->path, &l->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+	        SQLITE_OK &&
+	    schema_user_version(l, &v, NULL) == EX_OK) {
+		rc = EX_OK;
+		goto out;
+	}
+	sqlite3_close(l->db);
+	l->db = NULL;
+	if (stat(wal, &sb) == 0 && sb.st_size > 0) {
+		rc = error_set(errstr, EX_IOERR,
+		               "ledger %s: cannot be read here (read-only, and its write-ahead log "
+		               "%s is not empty): open it once where it can be written",
+		               l->path, wal);
+		goto out;
+	}
+	uri = sqlite3_mprintf("file:%q?immutable=1", l->path);
+	if (sqlite3_open_v2(uri, &l->db,
+	                    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		rc = error_set(errstr, EX_IOERR, "ledger %s: %s", l->path,
+		               l->db ? sqlite3_errmsg(l->db) : "cannot open");
+		goto out;
+	}
+	rc = EX_OK;
+out:
+	free(wal);
+	sqlite3_free(uri);
+	return rc;
+}
+
 int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 {
 	struct ledger *l = xcalloc(1, sizeof(*l));
@@ -320,42 +418,41 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 
 	*out = NULL;
 	l->path = xstrdup(path);
+	l->lockfd = -1;
+	l->readonly = (flags & LEDGER_READONLY) != 0;
 	if (!(l->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(l->mdctx = EVP_MD_CTX_new())) {
 		rc = error_set(errstr, EX_SOFTWARE, "libcrypto has no SHA-256");
 		goto out;
 	}
 	if (stat(path, &sb) != 0) {
-		int fd;
-
-		if (errno != ENOENT || !(flags & LEDGER_CREATE)) {
+		if (errno != ENOENT || !(flags & LEDGER_CREATE) || l->readonly) {
 			rc = error_set(errstr, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
 			               "ledger %s: %s%s", path, strerror(errno),
 			               errno == ENOENT ? " (nothing has been sent with this store)"
 			                               : "");
 			goto out;
 		}
-		/* Create it ourselves, so it is 0600 from its first byte (SQLite gives its -wal
-		 * and -shm files the database's mode). */
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST) {
-			rc = error_set(errstr, EX_CANTCREAT, "ledger %s: cannot create: %s", path,
-			               strerror(errno));
+		if ((rc = create_file(path, errstr)))
 			goto out;
-		}
-		if (fd >= 0)
-			close(fd);
 	} else if (!S_ISREG(sb.st_mode)) {
 		rc = error_set(errstr, EX_DATAERR, "ledger %s: not a regular file", path);
 		goto out;
 	}
-	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
+	if ((flags & LEDGER_EXCLUSIVE) && (rc = lock_file(l, errstr)))
+		goto out;
+	if (l->readonly) {
+		if ((rc = open_readonly(l, errstr)))
+			goto out;
+	} else if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                           NULL) != SQLITE_OK) {
 		rc = error_set(errstr, EX_IOERR, "ledger %s: %s", path,
 		               l->db ? sqlite3_errmsg(l->db) : "cannot open");
 		goto out;
 	}
 	sqlite3_extended_result_codes(l->db, 0);
 	sqlite3_busy_timeout(l->db, 10000);
+	if ((rc = schema_functions(l, errstr)))
+		goto out;
 	/* Check the version before anything that writes (journal_mode=WAL writes the header). */
 	if ((rc = schema_user_version(l, &v, errstr)))
 		goto out;
@@ -367,15 +464,38 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 		    path, v, LEDGER_SCHEMA_VERSION);
 		goto out;
 	}
-	if ((rc = ldb_exec(l, "PRAGMA journal_mode = WAL", errstr)) ||
-	    (rc = ldb_exec(l, "PRAGMA synchronous = FULL", errstr)) ||
-	    (rc = ldb_exec(l, "PRAGMA foreign_keys = ON", errstr)))
-		goto out;
+	l->schema = v;
 	/* No memory map: measured on audit of 1,000,000 deliveries, pread into SQLite's small
 	 * page cache costs less CPU than a page fault per 4 KB page, and peak RSS stays at
 	 * 14 MB instead of the 960 MB of file pages a 1 GB map counted (bench/ledger). */
 	sqlite3_exec(l->db, "PRAGMA mmap_size = 0", NULL, NULL, NULL);
-	if (v < LEDGER_SCHEMA_VERSION && (rc = schema_migrate(l, errstr)))
+	if (l->readonly) {
+		if (v == 0) {
+			rc = error_set(errstr, EX_DATAERR, "ledger %s is empty or not a ledger",
+			               path);
+			goto out;
+		}
+		if (v < 3) {
+			/* schema 3's indexes are what audit's queries expect */
+			rc = error_set(errstr, EX_CONFIG,
+			               "ledger %s has schema %d, too old to be read without being "
+			               "upgraded (this demarche writes %d): run demarche send or "
+			               "verify where it can be written; the file was not changed",
+			               path, v, LEDGER_SCHEMA_VERSION);
+			goto out;
+		}
+	} else {
+		if ((rc = ldb_exec(l, "PRAGMA journal_mode = WAL", errstr)) ||
+		    (rc = ldb_exec(l, "PRAGMA synchronous = FULL", errstr)) ||
+		    (rc = ldb_exec(l, "PRAGMA foreign_keys = ON", errstr)))
+			goto out;
+		if (v < LEDGER_SCHEMA_VERSION) {
+			if ((rc = schema_migrate(l, errstr)))
+				goto out;
+			l->schema = LEDGER_SCHEMA_VERSION;
+		}
+	}
+	if ((flags & LEDGER_CHECK) && (rc = ledger_quick_check(l, errstr)))
 		goto out;
 	*out = l;
 	l = NULL;
@@ -383,6 +503,11 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 out:
 	ledger_close(l);
 	return rc;
+}
+
+int ledger_schema(struct ledger *l)
+{
+	return l->schema;
 }
 
 void ledger_close(struct ledger *l)
@@ -393,11 +518,30 @@ void ledger_close(struct ledger *l)
 		sqlite3_finalize(l->q[i]);
 	if (l->db)
 		sqlite3_close(l->db);
+	if (l->lockfd >= 0)
+		close(l->lockfd); /* after sqlite3_close(): see lock_file() */
 	EVP_MD_CTX_free(l->mdctx);
 	EVP_MD_free(l->sha256);
 	buf_free(&l->scratch);
 	free(l->path);
 	free(l);
+}
+
+int ledger_file_mode_check(const char *path, char **warning)
+{
+	struct stat sb;
+
+	*warning = NULL;
+	if (stat(path, &sb) != 0)
+		return 0;
+	if (!(sb.st_mode & (S_IRWXG | S_IRWXO)))
+		return 0;
+	*warning = xasprintf("ledger %s is %s by %s (mode %04o): it holds every mission's "
+	                     "address and the servers' replies; chmod 600 %s",
+	                     path, sb.st_mode & (S_IWGRP | S_IWOTH) ? "writable" : "readable",
+	                     sb.st_mode & (S_IRWXO) ? "others" : "its group",
+	                     (unsigned)(sb.st_mode & 07777), path);
+	return 1;
 }
 
 int ledger_batch_begin(struct ledger *l, char **errstr)

@@ -32,25 +32,40 @@ int ledger_state_parse(const char *s);
 int ledger_state_received(enum ledger_state s);
 
 /* The schema version this program writes (PRAGMA user_version). */
-/* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths */
-#define LEDGER_SCHEMA_VERSION 3
+/* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths;
+ * 4: identity without case, every row in the chain (creation and adoption events) */
+#define LEDGER_SCHEMA_VERSION 4
 
 struct ledger; /* opaque; one SQLite connection, used by one thread at a time (NOMUTEX) */
 
-#define LEDGER_CREATE 0x1 /* create the file (mode 0600) when it does not exist */
+#define LEDGER_CREATE    0x1 /* create the file (mode 0600) when it does not exist */
+#define LEDGER_READONLY  0x2 /* never write: no migration, works on a read-only file system */
+#define LEDGER_EXCLUSIVE 0x4 /* one writer per ledger file (its inode): see below */
+#define LEDGER_CHECK     0x8 /* run ledger_quick_check() once open */
 
 /*
  * Opens (and with LEDGER_CREATE creates, mode 0600) the ledger at path and migrates its
  * schema forward. Returns EX_OK with *out set (free with ledger_close()), or:
  * EX_NOINPUT  the file does not exist and LEDGER_CREATE was not given;
  * EX_CONFIG   the file was written by a newer demarche (its user_version is higher than
- *             LEDGER_SCHEMA_VERSION); the file is left exactly as it was;
- * EX_DATAERR  the file is not an SQLite database;
- * EX_IOERR / EX_CANTCREAT  SQLite or the file system failed; EX_TEMPFAIL  locked.
+ *             LEDGER_SCHEMA_VERSION), or (LEDGER_READONLY) its schema is too old to be read
+ *             without an upgrade; the file is left exactly as it was;
+ * EX_DATAERR  the file is not an SQLite database; two rows became one identity and cannot
+ *             be merged (schema 4 migration; the file is left as it was); with LEDGER_CHECK,
+ *             the quick check found the ledger damaged;
+ * EX_TEMPFAIL LEDGER_EXCLUSIVE and another process holds the file's lock ("another
+ *             demarche send is using this ledger (FILE)"), or SQLite stayed locked;
+ * EX_IOERR / EX_CANTCREAT  SQLite or the file system failed.
+ * LEDGER_EXCLUSIVE takes a non-blocking flock() on the database file's own descriptor, held
+ * until ledger_close(): any path, symlink or hard link to the same file shares the lock.
+ * LEDGER_READONLY opens for reading only (audit, verify); a ledger of schema 3 opens but is
+ * not migrated (ledger_schema() tells), and the functions that write must not be called.
  * Every function below that writes may also return EX_TEMPFAIL (locked past the timeout).
  * *errstr names the file and the fix.
  */
 int ledger_open(const char *path, int flags, struct ledger **out, char **errstr);
+/* The schema version of the open file (LEDGER_SCHEMA_VERSION unless opened read-only). */
+int ledger_schema(struct ledger *l);
 void ledger_close(struct ledger *l); /* NULL is safe */
 
 /* Tests and benchmarks only: the clock events are stamped with (0: the real clock). */
@@ -188,13 +203,35 @@ int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const cha
                   size_t ncampaigns, int *states, char **errstr);
 
 /*
- * Recomputes the hash chain and checks every delivery against its events (its state is
- * the to_state of its last transition, its attempts the number of -> sending). EX_OK:
- * *nevents and head (65 bytes: hex SHA-256, or 64 zeros for an empty chain) are set.
- * EX_DATAERR: *errstr names the first broken row (event seq or delivery id) and why
- * (edited, deleted, reordered). EX_IOERR: SQLite failed.
+ * Recomputes the hash chain, replays it, and compares the result with every row of
+ * deliveries and campaigns: each delivery must have its creation event and match it (key,
+ * address, message_id, campaign, identity), its state must be the to_state of its last
+ * transition, its attempts the number of -> sending, its last_code, last_reply and via those
+ * of its last transitions; each campaign's content_hash, title, subject and sent times must
+ * be those of its events; a row without events (inserted) or events without a row (deleted)
+ * is named. EX_OK: *nevents and head (65 bytes: hex SHA-256, or 64 zeros for an empty
+ * chain) are set. EX_DATAERR: *errstr names the first broken event, or every damaged row (up
+ * to 20, one a line, "delivery 7 (KEN, ken@...): address edited"). EX_IOERR: SQLite failed.
+ * A read-only ledger of schema 3 gets the checks of schema 3 (chain, states, attempts).
  */
 int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr);
+
+/*
+ * The quick integrity check, cheap at a million deliveries (index counts and a few rows):
+ * as many deliveries as creation events in the chain, the chain's head (its last event)
+ * hashes right, links to the event before it, is the highest event ever written, and agrees
+ * with the row it changed. Returns EX_OK, EX_DATAERR ("ledger damaged: ...; run demarche
+ * verify", naming what is wrong), EX_CONFIG (a read-only ledger of schema 3: nothing to
+ * check against yet) or EX_IOERR. ledger_verify() is the full check.
+ */
+int ledger_quick_check(struct ledger *l, char **errstr);
+
+/*
+ * 1 when the ledger file at path can be read or written by its group or others, with
+ * *warning (caller frees) naming the file, its mode and the fix; 0 otherwise (also when
+ * it does not exist), *warning NULL. Can't fail.
+ */
+int ledger_file_mode_check(const char *path, char **warning);
 
 /* --- What comes back over IMAP (schema 2) ---------------------------------------------- */
 

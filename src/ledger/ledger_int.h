@@ -34,6 +34,13 @@ enum query {
 	Q_CAMPAIGN_SENT,
 	Q_FIND_DELIVERY,
 	Q_INSERT_DELIVERY,
+	Q_CREATE_SEEN,
+	Q_COUNT_CREATES,
+	Q_COUNT_DELIVERIES,
+	Q_HEAD,
+	Q_DELIVERY_ROW,
+	Q_VERIFY_CAMPAIGNS,
+	Q_VERIFY_DELIVERIES_V3,
 	Q_COUNT_SENT,
 	Q_DELIVERIES,
 	Q_WIDTHS,
@@ -69,6 +76,9 @@ struct ledger {
 	sqlite3 *db;
 	char *path;
 	time_t fixed; /* 0: the real clock */
+	int schema;   /* the file's user_version once open (older only when read-only) */
+	int readonly; /* LEDGER_READONLY: nothing is ever written */
+	int lockfd;   /* LEDGER_EXCLUSIVE's flock() on the file; closed after sqlite3_close() */
 	int depth;    /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
 	int lost;     /* SQLite rolled back an enclosing transaction: refuse until it ends */
 	sqlite3_stmt *q[Q__COUNT];
@@ -121,6 +131,8 @@ void ldb_now(struct ledger *l, char out[32]);
 int schema_user_version(struct ledger *l, int *v, char **errstr);
 /* Migrates the schema to LEDGER_SCHEMA_VERSION in one IMMEDIATE transaction. */
 int schema_migrate(struct ledger *l, char **errstr);
+/* Registers the SQL functions the migrations use (demarche_fold). */
+int schema_functions(struct ledger *l, char **errstr);
 
 /* --- chain.c ------------------------------------------------------------------------------- */
 
@@ -159,6 +171,28 @@ int chain_hash(struct ledger *l, const char *prev, const struct field *f, char o
 int chain_append(struct ledger *l, const char *time, const char *kind, const char *campaign,
                  int64_t delivery, const char *from, const char *to, const struct ledger_outcome *o,
                  char **errstr);
+
+/*
+ * What create, campaign, amend and adopt events say about their row, in their detail:
+ * items "name LEN:bytes;" (strings) or "name DECIMAL;" joined by spaces, in a fixed order
+ * per kind, so the detail is readable in the sqlite3 shell and parses back unambiguously.
+ * A delivery's creation starts with its identity (rec_identity()), which an index on
+ * creation events finds by prefix.
+ */
+void rec_add(struct buf *b, const char *name, const char *v); /* NULL v: nothing added */
+void rec_add_int(struct buf *b, const char *name, int64_t v);
+/* 1 with *v, *n set to item name's value; 0 when absent; -1 when d is not such a detail. */
+int rec_get(const char *d, size_t len, const char *name, const char **v, size_t *n);
+/* 1 when item name's value is want (NULL: when the item is absent). */
+int rec_is(const char *d, size_t len, const char *name, const char *want);
+/* "key_norm LEN:k; address_norm LEN:a;" (caller frees). */
+char *rec_identity(const char *key_norm, const char *address_norm);
+/* The detail of a delivery's creation (caller frees); merged_into 0: none. */
+char *rec_delivery(const char *key, const char *address, const char *message_id,
+                   int64_t merged_into, int adopted);
+/* The detail of a campaign's creation, amendment or adoption (caller frees). */
+char *rec_campaign(const char *content_hash, const char *title, const char *subject,
+                   const char *previous, int adopted);
 
 /* --- state.c: the door ------------------------------------------------------------------- */
 

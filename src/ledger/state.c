@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/ident.h"
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
@@ -52,14 +53,15 @@ int ledger_state_received(enum ledger_state s)
 /* --- Deliveries and the one door ------------------------------------------------------ */
 
 /* EX_OK with *out set, -1 when there is no such delivery, or an error code. */
-static int find_delivery(struct ledger *l, const char *campaign, const char *key,
-                         const char *address, struct ledger_delivery *out, char **errstr)
+static int find_delivery(struct ledger *l, const char *campaign, const char *key_norm,
+                         const char *address_norm, struct ledger_delivery *out, char **errstr)
 {
 	static const char what[] = "reading deliveries";
 	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = ldb_query(l, Q_FIND_DELIVERY, &st, what, errstr, "ttt", campaign, key, address)))
+	if ((rc = ldb_query(l, Q_FIND_DELIVERY, &st, what, errstr, "ttt", campaign, key_norm,
+	                    address_norm)))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr)) {
 		out->id = sqlite3_column_int64(st, 0);
@@ -72,33 +74,94 @@ static int find_delivery(struct ledger *l, const char *campaign, const char *key
 	return rc;
 }
 
+/*
+ * A delivery of this identity was created once (its creation event is in the chain) but
+ * its row is gone or was edited: creating it again would send the letter twice. Returns
+ * EX_OK when no creation event exists, EX_DATAERR naming the delivery, or an SQLite error.
+ */
+static int check_never_created(struct ledger *l, const char *campaign, const char *key,
+                               const char *address, const char *key_norm, const char *address_norm,
+                               char **errstr)
+{
+	static const char what[] = "reading creation events";
+	char *lo = rec_identity(key_norm, address_norm), *hi = xasprintf("%s\x7f", lo);
+	sqlite3_stmt *st;
+	int rc;
+
+	/* every creation detail goes on with " key ..." (0x20) after the identity */
+	if (!(rc = ldb_query(l, Q_CREATE_SEEN, &st, what, errstr, "ttt", campaign, lo, hi))) {
+		if (ldb_next(l, st, &rc, what, errstr))
+			rc = error_set(
+			    errstr, EX_DATAERR,
+			    "ledger damaged: delivery %lld (%s, %s) of campaign %s is in "
+			    "the chain but its row is missing or was edited; nothing was "
+			    "sent to it again; run demarche verify",
+			    (long long)sqlite3_column_int64(st, 0), key, address, campaign);
+		ldb_done(st);
+	}
+	free(lo);
+	free(hi);
+	return rc;
+}
+
 int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
                         const char *address, const char *message_id, struct ledger_delivery *out,
                         char **errstr)
 {
+	char *kn = NULL, *an = NULL, *detail = NULL;
+	struct ledger_outcome o = {0};
 	sqlite3_stmt *st;
 	char t[32];
-	int rc;
+	int rc, step, open = 0;
 
 	if (!campaign || !key || !address)
 		return error_set(errstr, EX_SOFTWARE, "internal error: delivery without a key");
-	if ((rc = find_delivery(l, campaign, key, address, out, errstr)) != -1)
-		return rc;
+	if (l->readonly)
+		return error_set(errstr, EX_SOFTWARE, "internal error: ledger opened read-only");
+	kn = ident_fold(key);
+	an = ident_fold(address);
+	if ((rc = find_delivery(l, campaign, kn, an, out, errstr)) != -1)
+		goto out;
+	/* Not there: look again, check and create under the write lock, as one change. */
+	if ((rc = ldb_tx_begin(l, errstr)))
+		goto out;
+	open = 1;
+	if ((rc = find_delivery(l, campaign, kn, an, out, errstr)) != -1) {
+		if (!rc) /* another demarche created it just now: nothing written */
+			rc = ldb_tx_commit(l, errstr);
+		goto out;
+	}
+	if ((rc = check_never_created(l, campaign, key, address, kn, an, errstr)))
+		goto out;
 	ldb_now(l, t);
-	if ((rc = ldb_query(l, Q_INSERT_DELIVERY, &st, "recording a delivery", errstr, "ttttt",
-	                    campaign, key, address, message_id, t)))
-		return rc;
-	rc = sqlite3_step(st);
+	if ((rc = ldb_query(l, Q_INSERT_DELIVERY, &st, "recording a delivery", errstr, "ttttttt",
+	                    campaign, key, address, message_id, t, kn, an)))
+		goto out;
+	step = sqlite3_step(st);
 	ldb_done(st);
-	if (rc == SQLITE_CONSTRAINT && ledger_campaign_exists(l, campaign) == 0)
-		return error_set(errstr, EX_DATAERR, "no campaign '%s' in ledger %s", campaign,
-		                 l->path);
-	/* SQLITE_CONSTRAINT otherwise: another process created it just now */
-	if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT)
-		return ldb_fail(l, errstr, "recording a delivery");
-	rc = find_delivery(l, campaign, key, address, out, errstr);
-	if (rc == -1)
-		rc = error_set(errstr, EX_IOERR, "ledger %s: a new delivery vanished", l->path);
+	if (step == SQLITE_CONSTRAINT && ledger_campaign_exists(l, campaign) == 0) {
+		rc = error_set(errstr, EX_DATAERR, "no campaign '%s' in ledger %s", campaign,
+		               l->path);
+		goto out;
+	}
+	if (step != SQLITE_DONE) {
+		rc = ldb_fail(l, errstr, "recording a delivery");
+		goto out;
+	}
+	out->id = sqlite3_last_insert_rowid(l->db);
+	out->state = LS_PENDING;
+	out->attempts = 0;
+	detail = rec_delivery(key, address, message_id, 0, 0);
+	o.detail = detail;
+	if ((rc = chain_append(l, t, "create", campaign, out->id, NULL, NULL, &o, errstr)))
+		goto out;
+	rc = ldb_tx_commit(l, errstr);
+out:
+	if (open && rc)
+		ldb_tx_rollback(l);
+	free(kn);
+	free(an);
+	free(detail);
 	return rc;
 }
 
@@ -132,21 +195,43 @@ int door_read_delivery(struct ledger *l, int64_t id, int *state, int *attempts, 
 }
 
 /* The one door's work, inside the caller's write transaction. */
+/*
+ * A copy of s with every CR and LF made a space, or NULL when s has none (or is NULL): a
+ * reply is stored on one line, so no later reader (a terminal, a CSV) sees a forged row.
+ */
+static char *one_line(const char *s)
+{
+	char *c;
+
+	if (!s || !s[strcspn(s, "\r\n")])
+		return NULL;
+	c = xstrdup(s);
+	for (char *p = c; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	return c;
+}
+
 int door_transition_locked(struct ledger *l, int64_t delivery, enum ledger_state to, unsigned flags,
                            const struct ledger_outcome *o, struct ledger_delivery *state_out,
                            char **errstr)
 {
 	static const struct ledger_outcome none = {0};
-	char *campaign = NULL, *key = NULL;
+	char *campaign = NULL, *key = NULL, *line;
+	struct ledger_outcome so;
 	int from, attempts, need, rc;
 	char t[32];
 
-	if (!o)
-		o = &none;
-	if ((int)to < 0 || to >= LS__COUNT)
-		return error_set(errstr, EX_SOFTWARE,
-		                 "internal error: illegal transition to state %d of delivery %lld",
-		                 (int)to, (long long)delivery);
+	so = o ? *o : none;
+	if ((line = one_line(so.reply)))
+		so.reply = line;
+	o = &so;
+	if ((int)to < 0 || to >= LS__COUNT) {
+		rc = error_set(errstr, EX_SOFTWARE,
+		               "internal error: illegal transition to state %d of delivery %lld",
+		               (int)to, (long long)delivery);
+		goto out;
+	}
 	if ((rc = door_read_delivery(l, delivery, &from, &attempts, &campaign, &key, errstr)))
 		goto out;
 
@@ -182,6 +267,7 @@ int door_transition_locked(struct ledger *l, int64_t delivery, enum ledger_state
 out:
 	free(campaign);
 	free(key);
+	free(line);
 	return rc;
 }
 
@@ -209,7 +295,7 @@ int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, 
 int door_kind_reserved(const char *kind)
 {
 	return !kind || !*kind || !strcmp(kind, "transition") || !strcmp(kind, "campaign") ||
-	       !strcmp(kind, "amend");
+	       !strcmp(kind, "amend") || !strcmp(kind, "create") || !strcmp(kind, "adopt");
 }
 
 int ledger_record(struct ledger *l, const char *kind, const char *campaign, int64_t delivery,
@@ -239,7 +325,7 @@ int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to,
 	static const struct ledger_outcome none = {0};
 	struct ledger_outcome eo;
 	sqlite3_stmt *st;
-	char *campaign = NULL, *detail = NULL, t[32];
+	char *campaign = NULL, *detail = NULL, *line = NULL, t[32];
 	enum ledger_observed did;
 	int rc, seen, from;
 
@@ -273,6 +359,8 @@ int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to,
 		/* a bounce for a delivery in doubt, a second reply...: evidence, not a state */
 		did = LEDGER_EVENT;
 		eo = *o;
+		if ((line = one_line(eo.reply)))
+			eo.reply = line;
 		detail = xasprintf("%s%sdelivery was %s", o->detail ? o->detail : "",
 		                   o->detail ? "; " : "", ledger_state_name(from));
 		eo.detail = detail;
@@ -292,5 +380,6 @@ out:
 		ldb_tx_rollback(l);
 	free(campaign);
 	free(detail);
+	free(line);
 	return rc;
 }
