@@ -1267,6 +1267,8 @@ static void test_readonly_and_lock(void **state)
 	ledger_close(l2);
 
 	/* a ledger others can read is flagged */
+	free(err);
+	err = NULL;
 	chmod(p, 0644);
 	assert_int_equal(ledger_file_mode_check(p, &err), 1);
 	assert_non_null(strstr(err, "mode 0644"));
