@@ -28,54 +28,69 @@ void chain_field_text(struct field *f, const char *s)
 	f->n = s ? strlen(s) : 0;
 }
 
-static void add_int(struct buf *b, int64_t v)
+/* Writes v in decimal at p; returns the end. */
+static char *put_int(char *p, int64_t v)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
+	char tmp[24], *q = tmp + sizeof(tmp);
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 
 	do
-		*--p = (char)('0' + u % 10);
+		*--q = (char)('0' + u % 10);
 	while (u /= 10);
 	if (v < 0)
-		*--p = '-';
-	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+		*--q = '-';
+	memcpy(p, q, (size_t)(tmp + sizeof(tmp) - q));
+	return p + (tmp + sizeof(tmp) - q);
 }
 
-/* hash = SHA-256(HASH_DOMAIN || prev_hash || encoding), as lowercase hex. */
+/*
+ * hash = SHA-256(HASH_DOMAIN || prev_hash || encoding), as lowercase hex. The encoding is
+ * written straight into a buffer sized first: verify hashes millions of events.
+ */
 int chain_hash(struct ledger *l, const char *prev, const struct field *f, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	struct buf *b = &l->scratch;
+	size_t need = sizeof(HASH_DOMAIN) + strlen(prev), np = need - sizeof(HASH_DOMAIN);
+	char *p;
 
+	for (int i = 0; i < F__COUNT; i++)
+		need += 48 + (f[i].type == SQLITE_NULL || f[i].type == SQLITE_INTEGER ? 0 : f[i].n);
 	buf_reset(b);
-	buf_adds(b, HASH_DOMAIN);
-	buf_adds(b, prev);
+	buf_grow(b, need);
+	p = b->data;
+	memcpy(p, HASH_DOMAIN, sizeof(HASH_DOMAIN) - 1);
+	p += sizeof(HASH_DOMAIN) - 1;
+	memcpy(p, prev, np);
+	p += np;
 	for (int i = 0; i < F__COUNT; i++) {
 		switch (f[i].type) {
 		case SQLITE_NULL:
-			buf_add(b, "N;", 2);
+			*p++ = 'N';
+			*p++ = ';';
 			continue;
 		case SQLITE_INTEGER:
-			buf_addc(b, 'i');
-			add_int(b, f[i].i);
-			buf_addc(b, ';');
+			*p++ = 'i';
+			p = put_int(p, f[i].i);
+			*p++ = ';';
 			continue;
 		case SQLITE_TEXT:
-			buf_addc(b, 's');
+			*p++ = 's';
 			break;
 		default:
-			buf_addc(b, 'x');
+			*p++ = 'x';
 			break;
 		}
-		add_int(b, (int64_t)f[i].n);
-		buf_addc(b, ':');
-		buf_add(b, f[i].s, f[i].n);
-		buf_addc(b, ';');
+		p = put_int(p, (int64_t)f[i].n);
+		*p++ = ':';
+		memcpy(p, f[i].s, f[i].n);
+		p += f[i].n;
+		*p++ = ';';
 	}
 	if (!EVP_DigestInit_ex2(l->mdctx, l->sha256, NULL) ||
-	    !EVP_DigestUpdate(l->mdctx, b->data, b->len) ||
+	    !EVP_DigestUpdate(l->mdctx, b->data, (size_t)(p - b->data)) ||
 	    !EVP_DigestFinal_ex(l->mdctx, md, &mdlen) || mdlen != 32)
 		return -1;
 	for (unsigned int i = 0; i < 32; i++) {

@@ -91,9 +91,16 @@ struct ledger_delivery {
 };
 
 /*
- * Gets or creates (in state pending) the delivery of campaign to (key, address). The
- * campaign must have been begun. message_id is stored on creation; an existing delivery
- * keeps its own. Returns EX_OK, EX_DATAERR (unknown campaign) or EX_IOERR.
+ * Gets or creates (in state pending) the delivery of campaign to (key, address). Its
+ * identity is (campaign, key, address) with key and address compared without ASCII case
+ * (base/ident.h), as roster validation compares them: "ALB" finds "alb", and
+ * "KEN@Missions.Example" finds "ken@missions.example". The campaign must have been begun.
+ * message_id is stored on creation; an existing delivery keeps its own (and its key and
+ * address as first recorded). A creation is a 'create' event in the chain, in the same
+ * transaction. Before creating, the chain is asked (one index look-up) whether this identity
+ * was created before: if so its row was deleted or edited, and EX_DATAERR ("ledger damaged:
+ * ...; run demarche verify") is returned instead, so a damaged ledger never resends.
+ * Returns EX_OK, EX_DATAERR (unknown campaign, or damaged) or EX_IOERR.
  */
 int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
                         const char *address, const char *message_id, struct ledger_delivery *out,

@@ -85,7 +85,9 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     "ALTER TABLE deliveries ADD COLUMN address_norm TEXT;"
     "ALTER TABLE deliveries ADD COLUMN merged_into INTEGER REFERENCES deliveries(id);"
     "UPDATE deliveries SET key_norm = demarche_fold(key), address_norm = demarche_fold(address);"
-    "CREATE INDEX events_create ON events(campaign, detail) WHERE kind = 'create';",
+    "CREATE INDEX events_create ON events(campaign, detail) WHERE kind = 'create';"
+    /* the quick check counts creations from this one: a tenth of events_create's pages */
+    "CREATE INDEX events_creations ON events(delivery) WHERE kind = 'create';",
 };
 
 /* The state history of each delivery of one identity, to decide whether they can merge. */

@@ -1,6 +1,7 @@
 /* verify and the quick check: the hash chain recomputed, replayed, and compared with every row. */
 #include "ledger/ledger.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +180,17 @@ static void replay_campaign(struct replay *r, const struct field *f)
 }
 
 /* Checks one event's place in the chain and replays it. EX_OK or EX_DATAERR. */
-static int replay_event(struct replay *r, const struct field *f, sqlite3_stmt *st, char **errstr)
+/* The state named by field f, or -1. */
+static int field_state(const struct field *f)
+{
+	for (int i = 0; f->type == SQLITE_TEXT && i < LS__COUNT; i++)
+		if (strlen(ledger_state_names[i]) == f->n &&
+		    !memcmp(f->s, ledger_state_names[i], f->n))
+			return i;
+	return -1;
+}
+
+static int replay_event(struct replay *r, const struct field *f, char **errstr)
 {
 	int64_t seq = f[F_SEQ].i;
 	int64_t d = f[F_DELIVERY].type == SQLITE_INTEGER ? f[F_DELIVERY].i : 0;
@@ -217,8 +228,8 @@ static int replay_event(struct replay *r, const struct field *f, sqlite3_stmt *s
 		return EX_OK;
 
 	/* the chain of states each delivery went through must itself be legal */
-	int from = ledger_state_parse(ldb_col_text(st, F_FROM));
-	int to = ledger_state_parse(ldb_col_text(st, F_TO));
+	int from = field_state(&f[F_FROM]);
+	int to = field_state(&f[F_TO]);
 	int cur;
 
 	if (d <= 0 || from < 0 || to < 0)
@@ -253,10 +264,15 @@ static int replay_event(struct replay *r, const struct field *f, sqlite3_stmt *s
 		struct camp *c = camp_find(r, id, 1);
 
 		free(id);
-		if (!c->first_sent[0])
-			snprintf(c->first_sent, sizeof(c->first_sent), "%.*s", (int)f[F_TIME].n,
-			         f[F_TIME].s);
-		snprintf(c->last_sent, sizeof(c->last_sent), "%.*s", (int)f[F_TIME].n, f[F_TIME].s);
+		size_t n =
+		    f[F_TIME].n < sizeof(c->last_sent) - 1 ? f[F_TIME].n : sizeof(c->last_sent) - 1;
+
+		if (!c->first_sent[0]) {
+			memcpy(c->first_sent, f[F_TIME].s, n);
+			c->first_sent[n] = '\0';
+		}
+		memcpy(c->last_sent, f[F_TIME].s, n);
+		c->last_sent[n] = '\0';
 	}
 	return EX_OK;
 }
@@ -423,73 +439,224 @@ static int verify_campaigns(struct replay *r, char **errstr)
 	return rc;
 }
 
+/*
+ * verify reads the events in one thread and checks them in another: SQLite's reading and
+ * the hashing and replay cost about the same, and a million deliveries are three million
+ * events. The reader copies each event's columns into a batch; the checker takes the
+ * batches in order. Nothing is shared but the batches, handed over under the mutex.
+ */
+#define BATCH 4096
+
+struct batch {
+	size_t n;
+	struct field f[BATCH][F__COUNT];
+	size_t off[BATCH][F__COUNT + 2]; /* offsets of the text fields, prev_hash, hash */
+	size_t len[BATCH][2];
+	struct buf data;
+};
+
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch b[2];
+	int full[2]; /* b[i] is ready for the checker */
+	int eof;     /* the reader is done */
+	int stop;    /* the checker failed: the reader may stop */
+	/* the checker's */
+	struct replay *r;
+	struct ledger *l;
+	int64_t expect, last_seq;
+	char prev[65];
+	int rc;
+	char *err;
+};
+
+/* Copies the current row of st into batch b. */
+static void batch_add(struct batch *b, sqlite3_stmt *st)
+{
+	size_t i = b->n++;
+
+	for (int c = 0; c < F__COUNT + 2; c++) {
+		int type = sqlite3_column_type(st, c);
+
+		if (c < F__COUNT)
+			b->f[i][c].type = type;
+		if (type == SQLITE_INTEGER && c < F__COUNT) {
+			b->f[i][c].i = sqlite3_column_int64(st, c);
+		} else if (type != SQLITE_NULL) {
+			const void *p = sqlite3_column_blob(st, c);
+			size_t n = (size_t)sqlite3_column_bytes(st, c);
+
+			b->off[i][c] = b->data.len;
+			buf_add(&b->data, p ? p : "", n);
+			buf_addc(&b->data, '\0');
+			if (c < F__COUNT)
+				b->f[i][c].n = n;
+			else
+				b->len[i][c - F__COUNT] = n;
+		} else if (c >= F__COUNT) {
+			b->off[i][c] = (size_t)-1;
+		}
+	}
+}
+
+/* Checks one batch's events in order. EX_OK or EX_DATAERR/EX_SOFTWARE in p->rc. */
+static void check_batch(struct pipe *p, struct batch *b)
+{
+	char hash[65];
+
+	for (size_t i = 0; i < b->n && !p->rc; i++) {
+		struct field *f = b->f[i];
+		int64_t seq = f[F_SEQ].i;
+		const char *sprev =
+		    b->off[i][F__COUNT] == (size_t)-1 ? NULL : b->data.data + b->off[i][F__COUNT];
+		const char *shash = b->off[i][F__COUNT + 1] == (size_t)-1
+		                        ? NULL
+		                        : b->data.data + b->off[i][F__COUNT + 1];
+
+		for (int c = 0; c < F__COUNT; c++)
+			if (f[c].type != SQLITE_NULL && f[c].type != SQLITE_INTEGER)
+				f[c].s = b->data.data + b->off[i][c];
+		if (f[F_SEQ].type != SQLITE_INTEGER || seq != p->expect) {
+			p->rc =
+			    error_set(&p->err, EX_DATAERR,
+			              seq == p->expect + 1
+			                  ? "event %lld: event %lld before it is missing (deleted)"
+			                  : "event %lld: events %lld and later before it are "
+			                    "missing (deleted)",
+			              (long long)seq, (long long)p->expect);
+			return;
+		}
+		if (!sprev || strcmp(sprev, p->prev)) {
+			p->rc =
+			    error_set(&p->err, EX_DATAERR,
+			              "event %lld: its prev_hash does not match the hash of the "
+			              "event before it (rows were deleted, inserted or reordered)",
+			              (long long)seq);
+			return;
+		}
+		if (chain_hash(p->l, p->prev, f, hash)) {
+			p->rc = error_set(&p->err, EX_SOFTWARE, "SHA-256 failed (libcrypto)");
+			return;
+		}
+		if (!shash || strcmp(shash, hash)) {
+			p->rc = error_set(
+			    &p->err, EX_DATAERR,
+			    "event %lld: its content does not match its hash (the row was "
+			    "edited)",
+			    (long long)seq);
+			return;
+		}
+		if ((p->rc = replay_event(p->r, f, &p->err)))
+			return;
+		memcpy(p->prev, hash, sizeof(p->prev));
+		p->last_seq = seq;
+		p->expect = seq + 1;
+	}
+}
+
+static void *checker(void *arg)
+{
+	struct pipe *p = arg;
+
+	for (int k = 0;; k ^= 1) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->full[k] && !p->eof)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->full[k]) { /* the reader is done and nothing is left */
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (!p->rc)
+			check_batch(p, &p->b[k]);
+		pthread_mutex_lock(&p->mu);
+		p->full[k] = 0;
+		if (p->rc)
+			p->stop = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* The reader: fills the batches in turn. EX_OK or an SQLite error. */
+static int read_events(struct ledger *l, struct pipe *p, char **errstr)
+{
+	static const char what[] = "reading events";
+	sqlite3_stmt *st;
+	int rc = EX_OK, k = 0, stop = 0, more = 1;
+
+	if ((rc = ldb_query(l, Q_EVENTS, &st, what, errstr, "")))
+		return rc;
+	for (;;) {
+		struct batch *b = &p->b[k];
+
+		pthread_mutex_lock(&p->mu);
+		while (p->full[k] && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+		b->n = 0;
+		buf_reset(&b->data);
+		/* once at its end, never step st again: it would start over */
+		while (b->n < BATCH && (more = ldb_next(l, st, &rc, what, errstr)))
+			batch_add(b, st);
+		if (rc || !b->n)
+			break;
+		pthread_mutex_lock(&p->mu);
+		p->full[k] = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		k ^= 1;
+		if (!more)
+			break;
+	}
+	ldb_done(st);
+	return rc;
+}
+
 int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 {
 	static const char what[] = "reading events";
 	struct replay r = {.l = l};
+	struct pipe *p = xcalloc(1, sizeof(*p));
 	sqlite3_stmt *st = NULL;
-	struct field f[F__COUNT];
-	int64_t expect = 1, last_seq = 0;
-	char prev[65] = ZERO_HASH, hash[65];
-	int full = l->schema >= 4, rc;
+	pthread_t th;
+	int full = l->schema >= 4, rc, rc2;
 
+	p->r = &r;
+	p->l = l;
+	p->expect = 1;
+	memcpy(p->prev, ZERO_HASH, sizeof(p->prev));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
 	/* One read transaction, so the chain and the rows are one snapshot. */
 	if ((rc = ldb_exec(l, "BEGIN", errstr)))
-		return rc;
-	if ((rc = ldb_query(l, Q_EVENTS, &st, what, errstr, "")))
 		goto out;
-	while (ldb_next(l, st, &rc, what, errstr)) {
-		int64_t seq = sqlite3_column_int64(st, 0);
-		const char *sprev = ldb_col_text(st, 11), *shash = ldb_col_text(st, 12);
-
-		if (seq != expect) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    seq == expect + 1
-			        ? "event %lld: event %lld before it is missing (deleted)"
-			        : "event %lld: events %lld and later before it are missing "
-			          "(deleted)",
-			    (long long)seq, (long long)expect);
-			goto out;
-		}
-		if (!sprev || strcmp(sprev, prev)) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "event %lld: its prev_hash does not match the hash of the event "
-			    "before it (rows were deleted, inserted or reordered)",
-			    (long long)seq);
-			goto out;
-		}
-		for (int i = 0; i < F__COUNT; i++)
-			column_field(st, i, &f[i]);
-		if (chain_hash(l, prev, f, hash)) {
-			rc = error_set(errstr, EX_SOFTWARE, "SHA-256 failed (libcrypto)");
-			goto out;
-		}
-		if (!shash || strcmp(shash, hash)) {
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "event %lld: its content does not match its hash (the row was "
-			    "edited)",
-			    (long long)seq);
-			goto out;
-		}
-		if ((rc = replay_event(&r, f, st, errstr)))
-			goto out;
-		memcpy(prev, hash, sizeof(prev));
-		last_seq = seq;
-		expect = seq + 1;
+	if (pthread_create(&th, NULL, checker, p)) {
+		rc = error_set(errstr, EX_OSERR, "verify: cannot start a thread");
+		goto out;
 	}
-	ldb_done(st);
-	st = NULL;
-	if (rc)
+	rc2 = read_events(l, p, errstr);
+	pthread_mutex_lock(&p->mu);
+	p->eof = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(th, NULL);
+	if (p->rc) { /* the chain's break comes first: what follows it means nothing */
+		rc = error_set(errstr, p->rc, "%s", p->err);
+		goto out;
+	}
+	if ((rc = rc2))
 		goto out;
 	/* AUTOINCREMENT remembers the highest seq ever used: a shorter chain lost its tail */
 	if (!ldb_query(l, Q_EVENTS_HIGHEST, &st, what, NULL, "") &&
-	    ldb_next(l, st, &rc, what, NULL) && sqlite3_column_int64(st, 0) > last_seq) {
+	    ldb_next(l, st, &rc, what, NULL) && sqlite3_column_int64(st, 0) > p->last_seq) {
 		rc = error_set(errstr, EX_DATAERR,
 		               "event %lld: the events after event %lld are missing (deleted)",
-		               (long long)last_seq + 1, (long long)last_seq);
+		               (long long)p->last_seq + 1, (long long)p->last_seq);
 		goto out;
 	}
 	ldb_done(st);
@@ -504,11 +671,18 @@ int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 		rc = error_set(errstr, EX_DATAERR, "%s", buf_str(&r.problems));
 		goto out;
 	}
-	*nevents = (long)last_seq;
-	memcpy(head, prev, 65);
+	*nevents = (long)p->last_seq;
+	memcpy(head, p->prev, 65);
 out:
 	ldb_done(st);
-	sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	buf_free(&p->b[0].data);
+	buf_free(&p->b[1].data);
+	free(p->err);
+	free(p);
 	replay_free(&r);
 	return rc;
 }
