@@ -489,7 +489,10 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 	} else {
 		if ((rc = ldb_exec(l, "PRAGMA journal_mode = WAL", errstr)) ||
 		    (rc = ldb_exec(l, "PRAGMA synchronous = FULL", errstr)) ||
-		    (rc = ldb_exec(l, "PRAGMA foreign_keys = ON", errstr)))
+		    (rc = ldb_exec(l, "PRAGMA foreign_keys = ON", errstr)) ||
+		    /* each write inside a batch is a SAVEPOINT, whose statement journal would
+		     * otherwise be a temporary file written page by page: 2.5x slower plans */
+		    (rc = ldb_exec(l, "PRAGMA temp_store = MEMORY", errstr)))
 			goto out;
 		if (v < LEDGER_SCHEMA_VERSION) {
 			if ((rc = schema_migrate(l, errstr)))
