@@ -388,6 +388,9 @@ static int open_readonly(struct ledger *l, char **errstr)
 		rc = EX_OK;
 		goto out;
 	}
+	/* the probe's statement belongs to this connection: gone with it */
+	sqlite3_finalize(l->q[Q_USER_VERSION]);
+	l->q[Q_USER_VERSION] = NULL;
 	sqlite3_close(l->db);
 	l->db = NULL;
 	if (stat(wal, &sb) == 0 && sb.st_size > 0) {
