@@ -117,7 +117,11 @@ int ldb_finish(struct ledger *l, sqlite3_stmt *st, const char *what, char **errs
 int ldb_run(struct ledger *l, enum query q, const char *what, char **errstr, const char *types,
             ...);
 int ldb_exec(struct ledger *l, const char *sql, char **errstr);
-/* Write transactions (the caller's batch, when one is open, includes them). */
+/*
+ * Write transactions that nest: the outermost is BEGIN IMMEDIATE, each inner one a
+ * SAVEPOINT (ledger_batch_begin() is one more level). Commit releases one level (on failure
+ * the level stays open: roll it back); rollback undoes one level.
+ */
 int ldb_tx_begin(struct ledger *l, char **errstr);
 int ldb_tx_commit(struct ledger *l, char **errstr);
 void ldb_tx_rollback(struct ledger *l);
