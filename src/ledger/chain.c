@@ -230,7 +230,7 @@ char *rec_identity(const char *key_norm, const char *address_norm)
 }
 
 char *rec_delivery(const char *key, const char *address, const char *message_id,
-                   int64_t merged_into, int adopted)
+                   int64_t merged_into, int adopted, int64_t ordinal)
 {
 	char *kn = ident_fold(key), *an = ident_fold(address);
 	struct buf b = BUF_INIT;
@@ -244,9 +244,29 @@ char *rec_delivery(const char *key, const char *address, const char *message_id,
 		rec_add_int(&b, "merged_into", merged_into);
 	if (adopted)
 		rec_add(&b, "adopted", "schema 4");
+	rec_add_int(&b, "ordinal", ordinal);
 	free(kn);
 	free(an);
 	return buf_detach(&b);
+}
+
+int rec_last_ordinal(struct ledger *l, int64_t *n, char **errstr)
+{
+	static const char what[] = "reading the last creation";
+	sqlite3_stmt *st;
+	const char *v;
+	size_t len;
+	int rc;
+
+	*n = 0;
+	if ((rc = ldb_query(l, Q_LAST_CREATE, &st, what, errstr, "")))
+		return rc;
+	if (ldb_next(l, st, &rc, what, errstr) && ldb_col_text(st, 0) &&
+	    rec_get(ldb_col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), "ordinal", &v,
+	            &len) == 1)
+		*n = strtoll(v, NULL, 10);
+	ldb_done(st);
+	return rc;
 }
 
 char *rec_campaign(const char *content_hash, const char *title, const char *subject,

@@ -48,9 +48,10 @@ static const char *const query_sql[Q__COUNT] = {
     /* by prefix in the partial index events_create (schema 4) */
     [Q_CREATE_SEEN] = "SELECT delivery FROM events WHERE kind = 'create' AND campaign = ?1"
                       " AND detail >= ?2 AND detail < ?3 LIMIT 1",
-    /* the smallest index of each (the quick check must stay fast at 1M deliveries) */
-    [Q_COUNT_CREATES] = "SELECT count(*) FROM events INDEXED BY events_creations"
-                        " WHERE kind = 'create'",
+    /* the newest creation: the highest delivery id, through the small partial index */
+    [Q_LAST_CREATE] = "SELECT detail FROM events INDEXED BY events_creations"
+                      " WHERE kind = 'create' ORDER BY delivery DESC, seq DESC LIMIT 1",
+    /* the smallest index (the quick check must stay fast at 1M deliveries) */
     [Q_COUNT_DELIVERIES] = "SELECT count(*) FROM deliveries INDEXED BY deliveries_state",
     [Q_HEAD] = "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, reply,"
                " via, detail, prev_hash, hash FROM events ORDER BY seq DESC LIMIT 2",

@@ -35,7 +35,7 @@ enum query {
 	Q_FIND_DELIVERY,
 	Q_INSERT_DELIVERY,
 	Q_CREATE_SEEN,
-	Q_COUNT_CREATES,
+	Q_LAST_CREATE,
 	Q_COUNT_DELIVERIES,
 	Q_HEAD,
 	Q_DELIVERY_ROW,
@@ -191,9 +191,15 @@ int rec_get(const char *d, size_t len, const char *name, const char **v, size_t 
 int rec_is(const char *d, size_t len, const char *name, const char *want);
 /* "key_norm LEN:k; address_norm LEN:a;" (caller frees). */
 char *rec_identity(const char *key_norm, const char *address_norm);
-/* The detail of a delivery's creation (caller frees); merged_into 0: none. */
+/*
+ * The detail of a delivery's creation (caller frees); merged_into 0: none. ordinal: how
+ * many creations the chain holds with this one (1, 2, ...), so the last creation says how
+ * many deliveries there must be, whichever were deleted with their events.
+ */
 char *rec_delivery(const char *key, const char *address, const char *message_id,
-                   int64_t merged_into, int adopted);
+                   int64_t merged_into, int adopted, int64_t ordinal);
+/* The ordinal of the last creation in the chain (0: none) in *n. EX_OK or an SQLite error. */
+int rec_last_ordinal(struct ledger *l, int64_t *n, char **errstr);
 /* The detail of a campaign's creation, amendment or adoption (caller frees). */
 char *rec_campaign(const char *content_hash, const char *title, const char *subject,
                    const char *previous, int adopted);

@@ -199,6 +199,7 @@ static int adopt_rows(struct ledger *l, char **errstr)
 	sqlite3_stmt *st = NULL;
 	char t[32];
 	int rc = EX_OK, step;
+	int64_t ordinal = 0;
 
 	ldb_now(l, t);
 	if (sqlite3_prepare_v2(l->db, csql, -1, &st, NULL) != SQLITE_OK)
@@ -217,8 +218,9 @@ static int adopt_rows(struct ledger *l, char **errstr)
 	if (sqlite3_prepare_v2(l->db, dsql, -1, &st, NULL) != SQLITE_OK)
 		return ldb_fail(l, errstr, "adopting deliveries");
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		char *d = rec_delivery(ldb_col_text(st, 2), ldb_col_text(st, 3),
-		                       ldb_col_text(st, 4), sqlite3_column_int64(st, 5), 1);
+		char *d =
+		    rec_delivery(ldb_col_text(st, 2), ldb_col_text(st, 3), ldb_col_text(st, 4),
+		                 sqlite3_column_int64(st, 5), 1, ++ordinal);
 
 		o.detail = d;
 		rc = chain_append(l, t, "create", ldb_col_text(st, 1), sqlite3_column_int64(st, 0),

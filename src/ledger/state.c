@@ -109,6 +109,7 @@ int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
                         char **errstr)
 {
 	char *kn = NULL, *an = NULL, *detail = NULL;
+	int64_t ordinal = 0;
 	struct ledger_outcome o = {0};
 	sqlite3_stmt *st;
 	char t[32];
@@ -151,7 +152,9 @@ int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
 	out->id = sqlite3_last_insert_rowid(l->db);
 	out->state = LS_PENDING;
 	out->attempts = 0;
-	detail = rec_delivery(key, address, message_id, 0, 0);
+	if ((rc = rec_last_ordinal(l, &ordinal, errstr)))
+		goto out;
+	detail = rec_delivery(key, address, message_id, 0, 0, ordinal + 1);
 	o.detail = detail;
 	if ((rc = chain_append(l, t, "create", campaign, out->id, NULL, NULL, &o, errstr)))
 		goto out;

@@ -46,6 +46,7 @@ struct replay {
 	size_t ncamps, last_camp;
 	struct buf problems;
 	int nproblems;
+	int64_t creations; /* creation events so far */
 };
 
 static void problem(struct replay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -208,6 +209,20 @@ static int replay_event(struct replay *r, const struct field *f, char **errstr)
 			return EX_OK;
 		}
 		t->created = seq;
+		r->creations++;
+		{
+			const char *v = "none";
+			size_t n = 4;
+
+			if (rec_get(f[F_DETAIL].s, f[F_DETAIL].n, "ordinal", &v, &n) != 1)
+				v = "none", n = 4;
+			if (strtoll(v, NULL, 10) != r->creations)
+				problem(r,
+				        "event %lld: creation %lld of the chain says it is "
+				        "creation %.*s "
+				        "(creation events were deleted before it)",
+				        (long long)seq, (long long)r->creations, (int)n, v);
+		}
 		t->detail = arena_put(r, f[F_DETAIL].s, f[F_DETAIL].n);
 		t->dlen = f[F_DETAIL].n;
 		if (f[F_CAMPAIGN].type == SQLITE_TEXT) {
@@ -752,7 +767,9 @@ int ledger_quick_check(struct ledger *l, char **errstr)
 		return EX_OK; /* schema 3, read-only: its rows are not in the chain yet */
 	if ((rc = ldb_exec(l, "BEGIN", errstr)))
 		return rc;
-	if ((rc = count(l, Q_COUNT_CREATES, &creates, errstr)) ||
+	/* the last creation's ordinal: how many creations the chain holds, even when some
+	 * were deleted together with their rows (one index look-up, not a count) */
+	if ((rc = rec_last_ordinal(l, &creates, errstr)) ||
 	    (rc = count(l, Q_COUNT_DELIVERIES, &deliveries, errstr)))
 		goto out;
 	if (creates != deliveries) {

@@ -80,6 +80,20 @@ expect_rc 65 $? "verify after a row swapped"
 grep -q "ZZZ.*not in the chain" err.txt && grep -q "for ALB .*missing" err.txt ||
 	fail "verify after a swap said: $(cat err.txt)"
 
+# the row deleted together with its creation event (the append-only trigger dropped first):
+# the last creation still counts it
+cp base.db ledger.db
+Q "drop trigger events_no_delete; delete from events where kind = 'create' and delivery =
+   (select id from deliveries where key = 'ALB'); delete from deliveries where key = 'ALB'" ||
+	fail "sqlite3 delete with its event"
+send >out.txt 2>err.txt
+expect_rc 65 $? "send after a row and its creation event were deleted"
+grep -q "ledger damaged: 5 deliveries but 6 creation events" err.txt ||
+	fail "send after a row and its event were deleted said: $(cat err.txt)"
+[ "$(sink_count "$WORK/sink")" = 3 ] || fail "a row deleted with its event was resent"
+"$DEMARCHE" --store ledger.db verify >/dev/null 2>err.txt
+expect_rc 65 $? "verify after a row and its creation event were deleted"
+
 # --- edits of every column the chain accounts for ---------------------------------------------
 edit() { # sql, what verify must name
 	cp base.db ledger.db
