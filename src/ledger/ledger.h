@@ -225,13 +225,12 @@ int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 
 /*
  * The quick integrity check, cheap at a million deliveries (one index count, a few rows):
- * as many deliveries as the chain created (each creation event carries its ordinal, so
- * the last one counts them all, even when a row was deleted with its event), the chain's
- * head (its last event)
- * hashes right, links to the event before it, is the highest event ever written, and agrees
- * with the row it changed. Returns EX_OK, EX_DATAERR ("ledger damaged: ...; run demarche
- * verify", naming what is wrong), EX_CONFIG (a read-only ledger of schema 3: nothing to
- * check against yet) or EX_IOERR. ledger_verify() is the full check.
+ * as many deliveries as the chain created (each creation event carries its ordinal, so the
+ * last one counts them all, even when a row was deleted with its event); the chain's head
+ * (its last event) hashes right, links to the event before it, is the highest event ever
+ * written, and agrees with the row it changed. Returns EX_OK (also for a read-only ledger of
+ * schema 3, whose rows are not in the chain yet), EX_DATAERR ("ledger damaged: ...; run
+ * demarche verify", naming what is wrong) or EX_IOERR. ledger_verify() is the full check.
  */
 int ledger_quick_check(struct ledger *l, char **errstr);
 
