@@ -367,7 +367,9 @@ static int verify_deliveries(struct replay *r, int full, char **errstr)
 		}
 		t->seen = 1;
 		if (t->campaign < 0 || !same_str(ldb_col_text(st, 3), r->camps[t->campaign].id))
-			check_item(r, t, id, "campaign", "campaign", ldb_col_text(st, 3));
+			problem(r, "delivery %lld (%s, %s): campaign edited (the chain says %s)",
+			        (long long)id, ldb_col_text(st, 4), ldb_col_text(st, 5),
+			        t->campaign < 0 ? "none" : r->camps[t->campaign].id);
 		check_item(r, t, id, "key", "key", ldb_col_text(st, 4));
 		check_item(r, t, id, "address", "address", ldb_col_text(st, 5));
 		check_item(r, t, id, "message_id", "message_id", ldb_col_text(st, 6));

@@ -111,6 +111,9 @@ edit "update deliveries set last_reply = '250 forged' where key = 'KEN'" \
 edit "update deliveries set last_code = 550 where key = 'AFG'" "last_code edited"
 edit "update campaigns set content_hash = '$(printf 0%.0s {1..64})'" "content_hash edited"
 edit "update campaigns set title = 'Another'" "title edited"
+edit "update deliveries set via = 'smtp://elsewhere' where key = 'AFG'" "via edited"
+edit "update deliveries set state = 'pending', attempts = 0 where key = 'KEN'" \
+	"its state is pending but its events say sent"
 cp base.db ledger.db
 
 # --- 4. one lock per ledger file, whatever the path ------------------------------------------
