@@ -1,32 +1,13 @@
 /* A send, step by step: prepare (validate, plan, pace), then send through the engine. */
 #include "campaign/run.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sysexits.h>
-#include <unistd.h>
 
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "base/address.h"
-
-/* One send at a time per ledger: a second run would race the first for the same missions. */
-static int lock_store(const char *store, int *fd, char **err)
-{
-	char *path = xasprintf("%s.lock", store);
-	int rc = EX_OK;
-
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		rc = error_set(err, EX_CANTCREAT, "%s: cannot make the lock file", store);
-	else if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
-		rc = error_set(err, EX_TEMPFAIL, "%s: another demarche send is using this ledger",
-		               store);
-	free(path);
-	return rc;
-}
 
 int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 {
@@ -43,10 +24,10 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 	r->concurrency = o->concurrency              ? o->concurrency
 	                 : cfg->smtp.concurrency > 0 ? cfg->smtp.concurrency
 	                                             : 1;
-	rc = lock_store(o->store, &r->lockfd, errstr);
-	r->locked = r->lockfd >= 0;
-	if (rc == EX_OK)
-		rc = ledger_open(o->store, LEDGER_CREATE, &r->ledger, errstr);
+	/* One send at a time per ledger (the lock is on the file, whatever path reaches it),
+	 * and never on a damaged one: a deleted row must not become a new delivery. */
+	rc = ledger_open(o->store, LEDGER_CREATE | LEDGER_EXCLUSIVE | LEDGER_CHECK, &r->ledger,
+	                 errstr);
 	if (rc == EX_OK && !o->test_to && !(r->sc = sentcopy_open(cfg, errstr)) && *errstr)
 		rc = EX_CONFIG;
 	if (rc != EX_OK)
@@ -146,8 +127,6 @@ void run_free(struct run *r)
 	plan_free(&r->p);
 	message_run_free(&r->mr);
 	ledger_close(r->ledger);
-	if (r->locked)
-		close(r->lockfd);
 	account_free(r->acct);
 	merge_free(r->m);
 	memset(r, 0, sizeof(*r));

@@ -48,7 +48,6 @@ struct run {
 	struct sentcopy *sc;
 	struct transport *t;
 	struct copyq *cq;
-	int lockfd, locked;
 	struct plan_not_received nr;
 };
 
@@ -56,6 +55,7 @@ struct run {
  * Steps 1 to 3. Returns EX_OK, or: EX_USAGE, EX_NOINPUT (appeal, roster), EX_DATAERR (bad
  * input, every problem printed to stderr and *errstr left NULL; or a damaged ledger),
  * EX_CONFIG (account, sender, [imap]), EX_TEMPFAIL (another send holds the ledger),
+ * EX_DATAERR with *errstr (the ledger's quick check found it damaged),
  * EX_CANTCREAT / EX_IOERR (ledger, spool) with *errstr. Free r with run_free() either way.
  */
 int run_prepare(struct run *r, const struct run_opts *o, char **errstr);

@@ -682,7 +682,7 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	}
 	if ((rc = app_config(app)))
 		goto out;
-	if ((rc = ledger_open(app_store_path(app), 0, &l, &err)))
+	if ((rc = ledger_open(app_store_path(app), LEDGER_READONLY | LEDGER_CHECK, &l, &err)))
 		goto out;
 	if (campaign && ledger_campaign_exists(l, campaign) != 1) {
 		struct nearest near = {campaign, NULL, (size_t)-1};

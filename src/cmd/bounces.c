@@ -628,7 +628,7 @@ int cmd_bounces(int argc, char **argv, struct app *app)
 		rc = EX_CONFIG;
 		goto out;
 	}
-	if ((rc = ledger_open(app_store_path(app), 0, &b.l, &err)))
+	if ((rc = ledger_open(app_store_path(app), LEDGER_CHECK, &b.l, &err)))
 		goto fail;
 	account = acct->id;
 	b.account = account;

@@ -397,6 +397,10 @@ static void check_ledger(struct doctor *d, struct app *app)
 		skip("ledger: %s does not exist yet (the first send makes it)", path);
 		return;
 	}
+	if (ledger_file_mode_check(path, &err))
+		printf("WARN %s\n", err); /* a warning: doctor's verdict stays */
+	free(err);
+	err = NULL;
 	rc = ledger_open(path, 0, &l, &err);
 	if (rc != EX_OK) {
 		fail(d, rc, "point --store or [store] path at a demarche ledger", "ledger %s: %s",

@@ -1,6 +1,9 @@
-/* demarche verify: check the ledger's hash chain and its deliveries against their events. */
+/* demarche verify: check the ledger's hash chain and every row against the chain's replay. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "base/error.h"
 #include "cmd/cmd.h"
@@ -9,17 +12,24 @@
 const char usage_verify[] =
     "usage: demarche verify\n"
     "\n"
-    "Recomputes the hash chain of the ledger's events and checks every delivery against its\n"
-    "events. Prints \"N events, head HASH\" and exits 0; exits 65 naming the first broken row\n"
-    "(edited, deleted or reordered); 66 when there is no ledger.\n";
+    "Recomputes the hash chain of the ledger's events, replays it, and compares the result\n"
+    "with every delivery and campaign row: a row edited (key, address, message_id, state,\n"
+    "attempts, last code or reply, a campaign's content hash...), inserted by hand or deleted\n"
+    "is named. Prints \"N events, head HASH\" and exits 0: note the head somewhere else, since\n"
+    "someone able to write the file could recompute the whole chain. Exits 65 naming what is\n"
+    "broken; 66 when there is no ledger (an empty or missing file is left as it is). Opens the\n"
+    "ledger read-only (it works on a read-only file system) and warns when the file can be\n"
+    "read or written by its group or others.\n";
 
 int cmd_verify(int argc, char **argv, struct app *app)
 {
 	struct ledger *l = NULL;
-	char *err = NULL;
+	char *err = NULL, *warning = NULL;
+	const char *path;
+	struct stat sb;
 	char head[65];
 	long n = 0;
-	int rc;
+	int rc, missing;
 
 	(void)argv;
 	if (argc > 1) {
@@ -28,15 +38,32 @@ int cmd_verify(int argc, char **argv, struct app *app)
 	}
 	if ((rc = app_config(app)))
 		return rc;
-	if ((rc = ledger_open(app_store_path(app), 0, &l, &err)))
+	path = app_store_path(app);
+	/* nothing to verify, and nothing written: not even SQLite's header into an empty file */
+	if ((missing = stat(path, &sb) != 0) || (S_ISREG(sb.st_mode) && sb.st_size == 0)) {
+		rc = error_set(&err, EX_NOINPUT,
+		               "ledger %s: %s (nothing has been sent with this store)", path,
+		               missing ? strerror(errno) : "empty file");
+		goto out;
+	}
+	if (ledger_file_mode_check(path, &warning))
+		fprintf(stderr, "demarche verify: warning: %s\n", warning);
+	if ((rc = ledger_open(path, LEDGER_READONLY, &l, &err)))
 		goto out;
 	if ((rc = ledger_verify(l, &n, head, &err)))
 		goto out;
 	printf("%ld events, head %s\n", n, head);
+	if (ledger_schema(l) < LEDGER_SCHEMA_VERSION)
+		fprintf(
+		    stderr,
+		    "demarche verify: note: schema %d: the rows are compared with the chain from "
+		    "schema %d on (the next demarche send upgrades it)\n",
+		    ledger_schema(l), LEDGER_SCHEMA_VERSION);
 out:
 	if (rc)
 		fprintf(stderr, "demarche verify: %s\n", err ? err : exit_name(rc));
 	free(err);
+	free(warning);
 	ledger_close(l);
 	return rc;
 }

@@ -32,25 +32,40 @@ int ledger_state_parse(const char *s);
 int ledger_state_received(enum ledger_state s);
 
 /* The schema version this program writes (PRAGMA user_version). */
-/* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths */
-#define LEDGER_SCHEMA_VERSION 3
+/* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths;
+ * 4: identity without case, every row in the chain (creation and adoption events) */
+#define LEDGER_SCHEMA_VERSION 4
 
 struct ledger; /* opaque; one SQLite connection, used by one thread at a time (NOMUTEX) */
 
-#define LEDGER_CREATE 0x1 /* create the file (mode 0600) when it does not exist */
+#define LEDGER_CREATE    0x1 /* create the file (mode 0600) when it does not exist */
+#define LEDGER_READONLY  0x2 /* never write: no migration, works on a read-only file system */
+#define LEDGER_EXCLUSIVE 0x4 /* one writer per ledger file (its inode): see below */
+#define LEDGER_CHECK     0x8 /* run ledger_quick_check() once open */
 
 /*
  * Opens (and with LEDGER_CREATE creates, mode 0600) the ledger at path and migrates its
  * schema forward. Returns EX_OK with *out set (free with ledger_close()), or:
  * EX_NOINPUT  the file does not exist and LEDGER_CREATE was not given;
  * EX_CONFIG   the file was written by a newer demarche (its user_version is higher than
- *             LEDGER_SCHEMA_VERSION); the file is left exactly as it was;
- * EX_DATAERR  the file is not an SQLite database;
- * EX_IOERR / EX_CANTCREAT  SQLite or the file system failed; EX_TEMPFAIL  locked.
+ *             LEDGER_SCHEMA_VERSION), or (LEDGER_READONLY) its schema is too old to be read
+ *             without an upgrade; the file is left exactly as it was;
+ * EX_DATAERR  the file is not an SQLite database; two rows became one identity and cannot
+ *             be merged (schema 4 migration; the file is left as it was); with LEDGER_CHECK,
+ *             the quick check found the ledger damaged;
+ * EX_TEMPFAIL LEDGER_EXCLUSIVE and another process holds the file's lock ("another
+ *             demarche send is using this ledger (FILE)"), or SQLite stayed locked;
+ * EX_IOERR / EX_CANTCREAT  SQLite or the file system failed.
+ * LEDGER_EXCLUSIVE takes a non-blocking flock() on the database file's own descriptor, held
+ * until ledger_close(): any path, symlink or hard link to the same file shares the lock.
+ * LEDGER_READONLY opens for reading only (audit, verify); a ledger of schema 3 opens but is
+ * not migrated (ledger_schema() tells), and the functions that write must not be called.
  * Every function below that writes may also return EX_TEMPFAIL (locked past the timeout).
  * *errstr names the file and the fix.
  */
 int ledger_open(const char *path, int flags, struct ledger **out, char **errstr);
+/* The schema version of the open file (LEDGER_SCHEMA_VERSION unless opened read-only). */
+int ledger_schema(struct ledger *l);
 void ledger_close(struct ledger *l); /* NULL is safe */
 
 /* Tests and benchmarks only: the clock events are stamped with (0: the real clock). */
@@ -76,9 +91,16 @@ struct ledger_delivery {
 };
 
 /*
- * Gets or creates (in state pending) the delivery of campaign to (key, address). The
- * campaign must have been begun. message_id is stored on creation; an existing delivery
- * keeps its own. Returns EX_OK, EX_DATAERR (unknown campaign) or EX_IOERR.
+ * Gets or creates (in state pending) the delivery of campaign to (key, address). Its
+ * identity is (campaign, key, address) with key and address compared without ASCII case
+ * (base/ident.h), as roster validation compares them: "ALB" finds "alb", and
+ * "KEN@Missions.Example" finds "ken@missions.example". The campaign must have been begun.
+ * message_id is stored on creation; an existing delivery keeps its own (and its key and
+ * address as first recorded). A creation is a 'create' event in the chain, in the same
+ * transaction. Before creating, the chain is asked (one index look-up) whether this identity
+ * was created before: if so its row was deleted or edited, and EX_DATAERR ("ledger damaged:
+ * ...; run demarche verify") is returned instead, so a damaged ledger never resends.
+ * Returns EX_OK, EX_DATAERR (unknown campaign, or damaged) or EX_IOERR.
  */
 int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
                         const char *address, const char *message_id, struct ledger_delivery *out,
@@ -188,13 +210,36 @@ int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const cha
                   size_t ncampaigns, int *states, char **errstr);
 
 /*
- * Recomputes the hash chain and checks every delivery against its events (its state is
- * the to_state of its last transition, its attempts the number of -> sending). EX_OK:
- * *nevents and head (65 bytes: hex SHA-256, or 64 zeros for an empty chain) are set.
- * EX_DATAERR: *errstr names the first broken row (event seq or delivery id) and why
- * (edited, deleted, reordered). EX_IOERR: SQLite failed.
+ * Recomputes the hash chain, replays it, and compares the result with every row of
+ * deliveries and campaigns: each delivery must have its creation event and match it (key,
+ * address, message_id, campaign, identity), its state must be the to_state of its last
+ * transition, its attempts the number of -> sending, its last_code, last_reply and via those
+ * of its last transitions; each campaign's content_hash, title, subject and sent times must
+ * be those of its events; a row without events (inserted) or events without a row (deleted)
+ * is named. EX_OK: *nevents and head (65 bytes: hex SHA-256, or 64 zeros for an empty
+ * chain) are set. EX_DATAERR: *errstr names the first broken event, or every damaged row (up
+ * to 20, one a line, "delivery 7 (KEN, ken@...): address edited"). EX_IOERR: SQLite failed.
+ * A read-only ledger of schema 3 gets the checks of schema 3 (chain, states, attempts).
  */
 int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr);
+
+/*
+ * The quick integrity check, cheap at a million deliveries (one index count, a few rows):
+ * as many deliveries as the chain created (each creation event carries its ordinal, so the
+ * last one counts them all, even when a row was deleted with its event); the chain's head
+ * (its last event) hashes right, links to the event before it, is the highest event ever
+ * written, and agrees with the row it changed. Returns EX_OK (also for a read-only ledger of
+ * schema 3, whose rows are not in the chain yet), EX_DATAERR ("ledger damaged: ...; run
+ * demarche verify", naming what is wrong) or EX_IOERR. ledger_verify() is the full check.
+ */
+int ledger_quick_check(struct ledger *l, char **errstr);
+
+/*
+ * 1 when the ledger file at path can be read or written by its group or others, with
+ * *warning (caller frees) naming the file, its mode and the fix; 0 otherwise (also when
+ * it does not exist), *warning NULL. Can't fail.
+ */
+int ledger_file_mode_check(const char *path, char **warning);
 
 /* --- What comes back over IMAP (schema 2) ---------------------------------------------- */
 
@@ -286,9 +331,10 @@ void ledger_copy_clear(struct ledger_copy *c); /* safe on a zeroed struct */
 int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, uint32_t *uid);
 
 /*
- * Bulk loads (benchmarks, imports): everything from ledger_batch_begin() to
- * ledger_batch_end() is one transaction, durable only at the end. Not for send.
- * Returns EX_OK or EX_IOERR; end(commit = 0) rolls back.
+ * Groups writes in one transaction, durable only at ledger_batch_end(commit = 1); end with
+ * commit = 0 rolls the whole batch back. Batches nest, and every function that writes opens
+ * its own SAVEPOINT inside the batch: a transition that fails inside one is undone alone
+ * (its error returned), and the batch may go on. Returns EX_OK, EX_IOERR or EX_TEMPFAIL.
  */
 int ledger_batch_begin(struct ledger *l, char **errstr);
 int ledger_batch_end(struct ledger *l, int commit, char **errstr);

@@ -83,8 +83,8 @@ Q "select last_code, last_reply from deliveries where address='ken.legal@mission
 	grep -q '^550|550 5.1.1' || fail "the bounce's diagnostic is not the last reply"
 Q "select detail from events where kind='transition' and to_state='bounced'" |
 	grep -q "Status: 5.1.10" || fail "no Status in the bounce event"
-kinds() { # address -> the kinds of its events that are not transitions nor Sent copies
-	Q "select kind from events where kind not in ('transition', 'append') and delivery =
+kinds() { # address -> the kinds of its events that are not transitions nor Sent copies nor creations
+	Q "select kind from events where kind not in ('transition', 'append', 'create') and delivery =
 		(select id from deliveries where address = '$1')"
 }
 [ "$(kinds "$(addr ARG)")" = delayed ] || fail "ARG's events: $(kinds "$(addr ARG)")"

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/ident.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "ledger/ledger.h"
@@ -449,8 +450,8 @@ static void test_transition_records(void **state)
 	assert_int_equal(ledger_record(l, "amend", "c", 0, NULL, &err), EX_SOFTWARE);
 	long n;
 	verify_ok(l, &n);
-	/* campaign, 4 transitions, test */
-	assert_int_equal(n, 6);
+	/* campaign, creation, 4 transitions, test */
+	assert_int_equal(n, 7);
 	ledger_close(l);
 	free(err);
 }
@@ -885,9 +886,9 @@ static void test_migrate_v1(void **state)
 	sql(p, text);
 	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
 	assert_int_equal(ledger_verify(l, &n, head, &err), EX_OK);
-	assert_int_equal(n, 21);
-	assert_string_equal(head,
-	                    "1a669075c6e477ab1c20cad04112390efb76b660f3a8f1cdf2e6753a4d2cc890");
+	/* its 21 events, then schema 4's adoption of 2 campaigns and 9 deliveries */
+	assert_int_equal(n, 32);
+	assert_int_equal(ledger_schema(l), LEDGER_SCHEMA_VERSION);
 	/* bare, angled, other case: the same delivery */
 	assert_int_equal(ledger_find_message(l, "asp23-priorities.KEN.abc@coalition.example",
 	                                     count_rows, &rows, &err),
@@ -908,7 +909,7 @@ static void test_migrate_v1(void **state)
 	                 1);
 	assert_int_equal(first_id, 5);
 	ledger_close(l);
-	/* it is schema 2 now, and stays so */
+	/* it is schema 4 now, and stays so */
 	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
 	ledger_close(l);
 	free(text);
@@ -1034,6 +1035,255 @@ static void test_imap_state_and_copies(void **state)
 	free(err);
 }
 
+/* --- schema 4: identity, the chain holds every row, locks, read-only ------------------- */
+
+static long count_sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long n = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_identity(void **state)
+{
+	struct ledger *l = open_new("ident.db");
+	struct ledger_delivery a, b;
+	char *err = NULL, *p = tpath("ident.db");
+
+	(void)state;
+	assert_int_equal(ident_equal("ken@Missions.Example", "KEN@missions.example"), 1);
+	assert_int_equal(ident_equal("ALB", "alb "), 0);
+	/* only ASCII folds, as the roster compares: "É" and "é" stay two keys */
+	assert_int_equal(ident_equal("\xc3\x89", "\xc3\xa9"), 0);
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	assert_int_equal(
+	    ledger_delivery_get(l, "c", "ALB", "alb@missions.example", "<m1>", &a, &err), EX_OK);
+	assert_int_equal(
+	    ledger_delivery_get(l, "c", "alb", "ALB@Missions.Example", "<m2>", &b, &err), EX_OK);
+	assert_int_equal(a.id, b.id);
+	assert_int_equal(
+	    ledger_delivery_get(l, "c", "KEN", "ken@missions.example", "<m3>", &a, &err), EX_OK);
+	assert_int_equal(
+	    ledger_delivery_get(l, "c", "KEN", "KEN@Missions.Example", "<m4>", &b, &err), EX_OK);
+	assert_int_equal(a.id, b.id);
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM deliveries"), 2);
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM events WHERE kind = 'create'"), 2);
+	verify_ok(l, NULL);
+	assert_int_equal(ledger_quick_check(l, &err), EX_OK);
+
+	/* a deleted row: the quick check counts it, and it is never created again */
+	ledger_close(l);
+	sql(p, "DELETE FROM deliveries WHERE key = 'KEN'");
+	assert_int_equal(ledger_open(p, LEDGER_CHECK, &l, &err), EX_DATAERR);
+	assert_non_null(strstr(err, "1 deliveries but 2 creation events"));
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	assert_int_equal(ledger_delivery_get(l, "c", "ken", "ken@missions.example", NULL, &a, &err),
+	                 EX_DATAERR);
+	assert_non_null(strstr(err, "ledger damaged"));
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM deliveries"), 1);
+	ledger_close(l);
+	free(p);
+	free(err);
+}
+
+static void test_savepoints(void **state)
+{
+	struct ledger *l = open_new("sp.db");
+	char *err = NULL;
+	int64_t a, b;
+	long n;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	a = deliver(l, "c", "A");
+	b = deliver(l, "c", "B");
+	assert_int_equal(ledger_batch_begin(l, &err), EX_OK);
+	go(l, a, LS_SENDING, 0);
+	/* an illegal transition inside the batch fails alone */
+	assert_int_equal(ledger_transition(l, b, LS_SENT, 0, NULL, NULL, &err), EX_SOFTWARE);
+	go(l, b, LS_SENDING, 0);
+	/* a nested batch rolled back takes only its own writes */
+	assert_int_equal(ledger_batch_begin(l, &err), EX_OK);
+	go(l, a, LS_SENT, 0);
+	assert_int_equal(ledger_batch_end(l, 0, &err), EX_OK);
+	assert_int_equal(ledger_batch_end(l, 1, &err), EX_OK);
+	verify_ok(l, &n);
+	assert_int_equal(n, 5); /* campaign, 2 creations, 2 transitions */
+	struct ledger_delivery d;
+	assert_int_equal(ledger_delivery_get(l, "c", "A", "mission@A.example", NULL, &d, &err),
+	                 EX_OK);
+	assert_int_equal(d.state, LS_SENDING);
+	/* the outer batch rolled back: nothing */
+	assert_int_equal(ledger_batch_begin(l, &err), EX_OK);
+	go(l, a, LS_SENT, 0);
+	assert_int_equal(ledger_batch_end(l, 0, &err), EX_OK);
+	verify_ok(l, &n);
+	assert_int_equal(n, 5);
+	/* replies are stored on one line, in the row and the chain alike */
+	assert_int_equal(
+	    ledger_transition(l, a, LS_SENT, 0,
+	                      &(struct ledger_outcome){250, "250 ok\r\nforged: yes", NULL, NULL},
+	                      NULL, &err),
+	    EX_OK);
+	char *p = tpath("sp.db");
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM deliveries WHERE last_reply ="
+	                              " '250 ok  forged: yes'"),
+	                 1);
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM events WHERE reply LIKE '%' ||"
+	                              " char(10) || '%'"),
+	                 0);
+	verify_ok(l, NULL);
+	ledger_close(l);
+	free(p);
+	free(err);
+}
+
+/* The v1 sample with extra rows that collide without case, migrated. */
+static int migrate_with(const char *name, const char *extra, char **err)
+{
+	char *p = tpath(name), *sqlfile = xasprintf("%s/ledger/v1-sample.sql", getenv("TESTDATA"));
+	char *text = NULL;
+	struct ledger *l = NULL;
+	size_t len;
+	int rc;
+
+	assert_int_equal(read_file(sqlfile, &text, &len), 0);
+	unlink(p);
+	sql(p, text);
+	sql(p, extra);
+	rc = ledger_open(p, 0, &l, err);
+	ledger_close(l);
+	free(text);
+	free(sqlfile);
+	free(p);
+	return rc;
+}
+
+#define ROW(id, key, addr, state)                                                                  \
+	"INSERT INTO deliveries VALUES(" #id ",'asp23-priorities','" key "','" addr                \
+	"',NULL,'" state                                                                           \
+	"',0,NULL,NULL,NULL,'2024-06-03T00:00:00.000Z','2024-06-03T00:00:00.000Z');"
+#define TRANSITION(seq, d, from, to)                                                               \
+	"INSERT INTO events (seq, time, campaign, delivery, kind, from_state, to_state, "          \
+	"prev_hash,"                                                                               \
+	" hash) VALUES (" #seq ", '2024-06-03T00:00:00.000Z', 'asp23-priorities', " #d             \
+	", 'transition', '" from "', '" to "', 'x', 'y');"
+
+static void test_migrate_collisions(void **state)
+{
+	char *err = NULL, *p = tpath("merge.db");
+	struct ledger *l = NULL;
+	struct ledger_delivery d;
+
+	(void)state;
+	/* 'ken' never went anywhere; 'fra' went through the same states as FRA (3): both merge */
+	assert_int_equal(migrate_with("merge.db",
+	                              ROW(20, "ken", "MISSION@ken.example", "pending")
+	                                  ROW(21, "fra", "mission@FRA.example", "sent")
+	                                      TRANSITION(100, 21, "pending", "sending")
+	                                          TRANSITION(101, 21, "sending", "sent"),
+	                              &err),
+	                 EX_OK);
+	assert_int_equal(count_sql(p, "SELECT merged_into FROM deliveries WHERE id = 20"), 5);
+	assert_int_equal(count_sql(p, "SELECT merged_into FROM deliveries WHERE id = 21"), 3);
+	assert_int_equal(count_sql(p, "PRAGMA user_version"), LEDGER_SCHEMA_VERSION);
+	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
+	assert_int_equal(ledger_delivery_get(l, "asp23-priorities", "Ken", "mission@KEN.example",
+	                                     NULL, &d, &err),
+	                 EX_OK);
+	assert_int_equal(d.id, 5);
+	assert_int_equal(d.state, LS_SENT);
+	ledger_close(l);
+
+	/* 'bra' was sent while BRA (1) was deferred: which one tells the truth? Refused. */
+	assert_int_equal(migrate_with("merge.db",
+	                              ROW(20, "bra", "missao@brasil.example", "sent")
+	                                  TRANSITION(100, 20, "pending", "sending")
+	                                      TRANSITION(101, 20, "sending", "sent"),
+	                              &err),
+	                 EX_DATAERR);
+	assert_non_null(strstr(err, "1 (BRA, missao@brasil.example: sending>deferred)"));
+	assert_non_null(strstr(err, "20 (bra, missao@brasil.example: sending>sent)"));
+	assert_non_null(strstr(err, "not changed"));
+	/* left exactly as it was: schema 1, no new column, no new event */
+	assert_int_equal(count_sql(p, "PRAGMA user_version"), 1);
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM pragma_table_info('deliveries')"
+	                              " WHERE name = 'key_norm'"),
+	                 0);
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM events"), 23);
+	free(p);
+	free(err);
+}
+
+static void test_readonly_and_lock(void **state)
+{
+	char *err = NULL, *p = tpath("ro.db"), *link = tpath("ro-link.db"), *s1 = tpath("v1ro.db");
+	char *sqlfile = xasprintf("%s/ledger/v1-sample.sql", getenv("TESTDATA")), *text = NULL;
+	struct ledger *l = open_new("ro.db"), *l2 = NULL;
+	size_t len;
+	long n;
+
+	(void)state;
+	assert_int_equal(ledger_campaign_begin(l, "c", "t", "s", H1, 0, &err), EX_OK);
+	deliver(l, "c", "A");
+	ledger_close(l);
+	chmod(p, 0400);
+	assert_int_equal(ledger_open(p, LEDGER_READONLY | LEDGER_CHECK, &l, &err), EX_OK);
+	assert_int_equal(ledger_schema(l), LEDGER_SCHEMA_VERSION);
+	verify_ok(l, &n);
+	assert_int_equal(n, 2);
+	ledger_close(l);
+	chmod(p, 0600);
+
+	/* an old schema is not migrated by a read-only open, and says so */
+	assert_int_equal(read_file(sqlfile, &text, &len), 0);
+	unlink(s1);
+	sql(s1, text);
+	assert_int_equal(ledger_open(s1, LEDGER_READONLY, &l, &err), EX_CONFIG);
+	assert_non_null(strstr(err, "schema 1"));
+	assert_int_equal(count_sql(s1, "PRAGMA user_version"), 1);
+
+	/* one lock per file, whatever the path to it */
+	unlink(link);
+	assert_int_equal(symlink(p, link), 0);
+	assert_int_equal(ledger_open(p, LEDGER_EXCLUSIVE, &l, &err), EX_OK);
+	assert_int_equal(ledger_open(link, LEDGER_EXCLUSIVE, &l2, &err), EX_TEMPFAIL);
+	assert_non_null(strstr(err, "another demarche send is using this ledger"));
+	assert_null(l2);
+	/* readers are not held up */
+	assert_int_equal(ledger_open(link, LEDGER_READONLY, &l2, &err), EX_OK);
+	ledger_close(l2);
+	ledger_close(l);
+	assert_int_equal(ledger_open(link, LEDGER_EXCLUSIVE, &l2, &err), EX_OK);
+	ledger_close(l2);
+
+	/* a ledger others can read is flagged */
+	free(err);
+	err = NULL;
+	chmod(p, 0644);
+	assert_int_equal(ledger_file_mode_check(p, &err), 1);
+	assert_non_null(strstr(err, "mode 0644"));
+	free(err);
+	err = NULL;
+	chmod(p, 0600);
+	assert_int_equal(ledger_file_mode_check(p, &err), 0);
+	assert_null(err);
+	free(text);
+	free(sqlfile);
+	free(s1);
+	free(link);
+	free(p);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1051,9 +1301,26 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_migrate_v1),
 	    cmocka_unit_test(test_observe),
 	    cmocka_unit_test(test_imap_state_and_copies),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_savepoints),
+	    cmocka_unit_test(test_migrate_collisions),
+	    cmocka_unit_test(test_readonly_and_lock),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--make-sample"))
 		return make_sample(argv[2]) ? 1 : 0;
+	if (argc == 3 && !strcmp(argv[1], "--migrate")) {
+		/* audit and verify open read-only: the integration test's old stores go
+		 * through the migration here */
+		struct ledger *l = NULL;
+		char *err = NULL;
+		int rc = ledger_open(argv[2], 0, &l, &err);
+
+		if (rc)
+			fprintf(stderr, "%s\n", err);
+		ledger_close(l);
+		free(err);
+		return rc;
+	}
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
