@@ -8,12 +8,12 @@
 #include <sysexits.h>
 
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/ident.h"
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
-#include <openssl/evp.h>
 
 void chain_field_int(struct field *f, int64_t v, int null_if_zero)
 {
@@ -49,9 +49,6 @@ static char *put_int(char *p, int64_t v)
  */
 int chain_hash(struct ledger *l, const char *prev, const struct field *f, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	struct buf *b = &l->scratch;
 	size_t need = sizeof(HASH_DOMAIN) + strlen(prev), np = need - sizeof(HASH_DOMAIN);
 	char *p;
@@ -89,15 +86,8 @@ int chain_hash(struct ledger *l, const char *prev, const struct field *f, char o
 		p += f[i].n;
 		*p++ = ';';
 	}
-	if (!EVP_DigestInit_ex2(l->mdctx, l->sha256, NULL) ||
-	    !EVP_DigestUpdate(l->mdctx, b->data, (size_t)(p - b->data)) ||
-	    !EVP_DigestFinal_ex(l->mdctx, md, &mdlen) || mdlen != 32)
-		return -1;
-	for (unsigned int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	digest_update(l->md, b->data, (size_t)(p - b->data));
+	digest_final_hex(l->md, out);
 	return 0;
 }
 

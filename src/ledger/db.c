@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
-#include <openssl/evp.h>
 
 static const char *const query_sql[Q__COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
@@ -426,10 +426,7 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 	l->path = xstrdup(path);
 	l->lockfd = -1;
 	l->readonly = (flags & LEDGER_READONLY) != 0;
-	if (!(l->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(l->mdctx = EVP_MD_CTX_new())) {
-		rc = error_set(errstr, EX_SOFTWARE, "libcrypto has no SHA-256");
-		goto out;
-	}
+	l->md = digest_new();
 	if (stat(path, &sb) != 0) {
 		if (errno != ENOENT || !(flags & LEDGER_CREATE) || l->readonly) {
 			rc = error_set(errstr, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
@@ -529,8 +526,7 @@ void ledger_close(struct ledger *l)
 		sqlite3_close(l->db);
 	if (l->lockfd >= 0)
 		close(l->lockfd); /* after sqlite3_close(): see lock_file() */
-	EVP_MD_CTX_free(l->mdctx);
-	EVP_MD_free(l->sha256);
+	digest_free(l->md);
 	buf_free(&l->scratch);
 	free(l->path);
 	free(l);

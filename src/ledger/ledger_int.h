@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <openssl/evp.h>
 
 #include "base/buf.h"
 #include "ledger/ledger.h"
@@ -82,8 +81,7 @@ struct ledger {
 	int depth;    /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
 	int lost;     /* SQLite rolled back an enclosing transaction: refuse until it ends */
 	sqlite3_stmt *q[Q__COUNT];
-	EVP_MD *sha256; /* fetched once: an implicit fetch per digest costs more than the hash */
-	EVP_MD_CTX *mdctx;
+	struct digest *md; /* base/digest: SHA-256 fetched once per process */
 	struct buf scratch; /* the canonical encoding being hashed */
 };
 
@@ -169,7 +167,7 @@ struct field {
 
 void chain_field_int(struct field *f, int64_t v, int null_if_zero);
 void chain_field_text(struct field *f, const char *s);
-/* hash = SHA-256(HASH_DOMAIN || prev || encoding(f)), lowercase hex; -1 if libcrypto fails. */
+/* hash = SHA-256(HASH_DOMAIN || prev || encoding(f)), lowercase hex; 0 (kept for callers). */
 int chain_hash(struct ledger *l, const char *prev, const struct field *f, char out[65]);
 /* Appends one event to the chain; the caller holds the write transaction. */
 int chain_append(struct ledger *l, const char *time, const char *kind, const char *campaign,
