@@ -8,23 +8,7 @@ set -u
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/servers/sink.bash"
 
-R="$SRCDIR/recipients"
-export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-unset DEMARCHE_SMTP_PASSWORD DEMARCHE_IMAP_PASSWORD
-draft_original asp-session
-test_ini
-
-PORT=$(free_port)
-CLEANUP+=("sink_stop $WORK/sink")
-sink_start "$WORK/sink" "$PORT" || fail "smtp-sink did not start"
-ROSTER=(--to "$R/missions.example.csv" --join "$R/states-parties.csv")
-send() { "$DEMARCHE" --store ledger.db send appeal "${ROSTER[@]}" --yes "$@"; }
-dump() { sqlite3 ledger.db .dump; }
-no_secret() { # what files...: none of them holds S3cret
-	local what=$1
-	shift
-	! grep -l S3cret "$@" >/dev/null 2>&1 || { cat "$@" >&2; fail "$what printed the password"; }
-}
+. "$(dirname "$0")/secrets.bash"
 
 # A ledger with one mission sent, so a refused run has something to leave untouched.
 send --only KEN --via "smtp://127.0.0.1:$PORT" >out.txt 2>err.txt || fail "first send: $(cat err.txt)"

@@ -2,28 +2,11 @@
 # send --via smtp://alice:S3cret@... (issue 14, point 3): refused with exit 78 before the
 # ledger changes, the URL never echoed whole; also on a rerun after an interrupted run, where
 # the first version wrote the password into events and delivery rows. Real smtp-sink.
-# (Needs cmd/send.c to resolve its account with campaign/account.h first thing.)
 set -u
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/servers/sink.bash"
 
-R="$SRCDIR/recipients"
-export DEMARCHE_TEMPLATES="$SRCDIR/templates"
-unset DEMARCHE_SMTP_PASSWORD DEMARCHE_IMAP_PASSWORD
-draft_original asp-session
-test_ini
-
-PORT=$(free_port)
-CLEANUP+=("sink_stop $WORK/sink")
-sink_start "$WORK/sink" "$PORT" || fail "smtp-sink did not start"
-ROSTER=(--to "$R/missions.example.csv" --join "$R/states-parties.csv")
-send() { "$DEMARCHE" --store ledger.db send appeal "${ROSTER[@]}" --yes "$@"; }
-dump() { sqlite3 ledger.db .dump; }
-no_secret() { # what files...: none of them holds S3cret
-	local what=$1
-	shift
-	! grep -l S3cret "$@" >/dev/null 2>&1 || { cat "$@" >&2; fail "$what printed the password"; }
-}
+. "$(dirname "$0")/secrets.bash"
 
 # A ledger with one mission sent, and one left in doubt by a run killed after the dot.
 send --only KEN --via "smtp://127.0.0.1:$PORT" >out.txt 2>err.txt || fail "first send: $(cat err.txt)"
