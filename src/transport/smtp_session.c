@@ -37,6 +37,7 @@ struct smtp_session {
 	int timeout; /* seconds */
 	char errbuf[CURL_ERROR_SIZE];
 	long connects;
+	long last_connects; /* connections the last transaction opened: 0 when it reused one */
 
 	/* The message: its recipients' entries, their RCPT replies, the strings results hold. */
 	const struct transport_msg *msg;
@@ -318,8 +319,10 @@ static CURLcode tx_perform(struct smtp_session *ss)
 	    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->len) != CURLE_OK)
 		return CURLE_FAILED_INIT;
 	cc = curl_easy_perform(e);
-	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK)
-		ss->connects += nc;
+	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nc) != CURLE_OK)
+		nc = 0;
+	ss->connects += nc;
+	ss->last_connects = nc;
 	/*
 	 * libcurl 7.88 keeps a connection whose wait for the reply to the final dot ended by a
 	 * timeout or by our abort as if it were idle: its next MAIL would read the late reply
@@ -331,6 +334,14 @@ static CURLcode tx_perform(struct smtp_session *ss)
 	    sock != CURL_SOCKET_BAD)
 		shutdown(sock, SHUT_RDWR);
 	return cc;
+}
+
+/* The transaction died on a reused connection before its final dot: worth one retry. */
+static int stale(const struct smtp_session *ss, CURLcode cc)
+{
+	return (cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_GOT_NOTHING) &&
+	       ss->last_connects == 0 && !ss->eof && !ss->malformed && ss->code == 0 &&
+	       !atomic_load(ss->abort);
 }
 
 /* A reply that says our session, not this message, is refused: bad credentials or TLS, or
@@ -502,7 +513,17 @@ void smtp_session_send(struct smtp_session *ss, const struct transport_msg *m,
 			/* Stopped between transactions: the rest never left. */
 			t = (struct tx){TX_DEFERRED, 0, NULL, "interrupted", 0};
 		} else {
-			classify(ss, tx_perform(ss), &t);
+			CURLcode cc = tx_perform(ss);
+
+			/*
+			 * A reused connection the server closed while it sat idle (servers drop
+			 * idle clients): libcurl does not retry SMTP on a fresh one. Nothing of the
+			 * message was accepted (the final dot was never sent), so one more try on a
+			 * new connection cannot deliver it twice.
+			 */
+			if (stale(ss, cc))
+				cc = tx_perform(ss);
+			classify(ss, cc, &t);
 		}
 		if (round == 0)
 			first = t;

@@ -56,6 +56,18 @@ expect_rc 0 $? "452 too many recipients: $(cat out.txt err.txt)"
 	fail "the second transaction did not reuse the connection"
 faulty_stop "$WORK/f2"
 
+# A server that dropped the idle connection just as it was reused: the message was not
+# accepted (no final dot), so it goes again at once on a fresh connection, not deferred.
+P=$(free_port)
+CLEANUP+=("faulty_stop $WORK/f4")
+faulty_start "$WORK/f4" "$P" --drop-reused || fail "faulty server"
+send f4.db "smtp://127.0.0.1:$P" --only ALB,KEN,NLD
+expect_rc 0 $? "a reused connection found dead: $(cat out.txt err.txt)"
+[ "$(faulty_count "$WORK/f4")" = 3 ] || fail "not three messages: $(faulty_log "$WORK/f4")"
+[ "$(faulty_log "$WORK/f4" | awk '{print $2}' | sort -u | wc -l)" = 3 ] ||
+	fail "not a fresh connection each: $(faulty_log "$WORK/f4")"
+faulty_stop "$WORK/f4"
+
 # 5a. Missions in doubt stay counted: AFG's link drops after the dot (in doubt); a rerun that
 # sends ALB and KEN still exits 75 and says one mission is in doubt.
 P=$(free_port)

@@ -4,7 +4,7 @@
 #   faulty_start DIR PORT [OPTION...]  e.g. faulty_start "$WORK/f" 2525 --refuse-rcpt cc@
 #                                      (--refuse-rcpt S 550, --defer-rcpt S 450, --max-rcpt N
 #                                      452 after N RCPTs, --dot-delay MS, --malformed
-#                                      mail|rcpt|dot "250ok", --multiline-dot)
+#                                      mail|rcpt|dot "250ok", --multiline-dot, --drop-reused)
 #   faulty_stop DIR                    stops it (safe when not running)
 #   faulty_count DIR                   how many messages it accepted
 #   faulty_log DIR                     one line per accepted message: "tx PEERPORT rcpt,rcpt

@@ -11,6 +11,8 @@ It accepts every message and keeps none, and injects the faults smtp-sink cannot
                     filters do); connections are served concurrently
   --malformed STAGE answers "250ok" (no space after the code) to MAIL, RCPT or the dot
   --multiline-dot   answers the dot with a three-line reply
+  --drop-reused     closes a connection, without a word, when a second MAIL comes on it (a
+                    server that dropped the idle client just as it was reused)
   --log FILE        appends "tx PEERPORT rcpt1,rcpt2 BYTES" per accepted message
 
 Run it with /usr/bin/python3 (the one with aiosmtpd):
@@ -36,6 +38,12 @@ class Handler:
                 f.write(line + "\n")
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.o.drop_reused:
+            seen = getattr(session, "mails", 0)
+            session.mails = seen + 1
+            if seen:
+                server.transport.abort()
+                return "421 4.4.2 gone"
         if self.o.malformed == "mail":
             return "250ok"
         envelope.mail_from = address
@@ -78,6 +86,7 @@ def main():
     ap.add_argument("--dot-delay", type=int, default=0)
     ap.add_argument("--malformed", choices=["mail", "rcpt", "dot"])
     ap.add_argument("--multiline-dot", action="store_true")
+    ap.add_argument("--drop-reused", action="store_true")
     ap.add_argument("--log")
     opts = ap.parse_args()
 
