@@ -23,10 +23,18 @@ for trial in $(seq 1 "$TRIALS"); do
 	args=(--store "$dir/ledger.db" send appeal --to "$R/missions.example.csv"
 		--join "$R/states-parties.csv" "${SEL[@]}" --via "smtp://127.0.0.1:$PORT" --yes
 		--concurrency "$CONC")
-	# 25 missions, four at a time, a second each: killed somewhere in the first ~2.5 s.
+	# 25 missions, four at a time, a second each: killed at a random moment once the first
+	# messages are out (however slow the binary starts, under valgrind say).
 	"$DEMARCHE" "${args[@]}" >/dev/null 2>&1 &
 	pid=$!
-	sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+	for _ in $(seq 600); do
+		n=$(sqlite3 "$dir/ledger.db" "select count(*) from deliveries where state = 'sending'" \
+			2>/dev/null) || n=0
+		[ "${n:-0}" -ge 1 ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	sleep "$((RANDOM % 2)).$((RANDOM % 10))"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	# The rerun against a quick sink, dumping into the same folder.
