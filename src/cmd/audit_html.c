@@ -1,0 +1,9 @@
+/* demarche audit --format html: one self-contained report. */
+#include "cmd/audit.h"
+#include "base/error.h"
+int audit_html(struct ledger *l, const struct audit_opts *a, char **err)
+{
+	(void)l;
+	(void)a;
+	return error_set(err, EX_SOFTWARE, "todo");
+}
