@@ -220,6 +220,9 @@ int cmd_audit(int argc, char **argv, struct app *app)
 		case 'P':
 			no_pager = 1;
 			break;
+		case 'V':
+			a.no_verify = 1;
+			break;
 		default:
 			fputs(usage_audit, stderr);
 			rc = EX_USAGE;

@@ -13,6 +13,7 @@ struct audit_opts {
 	const char *output;             /* -o FILE or NULL (stdout) */
 	int tty;                        /* stdout was a terminal (before any pager) */
 	int summary;                    /* --summary */
+	int no_verify;                  /* --no-verify: the HTML report does not check the chain */
 	const struct rp_roster *roster; /* --to: the roster read; NULL without */
 };
 
