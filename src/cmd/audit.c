@@ -40,9 +40,10 @@ const char usage_audit[] =
     "roster and --join columns with --to). --wide: every column, nothing cut; otherwise a\n"
     "table fits 100 columns (long values cut with ...). A long table on a terminal goes\n"
     "through $PAGER (default 'less -FRX'); --no-pager writes it directly.\n"
-    "--format html: one self-contained report (no script, no external request) to -o FILE or\n"
-    "stdout; --format xlsx -o FILE: a spreadsheet (Summary, By group, Missing, Deliveries,\n"
-    "Matrix), every value stored as text.\n"
+    "--format html: one self-contained report (no script, no external request) to\n"
+    "-o/--output FILE or stdout, the hash chain verified first (--no-verify: not);\n"
+    "--format xlsx -o FILE: a spreadsheet (Summary, By group, Missing, Deliveries, Matrix),\n"
+    "every value stored as text.\n"
     "A table on a terminal is coloured unless NO_COLOR is set; CSV is RFC 4180 (CRLF).\n"
     "Values are treated as hostile: the table shows control, bidi and invisible characters\n"
     "and bytes that are not UTF-8 escaped (\\x1b, \\u202e, \\xff); a CSV cell starting with\n"
@@ -88,8 +89,8 @@ static int nearest_campaign(const struct ledger_campaign *c, void *ctx)
 
 /* Each view's own columns: other --columns names are roster or --join columns. */
 static const char *const deliveries_cols[] = {
-    "key",       "state",      "address",    "time",           "attempts",
-    "last_code", "last_reply", "message_id", "content_sha256", NULL,
+    "key",        "state",      "address",        "time",    "attempts", "last_code",
+    "last_reply", "message_id", "content_sha256", "version", NULL,
 };
 static const char *const missing_cols[] = {
     "key",           "state_party", "email",      "reason", "mission", "accepted",

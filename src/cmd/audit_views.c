@@ -256,6 +256,15 @@ struct deliveries_ctx {
 	long *rows_by_group;
 };
 
+/* The appeal's version as a table shows it: 8 hex digits, as git's short hashes. */
+static const char *short8(const char *hash, char out[13])
+{
+	if (!hash)
+		return NULL;
+	snprintf(out, 9, "%s", hash);
+	return out;
+}
+
 static int delivery_line(const struct ledger_row *r, void *ctx)
 {
 	struct deliveries_ctx *dc = ctx;
@@ -277,7 +286,7 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	if (table && !r->last_reply)
 		cells[D_REPLY] = cells[D_CODE];
 	cells[D_MSGID] = r->message_id;
-	cells[D_CONTENT] = table && !dc->a->out.wide ? rp_short_hash(dc->hash, shorth) : dc->hash;
+	cells[D_CONTENT] = table && !dc->a->out.wide ? short8(dc->hash, shorth) : dc->hash;
 	if (ros) {
 		long i = rp_roster_find(ros, r->key);
 
@@ -365,7 +374,7 @@ static int known_widths(struct ledger *l, const struct audit_opts *a, struct rp_
 	wd[D_REPLY] = w.reply > m.w.reply ? w.reply : m.w.reply;
 	if (wd[D_REPLY] < 3)
 		wd[D_REPLY] = 3;
-	wd[D_CONTENT] = a->out.wide ? 64 : 12;
+	wd[D_CONTENT] = a->out.wide ? 64 : 8;
 	for (size_t i = 0; i < o->nsel; i++)
 		if (wd[o->sel[i]] < 0) /* a column chosen with --columns that is not measured */
 			goto out;
@@ -387,7 +396,8 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 
 	col_add(&cs, "key", RP_STR, RP_COL_TABLE);
 	col_add(&cs, "state", RP_STR, RP_COL_TABLE | RP_COL_STATE);
-	col_add(&cs, "address", RP_STR, RP_COL_TABLE | RP_COL_FIT);
+	/* an address is never cut (a reader searches for it); long replies are */
+	col_add(&cs, "address", RP_STR, RP_COL_TABLE);
 	col_add(&cs, "time", RP_STR, RP_COL_TABLE);
 	col_add(&cs, "attempts", RP_INT, RP_COL_TABLE);
 	col_add(&cs, "last_code", RP_INT, 0);
@@ -395,7 +405,8 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, "message_id", RP_STR, RP_COL_FIT);
 	/* the campaign's hash: which version a delivery carried is not in the public ledger
 	 * API (amend events are not readable through it), so this is the current version */
-	col_add(&cs, "content_sha256", RP_STR, RP_COL_TABLE);
+	col_add(&cs, a->out.fmt == RP_TABLE && !a->out.wide ? "version" : "content_sha256", RP_STR,
+	        RP_COL_TABLE);
 	if (a->by)
 		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE | RP_COL_FIT);
 	dc.extra_col = col_extras(&cs, ros);
