@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -365,54 +366,106 @@ out:
 
 /* --- the pager ----------------------------------------------------------------------------- */
 
-static pid_t pager_pid;
+/*
+ * The table is written to memory first (stdout swapped for a memory stream), then to the
+ * terminal when it fits the screen, else into $PAGER. Deciding before starting the pager
+ * keeps a short table free of the pager's own terminal codes.
+ */
+static FILE *real_stdout, *mem_stdout;
+static char *mem_buf;
+static size_t mem_len;
 
-int rp_pager_start(void)
+static const char *pager_command(void)
 {
 	const char *pager = getenv("PAGER");
-	int fd[2];
-	pid_t pid;
 
-	if (!isatty(STDOUT_FILENO))
-		return 0;
 	if (!pager)
 		pager = "less -FRX";
 	if (!*pager || !strcmp(pager, "cat"))
+		return NULL;
+	return pager;
+}
+
+int rp_pager_start(void)
+{
+	if (!isatty(STDOUT_FILENO) || !pager_command())
 		return 0;
-	if (pipe(fd) < 0)
+	if (!(mem_stdout = open_memstream(&mem_buf, &mem_len)))
 		return 0;
 	fflush(stdout);
+	real_stdout = stdout;
+	stdout = mem_stdout;
+	return 1;
+}
+
+static long screen_rows(void)
+{
+	struct winsize ws;
+	const char *lines = getenv("LINES");
+
+	if (lines && atol(lines) > 0)
+		return atol(lines);
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+		return ws.ws_row;
+	return 24;
+}
+
+/* Writes buf into the pager; returns 0, or -1 when it could not be started. */
+static int through_pager(const char *pager, const char *buf, size_t len)
+{
+	int fd[2], status;
+	pid_t pid;
+	void (*old)(int);
+
+	if (pipe(fd) < 0)
+		return -1;
 	if ((pid = fork()) < 0) {
 		close(fd[0]);
 		close(fd[1]);
-		return 0;
+		return -1;
 	}
 	if (pid == 0) {
 		dup2(fd[0], STDIN_FILENO);
 		close(fd[0]);
 		close(fd[1]);
-		setenv("LESS", "FRX", 0);
+		setenv("LESS", "FRX", 0); /* as git: quit if one screen, colours, no clearing */
 		execl("/bin/sh", "sh", "-c", pager, (char *)NULL);
 		_exit(127);
 	}
-	dup2(fd[1], STDOUT_FILENO);
 	close(fd[0]);
-	close(fd[1]);
 	/* a reader who quits the pager early is not an error: the write fails, we stop */
-	signal(SIGPIPE, SIG_IGN);
-	pager_pid = pid;
-	return 1;
+	old = signal(SIGPIPE, SIG_IGN);
+	while (len) {
+		ssize_t n = write(fd[1], buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf += n;
+		len -= (size_t)n;
+	}
+	close(fd[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	signal(SIGPIPE, old);
+	return 0;
 }
 
 void rp_pager_end(void)
 {
-	int status;
+	long lines = 0;
 
-	if (!pager_pid)
+	if (!mem_stdout)
 		return;
+	fclose(mem_stdout); /* sets mem_buf and mem_len */
+	stdout = real_stdout;
+	mem_stdout = NULL;
+	for (size_t i = 0; i < mem_len; i++)
+		lines += mem_buf[i] == '\n';
+	if (lines < screen_rows() || through_pager(pager_command(), mem_buf, mem_len) < 0)
+		fwrite(mem_buf, 1, mem_len, stdout);
 	fflush(stdout);
-	close(STDOUT_FILENO);
-	while (waitpid(pager_pid, &status, 0) < 0 && errno == EINTR)
-		;
-	pager_pid = 0;
+	free(mem_buf);
+	mem_buf = NULL;
 }

@@ -77,12 +77,15 @@ void rp_out_end(struct rp_out *o);
 /* --- the pager --------------------------------------------------------------------------- */
 
 /*
- * When stdout is a terminal: starts $PAGER (default "less -FRX", which stays out of the way
- * when the output fits the screen; LESS=FRX when LESS is unset, as git does) and points
- * stdout at it. PAGER set to "" or "cat": nothing. Returns 1 when a pager was started.
+ * When stdout is a terminal and $PAGER is not "" or "cat": stdout is swapped for a memory
+ * stream until rp_pager_end(), which writes what was written directly when it is shorter
+ * than the screen (its rows: LINES, else the terminal's, else 24), else into $PAGER
+ * (default "less -FRX"; LESS=FRX when LESS is unset, as git does). Returns 1 when stdout was
+ * swapped. The table is then held in memory: a long table on a terminal is read in a pager
+ * anyway.
  */
 int rp_pager_start(void);
-/* Flushes stdout, closes it and waits for the pager (when one was started). */
+/* Ends what rp_pager_start() began (nothing when it returned 0). */
 void rp_pager_end(void);
 
 #endif
