@@ -408,7 +408,7 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, a->out.fmt == RP_TABLE && !a->out.wide ? "version" : "content_sha256", RP_STR,
 	        RP_COL_TABLE);
 	if (a->by)
-		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE | RP_COL_FIT);
+		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	dc.extra_col = col_extras(&cs, ros);
 	if ((rc = rp_out_init(&o, &a->out, cs.v, cs.n, err)))
 		goto out;
@@ -494,7 +494,7 @@ int audit_missing(struct ledger *l, const struct audit_opts *a, char **err)
 
 	col_add(&cs, "key", RP_STR, RP_COL_TABLE);
 	col_add(&cs, "state_party", RP_STR, RP_COL_TABLE | RP_COL_FIT);
-	col_add(&cs, "email", RP_STR, RP_COL_TABLE | RP_COL_FIT);
+	col_add(&cs, "email", RP_STR, RP_COL_FIT); /* in CSV, JSON and --wide */
 	col_add(&cs, "reason", RP_STR, RP_COL_TABLE);
 	col_add(&cs, "mission", RP_STR, RP_COL_STATE);
 	col_add(&cs, "accepted", RP_STR, RP_COL_TABLE);
@@ -503,7 +503,7 @@ int audit_missing(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, "last_reply", RP_STR, RP_COL_TABLE | RP_COL_FIT);
 	col_add(&cs, "time", RP_STR, 0);
 	if (a->by)
-		group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE | RP_COL_FIT);
+		group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	extra_col = col_extras(&cs, r);
 	if ((rc = rp_out_init(&o, &a->out, cs.v, cs.n, err)))
 		goto out;
@@ -592,7 +592,7 @@ int audit_matrix(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, "key", RP_STR, RP_COL_TABLE);
 	col_add(&cs, "state_party", RP_STR, RP_COL_TABLE | RP_COL_FIT);
 	if (a->by)
-		group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE | RP_COL_FIT);
+		group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	first_camp = cs.n;
 	for (size_t j = 0; j < lg.n; j++)
 		col_add(&cs, lg.v[j].id, RP_STR, RP_COL_TABLE | RP_COL_STATE);

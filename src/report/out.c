@@ -168,6 +168,7 @@ static void fit(struct rp_out *o)
 
 		for (size_t i = 0; i < o->nsel; i++)
 			if ((o->cols[o->sel[i]].flags & RP_COL_FIT) && o->width[i] > MIN_FIT &&
+			    o->width[i] > width_of(o->cols[o->sel[i]].name) &&
 			    (best < 0 || o->width[i] > o->width[best]))
 				best = (long)i;
 		if (best < 0)
