@@ -21,9 +21,13 @@
 extern const char report_html_template[];
 extern const size_t report_html_template_len;
 
-#define MATRIX_MAX 1000 /* missions in the grid; more is for audit --matrix */
-#define BAR_X      260  /* where the coverage bars start (SVG units, 700 wide) */
-#define BAR_W      340  /* a group with every mission received */
+#define MATRIX_MAX  1000 /* missions in the grid; more is for audit --matrix */
+#define MISSING_MAX 2000 /* missing missions listed; more is for audit --missing */
+/* Past this many deliveries the report does not verify the chain itself: verify costs
+ * about 3 s per million deliveries (bench/ledger), more than the whole report. */
+#define VERIFY_MAX 200000
+#define BAR_X      260 /* where the coverage bars start (SVG units, 700 wide) */
+#define BAR_W      340 /* a group with every mission received */
 
 /*
  * Every string in the context is escaped here (esc_html(): visible controls, then entities),
@@ -130,7 +134,7 @@ static const char *state_class(const struct rp_status *s)
 	case RP_PARTIAL:
 		return "s-partial";
 	default:
-		return s->main_state < 0                                           ? "s-none"
+		return s->main_state < 0 || s->main_state == LS_PENDING            ? "s-none"
 		       : s->main_state == LS_FAILED || s->main_state == LS_BOUNCED ? "s-failed"
 		                                                                   : "s-partial";
 	}
@@ -151,13 +155,15 @@ static void missing(json_t *ctx, const struct rp_roster *r, const struct rp_camp
 
 			if ((by && r->group_of[i] != g) || ms == RP_RECEIVED)
 				continue;
+			if (n++ >= MISSING_MAX)
+				continue; /* counted, not listed: a report is read, not searched */
 			o = json_object();
-			n++;
 			snprintf(acc, sizeof(acc), "%d/%d", s->naccepted, s->naddr);
 			put_s(o, "key", r->v[i].key);
 			put_s(o, "name", r->v[i].name);
 			put_s(o, "group", r->groups[r->group_of[i]]);
-			put_s(o, "reason", ms == RP_PARTIAL ? "partial" : rp_reason(s->main_state));
+			put_s(o, "reason", rp_reason(s->main_state));
+			put_b(o, "partial", ms == RP_PARTIAL);
 			put_s(o, "cls", state_class(s));
 			put_s(o, "accepted", acc);
 			put_s(o, "reply", s->reply);
@@ -166,6 +172,10 @@ static void missing(json_t *ctx, const struct rp_roster *r, const struct rp_camp
 		}
 	json_object_set_new(ctx, "missing", arr);
 	put_i(ctx, "missing_count", n);
+	if (n > MISSING_MAX) {
+		put_i(ctx, "missing_more", n - MISSING_MAX);
+		put_i(ctx, "missing_max", MISSING_MAX);
+	}
 	put_b(ctx, "missing_count_nonzero", n > 0);
 }
 
@@ -305,15 +315,17 @@ static void matrix(json_t *ctx, const struct rp_roster *r, const struct rp_ledge
 	json_object_set_new(ctx, "matrix", rows);
 }
 
-static void chain(json_t *ctx, struct ledger *l, int skip)
+static void chain(json_t *ctx, struct ledger *l, int skip, long deliveries)
 {
 	char head[65], t[32], *err = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
 	long n = 0;
 
-	if (skip) {
+	if (skip || deliveries > VERIFY_MAX) {
 		put_b(ctx, "chain_skipped", 1);
+		put_i(ctx, "chain_deliveries", deliveries);
+		put_i(ctx, "verify_max", VERIFY_MAX);
 		return;
 	}
 	gmtime_r(&now, &tm);
@@ -378,7 +390,13 @@ int audit_html(struct ledger *l, const struct audit_opts *a, char **err)
 		}
 	}
 	days(ctx, &lg, a->campaign ? focus : NULL);
-	chain(ctx, l, a->no_verify);
+	{
+		long n = 0;
+
+		for (size_t j = 0; j < lg.n; j++)
+			n += lg.v[j].addresses;
+		chain(ctx, l, a->no_verify, n);
+	}
 	if ((rc = mustache_compile(report_html_template, report_html_template_len,
 	                           "report.html.mustache", 1, &t, err))) {
 		rc = EX_SOFTWARE;
