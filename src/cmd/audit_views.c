@@ -308,6 +308,7 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 
 struct measure {
 	struct ledger_widths w;
+	int msgid;   /* the widest Message-ID (no index has it: measured rows only) */
 	long n, max; /* rows measured; stop after max (0: never) */
 };
 
@@ -326,6 +327,8 @@ static int measure_line(const struct ledger_row *r, void *ctx)
 		w->address = n;
 	if ((n = (int)esc_term_width(r->last_reply)) > w->reply)
 		w->reply = n;
+	if ((n = (int)esc_term_width(r->message_id)) > m->msgid)
+		m->msgid = n;
 	return 0;
 }
 
@@ -375,6 +378,8 @@ static int known_widths(struct ledger *l, const struct audit_opts *a, struct rp_
 	if (wd[D_REPLY] < 3)
 		wd[D_REPLY] = 3;
 	wd[D_CONTENT] = a->out.wide ? 64 : 8;
+	wd[D_CODE] = 3;
+	wd[D_MSGID] = m.msgid; /* past MEASURE_MAX, a longer one pushes the hash right */
 	for (size_t i = 0; i < o->nsel; i++)
 		if (wd[o->sel[i]] < 0) /* a column chosen with --columns that is not measured */
 			goto out;

@@ -319,7 +319,8 @@ int audit_xlsx(struct ledger *l, const struct audit_opts *a, char **err)
 	rc = deliveries(&b, l, &lg, a->campaign, &left_out, err);
 	matrix(&b, &lg, a->roster, a->by);
 	if ((e = workbook_close(b.wb)) != LXW_NO_ERROR && !rc)
-		rc = error_set(err, EX_IOERR, "writing %s failed: %s", a->output, lxw_strerror(e));
+		rc = error_set(err, e == LXW_ERROR_CREATING_XLSX_FILE ? EX_CANTCREAT : EX_IOERR,
+		               "writing %s failed: %s", a->output, lxw_strerror(e));
 	if (!rc && left_out)
 		fprintf(stderr,
 		        "demarche audit: %ld deliveries past the sheet's %d rows left out of %s "

@@ -116,7 +116,7 @@ int rp_ledger_fold(struct ledger *l, const char *only, const struct rp_roster *r
                    struct rp_ledger *out, char **err);
 void rp_ledger_free(struct rp_ledger *lg);
 
-/* The first 12 hex digits of a content hash (static buffer per call site: out[13]). */
+/* The first 12 hex digits of a content hash, written into out; NULL for NULL. */
 const char *rp_short_hash(const char *hash, char out[13]);
 
 #endif
