@@ -243,6 +243,7 @@ enum {
 	D_REPLY,
 	D_MSGID,
 	D_CONTENT,
+	D_VERSION,
 	D__BASE
 };
 
@@ -286,7 +287,19 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	if (table && !r->last_reply)
 		cells[D_REPLY] = cells[D_CODE];
 	cells[D_MSGID] = r->message_id;
-	cells[D_CONTENT] = table && !dc->a->out.wide ? short8(dc->hash, shorth) : dc->hash;
+	switch (rp_carried(r->campaign ? r->campaign : dc->a->campaign, r->key, r->message_id,
+	                   dc->hash)) {
+	case 1:
+		cells[D_CONTENT] = dc->hash;
+		cells[D_VERSION] = table ? short8(dc->hash, shorth) : "current";
+		break;
+	case 0:
+		cells[D_CONTENT] = NULL;
+		cells[D_VERSION] = "earlier";
+		break;
+	default: /* not a Message-ID demarche makes: no telling */
+		cells[D_CONTENT] = cells[D_VERSION] = NULL;
+	}
 	if (ros) {
 		long i = rp_roster_find(ros, r->key);
 
@@ -377,7 +390,8 @@ static int known_widths(struct ledger *l, const struct audit_opts *a, struct rp_
 	wd[D_REPLY] = w.reply > m.w.reply ? w.reply : m.w.reply;
 	if (wd[D_REPLY] < 3)
 		wd[D_REPLY] = 3;
-	wd[D_CONTENT] = a->out.wide ? 64 : 8;
+	wd[D_CONTENT] = 64;
+	wd[D_VERSION] = 8;
 	wd[D_CODE] = 3;
 	wd[D_MSGID] = m.msgid; /* past MEASURE_MAX, a longer one pushes the hash right */
 	for (size_t i = 0; i < o->nsel; i++)
@@ -408,10 +422,10 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, "last_code", RP_INT, 0);
 	col_add(&cs, "last_reply", RP_STR, RP_COL_TABLE | RP_COL_FIT);
 	col_add(&cs, "message_id", RP_STR, RP_COL_FIT);
-	/* the campaign's hash: which version a delivery carried is not in the public ledger
-	 * API (amend events are not readable through it), so this is the current version */
-	col_add(&cs, a->out.fmt == RP_TABLE && !a->out.wide ? "version" : "content_sha256", RP_STR,
-	        RP_COL_TABLE);
+	/* the version carried, from the Message-ID (rp_carried()): the current hash, or
+	 * "earlier" for a delivery made before an --amend (whose hash the API does not give) */
+	col_add(&cs, "content_sha256", RP_STR, 0);
+	col_add(&cs, "version", RP_STR, RP_COL_TABLE);
 	if (a->by)
 		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	dc.extra_col = col_extras(&cs, ros);

@@ -213,7 +213,15 @@ static int delivery_row(const struct ledger_row *d, void *ctx)
 		n_cell(ws, row, 6, d->last_code);
 	s_cell(b, ws, row, 7, d->last_reply);
 	s_cell(b, ws, row, 8, d->message_id);
-	s_cell(b, ws, row, 9, rc->hash);
+	switch (rp_carried(d->campaign, d->key, d->message_id, rc->hash)) {
+	case 1:
+		s_cell(b, ws, row, 9, rc->hash);
+		s_cell(b, ws, row, 10, "current");
+		break;
+	case 0: /* made before an --amend (see rp_carried()) */
+		s_cell(b, ws, row, 10, "earlier");
+		break;
+	}
 	rc->row++;
 	return 0;
 }
@@ -222,9 +230,10 @@ static int deliveries(struct book *b, struct ledger *l, const struct rp_ledger *
                       const char *only, long *left_out, char **err)
 {
 	static const char *const heads[] = {
-	    "campaign", "key",       "state",      "address",    "time",
-	    "attempts", "last_code", "last_reply", "message_id", "content_sha256"};
-	struct rows_ctx rc = {b, sheet(b, "Deliveries", heads, 10), 1, NULL, 0};
+	    "campaign",  "key",        "state",      "address",        "time",   "attempts",
+	    "last_code", "last_reply", "message_id", "content_sha256", "version"};
+	const size_t nh = sizeof(heads) / sizeof(heads[0]);
+	struct rows_ctx rc = {b, sheet(b, "Deliveries", heads, nh), 1, NULL, 0};
 	int code = EX_OK;
 
 	for (size_t j = 0; j < lg->n && !code; j++) {
@@ -233,7 +242,7 @@ static int deliveries(struct book *b, struct ledger *l, const struct rp_ledger *
 		rc.hash = lg->v[j].hash; /* the campaign's current version (see audit_views.c) */
 		code = ledger_deliveries(l, lg->v[j].id, delivery_row, &rc, err);
 	}
-	filters(rc.ws, rc.row > 1 ? rc.row - 1 : 1, 10);
+	filters(rc.ws, rc.row > 1 ? rc.row - 1 : 1, nh);
 	*left_out = rc.left_out;
 	return code;
 }

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/xalloc.h"
+#include "mail/compose.h"
 
 const char *rp_mstate_name(enum rp_mstate m)
 {
@@ -489,4 +490,35 @@ const char *rp_short_hash(const char *hash, char out[13])
 		return NULL;
 	snprintf(out, 13, "%s", hash);
 	return out;
+}
+
+/* The 16 hex digits before the '@' of "<campaign.key.HEX@domain>", or NULL. */
+static const char *id_hex(const char *id, const char **domain)
+{
+	const char *at = id ? strrchr(id, '@') : NULL;
+
+	if (!at || at - id < 17 || at[-17] != '.')
+		return NULL;
+	for (const char *p = at - 16; p < at; p++)
+		if (!strchr("0123456789abcdefABCDEF", *p))
+			return NULL;
+	*domain = at + 1;
+	return at - 16;
+}
+
+int rp_carried(const char *campaign, const char *key, const char *message_id, const char *hash)
+{
+	const char *domain = NULL, *hex = id_hex(message_id, &domain), *mine, *d2;
+	char *dom, *made = NULL;
+	int rc = -1;
+
+	if (!hex || !hash)
+		return -1;
+	dom = xstrndup(domain, strcspn(domain, ">"));
+	if (mail_message_id(campaign, key, hash, dom, &made, NULL) == EX_OK &&
+	    (mine = id_hex(made, &d2)))
+		rc = !strncasecmp(mine, hex, 16);
+	free(made);
+	free(dom);
+	return rc;
 }

@@ -116,6 +116,18 @@ int rp_ledger_fold(struct ledger *l, const char *only, const struct rp_roster *r
                    struct rp_ledger *out, char **err);
 void rp_ledger_free(struct rp_ledger *lg);
 
+/*
+ * Which version of the appeal a delivery was made for, from its Message-ID: send derives the
+ * Message-ID from the campaign, the key and the appeal's content hash (mail_message_id()),
+ * and the ledger keeps the one of the delivery's first attempt. Returns 1 when message_id
+ * was made from hash (the current version), 0 when from another content (an earlier one,
+ * before an --amend), -1 when it is not a Message-ID that demarche makes (or is NULL).
+ * The amend events that would name the earlier hash are not readable through the public
+ * ledger API, and a delivery first tried before an --amend and retried after it keeps its
+ * first Message-ID: it says 0 though it carried the new version. Can't fail.
+ */
+int rp_carried(const char *campaign, const char *key, const char *message_id, const char *hash);
+
 /* The first 12 hex digits of a content hash, written into out; NULL for NULL. */
 const char *rp_short_hash(const char *hash, char out[13]);
 

@@ -91,12 +91,19 @@ grep -A1 '^African States,SEN' x.csv | grep -q $'^African States,total,,1/2,1/2\
 	fail "matrix group total: $(cat x.csv)"
 [ "$(tail -1 x.csv)" = $',total,,2/8,2/8\r' ] || fail "matrix total: $(cat x.csv)"
 
-# --- deliveries: the version each carried (the campaign's current hash) -------------------
+# --- deliveries: the version each was made for (from its Message-ID) ----------------------
+# KEN, SEN and BRA went before the amend; FRA, DEU and JPN after it
 D audit june >d.txt
 expect_rc 1 $? "audit june"
-[ "$(grep -c " $SHORT_V2\$" d.txt)" = 8 ] || fail "version column: $(cat d.txt)"
+[ "$(grep -c " $SHORT_V2\$" d.txt)" = 3 ] || fail "version column: $(cat d.txt)"
+[ "$(grep -c " earlier\$" d.txt)" = 5 ] || fail "version column (earlier): $(cat d.txt)"
+grep -q '^DEU .* aaaaaaaa$' d.txt && grep -q '^KEN .*ken@.* earlier$' d.txt ||
+	fail "versions per mission: $(cat d.txt)"
 D audit june --wide | grep -q 'message_id' || fail "--wide shows the Message-ID"
-D audit june --format csv | grep -q ",aaaaaaaaaaaaaaaa" || fail "CSV carries the full hash"
+D audit june --format csv >d.csv
+grep -q $'^FRA,.*,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,current\r$' d.csv ||
+	fail "CSV carries the full hash: $(cat d.csv)"
+grep -q $'^SEN,.*,,earlier\r$' d.csv || fail "CSV: SEN's version is earlier: $(cat d.csv)"
 for f in d.txt m.txt; do
 	python3 -c '
 import sys

@@ -210,7 +210,7 @@ python3 - <<'EOF' || fail "CSV or JSON of the hostile values"
 import csv, json
 db = [l.split("|", 7) for l in open("rows.txt", "rb").read().decode("utf-8", "surrogateescape").splitlines()]
 rows = list(csv.reader(open("a.csv", encoding="utf-8", errors="surrogateescape", newline="")))
-assert rows[0] == ["key", "state", "address", "time", "attempts", "last_code", "last_reply", "message_id", "content_sha256"], rows[0]
+assert rows[0] == ["key", "state", "address", "time", "attempts", "last_code", "last_reply", "message_id", "content_sha256", "version"], rows[0]
 assert len(rows) == len(db) + 1, (len(rows), len(db))
 for got, want in zip(rows[1:], db):
     for g, w in zip(got, want):

@@ -21,6 +21,7 @@
 
 #include "base/xalloc.h"
 #include "ledger/ledger.h"
+#include "mail/compose.h"
 #include "report/model.h"
 #include "roster/roster.h"
 
@@ -55,18 +56,21 @@ static const char sp_csv[] = "iso3,asp_regional_group\n"
                              "NLD,Western European and other States\n"
                              "EVL,\"<b>Other</b> =HYPERLINK(\"\"x\"\")\"\n";
 
+static const char *version = H1; /* the appeal's version being sent */
+
 /* One delivery through the given states, each change with its reply, at t. */
 static int deliver(struct ledger *l, const char *camp, const char *key, const char *addr,
                    const enum ledger_state *path, int code, const char *reply, time_t t)
 {
 	struct ledger_delivery d;
 	struct ledger_outcome o = {code, reply, "smtp://127.0.0.1:2525", NULL};
-	char mid[128], *err = NULL;
+	char *mid = NULL, *err = NULL;
 	int rc;
 
-	snprintf(mid, sizeof(mid), "<%s.%s.fix@coalition.example>", camp, key);
 	ledger_set_clock(l, t);
-	if ((rc = ledger_delivery_get(l, camp, key, addr, mid, &d, &err)))
+	/* the Message-ID send makes: from the campaign, the key and the version sent */
+	if ((rc = mail_message_id(camp, key, version, "coalition.example", &mid, &err)) ||
+	    (rc = ledger_delivery_get(l, camp, key, addr, mid, &d, &err)))
 		goto out;
 	for (size_t i = 0; path[i] != LS_PENDING && !rc; i++) {
 		struct ledger_outcome *oo = path[i] == LS_SENDING ? NULL : &o;
@@ -76,6 +80,7 @@ static int deliver(struct ledger *l, const char *camp, const char *key, const ch
 out:
 	if (rc)
 		fprintf(stderr, "deliver %s %s: %s\n", key, addr, err ? err : "?");
+	free(mid);
 	free(err);
 	return rc;
 }
@@ -122,6 +127,7 @@ static int make_fixture(const char *dir)
 	if ((rc = ledger_open(db, LEDGER_CREATE, &l, &err)))
 		goto out;
 	ledger_set_clock(l, T0);
+	version = H1;
 	if ((rc = ledger_campaign_begin(l, "june", "June appeal <b>", "June", H1, 0, &err)))
 		goto out;
 	if ((rc = deliver(l, "june", "KEN", "ken@missions.example", sent, 250,
@@ -139,6 +145,7 @@ static int make_fixture(const char *dir)
 	ledger_set_clock(l, T0 + 3600);
 	if ((rc = ledger_campaign_begin(l, "june", "June appeal <b>", "June", H2, 1, &err)))
 		goto out;
+	version = H2;
 	if ((rc = deliver(l, "june", "FRA", "fra@missions.example", replied, 250,
 	                  "250 2.0.0 Ok: queued", T0 + 2 * DAY)) ||
 	    (rc = deliver(l, "june", "DEU", "deu@missions.example", failed, 550,
@@ -149,6 +156,7 @@ static int make_fixture(const char *dir)
 	ledger_set_clock(l, T0 + 30 * DAY);
 	if ((rc = ledger_campaign_begin(l, "july", "July appeal", "July", H3, 0, &err)))
 		goto out;
+	version = H3;
 	if ((rc = deliver(l, "july", "KEN", "ken@missions.example", sent, 250, "250 2.0.0 Ok",
 	                  T0 + 30 * DAY)) ||
 	    (rc = deliver(l, "july", "FRA", "fra@missions.example", sent, 250, "250 2.0.0 Ok",
@@ -319,6 +327,22 @@ static void test_groups(void **state)
 	close_fixture(&f);
 }
 
+/* The version a delivery was made for, from its Message-ID: KEN went before the amend. */
+static void test_carried(void **state)
+{
+	char *id = NULL;
+
+	(void)state;
+	assert_int_equal(mail_message_id("june", "KEN", H1, "coalition.example", &id, NULL), 0);
+	assert_int_equal(rp_carried("june", "KEN", id, H1), 1);
+	assert_int_equal(rp_carried("june", "KEN", id, H2), 0);
+	assert_int_equal(rp_carried("june", "SEN", id, H1), 0);
+	assert_int_equal(rp_carried("june", "KEN", "<june.KEN.abc@coalition.example>", H1), -1);
+	assert_int_equal(rp_carried("june", "KEN", NULL, H1), -1);
+	assert_int_equal(rp_carried("june", "KEN", id, NULL), -1);
+	free(id);
+}
+
 /* A --by column that neither the roster nor its joins have is refused. */
 static void test_unknown_by(void **state)
 {
@@ -337,10 +361,9 @@ static void test_unknown_by(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_missions),
-	    cmocka_unit_test(test_without_roster),
-	    cmocka_unit_test(test_groups),
-	    cmocka_unit_test(test_unknown_by),
+	    cmocka_unit_test(test_missions), cmocka_unit_test(test_without_roster),
+	    cmocka_unit_test(test_groups),   cmocka_unit_test(test_unknown_by),
+	    cmocka_unit_test(test_carried),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--make-fixture"))
