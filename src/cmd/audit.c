@@ -321,7 +321,7 @@ int cmd_audit(int argc, char **argv, struct app *app)
 		rc = audit_deliveries(l, &a, &err);
 	else
 		rc = audit_summary(l, &a, &err);
-	if (fflush(stdout) != 0 && !rc && !paged)
+	if (fflush(rp_stdout()) != 0 && !rc && !paged)
 		rc = error_set(&err, EX_IOERR, "writing the report failed");
 	rp_pager_end();
 out:

@@ -98,7 +98,7 @@ static int group_footer(const struct audit_opts *a, const char *what, const long
 	int rc;
 
 	oo.columns = NULL;
-	fputc('\n', stdout);
+	fputc('\n', rp_stdout());
 	if ((rc = rp_out_init(&o, &oo, cols, 3, err)) == EX_OK) {
 		for (size_t g = 0; g < ngroups; g++) {
 			const char *cells[3] = {names[g], num(rows[g], n1), num(missions[g], n2)};
@@ -179,7 +179,7 @@ int audit_summary(struct ledger *l, const struct audit_opts *a, char **err)
 		    [S_FIRST] = {"first_sent", RP_STR, 0},
 		    [S_LAST] = {"last_sent", RP_STR, 0},
 		    [S_MISSIONS] = {"missions", RP_INT, RP_COL_TABLE},
-		    [S_RECEIVED] = {"received", RP_INT, RP_COL_TABLE | RP_COL_STATE},
+		    [S_RECEIVED] = {"received", RP_INT, RP_COL_TABLE},
 		    [S_PARTIAL] = {"partial", RP_INT, RP_COL_TABLE},
 		    [S_MISSING] = {"missing", RP_INT, RP_COL_TABLE},
 		    [S_ADDRESSES] = {"addresses", RP_INT, RP_COL_TABLE},

@@ -144,7 +144,7 @@ void rp_out_widths(struct rp_out *o, const int *w)
 /* Lines are built whole and written at once: a million rows must not cost a printf each. */
 static void put_line(struct rp_out *o)
 {
-	fwrite(o->line.data, 1, o->line.len, stdout);
+	fwrite(o->line.data, 1, o->line.len, rp_stdout());
 	buf_reset(&o->line);
 }
 
@@ -350,7 +350,7 @@ void rp_out_end(struct rp_out *o)
 		}
 	}
 	if (o->o.fmt == RP_JSON)
-		fputs(o->emitted ? "\n]\n" : "[]\n", stdout);
+		fputs(o->emitted ? "\n]\n" : "[]\n", rp_stdout());
 	else if (o->o.fmt == RP_CSV && !o->emitted)
 		csv_row(o, NULL, 1); /* a header even without rows */
 out:
@@ -368,13 +368,18 @@ out:
 /* --- the pager ----------------------------------------------------------------------------- */
 
 /*
- * The table is written to memory first (stdout swapped for a memory stream), then to the
+ * The table is written to memory first (rp_stdout() is a memory stream), then to the
  * terminal when it fits the screen, else into $PAGER. Deciding before starting the pager
  * keeps a short table free of the pager's own terminal codes.
  */
-static FILE *real_stdout, *mem_stdout;
+static FILE *mem_stdout;
 static char *mem_buf;
 static size_t mem_len;
+
+FILE *rp_stdout(void)
+{
+	return mem_stdout ? mem_stdout : stdout;
+}
 
 static const char *pager_command(void)
 {
@@ -393,9 +398,6 @@ int rp_pager_start(void)
 		return 0;
 	if (!(mem_stdout = open_memstream(&mem_buf, &mem_len)))
 		return 0;
-	fflush(stdout);
-	real_stdout = stdout;
-	stdout = mem_stdout;
 	return 1;
 }
 
@@ -460,7 +462,6 @@ void rp_pager_end(void)
 	if (!mem_stdout)
 		return;
 	fclose(mem_stdout); /* sets mem_buf and mem_len */
-	stdout = real_stdout;
 	mem_stdout = NULL;
 	for (size_t i = 0; i < mem_len; i++)
 		lines += mem_buf[i] == '\n';

@@ -4,6 +4,7 @@
 #define DEMARCHE_REPORT_OUT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "base/buf.h"
 
@@ -76,12 +77,15 @@ void rp_out_end(struct rp_out *o);
 
 /* --- the pager --------------------------------------------------------------------------- */
 
+/* Where the rows go: stdout, or while a pager waits (rp_pager_start()) a memory stream. */
+FILE *rp_stdout(void);
+
 /*
- * When stdout is a terminal and $PAGER is not "" or "cat": stdout is swapped for a memory
- * stream until rp_pager_end(), which writes what was written directly when it is shorter
+ * When stdout is a terminal and $PAGER is not "" or "cat": what is written to rp_stdout()
+ * is held in memory until rp_pager_end(), which writes what was written directly when it is shorter
  * than the screen (its rows: LINES, else the terminal's, else 24), else into $PAGER
- * (default "less -FRX"; LESS=FRX when LESS is unset, as git does). Returns 1 when stdout was
- * swapped. The table is then held in memory: a long table on a terminal is read in a pager
+ * (default "less -FRX"; LESS=FRX when LESS is unset, as git does). Returns 1 when the rows
+ * are held. The table is then held in memory: a long table on a terminal is read in a pager
  * anyway.
  */
 int rp_pager_start(void);
