@@ -1,12 +1,12 @@
 /* audit's model: the roster's missions, each campaign folded into one status per mission. */
 #include "report/model.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 
@@ -508,34 +508,31 @@ static const char *id_hex(const char *id, const char **domain)
 
 /*
  * SHA-256 over campaign NUL key NUL hash, as mail_message_id() hashes them (test_audit checks
- * that the two agree), with one digest context kept for the whole run: a million deliveries
- * must not each set up OpenSSL's digest (that tripled audit's time).
+ * that the two agree), with one streaming digest kept for the whole run: a million
+ * deliveries must not each allocate one.
  */
-static int id_digest(const char *campaign, const char *key, const char *hash, unsigned char md[32])
+static void id_digest(const char *campaign, const char *key, const char *hash,
+                      unsigned char md[DIGEST_SIZE])
 {
-	static EVP_MD_CTX *ctx;
-	static EVP_MD *sha256; /* fetched once: an implicit fetch per digest is the slow part */
-	unsigned int n = 0;
+	static struct digest *d; /* kept for the run */
 
-	if (!ctx && (!(sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(ctx = EVP_MD_CTX_new())))
-		return -1;
-	if (!EVP_DigestInit_ex2(ctx, sha256, NULL) ||
-	    !EVP_DigestUpdate(ctx, campaign, strlen(campaign) + 1) ||
-	    !EVP_DigestUpdate(ctx, key, strlen(key) + 1) ||
-	    !EVP_DigestUpdate(ctx, hash, strlen(hash)) || !EVP_DigestFinal_ex(ctx, md, &n) ||
-	    n != 32)
-		return -1;
-	return 0;
+	if (!d)
+		d = digest_new();
+	digest_update(d, campaign, strlen(campaign) + 1);
+	digest_update(d, key, strlen(key) + 1);
+	digest_update(d, hash, strlen(hash));
+	digest_final(d, md);
 }
 
 int rp_carried(const char *campaign, const char *key, const char *message_id, const char *hash)
 {
 	static const char hexd[] = "0123456789abcdef";
 	const char *domain = NULL, *hex = id_hex(message_id, &domain);
-	unsigned char md[32];
+	unsigned char md[DIGEST_SIZE];
 
-	if (!hex || !hash || !campaign || !key || id_digest(campaign, key, hash, md))
+	if (!hex || !hash || !campaign || !key)
 		return -1;
+	id_digest(campaign, key, hash, md);
 	for (int i = 0; i < 8; i++)
 		if (hexd[md[i] >> 4] != (hex[2 * i] | 0x20) ||
 		    hexd[md[i] & 15] != (hex[2 * i + 1] | 0x20))
