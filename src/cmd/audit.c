@@ -297,7 +297,12 @@ int cmd_audit(int argc, char **argv, struct app *app)
 			                       &ids);
 		ro.joins = joins.v;
 		ro.wheres = wheres.v;
-		if ((rc = rp_roster_read(&ro, a.by, (const char *const *)extra, &roster)))
+		struct diags d = DIAGS_INIT;
+
+		rc = rp_roster_read(&ro, a.by, (const char *const *)extra, &roster, &d);
+		diags_print(&d, stderr);
+		diags_free(&d);
+		if (rc)
 			goto out;
 		a.roster = &roster;
 	}

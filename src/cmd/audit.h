@@ -4,7 +4,7 @@
 
 #include "ledger/ledger.h"
 #include "report/model.h"
-#include "report/out.h"
+#include "cmd/audit_out.h"
 
 struct audit_opts {
 	struct rp_out_opts out;         /* format, colour, --wide, --columns */

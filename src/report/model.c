@@ -131,9 +131,8 @@ static void index_groups(struct rp_roster *r)
 }
 
 int rp_roster_read(const struct roster_opts *ro, const char *by, const char *const *extra,
-                   struct rp_roster *r)
+                   struct rp_roster *r, struct diags *d)
 {
-	struct diags d = DIAGS_INIT;
 	struct roster *ros = NULL;
 	struct read_ctx rc = {r, 0, 0};
 	int rcode;
@@ -142,19 +141,16 @@ int rp_roster_read(const struct roster_opts *ro, const char *by, const char *con
 	r->extra_names = extra;
 	for (r->nextra = 0; extra && extra[r->nextra]; r->nextra++)
 		;
-	if ((rcode = roster_open(ro, &ros, &d)) == EX_OK)
-		rcode = roster_each(ros, keep_row, &rc, &d);
-	diags_print(&d, stderr);
-	diags_free(&d);
+	if ((rcode = roster_open(ro, &ros, d)) == EX_OK)
+		rcode = roster_each(ros, keep_row, &rc, d);
 	roster_free(ros);
 	if (rcode)
 		return rcode;
 	/* roster_get() cannot tell a column that does not exist from one with no match: a
 	 * column no row has is taken as a mistyped name */
 	if (by && r->n && !rc.have_by) {
-		fprintf(stderr,
-		        "demarche audit: --by %s: no such column in %s or its --join tables\n", by,
-		        ro->path);
+		diags_add(d, DIAG_ERROR, ro->path, 0, by,
+		          "--by: no such column in the roster or its --join tables");
 		return EX_USAGE;
 	}
 	for (size_t j = 0; j < r->nextra && r->n; j++) {
@@ -163,10 +159,8 @@ int rp_roster_read(const struct roster_opts *ro, const char *by, const char *con
 		for (size_t i = 0; i < r->n; i++)
 			seen += r->v[i].extra[j] != NULL;
 		if (!seen) {
-			fprintf(stderr,
-			        "demarche audit: --columns %s: no such column in %s or its --join "
-			        "tables\n",
-			        extra[j], ro->path);
+			diags_add(d, DIAG_ERROR, ro->path, 0, extra[j],
+			          "--columns: no such column in the roster or its --join tables");
 			return EX_USAGE;
 		}
 	}

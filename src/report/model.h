@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "base/error.h"
 #include "ledger/ledger.h"
 #include "roster/roster.h"
 
@@ -44,14 +45,14 @@ struct rp_roster {
 };
 
 /*
- * Reads the roster (with joins and filters) into r: problems go to stderr with file, row and
+ * Reads the roster (with joins and filters) into r: problems go to d with file, row and
  * column. by and extra name roster or joined columns to keep (borrowed). Returns EX_OK or
  * roster_open()/roster_each()'s codes (EX_NOINPUT, EX_USAGE, EX_DATAERR, EX_IOERR); a by or
- * extra column that the roster and its joins do not have: EX_USAGE, named. Free with
+ * extra column that the roster and its joins do not have: EX_USAGE, named in d. Free with
  * rp_roster_free() (safe on a zeroed struct).
  */
 int rp_roster_read(const struct roster_opts *ro, const char *by, const char *const *extra,
-                   struct rp_roster *r);
+                   struct rp_roster *r, struct diags *d);
 void rp_roster_free(struct rp_roster *r);
 /* The index of key in r, or -1. */
 long rp_roster_find(const struct rp_roster *r, const char *key);

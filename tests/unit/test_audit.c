@@ -213,7 +213,11 @@ static void open_fixture(struct fixture *f, const char *by)
 	ro.path = f->rpath;
 	ro.joins = joins;
 	assert_int_equal(ledger_open(db, 0, &f->l, &err), EX_OK);
-	assert_int_equal(rp_roster_read(&ro, by, NULL, &f->r), EX_OK);
+	struct diags d = DIAGS_INIT;
+
+	assert_int_equal(rp_roster_read(&ro, by, NULL, &f->r, &d), EX_OK);
+	assert_int_equal(d.errors, 0);
+	diags_free(&d);
 	free(db);
 }
 
@@ -353,7 +357,12 @@ static void test_unknown_by(void **state)
 	(void)state;
 	open_fixture(&f, NULL);
 	ro.path = f.rpath;
-	assert_int_equal(rp_roster_read(&ro, "asp_regional_grup", NULL, &r), EX_USAGE);
+	struct diags d = DIAGS_INIT;
+
+	assert_int_equal(rp_roster_read(&ro, "asp_regional_grup", NULL, &r, &d), EX_USAGE);
+	assert_int_equal(d.errors, 1);
+	assert_string_equal(d.v[0].column, "asp_regional_grup");
+	diags_free(&d);
 	rp_roster_free(&r);
 	close_fixture(&f);
 }

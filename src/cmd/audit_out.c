@@ -1,5 +1,5 @@
 /* audit's rows as a table fitted to 100 columns, CSV or JSON; the pager for long tables. */
-#include "report/out.h"
+#include "cmd/audit_out.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -1,7 +1,7 @@
 /* audit's rows in any text format: an aligned table that fits 100 columns, CSV (RFC 4180) or
  * JSON; chosen columns; and the pager a long table goes through on a terminal. */
-#ifndef DEMARCHE_REPORT_OUT_H
-#define DEMARCHE_REPORT_OUT_H
+#ifndef DEMARCHE_CMD_AUDIT_OUT_H
+#define DEMARCHE_CMD_AUDIT_OUT_H
 
 #include <stddef.h>
 #include <stdio.h>
