@@ -219,3 +219,91 @@ void esc_json(struct buf *b, const char *str)
 	}
 	buf_addc(b, '"');
 }
+
+/* The length of the escape or character starting esc_term()'s output at p (ASCII escapes
+ * start with a backslash: \\ \t \xHH \uHHHH \UHHHHHHHH). */
+static size_t shown_unit(const char *p, size_t n)
+{
+	size_t k;
+
+	if (p[0] != '\\')
+		return (k = utf8_seq(p, n)) ? k : 1;
+	switch (p[1]) {
+	case 'x':
+		return 4;
+	case 'u':
+		return 6;
+	case 'U':
+		return 10;
+	default:
+		return 2;
+	}
+}
+
+size_t esc_term_fit(struct buf *b, const char *s, size_t max)
+{
+	struct buf tmp = BUF_INIT;
+	size_t w, used = 0, i = 0;
+
+	if (!max)
+		return 0;
+	w = term_walk(&tmp, s);
+	if (w <= max) {
+		buf_add(b, tmp.data ? tmp.data : "", tmp.len);
+		goto out;
+	}
+	/* every unit is one column per byte (escapes, ASCII) or one per code point */
+	while (i < tmp.len) {
+		size_t k = shown_unit(tmp.data + i, tmp.len - i);
+		size_t cols = tmp.data[i] == '\\' ? k : 1;
+
+		if (used + cols > max - 1)
+			break;
+		buf_add(b, tmp.data + i, k);
+		used += cols;
+		i += k;
+	}
+	buf_adds(b, "\xe2\x80\xa6");
+	w = used + 1;
+out:
+	buf_free(&tmp);
+	return w;
+}
+
+void esc_html(struct buf *b, const char *s)
+{
+	struct buf tmp = BUF_INIT;
+	const char *p;
+
+	term_walk(&tmp, s);
+	for (p = buf_str(&tmp); *p; p++) {
+		switch (*p) {
+		case '&':
+			buf_adds(b, "&amp;");
+			break;
+		case '<':
+			buf_adds(b, "&lt;");
+			break;
+		case '>':
+			buf_adds(b, "&gt;");
+			break;
+		case '"':
+			buf_adds(b, "&quot;");
+			break;
+		case '\'':
+			buf_adds(b, "&#39;");
+			break;
+		default:
+			buf_addc(b, *p);
+		}
+	}
+	buf_free(&tmp);
+}
+
+char *esc_html_dup(const char *s)
+{
+	struct buf b = BUF_INIT;
+
+	esc_html(&b, s);
+	return buf_detach(&b);
+}

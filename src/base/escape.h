@@ -1,4 +1,4 @@
-/* Showing untrusted text safely: on a terminal, in CSV cells and in JSON strings. */
+/* Showing untrusted text safely: on a terminal, in CSV cells, JSON strings and HTML. */
 #ifndef DEMARCHE_ESCAPE_H
 #define DEMARCHE_ESCAPE_H
 
@@ -53,5 +53,22 @@ void esc_csv(struct buf *b, const char *s, int visible);
  * CHARACTER), one per byte, where jansson would refuse the whole string.
  */
 void esc_json(struct buf *b, const char *s);
+
+/*
+ * esc_term() cut to at most max columns: when the escaped text is wider, its first max - 1
+ * columns and "…" (U+2026, one column). An escape such as \x1b is never cut in two: the
+ * cut falls before it. Returns the width appended (<= max). max 0 appends nothing.
+ */
+size_t esc_term_fit(struct buf *b, const char *s, size_t max);
+
+/*
+ * Appends s to b as HTML text or a quoted attribute value: first made visible as by
+ * esc_term() (controls, bidi overrides, invisible characters and bytes that are not UTF-8
+ * shown as \x1b, \u202e, \xff, so the result is valid UTF-8 and reads as it is), then
+ * & < > " ' written as entities. Nothing in s can open a tag, an attribute or a script.
+ */
+void esc_html(struct buf *b, const char *s);
+/* esc_html() into a new string (caller frees); NULL s gives "". */
+char *esc_html_dup(const char *s);
 
 #endif

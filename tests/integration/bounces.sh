@@ -115,7 +115,7 @@ Q "select detail from events where kind='reply'" | grep -q "delivery was bounced
 	fail "no reply event for the bounced delivery"
 
 # the audit shows them; the chain holds
-D audit "$CAMPAIGN" >audit.txt
+D audit "$CAMPAIGN" --wide >audit.txt
 grep -q "^DEU  *replied .*acknowledged by" audit.txt || fail "audit: $(cat audit.txt)"
 grep -q "^KEN  *bounced  *ken.legal@missions.example" audit.txt || fail "audit: $(cat audit.txt)"
 D audit --format csv | grep -q "^$CAMPAIGN,.*,11,0,0,7,0,0,0,3,1," ||

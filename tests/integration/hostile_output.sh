@@ -173,7 +173,7 @@ D bounces --key iso3 >/dev/null 2>&1
 expect_rc 64 $? "--key without --to"
 
 # --- audit: table escaped and aligned, CSV neutralised, JSON exact --------------------------
-D audit "$CAMPAIGN" >table.txt
+D audit "$CAMPAIGN" --wide >table.txt
 expect_rc 1 $? "audit (not all sent)"
 raw_free table.txt "audit table"
 grep -q '^DEU .*=HYPERLINK("http://evil.example","\\x1b\[8m\\x07\\u202e 550 \\xff")' table.txt ||
@@ -193,7 +193,7 @@ EOF
 aligned table.txt || fail "audit table misaligned: $(cat table.txt)"
 if command -v script >/dev/null; then
 	# on a terminal (the widths are measured on escaped text there too)
-	script -qec "'$DEMARCHE' --store ledger.db audit '$CAMPAIGN'" /dev/null >tty.txt
+	script -qec "'$DEMARCHE' --store ledger.db audit '$CAMPAIGN' --wide --no-pager" /dev/null >tty.txt
 	raw_free tty.txt "audit on a terminal"
 	grep -q 'pwned' tty.txt || fail "no table on the terminal: $(cat -v tty.txt)"
 	aligned tty.txt || fail "audit table on a terminal misaligned: $(cat -v tty.txt)"
@@ -210,7 +210,7 @@ python3 - <<'EOF' || fail "CSV or JSON of the hostile values"
 import csv, json
 db = [l.split("|", 7) for l in open("rows.txt", "rb").read().decode("utf-8", "surrogateescape").splitlines()]
 rows = list(csv.reader(open("a.csv", encoding="utf-8", errors="surrogateescape", newline="")))
-assert rows[0] == ["key", "state", "address", "time", "attempts", "last_code", "last_reply", "message_id"], rows[0]
+assert rows[0] == ["key", "state", "address", "time", "attempts", "last_code", "last_reply", "message_id", "content_sha256", "version"], rows[0]
 assert len(rows) == len(db) + 1, (len(rows), len(db))
 for got, want in zip(rows[1:], db):
     for g, w in zip(got, want):
@@ -240,7 +240,7 @@ for b in (b"\x1b", b"\x07", "\u202e".encode(), b"\xff"):
 EOF
 
 # the roster's hostile state name, through audit --missing (DEU has no sent delivery)
-D audit "$CAMPAIGN" --missing --to roster.csv >missing.txt
+D audit "$CAMPAIGN" --missing --to roster.csv --wide >missing.txt
 expect_rc 1 $? "audit --missing"
 raw_free missing.txt "audit --missing"
 grep -q '^DEU  *=HYPERLINK("http://evil.example","\\x1b\[31mGermany\\x07\\u202e")  *deu@' \

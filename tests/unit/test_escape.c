@@ -1,4 +1,4 @@
-/* Unit tests for src/base/escape: terminal, CSV and JSON output of hostile text. */
+/* Unit tests for src/base/escape: terminal, CSV, JSON and HTML output of hostile text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -180,6 +180,51 @@ static void test_unsafe(void **state)
 	assert_false(esc_unsafe(0x4e2d));
 }
 
+static void expect_fit(const char *in, size_t max, const char *want, size_t want_w)
+{
+	struct buf b = BUF_INIT;
+	size_t w = esc_term_fit(&b, in, max);
+
+	assert_string_equal(buf_str(&b), want);
+	assert_int_equal(w, want_w);
+	buf_free(&b);
+}
+
+static void test_fit(void **state)
+{
+	(void)state;
+	expect_fit("250 2.0.0 Ok", 20, "250 2.0.0 Ok", 12);
+	expect_fit("250 2.0.0 Ok", 12, "250 2.0.0 Ok", 12);
+	expect_fit("250 2.0.0 Ok", 8, "250 2.0\xe2\x80\xa6", 8);
+	/* an escape is never cut in two: \x1b (4 columns) does not fit in 3 */
+	expect_fit("ab\033cd", 5, "ab\xe2\x80\xa6", 3);
+	expect_fit("ab\033cd", 7, "ab\\x1b\xe2\x80\xa6", 7);
+	/* one column per code point */
+	expect_fit("C\xc3\xb4te d\xe2\x80\x99Ivoire", 6, "C\xc3\xb4te \xe2\x80\xa6", 6);
+	expect_fit("abc", 1, "\xe2\x80\xa6", 1);
+	expect_fit("abc", 0, "", 0);
+	expect_fit(NULL, 5, "", 0);
+}
+
+static void test_html(void **state)
+{
+	struct buf b = BUF_INIT;
+	char *s;
+
+	(void)state;
+	esc_html(&b, "<script>alert('x')</script> & \"=HYPERLINK(\"");
+	assert_string_equal(buf_str(&b), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; "
+	                                 "&quot;=HYPERLINK(&quot;");
+	buf_reset(&b);
+	/* controls, bidi overrides and bytes that are not UTF-8 are made visible */
+	esc_html(&b, "a\033[2J\xe2\x80\xae\xff\xc3\xa9");
+	assert_string_equal(buf_str(&b), "a\\x1b[2J\\u202e\\xff\xc3\xa9");
+	buf_free(&b);
+	s = esc_html_dup(NULL);
+	assert_string_equal(s, "");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +232,8 @@ int main(void)
 	    cmocka_unit_test(test_csv),
 	    cmocka_unit_test(test_json),
 	    cmocka_unit_test(test_unsafe),
+	    cmocka_unit_test(test_fit),
+	    cmocka_unit_test(test_html),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
