@@ -115,6 +115,8 @@ static int pass_row(void *user, const struct roster_row *row)
 	size_t before = m->d.errors;
 	int rc = 0;
 
+	/* The layout's reference (CICC/{{campaign}}/{{key}}) needs the campaign id. */
+	json_object_set_new(ctx, "campaign", json_string(m->campaign ? m->campaign : ""));
 	if (letter_render(m->letter, lang, ctx, &lo, &m->d) != EX_OK) {
 		json_decref(ctx);
 		/* Name the mission whose fields are missing: the row and its key. */

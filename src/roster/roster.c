@@ -13,6 +13,7 @@
 #include "roster/address.h"
 #include "roster/csvread.h"
 #include "roster/roster.h"
+#include "roster/parts.h"
 
 #define NONE ((size_t)-1)
 /* csvr_read() returns this from our callback once the header is read. */
@@ -1011,11 +1012,12 @@ json_t *roster_context(const struct roster_row *row)
 	}
 	add_facts(row, o);
 	json_object_set_new(o, "language", json_string(r->langs[row->lang]));
-	sal = roster_get(row, "salutation");
-	if (sal && !is_blank(sal))
-		json_object_set_new(o, "salutation", json_string(sal));
-	else
+	/* A salutation the row gives is kept; else parts_add() derives one from the honorific
+	 * and title, with the letter parts the layout uses (inside address, date line). */
+	sal = raw_get(row, "salutation");
+	if (!sal || is_blank(sal))
 		json_object_del(o, "salutation");
+	parts_add(o, r->langs[row->lang], r->date, roster_key(row));
 	return o;
 }
 
