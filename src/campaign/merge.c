@@ -110,8 +110,11 @@ static int pass_row(void *user, const struct roster_row *row)
 	struct pass *p = user;
 	struct merge *m = p->m;
 	struct letter_out lo = {0};
-	json_t *ctx = roster_context(row);
 	const char *lang = roster_language(row);
+	size_t nl;
+	/* letters: the letter parts in the language of the file used (en on fallback) */
+	json_t *ctx = roster_context_in(
+	    row, letter_has_language(m->letter, lang) ? lang : letter_languages(m->letter, &nl)[0]);
 	size_t before = m->d.errors;
 	int rc = 0;
 

@@ -995,6 +995,11 @@ static void add_facts(const struct roster_row *row, json_t *o)
 
 json_t *roster_context(const struct roster_row *row)
 {
+	return roster_context_in(row, NULL);
+}
+
+json_t *roster_context_in(const struct roster_row *row, const char *letter_lang)
+{
 	const struct roster *r = row->r;
 	json_t *o = json_object();
 	const char *sal;
@@ -1017,7 +1022,7 @@ json_t *roster_context(const struct roster_row *row)
 	sal = raw_get(row, "salutation");
 	if (!sal || is_blank(sal))
 		json_object_del(o, "salutation");
-	parts_add(o, r->langs[row->lang], r->date, roster_key(row));
+	parts_add(o, letter_lang ? letter_lang : r->langs[row->lang], r->date, roster_key(row));
 	return o;
 }
 

@@ -125,22 +125,32 @@ static const struct want wants[] = {
 };
 #define NWANTS (sizeof(wants) / sizeof(wants[0]))
 
-/* The index of the line of text equal to line (trailing blanks ignored), or -1. */
+/*
+ * The index of the line of text equal to line, or -1. The text part wraps a long line ended
+ * by a hard break onto lines indented by two: those are joined back (and count as one).
+ */
 static long line_at(const char *text, const char *line)
 {
 	long i = 0;
-	size_t n = strlen(line);
 
 	for (const char *p = text; *p; i++) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len == n && !memcmp(p, line, n))
+		char got[512];
+		size_t len = strcspn(p, "\n");
+		if (len >= sizeof got)
+			return -1;
+		memcpy(got, p, len);
+		got[len] = '\0';
+		p += len + (p[len] == '\n');
+		while (p[0] == ' ' && p[1] == ' ' && p[2] != ' ') {
+			size_t l = strcspn(p + 2, "\n");
+			if (strlen(got) + 1 + l >= sizeof got)
+				return -1;
+			strcat(got, " ");
+			strncat(got, p + 2, l);
+			p += 2 + l + (p[2 + l] == '\n');
+		}
+		if (!strcmp(got, line))
 			return i;
-		if (!e)
-			break;
-		p = e + 1;
 	}
 	return -1;
 }
