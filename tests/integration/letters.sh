@@ -4,7 +4,8 @@
 # and date line in the language's form, the inside address (the mission and city lines) and
 # the right salutation (Cook Islands: "Dear Secretary,"), in that order; its text part holds
 # no Markdown markers ("**", "__"), no trailing blank, no line over 72 characters, no empty
-# first line; and its HTML and text parts carry the same words.
+# first line; and its HTML and text parts carry the same words. check's translation parity:
+# an appeal whose fr.md lost an ask fails, unless --allow-divergent.
 set -u
 . "$(dirname "$0")/lib.bash"
 R="$SRCDIR/recipients"
@@ -17,6 +18,26 @@ for t in asp-session amendment-alert joint-letter security-council review-confer
 		--out "eml-$t" >/dev/null 2>err.txt || fail "preview $t: $(cat err.txt)"
 	[ "$(ls "eml-$t" | wc -l)" = 124 ] || fail "$t: $(ls "eml-$t" | wc -l) messages"
 done
+
+# Translation parity: the drafted appeals pass check; one whose fr.md lost an ask fails,
+# naming both files, unless --allow-divergent.
+"$DEMARCHE" check asp-session --to "$R/missions.example.csv" >/dev/null 2>err.txt ||
+	fail "check of the drafted asp-session: $(cat err.txt)"
+cp -r asp-session lost
+python3 - lost/fr.md <<'PY'
+import sys
+s = open(sys.argv[1], encoding="utf-8").read()
+i = s.index("\n- L'engagement en faveur d'une **coopération solide**")
+open(sys.argv[1], "w", encoding="utf-8").write(s[:i] + s[s.index("\n", i + 1):])
+PY
+"$DEMARCHE" check lost --to "$R/missions.example.csv" >/dev/null 2>err.txt
+expect_rc 65 $? "check of an appeal whose fr.md lost an ask"
+grep -qx "lost/fr.md: error: en.md has 8 bulleted asks, fr.md has 7" err.txt ||
+	fail "parity message: $(cat err.txt)"
+"$DEMARCHE" check lost --to "$R/missions.example.csv" --allow-divergent >out.txt 2>err.txt ||
+	fail "--allow-divergent: $(cat err.txt)"
+grep -qx "lost/fr.md: warning: en.md has 8 bulleted asks, fr.md has 7" err.txt ||
+	fail "parity warning: $(cat err.txt)"
 
 python3 - "$R/missions.example.csv" <<'PY' || fail "see above"
 import csv, datetime, email, html, os, re, sys
