@@ -5,7 +5,8 @@
 # the right salutation (Cook Islands: "Dear Secretary,"), in that order; its text part holds
 # no Markdown markers ("**", "__"), no trailing blank, no line over 72 characters, no empty
 # first line; and its HTML and text parts carry the same words. check's translation parity:
-# an appeal whose fr.md lost an ask fails, unless --allow-divergent.
+# an appeal whose fr.md lost an ask fails, unless --allow-divergent. The joint letter from a
+# 120-row sign-on sheet with two duplicates; draft --print-params read back by draft.
 set -u
 . "$(dirname "$0")/lib.bash"
 R="$SRCDIR/recipients"
@@ -18,6 +19,36 @@ for t in asp-session amendment-alert joint-letter security-council review-confer
 		--out "eml-$t" >/dev/null 2>err.txt || fail "preview $t: $(cat err.txt)"
 	[ "$(ls "eml-$t" | wc -l)" = 124 ] || fail "$t: $(ls "eml-$t" | wc -l) messages"
 done
+
+# The joint letter from a sign-on sheet: 120 rows, two of them duplicates (case and accents,
+# a leading "The"), give 118 signatories, sorted, the duplicates reported by row.
+python3 - >signon.csv <<'PY'
+print("organisation,country")
+for i in range(118):
+    print(f"Organisation number {i:03d} for Justice,Country {i}")
+print("ORGANISATION NUMBER 007 FOR JUSTICE,Country 7")
+print("The Organisation number 042 for Justice,Country 42")
+PY
+"$DEMARCHE" draft joint-letter --set year=2026 --signatories signon.csv -o joint >/dev/null \
+	2>err.txt || fail "draft --signatories: $(cat err.txt)"
+[ "$(grep -c "is a duplicate of row" err.txt)" = 2 ] || fail "duplicates: $(cat err.txt)"
+grep -q "looks like" err.txt && fail "names that differ by their numbers are near: $(head -3 err.txt)"
+grep -q "^signon.csv:120: column 'organisation': warning: .*duplicate of row 9 " err.txt ||
+	fail "the first duplicate's rows: $(cat err.txt)"
+grep -q "^signon.csv:121: .*duplicate of row 44 " err.txt || fail "the second: $(cat err.txt)"
+[ "$(grep -c '^Organisation number .* for Justice (Country [0-9]*)  $' joint/en.md)" = 118 ] ||
+	fail "$(grep -c '^Organisation number' joint/en.md) signatories in the draft"
+grep '^Organisation number' joint/fr.md | sort -c || fail "signatories not sorted"
+"$DEMARCHE" draft security-council --signatories signon.csv -o sc >/dev/null 2>err.txt
+expect_rc 65 $? "--signatories for a template without organisations"
+
+# draft --print-params: a commented params file that draft reads back.
+"$DEMARCHE" draft asp-session --print-params >params.json || fail "--print-params"
+grep -q '^// ' params.json || fail "no comments in the params skeleton"
+grep -q '"venue_fr": "au Siège' params.json || fail "the original letter's values"
+"$DEMARCHE" draft asp-session --params params.json -o fromskel >/dev/null 2>err.txt ||
+	fail "draft from the printed params: $(cat err.txt)"
+cmp -s fromskel/fr.md asp-session/fr.md || fail "the skeleton does not give the original"
 
 # Translation parity: the drafted appeals pass check; one whose fr.md lost an ask fails,
 # naming both files, unless --allow-divergent.
