@@ -84,8 +84,9 @@ PY
 )
 set -- $want
 [ "$1" -gt 0 ] || fail "no English row with an unknown APIC status: the test would prove nothing"
+# (only en.md thanks: the versions differ, which --allow-divergent lets through)
 "$DEMARCHE" check thanks --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
-	--date 2026-12-02 >out.txt 2>err.txt
+	--date 2026-12-02 --allow-divergent >out.txt 2>err.txt
 expect_rc 0 $? "check of an appeal thanking APIC parties: $(cat err.txt)"
 grep -qx "thanks/en.md:$line: {{#apic_party}} leaves out $1 of the $2 missions given this file: their apic_party is unknown" out.txt ||
 	fail "no count of the unknowns left out: $(cat out.txt)"
