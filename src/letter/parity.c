@@ -217,8 +217,10 @@ static int shape_of(const char *dir, const char *lang, struct shape *s)
 		abort(); /* cmark only fails when out of memory */
 	count(doc, s, 0);
 	cmark_node_free(doc);
-	qsort(s->links, s->nlinks, sizeof(*s->links), cmp_str);
-	qsort(s->names, s->nnames, sizeof(*s->names), cmp_str);
+	if (s->nlinks > 1) /* qsort() wants a non-NULL base even for nothing */
+		qsort(s->links, s->nlinks, sizeof(*s->links), cmp_str);
+	if (s->nnames > 1)
+		qsort(s->names, s->nnames, sizeof(*s->names), cmp_str);
 	buf_free(&md);
 	free(block);
 	free(text);

@@ -177,7 +177,8 @@ int signon_read(const char *path, json_t **out, struct diags *d)
 	if (rc == EX_OK && d->errors > e0)
 		rc = EX_DATAERR;
 	if (rc == EX_OK) {
-		qsort(so.v, so.n, sizeof(*so.v), by_key);
+		if (so.n > 1)
+			qsort(so.v, so.n, sizeof(*so.v), by_key);
 		for (size_t i = 1; i < so.n; i++) {
 			/* sorted: the same key is next to its first occurrence */
 			size_t j = i;
