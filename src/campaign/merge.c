@@ -110,11 +110,16 @@ static int pass_row(void *user, const struct roster_row *row)
 	struct pass *p = user;
 	struct merge *m = p->m;
 	struct letter_out lo = {0};
-	json_t *ctx = roster_context(row);
 	const char *lang = roster_language(row);
+	size_t nl;
+	/* letters: the letter parts in the language of the file used (en on fallback) */
+	json_t *ctx = roster_context_in(
+	    row, letter_has_language(m->letter, lang) ? lang : letter_languages(m->letter, &nl)[0]);
 	size_t before = m->d.errors;
 	int rc = 0;
 
+	/* The layout's reference (CICC/{{campaign}}/{{key}}) needs the campaign id. */
+	json_object_set_new(ctx, "campaign", json_string(m->campaign ? m->campaign : ""));
 	if (letter_render(m->letter, lang, ctx, &lo, &m->d) != EX_OK) {
 		json_decref(ctx);
 		/* Name the mission whose fields are missing: the row and its key. */

@@ -10,10 +10,12 @@
 #include "campaign/merge.h"
 #include "cmd/cmd.h"
 #include "letter/mustache.h"
+#include "letter/parity.h"
 
 const char usage_check[] =
     "usage: demarche check APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
     "                      [--where COL=VAL | COL!=VAL]... [--only KEY,...] [--date DATE]\n"
+    "                      [--allow-divergent]\n"
     "\n"
     "Validates every row and renders the appeal for each selected mission; sends nothing.\n"
     "Prints a summary and exits 0, or lists every problem and exits 65.\n"
@@ -21,7 +23,11 @@ const char usage_check[] =
     "State Party on the sending date is an error unless the appeal says 'Audience: any';\n"
     "facts more than 180 days old are a warning; and for each {{#X}} on a fact column X\n"
     "the summary says how many missions it leaves out because X is unknown.\n"
-    "\n" MERGE_OPTIONS_USAGE "  --date YYYY-MM-DD  the sending date (default today)\n";
+    "The language versions must say the same things: the same numbers of numbered and\n"
+    "bulleted asks, paragraphs and headings, the same links and names in the body; a\n"
+    "difference is an error naming both files (\"en.md has 8 bulleted asks, fr.md has 7\").\n"
+    "\n" MERGE_OPTIONS_USAGE "  --date YYYY-MM-DD  the sending date (default today)\n"
+    "  --allow-divergent  language versions that differ are a warning, not an error\n";
 
 /* Per language file: missions rendered with it, and per fact column those with unknown. */
 struct lang_count {
@@ -157,18 +163,24 @@ static void print_warnings(const struct merge *m, size_t open_warnings)
 
 int cmd_check(int argc, char **argv, struct app *app)
 {
-	static const struct option opts[] = {
-	    MERGE_LONG_OPTIONS, {"date", required_argument, NULL, 'D'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {MERGE_LONG_OPTIONS,
+	                                     {"date", required_argument, NULL, 'D'},
+	                                     {"allow-divergent", no_argument, NULL, 'A'},
+	                                     {NULL, 0, NULL, 0}};
 	struct merge_opts mo = {0};
 	struct merge *m = NULL;
 	struct unknowns u = {0};
 	size_t open_warnings = 0;
-	int c, rc;
+	int c, rc, allow_divergent = 0;
 
 	(void)app;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'D') {
 			mo.ro.date = optarg;
+			continue;
+		}
+		if (c == 'A') {
+			allow_divergent = 1;
 			continue;
 		}
 		if (!merge_option(&mo, c, optarg)) {
@@ -186,6 +198,8 @@ int cmd_check(int argc, char **argv, struct app *app)
 	rc = merge_open(&mo, "check", &m);
 	if (rc == EX_OK) {
 		u.facts = roster_fact_columns(m->roster, &u.nfacts);
+		/* letters: translation parity (letter/parity.h), printed with the pass's problems */
+		letter_parity(m->letter, allow_divergent ? DIAG_WARNING : DIAG_ERROR, &m->d);
 		open_warnings = m->d.warnings;
 		rc = merge_validate(m, "check", count_row, &u);
 	}

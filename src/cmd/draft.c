@@ -14,9 +14,12 @@
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
 #include "letter/letter.h"
+#include "letter/signon.h"
 
 const char usage_draft[] =
     "usage: demarche draft TEMPLATE -o DIR [--set K=V]... [--params FILE.json] [--force]\n"
+    "                      [--signatories FILE.csv]\n"
+    "       demarche draft TEMPLATE --print-params\n"
     "\n"
     "Fills the campaign params of TEMPLATE (see 'demarche templates') and writes DIR/LANG.md\n"
     "for each language: the layout expanded, the Params header dropped, attachments copied\n"
@@ -32,7 +35,13 @@ const char usage_draft[] =
     "\n"
     "  -o, --output DIR     where to write (made if missing)\n"
     "  --set K=V            one param as a string (repeatable; overrides --params)\n"
-    "  --params FILE.json   a JSON object of params (lists, e.g. organisations, go here)\n"
+    "  --params FILE.json   a JSON object of params (lists, e.g. organisations, go here);\n"
+    "                       lines starting with // are comments\n"
+    "  --signatories FILE.csv  the organisations param from a sign-on sheet\n"
+    "                       (organisation[,country]): sorted, duplicates left out and\n"
+    "                       reported, near-duplicates reported (warnings, row numbers)\n"
+    "  --print-params       write a commented params file for TEMPLATE to stdout (the\n"
+    "                       original letter's values) and exit; no -o needed\n"
     "  --force              write into DIR even when it is not empty\n"
     "\n"
     "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template\n"
@@ -135,9 +144,11 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	    {"set", required_argument, NULL, 's'},
 	    {"params", required_argument, NULL, 'p'},
 	    {"force", no_argument, NULL, 'f'},
+	    {"signatories", required_argument, NULL, 'S'},
+	    {"print-params", no_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *outdir = NULL, *params_file = NULL;
+	const char *outdir = NULL, *params_file = NULL, *signon_file = NULL;
 	char **sets = NULL, *tpath = NULL, *layout = NULL, *err = NULL, *top = NULL;
 	size_t nsets = 0;
 	struct diags d = DIAGS_INIT;
@@ -145,7 +156,7 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	json_t *params = NULL;
 	struct made_dirs made = {0};
 	struct stat st;
-	int c, force = 0, drafted = 0, rc = EX_OK;
+	int c, force = 0, drafted = 0, print_params = 0, rc = EX_OK;
 
 	(void)app;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
@@ -163,13 +174,19 @@ int cmd_draft(int argc, char **argv, struct app *app)
 		case 'f':
 			force = 1;
 			break;
+		case 'S':
+			signon_file = optarg;
+			break;
+		case 'P':
+			print_params = 1;
+			break;
 		default:
 			fputs(usage_draft, stderr);
 			rc = EX_USAGE;
 			goto out;
 		}
 	}
-	if (optind + 1 != argc || !outdir || !*outdir) {
+	if (optind + 1 != argc || (!print_params && (!outdir || !*outdir))) {
 		fputs(usage_draft, stderr);
 		rc = EX_USAGE;
 		goto out;
@@ -191,16 +208,21 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	rc = letter_load(tpath, layout, &l, &d);
 	if (rc != EX_OK)
 		goto out;
+	if (print_params) { /* letters: draft --print-params (letter/signon.h) */
+		char *ex = xasprintf("%s/original.json", tpath);
+		json_t *example = json_load_file(ex, 0, NULL);
+		params_skeleton(l, argv[optind], json_is_object(example) ? example : NULL, stdout);
+		json_decref(example);
+		free(ex);
+		goto out;
+	}
 
 	if (params_file) {
 		json_error_t jerr;
 
-		params = json_load_file(params_file, 0, &jerr);
+		params = params_load(params_file, &jerr);
 		if (!params) {
-			FILE *fp = fopen(params_file, "r");
-			rc = fp ? EX_DATAERR : EX_NOINPUT;
-			if (fp)
-				fclose(fp);
+			rc = errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
 			fprintf(stderr, "demarche draft: %s:%d: %s\n", params_file, jerr.line,
 			        jerr.text);
 			goto out;
@@ -228,6 +250,18 @@ int cmd_draft(int argc, char **argv, struct app *app)
 			json_object_set_new(params, key, json_string(eq + 1));
 		}
 		free(key);
+	}
+	if (signon_file && !is_param(l, "organisations")) {
+		diags_add(&d, DIAG_ERROR, NULL, 0, NULL,
+		          "--signatories: %s has no 'organisations' param to fill", argv[optind]);
+	} else if (signon_file) { /* letters: the signatories from a sign-on sheet */
+		json_t *orgs = NULL;
+		rc = signon_read(signon_file, &orgs, &d);
+		if (rc == EX_NOINPUT)
+			goto out;
+		if (orgs)
+			json_object_set_new(params, "organisations", orgs);
+		rc = EX_OK;
 	}
 	if (d.errors) {
 		rc = EX_DATAERR;

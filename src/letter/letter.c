@@ -19,6 +19,7 @@
 #include "base/xalloc.h"
 #include "letter/letter.h"
 #include "letter/markdown.h"
+#include "letter/plaintext.h"
 #include "letter/mustache.h"
 #include "mail/attachment.h"
 
@@ -866,9 +867,14 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 	}
 	if (!out->title)
 		out->title = xstrdup(out->subject ? out->subject : "");
-	out->text = markdown_renumber(buf_str(&body));
+	{
+		/* letters: the text part from cmark's tree (letter/plaintext.h), not the source */
+		char *md = markdown_renumber(buf_str(&body));
+		out->html = markdown_html_document(md, strlen(md), out->title);
+		out->text = plaintext_from_markdown(md, strlen(md));
+		free(md);
+	}
 	buf_free(&body);
-	out->html = markdown_html_document(out->text, strlen(out->text), out->title);
 	return EX_OK;
 }
 

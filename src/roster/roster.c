@@ -13,6 +13,7 @@
 #include "base/address.h"
 #include "roster/csvread.h"
 #include "roster/roster.h"
+#include "roster/parts.h"
 
 #define NONE ((size_t)-1)
 /* csvr_read() returns this from our callback once the header is read. */
@@ -994,6 +995,11 @@ static void add_facts(const struct roster_row *row, json_t *o)
 
 json_t *roster_context(const struct roster_row *row)
 {
+	return roster_context_in(row, NULL);
+}
+
+json_t *roster_context_in(const struct roster_row *row, const char *letter_lang)
+{
 	const struct roster *r = row->r;
 	json_t *o = json_object();
 	const char *sal;
@@ -1011,11 +1017,12 @@ json_t *roster_context(const struct roster_row *row)
 	}
 	add_facts(row, o);
 	json_object_set_new(o, "language", json_string(r->langs[row->lang]));
-	sal = roster_get(row, "salutation");
-	if (sal && !is_blank(sal))
-		json_object_set_new(o, "salutation", json_string(sal));
-	else
+	/* A salutation the row gives is kept; else parts_add() derives one from the honorific
+	 * and title, with the letter parts the layout uses (inside address, date line). */
+	sal = raw_get(row, "salutation");
+	if (!sal || is_blank(sal))
 		json_object_del(o, "salutation");
+	parts_add(o, letter_lang ? letter_lang : r->langs[row->lang], r->date, roster_key(row));
 	return o;
 }
 

@@ -123,10 +123,17 @@ long roster_row_line(const struct roster_row *row);        /* 1-based line in th
 /*
  * The letter context for the row: a new JSON object (the caller decrefs it) holding every
  * non-empty roster and joined value (yes/no/true/false, any case, as JSON booleans,
- * everything else as strings), plus the derived "language" and "salutation". Empty
+ * everything else as strings), plus the derived "language" and "salutation" and the letter
+ * parts of roster/parts.h (key, ref_label, letter_date, inside_address, excellency). Empty
  * cells are left out, so that strict rendering reports them as missing.
  */
 json_t *roster_context(const struct roster_row *row);
+/*
+ * The same, with the letter parts (roster/parts.h: date line, salutation when the row has
+ * none, reference label) in letter_lang, the language of the letter file actually used (en
+ * when the appeal has no version in the row's language); NULL: the row's language.
+ */
+json_t *roster_context_in(const struct roster_row *row, const char *letter_lang);
 
 /* The salutation for a language and honorific/name when the row gives none; static. */
 const char *roster_salutation(const char *lang, const char *honorific, const char *name);

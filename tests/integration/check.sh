@@ -84,8 +84,9 @@ PY
 )
 set -- $want
 [ "$1" -gt 0 ] || fail "no English row with an unknown APIC status: the test would prove nothing"
+# (only en.md thanks: the versions differ, which --allow-divergent lets through)
 "$DEMARCHE" check thanks --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
-	--date 2026-12-02 >out.txt 2>err.txt
+	--date 2026-12-02 --allow-divergent >out.txt 2>err.txt
 expect_rc 0 $? "check of an appeal thanking APIC parties: $(cat err.txt)"
 grep -qx "thanks/en.md:$line: {{#apic_party}} leaves out $1 of the $2 missions given this file: their apic_party is unknown" out.txt ||
 	fail "no count of the unknowns left out: $(cat out.txt)"
@@ -98,7 +99,7 @@ grep -q "124 rows, 16 selected" out.txt || fail "--where: $(cat out.txt)"
 
 # A bad roster: every problem listed, with file, row and column.
 cp "$R/missions.example.csv" bad.csv
-printf 'KEN,Kenya again,Mission,Kenya <ken2@missions.example>,,,,,xx,\n' >>bad.csv
+printf 'KEN,Kenya again,Mission,Kenya <ken2@missions.example>,,,,,xx,,\n' >>bad.csv
 "$DEMARCHE" check appeal --to bad.csv >out.txt 2>err.txt
 expect_rc 65 $? "check of a bad roster"
 grep -q "^bad.csv:126: column 'iso3': error: duplicate key 'KEN' (also in row 62)" err.txt ||

@@ -54,7 +54,7 @@ grep -q 'the 23rd session of the Assembly' appeal23/en.md || fail "--set session
 # Refusals.
 "$DEMARCHE" draft asp-session --set session=24 -o missing 2>err.txt
 expect_rc 65 $? "missing params"
-for p in session_ordinal session_dates venue date signatory date_fr venue_es; do
+for p in session_ordinal session_dates venue signatory session_ordinal_fr venue_es; do
 	grep -q "missing param '$p'" err.txt || fail "missing $p not listed"
 done
 [ -e missing ] && fail "a draft with params missing left $(find missing)"

@@ -63,8 +63,19 @@ for name in sorted(os.listdir(d)):
         bad(msg.get_content_type())
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
-    if lang in salutation and salutation[lang] not in text:
-        bad(f"no {salutation[lang]!r} in the text")
+    want = "Dear Secretary," if key == "COK" else salutation.get(lang)
+    if want and want not in text:
+        bad(f"no {want!r} in the text")
+    # The letter parts: reference, place and date line in the language's form, inside
+    # address (the mission's line), each once.
+    if f"CICC/asp22-priorities/{key}" not in text:
+        bad("no reference")
+    months = {"en": r"\d{1,2} [A-Z][a-z]+ \d{4}", "fr": r"le (1er|\d{1,2}) [a-zéû]+ \d{4}",
+              "es": r"\d{1,2} de [a-z]+ de \d{4}"}
+    if not re.search(r"(New|Nueva) York, " + months[lang], text):
+        bad("no date line")
+    if re.sub(r"\s+", " ", row["mission"]) not in re.sub(r"\s+", " ", text):
+        bad("no inside address")
     if "Rom" not in html or "<strong>" not in html or "<p>" not in html:
         bad("the HTML part")
     if "{{" in text or "}}" in text:
