@@ -14,7 +14,8 @@
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
 #include "letter/letter.h"
-#include "letter/signon.h"
+#include "roster/signon.h"
+#include "letter/params.h"
 
 const char usage_draft[] =
     "usage: demarche draft TEMPLATE -o DIR [--set K=V]... [--params FILE.json] [--force]\n"

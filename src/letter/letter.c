@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/confine.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/file.h"
@@ -21,7 +22,6 @@
 #include "letter/markdown.h"
 #include "letter/plaintext.h"
 #include "letter/mustache.h"
-#include "mail/attachment.h"
 
 /* One header value: its source, where it was, and its compiled template. */
 struct header {
@@ -440,7 +440,7 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 			/* Known now: refused at load; a rendered one is checked when opened. */
 			char *why = NULL;
 
-			if (mail_attachment_check_path(h->src, &why) != EX_OK)
+			if (confine_check_path(h->src, &why) != EX_OK)
 				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
 				          "Attachment '%s' refused: %s", h->src, why);
 			free(why);
@@ -837,7 +837,7 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 		/* Opened as send will open it: inside the folder, a regular file. */
 		{
 			char *why = NULL;
-			int fd, r = mail_attachment_open(f->dir, v, &fd, &st, NULL, &why);
+			int fd, r = confine_open(f->dir, v, &fd, &st, NULL, &why);
 
 			if (r != EX_OK) {
 				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
@@ -935,7 +935,7 @@ static int draft_add(struct draft_outs *o, const char *name, char *data, size_t 
 	return EX_OK;
 }
 
-/* Reads the attachment rel of f (as mail_attachment_open() allows) into o. */
+/* Reads the attachment rel of f (as confine_open() allows) into o. */
 static int draft_attachment(const struct letter_file *f, const struct header *h, const char *rel,
                             struct draft_outs *o, struct diags *d)
 {
@@ -945,9 +945,9 @@ static int draft_attachment(const struct letter_file *f, const struct header *h,
 	size_t len = 0;
 	int fd, rc;
 
-	rc = mail_attachment_open(f->dir, rel, &fd, &st, &resolved, &why);
+	rc = confine_open(f->dir, rel, &fd, &st, &resolved, &why);
 	if (rc == EX_OK) {
-		rc = mail_attachment_read(fd, LETTER_MAX_ATTACH_SIZE, &data, &len, &why);
+		rc = confine_read(fd, LETTER_MAX_ATTACH_SIZE, &data, &len, &why);
 		close(fd);
 	}
 	if (rc != EX_OK) {

@@ -78,7 +78,7 @@ struct letter_out {
 	char *title, *subject, *campaign, *cc, *reply_to;
 	char *bcc; /* always NULL: a Bcc header is refused when the letter is loaded */
 	/* Attachment i is attachment_rel[i] inside attachment_dir (the letter file's folder);
-	 * open it only with mail_attachment_open() / mail_attachment_load_in(). attachments[i]
+	 * open it only with confine_open() / mail_attachment_load_in(). attachments[i]
 	 * is the two joined, for messages. */
 	char *attachment_dir;
 	char **attachment_rel;
@@ -103,7 +103,7 @@ void letter_out_free(struct letter_out *out);
  * draft: renders every file with params in residual mode (names that are not params stay
  * Mustache tags; partials and parents are expanded) and writes dir/LANG.md for each, the
  * Params header dropped (the appeal has no params left), attachments copied into dir under
- * their base names (each opened as mail_attachment_open() says; a copy keeps the source's
+ * their base names (each opened as confine_open() says; a copy keeps the source's
  * read and write bits, never more). Header values are filled raw, the body with Markdown
  * escaping. Strict about params: every name in the Params headers must be a key of params
  * (all missing ones are reported in d); extra keys are ignored (the caller checks --set

@@ -1348,7 +1348,7 @@ static void expect_open(const char *dir, const char *rel, int code, const char *
 	char *err = NULL;
 	int fd = 123;
 
-	if (mail_attachment_open(dir, rel, &fd, &st, NULL, &err) != code)
+	if (confine_open(dir, rel, &fd, &st, NULL, &err) != code)
 		fail_msg("%s: %s", rel, err ? err : "EX_OK");
 	if (code == EX_OK) {
 		assert_true(fd >= 0);
@@ -1419,14 +1419,14 @@ static void test_attachment_open_confined(void **state)
 	expect_open(dir, "fifo", EX_DATAERR, "not a regular file"); /* and does not hang */
 
 	/* The resolved path, the read from the descriptor, the limit. */
-	assert_int_equal(mail_attachment_open(dir, "sub/up.txt", &fd, &st, &resolved, &err), EX_OK);
+	assert_int_equal(confine_open(dir, "sub/up.txt", &fd, &st, &resolved, &err), EX_OK);
 	assert_non_null(strstr(resolved, "/annex.txt"));
 	assert_null(strstr(resolved, "/sub/"));
-	assert_int_equal(mail_attachment_read(fd, 4, &data, &len, &err), EX_DATAERR);
+	assert_int_equal(confine_read(fd, 4, &data, &len, &err), EX_DATAERR);
 	assert_non_null(strstr(err, "over the 4 byte limit"));
 	assert_null(data);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(mail_attachment_read(fd, 5, &data, &len, &err), EX_OK);
+	assert_int_equal(confine_read(fd, 5, &data, &len, &err), EX_OK);
 	assert_int_equal(len, 5);
 	assert_string_equal(data, "ANNEX");
 	close(fd);

@@ -19,7 +19,8 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "letter/letter.h"
-#include "letter/signon.h"
+#include "roster/signon.h"
+#include "letter/params.h"
 
 static const char *srcdir(void)
 {
