@@ -7,6 +7,7 @@
 #define DEMARCHE_MERGE_H
 
 #include <getopt.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "letter/letter.h"
@@ -72,6 +73,35 @@ int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user);
 /* The working pass: the same rows again, each rendered and handed to fn. Returns fn's
  * non-zero value, or the roster's code, or EX_OK. */
 int merge_each(struct merge *m, merge_fn fn, void *user);
+
+struct message_run;
+struct message;
+
+/*
+ * Gets each selected mission's message in merge_compose(), on the caller's thread and in
+ * roster order; key and msg are the callee's to read (msg may be taken: message_free() is
+ * safe on what is left). Return 0 to go on, non-zero to stop (that value is returned).
+ * Problems may be added to m->d (they make the pass fail); m->d holds every problem of the
+ * rows before this one and of this one, as in merge_validate().
+ */
+typedef int (*merge_msg_fn)(void *user, struct merge *m, const char *key, long line,
+                            struct message *msg);
+
+/*
+ * The validation pass of merge_validate() with each rendered mission's message composed
+ * (message_build(), into a problem of the row when it cannot be) and handed to fn. The
+ * letters are rendered and the messages composed on worker threads: DEMARCHE_THREADS in
+ * the environment of them (1 to 64), else one per online CPU; with 1, everything runs on
+ * the caller's thread. At most 64 messages per thread wait for fn. Whatever the number,
+ * fn sees the same messages in the same order and the problems printed are the same, in
+ * the same order. Returns EX_OK, fn's non-zero value, or EX_DATAERR (EX_NOINPUT, EX_IOERR
+ * from the roster) having printed every problem, as merge_validate().
+ */
+int merge_compose(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
+                  merge_msg_fn fn, void *user);
+
+/* The worker threads merge_compose() would use (DEMARCHE_THREADS, or the online CPUs). */
+size_t merge_threads(void);
 
 void merge_free(struct merge *m); /* NULL is fine */
 

@@ -19,6 +19,7 @@ int message_run_init(struct message_run *mr, const struct config *cfg, const str
 	const char *at;
 
 	memset(mr, 0, sizeof(*mr));
+	pthread_mutex_init(&mr->lock, NULL);
 	mr->campaign = m->campaign;
 	mr->content_hash = letter_hash(m->letter);
 	if (!addr || !*addr) {
@@ -58,29 +59,33 @@ void message_run_free(struct message_run *mr)
 	}
 	free(mr->att_paths);
 	free(mr->atts);
+	pthread_mutex_destroy(&mr->lock);
 	memset(mr, 0, sizeof(*mr));
 }
 
-/* The attachment at path, read and encoded on first use only. */
+/* The attachment at path, read and encoded on first use only (under the run's lock). */
 static int attachment(struct message_run *mr, const char *path, struct mail_attachment **out,
                       char **errstr)
 {
-	int rc;
+	int rc = EX_OK;
 
+	pthread_mutex_lock(&mr->lock);
 	for (size_t i = 0; i < mr->natts; i++) {
 		if (!strcmp(mr->att_paths[i], path)) {
 			*out = mr->atts[i];
-			return EX_OK;
+			goto out;
 		}
 	}
 	rc = mail_attachment_load(path, out, errstr);
 	if (rc != EX_OK)
-		return rc;
+		goto out;
 	mr->att_paths = xreallocarray(mr->att_paths, mr->natts + 1, sizeof(char *));
 	mr->atts = xreallocarray(mr->atts, mr->natts + 1, sizeof(*mr->atts));
 	mr->att_paths[mr->natts] = xstrdup(path);
 	mr->atts[mr->natts++] = *out;
-	return EX_OK;
+out:
+	pthread_mutex_unlock(&mr->lock);
+	return rc;
 }
 
 struct addrs {
@@ -127,8 +132,10 @@ static const char *ctx_str(json_t *ctx, const char *name)
 	return json_string_value(json_object_get(ctx, name));
 }
 
-int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
-                  time_t date, struct message *msg, char **errstr)
+/* message_build() with the bodies already encoded (tb, hb; NULL: encoded by mail_compose). */
+static int build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
+                 const struct mail_body *tb, const struct mail_body *hb, time_t date,
+                 struct message *msg, char **errstr)
 {
 	struct mail_message mm = {0};
 	struct mail_address to, reply;
@@ -183,6 +190,8 @@ int message_build(struct message_run *mr, const char *key, json_t *ctx, const st
 	mm.campaign = mr->campaign;
 	mm.text = lo->text;
 	mm.html = lo->html;
+	mm.text_body = tb;
+	mm.html_body = hb;
 	if (lo->nattachments) {
 		atts = xcalloc(lo->nattachments, sizeof(*atts));
 		for (size_t i = 0; i < lo->nattachments; i++) {
@@ -208,6 +217,98 @@ out:
 	addrs_free(&bcc);
 	free(atts);
 	free(subject);
+	return rc;
+}
+
+int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
+                  time_t date, struct message *msg, char **errstr)
+{
+	return build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+}
+
+#define CACHE_SLOTS 8 /* a few languages, or a few variants of one */
+
+struct body_entry {
+	char *title, *text, *html;
+	size_t textlen;
+	struct mail_body tb, hb; /* valid: both encoded (the texts are valid UTF-8) */
+	int valid;
+};
+
+struct message_cache {
+	struct body_entry e[CACHE_SLOTS];
+	size_t next; /* the slot to reuse on a miss (round robin) */
+};
+
+struct message_cache *message_cache_new(void)
+{
+	return xcalloc(1, sizeof(struct message_cache));
+}
+
+static void entry_clear(struct body_entry *e)
+{
+	free(e->title);
+	free(e->text);
+	free(e->html);
+	buf_free(&e->tb.qp);
+	buf_free(&e->hb.qp);
+	memset(e, 0, sizeof(*e));
+}
+
+void message_cache_free(struct message_cache *mc)
+{
+	if (!mc)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		entry_clear(&mc->e[i]);
+	free(mc);
+}
+
+/*
+ * The entry for lo's title and text: found, or made in the next slot (HTML by cmark,
+ * both parts encoded). The HTML depends on nothing else (letter_html()), and the encoded
+ * parts on nothing but the texts, so a hit gives exactly what a fresh build would.
+ */
+static struct body_entry *cache_get(struct message_cache *mc, const struct letter_out *lo)
+{
+	size_t len = strlen(lo->text);
+	const char *title = lo->title ? lo->title : "";
+	struct body_entry *e;
+
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		e = &mc->e[i];
+		if (e->text && e->textlen == len && !memcmp(e->text, lo->text, len) &&
+		    !strcmp(e->title, title))
+			return e;
+	}
+	e = &mc->e[mc->next];
+	mc->next = (mc->next + 1) % CACHE_SLOTS;
+	entry_clear(e);
+	e->title = xstrdup(title);
+	e->text = xstrdup(lo->text);
+	e->textlen = len;
+	e->html = letter_html(lo);
+	e->valid = mail_body(&e->tb, e->text, len);
+	if (e->valid && !mail_body(&e->hb, e->html, strlen(e->html))) {
+		buf_free(&e->tb.qp);
+		e->valid = 0;
+	}
+	return e;
+}
+
+int message_build_cached(struct message_run *mr, struct message_cache *mc, const char *key,
+                         json_t *ctx, struct letter_out *lo, time_t date, struct message *msg,
+                         char **errstr)
+{
+	struct body_entry *e = cache_get(mc, lo);
+	int rc;
+
+	lo->html = e->html; /* borrowed for the build only */
+	if (!e->valid) /* mail_compose() says what is wrong */
+		rc = build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+	else
+		rc = build(mr, key, ctx, lo, &e->tb, &e->hb, date, msg, errstr);
+	lo->html = NULL;
 	return rc;
 }
 

@@ -67,42 +67,38 @@ static int write_all(int fd, const char *p, size_t n)
  * stage folder while no problem has been found; the stage is moved into place only when
  * the whole pass succeeds, so nothing is written when validation fails.
  */
-static int stage_one(void *user, struct merge *m, const struct roster_row *row,
-                     const struct letter_out *lo)
+static int stage_one(void *user, struct merge *m, const char *key, long line, struct message *msg)
 {
 	struct preview *p = user;
-	struct message msg;
-	json_t *ctx = roster_context(row);
 	char *path;
 	int fd, rc;
 
-	rc = message_build(&p->mr, roster_key(row), ctx, lo, p->date, &msg, &p->err);
-	json_decref(ctx);
-	if (rc != EX_OK) {
-		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
-		          "%s", p->err);
+	(void)line;
+	if (m->d.errors) /* nothing will be written: validate on */
 		return 0;
-	}
-	if (m->d.errors) { /* nothing will be written: validate on */
-		message_free(&msg);
-		return 0;
-	}
 	{
-		char *name = file_name(roster_key(row));
+		char *name = file_name(key);
 
 		path = xasprintf("%s/%s", p->stage, name);
 		free(name);
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	rc = EX_OK;
-	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0 || close(fd) != 0) {
+	if (fd < 0 || write_all(fd, msg->data.data, msg->data.len) != 0 || close(fd) != 0) {
 		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
 	free(path);
-	message_free(&msg);
 	return rc;
+}
+
+/* Without --out: the validating pass only composes (merge_compose reports what fails). */
+static int compose_only(void *user, struct merge *m, const char *key, long line,
+                        struct message *msg)
+{
+	(void)user, (void)m, (void)key, (void)line, (void)msg;
+	return 0;
 }
 
 /* Moves the staged files into OUT (commit = 1) or removes them; then the stage itself. */
@@ -215,16 +211,13 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			rc = EX_CANTCREAT;
 			goto out;
 		}
-		rc = merge_validate(m, "preview", stage_one, &p);
+		rc = merge_compose(m, &p.mr, p.date, "preview", stage_one, &p);
 		if (unstage(&p, rc == EX_OK) != EX_OK && rc == EX_OK)
 			rc = EX_IOERR;
 		if (rc != EX_OK && made)
 			rmdir(p.out); /* ours, and empty: nothing is left behind */
 	} else {
-		struct message_check mc = {&p.mr, p.date, NULL};
-
-		rc = merge_validate(m, "preview", message_check_row, &mc);
-		free(mc.err);
+		rc = merge_compose(m, &p.mr, p.date, "preview", compose_only, NULL);
 		if (rc == EX_OK)
 			rc = merge_each(m, write_one, &p);
 		if (rc == -1)

@@ -739,8 +739,8 @@ static char *resolve_path(const char *dir, const char *rel)
 	return xasprintf("%s/%s", dir, rel);
 }
 
-int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
-                  struct diags *d)
+int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
+                       struct letter_out *out, struct diags *d)
 {
 	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
 	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, l->partials, d};
@@ -825,8 +825,22 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 		out->title = xstrdup(out->subject ? out->subject : "");
 	out->text = markdown_renumber(buf_str(&body));
 	buf_free(&body);
-	out->html = markdown_html_document(out->text, strlen(out->text), out->title);
 	return EX_OK;
+}
+
+char *letter_html(const struct letter_out *lo)
+{
+	return markdown_html_document(lo->text, strlen(lo->text), lo->title);
+}
+
+int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
+                  struct diags *d)
+{
+	int rc = letter_render_text(l, language, ctx, out, d);
+
+	if (rc == EX_OK)
+		out->html = letter_html(out);
+	return rc;
 }
 
 /* Copies src to dst (created or truncated); returns EX_OK or EX_IOERR / EX_CANTCREAT. */

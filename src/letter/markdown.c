@@ -104,9 +104,12 @@ char *markdown_renumber(const char *md)
 		/* Only a list starting at 1 may interrupt a paragraph (section 5.2). */
 		if (n >= 0 && next < 0 && !after_blank && n != 1)
 			n = -1;
-		for (const char *q = p; q < p + len; q++)
-			if (!isspace((unsigned char)*q))
+		for (const char *q = p; q < p + len; q++) {
+			if (!isspace((unsigned char)*q)) {
 				blank = 0;
+				break;
+			}
+		}
 		if (n >= 0) {
 			if (next < 0)
 				next = n;
