@@ -210,14 +210,18 @@ struct job {
 	struct diags d;   /* the worker's: render problems, fallback warning, compose error */
 	int rendered, fell_back, built, done;
 	struct message msg;
+	int prep_rc; /* prep's code and message */
+	char *prep_err;
 };
 
 struct compose {
 	struct merge *m;
 	struct message_run *mr;
 	time_t date;
+	merge_prep_fn prep;
 	merge_msg_fn fn;
 	void *user;
+	char *err;       /* prep's message when it stopped the pass */
 	struct diags rd; /* the roster's own problems, moved into the next job */
 	int stop;        /* fn's non-zero value: the rest is dropped */
 	/* threads > 1: the window, a ring of jobs numbered head <= taken <= tail */
@@ -226,6 +230,8 @@ struct compose {
 	pthread_t *th;
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
+	size_t idle;      /* workers waiting for work: signalled only then */
+	int waiting;      /* the caller waits for the job at the head */
 	int quit;
 	struct message_cache *mc; /* threads == 1: the caller's */
 };
@@ -256,6 +262,8 @@ static void job_run(struct compose *c, struct job *j, struct message_cache *mc)
 		diags_add(&j->d, DIAG_ERROR, roster_path(m->roster), j->line, NULL, "%s", err);
 	else
 		j->built = 1;
+	if (j->built && c->prep)
+		j->prep_rc = c->prep(c->user, j->key, &j->msg, &j->prep_err);
 out:
 	free(err);
 	letter_out_free(&lo);
@@ -277,6 +285,7 @@ static void job_clear(struct job *j)
 {
 	free(j->key);
 	free(j->lang);
+	free(j->prep_err);
 	json_decref(j->ctx);
 	diags_free(&j->pre);
 	diags_free(&j->d);
@@ -294,8 +303,13 @@ static void job_deliver(struct compose *c, struct job *j)
 		move_diags(&m->d, &j->d);
 		m->rendered += (size_t)j->rendered;
 		m->fell_back += (size_t)j->fell_back;
-		if (j->built && c->fn)
+		if (j->prep_rc && !m->d.errors) {
+			c->stop = j->prep_rc;
+			c->err = j->prep_err;
+			j->prep_err = NULL;
+		} else if (j->built && c->fn) {
 			c->stop = c->fn(c->user, m, j->key, j->line, &j->msg);
+		}
 	}
 	job_clear(j);
 }
@@ -309,8 +323,11 @@ static void *worker(void *arg)
 	for (;;) {
 		struct job *j;
 
-		while (!c->quit && c->taken == c->tail)
+		while (!c->quit && c->taken == c->tail) {
+			c->idle++;
 			pthread_cond_wait(&c->work, &c->lock);
+			c->idle--;
+		}
 		if (c->taken == c->tail)
 			break;
 		j = &c->ring[c->taken++ % c->cap];
@@ -318,7 +335,8 @@ static void *worker(void *arg)
 		job_run(c, j, mc);
 		pthread_mutex_lock(&c->lock);
 		j->done = 1;
-		pthread_cond_signal(&c->done);
+		if (c->waiting && j == &c->ring[c->head % c->cap])
+			pthread_cond_signal(&c->done);
 	}
 	pthread_mutex_unlock(&c->lock);
 	message_cache_free(mc);
@@ -336,7 +354,9 @@ static void drain(struct compose *c, size_t keep)
 		if (!j->done) {
 			if (c->tail - c->head <= keep)
 				break;
+			c->waiting = 1;
 			pthread_cond_wait(&c->done, &c->lock);
+			c->waiting = 0;
 			continue;
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -372,7 +392,8 @@ static int compose_row(void *user, const struct roster_row *row)
 	}
 	pthread_mutex_lock(&c->lock);
 	c->tail++;
-	pthread_cond_signal(&c->work);
+	if (c->idle)
+		pthread_cond_signal(&c->work);
 	pthread_mutex_unlock(&c->lock);
 	drain(c, c->cap); /* what is done already, without waiting */
 	return c->stop;
@@ -381,6 +402,12 @@ static int compose_row(void *user, const struct roster_row *row)
 int merge_compose(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
                   merge_msg_fn fn, void *user)
 {
+	return merge_compose_prep(m, mr, date, cmd, NULL, fn, user);
+}
+
+int merge_compose_prep(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
+                       merge_prep_fn prep, merge_msg_fn fn, void *user)
+{
 	struct compose c = {0};
 	size_t started = 0;
 	int rc;
@@ -388,6 +415,7 @@ int merge_compose(struct merge *m, struct message_run *mr, time_t date, const ch
 	c.m = m;
 	c.mr = mr;
 	c.date = date;
+	c.prep = prep;
 	c.fn = fn;
 	c.user = user;
 	c.nthreads = merge_threads();
@@ -432,6 +460,9 @@ int merge_compose(struct merge *m, struct message_run *mr, time_t date, const ch
 		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, m->d.errors,
 		        m->d.errors == 1 ? "" : "s");
 	diags_free(&m->d);
+	if (c.err)
+		fprintf(stderr, "demarche %s: %s\n", cmd, c.err);
+	free(c.err);
 	if (c.ring) {
 		pthread_mutex_destroy(&c.lock);
 		pthread_cond_destroy(&c.work);

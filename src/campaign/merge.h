@@ -100,6 +100,21 @@ typedef int (*merge_msg_fn)(void *user, struct merge *m, const char *key, long l
 int merge_compose(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
                   merge_msg_fn fn, void *user);
 
+/*
+ * Work on a message that need not wait for its turn (preview writes it to its file): runs
+ * on a worker thread as soon as the message is composed, in no particular order and perhaps
+ * at the same time as another call, so it may only touch what is its own and msg. It may
+ * change msg (free its data, say). Returns EX_OK, or an error code with *errstr (allocated;
+ * merge_compose frees it): the pass then stops at that mission in roster order as if fn had
+ * returned the code, and "demarche CMD: ERRSTR" is printed after the problems; unless a
+ * problem had already been found by then (nothing is kept anyway: the code is dropped).
+ */
+typedef int (*merge_prep_fn)(void *user, const char *key, struct message *msg, char **errstr);
+
+/* merge_compose() with prep (may be NULL) called for each message before fn. */
+int merge_compose_prep(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
+                       merge_prep_fn prep, merge_msg_fn fn, void *user);
+
 /* The worker threads merge_compose() would use (DEMARCHE_THREADS, or the online CPUs). */
 size_t merge_threads(void);
 

@@ -67,29 +67,26 @@ static int write_all(int fd, const char *p, size_t n)
  * stage folder while no problem has been found; the stage is moved into place only when
  * the whole pass succeeds, so nothing is written when validation fails.
  */
-static int stage_one(void *user, struct merge *m, const char *key, long line, struct message *msg)
+/*
+ * Runs on merge_compose's worker threads, so only reads p. Writing before the rows above
+ * are known to be valid does no harm: the stage is removed when any row is not.
+ */
+static int stage_one(void *user, const char *key, struct message *msg, char **errstr)
 {
-	struct preview *p = user;
-	char *path;
-	int fd, rc;
+	const struct preview *p = user;
+	char *name = file_name(key);
+	char *path = xasprintf("%s/%s", p->stage, name);
+	int fd, rc = EX_OK;
 
-	(void)line;
-	if (m->d.errors) /* nothing will be written: validate on */
-		return 0;
-	{
-		char *name = file_name(key);
-
-		path = xasprintf("%s/%s", p->stage, name);
-		free(name);
-	}
+	free(name);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	rc = EX_OK;
 	if (fd < 0 || write_all(fd, msg->data.data, msg->data.len) != 0 || close(fd) != 0) {
-		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
+		rc = error_set(errstr, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
 	free(path);
+	message_free(msg); /* here, on the thread that made it */
 	return rc;
 }
 
@@ -211,7 +208,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			rc = EX_CANTCREAT;
 			goto out;
 		}
-		rc = merge_compose(m, &p.mr, p.date, "preview", stage_one, &p);
+		rc = merge_compose_prep(m, &p.mr, p.date, "preview", stage_one, compose_only, &p);
 		if (unstage(&p, rc == EX_OK) != EX_OK && rc == EX_OK)
 			rc = EX_IOERR;
 		if (rc != EX_OK && made)

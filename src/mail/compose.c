@@ -540,6 +540,8 @@ int mail_compose(const struct mail_message *m, struct buf *out, char **errstr)
 	if (!m->html && !m->nattachments)
 		want[nwant++] = "Content-Transfer-Encoding";
 
+	/* The bodies and some room for the headers at once: no copying as it grows. */
+	buf_grow(out, tq->len + (m->html ? hq->len : 0) + 4096);
 	msg = must(mailmime_new_message_data(NULL));
 	mailmime_set_imf_fields(msg, imf);
 	must_ok(mailmime_add_part(msg, body));
