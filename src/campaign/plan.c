@@ -267,11 +267,14 @@ void plan_all(struct plan *p)
 {
 	struct plan_record r;
 
-	for (off_t off = 0; off < p->end; off = r.next) {
+	off_t next;
+
+	for (off_t off = 0; off < p->end; off = next) {
 		struct plan_mission *pm;
 
 		if (plan_read(p, off, 0, &r, NULL) != EX_OK)
 			return; /* plan_read() of the engine will say so */
+		next = r.next;
 		pm = add_mission(p, off, 1);
 		pm->n = 1;
 		plan_record_free(&r);
