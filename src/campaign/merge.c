@@ -230,8 +230,8 @@ struct compose {
 	pthread_t *th;
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
-	size_t idle;      /* workers waiting for work: signalled only then */
-	int waiting;      /* the caller waits for the job at the head */
+	size_t idle; /* workers waiting for work: signalled only then */
+	int waiting; /* the caller waits for the job at the head */
 	int quit;
 	struct message_cache *mc; /* threads == 1: the caller's */
 };
@@ -257,8 +257,7 @@ static void job_run(struct compose *c, struct job *j, struct message_cache *mc)
 		          "the appeal has no '%s' version: '%s' gets %s", j->lang, j->key,
 		          lo.language);
 	}
-	if (message_build_cached(c->mr, mc, j->key, j->ctx, &lo, c->date, &j->msg, &err) !=
-	    EX_OK)
+	if (message_build_cached(c->mr, mc, j->key, j->ctx, &lo, c->date, &j->msg, &err) != EX_OK)
 		diags_add(&j->d, DIAG_ERROR, roster_path(m->roster), j->line, NULL, "%s", err);
 	else
 		j->built = 1;

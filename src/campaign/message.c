@@ -304,7 +304,7 @@ int message_build_cached(struct message_run *mr, struct message_cache *mc, const
 	int rc;
 
 	lo->html = e->html; /* borrowed for the build only */
-	if (!e->valid) /* mail_compose() says what is wrong */
+	if (!e->valid)      /* mail_compose() says what is wrong */
 		rc = build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
 	else
 		rc = build(mr, key, ctx, lo, &e->tb, &e->hb, date, msg, errstr);

@@ -125,7 +125,7 @@ struct compose {
 	struct message_run *mr;
 	time_t date;
 	struct buf out; /* records waiting to be written */
-	int io; /* a write failed: errno */
+	int io;         /* a write failed: errno */
 };
 
 static void flush(struct compose *c)

@@ -21,7 +21,8 @@ const char usage_preview[] =
     "\n"
     "Validates as check does, then writes each selected mission's message as DIR/KEY.eml,\n"
     "or prints the first selected mission's message on standard output. Nothing is written\n"
-    "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header.\n"
+    "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header;\n"
+    "DEMARCHE_THREADS sets how many threads compose (default: one per CPU).\n"
     "\n" MERGE_OPTIONS_USAGE
     "  --out DIR          write every message into DIR (made if missing)\n";
 
