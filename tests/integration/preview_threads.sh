@@ -50,6 +50,16 @@ grep -q $'^Your Excellency (Permanent Representative),\r$' out1/K0004.eml || fai
 "$DEMARCHE" preview appeal --to good.csv --only K0007 >one.eml 2>/dev/null
 cmp -s one.eml out1/K0007.eml || fail "preview --only K0007 differs from the --out file"
 
+# A new folder gets the mode mkdir gives and no stage is left beside it; an existing folder
+# keeps what it held.
+[ "$(stat -c %a out1)" = "$(mkdir probe && stat -c %a probe)" ] || fail "out1 is $(stat -c %a out1)"
+ls -A | grep -q preview && fail "a stage was left: $(ls -A | grep preview)"
+mkdir old && echo keep >old/keep.txt
+"$DEMARCHE" preview appeal --to good.csv --out old >/dev/null 2>&1
+expect_rc 0 $? "preview into an existing folder"
+[ "$(ls -A old | wc -l)" = 401 ] && [ -f old/keep.txt ] || fail "old holds $(ls -A old | wc -l) files"
+diff -r -x keep.txt old out1 >/dev/null || fail "the existing folder got other messages"
+
 roster 40 3 6 7 >bad.csv
 "$DEMARCHE" check appeal --to bad.csv >/dev/null 2>check.txt
 expect_rc 65 $? "check of the bad roster"
@@ -57,6 +67,7 @@ for t in 1 4; do
 	DEMARCHE_THREADS=$t "$DEMARCHE" preview appeal --to bad.csv --out bad >/dev/null 2>"bad$t.txt"
 	expect_rc 65 $? "preview of the bad roster with DEMARCHE_THREADS=$t"
 	[ -e bad ] && fail "preview wrote something although rows 3, 6 and 7 are bad"
+	ls -A | grep -q preview && fail "a stage was left after a failure"
 	errors=$(grep ': error: ' "bad$t.txt" | sed 's/^bad.csv:\([0-9]*\):.*cannot be rendered.*/R\1/;
 		s/^bad.csv:\([0-9]*\): column .email.*/E\1/; s/^appeal.*missing.*/M/')
 	[ "$(echo $errors)" = "M R3 E6 M R7" ] || fail "errors with $t threads, in this order: $(echo $errors)"
