@@ -90,9 +90,9 @@ typedef int (*merge_msg_fn)(void *user, struct merge *m, const char *key, long l
 /*
  * The validation pass of merge_validate() with each rendered mission's message composed
  * (message_build(), into a problem of the row when it cannot be) and handed to fn. The
- * letters are rendered and the messages composed on worker threads: DEMARCHE_THREADS in
- * the environment of them (1 to 64), else one per online CPU; with 1, everything runs on
- * the caller's thread. At most 64 messages per thread wait for fn. Whatever the number,
+ * letters are rendered and the messages composed on worker threads: as many as
+ * DEMARCHE_THREADS says (1 to 64; anything else is ignored), else one per online CPU; with
+ * 1, everything runs on the caller's thread. At most 64 messages per thread wait for fn. Whatever the number,
  * fn sees the same messages in the same order and the problems printed are the same, in
  * the same order. Returns EX_OK, fn's non-zero value, or EX_DATAERR (EX_NOINPUT, EX_IOERR
  * from the roster) having printed every problem, as merge_validate().

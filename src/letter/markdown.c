@@ -94,6 +94,7 @@ char *markdown_renumber(const char *md)
 	long next = -1; /* the number the next item gets; -1 outside a list */
 	int after_blank = 1;
 
+	buf_grow(&b, strlen(p) + 16); /* the same length give or take a digit: no regrowth */
 	while (*p) {
 		const char *eol = strchr(p, '\n');
 		const char *rest;
