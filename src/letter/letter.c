@@ -812,6 +812,8 @@ int letter_render_text(const struct letter *l, const char *language, json_t *ctx
 		out->nattachments++;
 		free(v);
 	}
+	/* About the size of its source: no regrowth as it is rendered. */
+	buf_grow(&body, strlen(f->body_src) + 256);
 	if (mustache_render(f->body, ctx, &bopts, &body) != EX_OK)
 		rc = EX_DATAERR;
 	if (rc == EX_OK && d->errors > e0)
