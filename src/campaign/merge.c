@@ -53,9 +53,31 @@ void merge_opts_free(struct merge_opts *o)
 	o->joins = o->wheres = o->only = NULL;
 }
 
+/*
+ * diags_print() on stderr, in blocks: stderr is unbuffered, and a roster with a warning on
+ * every row would cost a write per line.
+ */
+static void print_all(const struct diags *d)
+{
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < d->n; i++) {
+		char *s = diag_format(&d->v[i]);
+
+		buf_adds(&b, s);
+		buf_addc(&b, '\n');
+		free(s);
+		if (b.len >= 65536 || i + 1 == d->n) {
+			fwrite(b.data, 1, b.len, stderr);
+			buf_reset(&b);
+		}
+	}
+	buf_free(&b);
+}
+
 static void print_diags(struct diags *d)
 {
-	diags_print(d, stderr);
+	print_all(d);
 	diags_free(d);
 }
 
@@ -149,7 +171,7 @@ int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user)
 	rc = roster_each(m->roster, pass_row, &p, &m->d);
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
-	diags_print(&m->d, stderr);
+	print_all(&m->d);
 	if (rc == EX_DATAERR)
 		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, m->d.errors,
 		        m->d.errors == 1 ? "" : "s");
@@ -166,7 +188,7 @@ int merge_each(struct merge *m, merge_fn fn, void *user)
 	rc = roster_each(m->roster, pass_row, &p, &m->d);
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
-	diags_print(&m->d, stderr);
+	print_all(&m->d);
 	diags_free(&m->d);
 	return rc;
 }
@@ -456,7 +478,7 @@ int merge_compose_prep(struct merge *m, struct message_run *mr, time_t date, con
 		move_diags(&m->d, &c.rd);
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
-	diags_print(&m->d, stderr);
+	print_all(&m->d);
 	if (rc == EX_DATAERR)
 		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, m->d.errors,
 		        m->d.errors == 1 ? "" : "s");
