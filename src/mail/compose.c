@@ -316,16 +316,17 @@ static struct mailmime *attachment_part(const struct mail_attachment *a)
 static struct mailmime *multipart(const char *type, const char *tag, const char *id)
 {
 	struct mailmime_content *ct = must(mailmime_content_new_with_str(type));
-	struct mailmime *mp = must(mailmime_new_empty(ct, must(mailmime_fields_new_empty())));
 	unsigned long h = 5381;
 	char b[64];
 
 	for (; *id; id++)
 		h = h * 33 ^ (unsigned char)*id;
 	snprintf(b, sizeof(b), "=_demarche_%s_%08lx", tag, h & 0xFFFFFFFFUL);
-	/* After mailmime_new_empty(), which adds a random boundary of its own. */
-	set_param(mp->mm_content_type, "boundary", b);
-	return mp;
+	set_param(ct, "boundary", b);
+	/* What mailmime_new_empty() does for a multipart, without the random boundary it makes
+	 * (time, random(), and a gethostname() call per part) only for us to replace it. */
+	return must(mailmime_new(MAILMIME_MULTIPLE, NULL, 0, must(mailmime_fields_new_empty()), ct,
+	                         NULL, NULL, NULL, must(clist_new()), NULL, NULL));
 }
 
 /* Keeps [A-Za-z0-9_-] of s (at most max octets), "-" for anything else. */
