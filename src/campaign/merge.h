@@ -7,6 +7,7 @@
 #define DEMARCHE_MERGE_H
 
 #include <getopt.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "letter/letter.h"
@@ -72,6 +73,50 @@ int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user);
 /* The working pass: the same rows again, each rendered and handed to fn. Returns fn's
  * non-zero value, or the roster's code, or EX_OK. */
 int merge_each(struct merge *m, merge_fn fn, void *user);
+
+struct message_run;
+struct message;
+
+/*
+ * Gets each selected mission's message in merge_compose(), on the caller's thread and in
+ * roster order; key and msg are the callee's to read (msg may be taken: message_free() is
+ * safe on what is left). Return 0 to go on, non-zero to stop (that value is returned).
+ * Problems may be added to m->d (they make the pass fail); m->d holds every problem of the
+ * rows before this one and of this one, as in merge_validate().
+ */
+typedef int (*merge_msg_fn)(void *user, struct merge *m, const char *key, long line,
+                            struct message *msg);
+
+/*
+ * The validation pass of merge_validate() with each rendered mission's message composed
+ * (message_build(), into a problem of the row when it cannot be) and handed to fn. The
+ * letters are rendered and the messages composed on worker threads: as many as
+ * DEMARCHE_THREADS says (1 to 64; anything else is ignored), else one per online CPU; with
+ * 1, everything runs on the caller's thread. At most 64 messages per thread wait for fn. Whatever the number,
+ * fn sees the same messages in the same order and the problems printed are the same, in
+ * the same order. Returns EX_OK, fn's non-zero value, or EX_DATAERR (EX_NOINPUT, EX_IOERR
+ * from the roster) having printed every problem, as merge_validate().
+ */
+int merge_compose(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
+                  merge_msg_fn fn, void *user);
+
+/*
+ * Work on a message that need not wait for its turn (preview writes it to its file): runs
+ * on a worker thread as soon as the message is composed, in no particular order and perhaps
+ * at the same time as another call, so it may only touch what is its own and msg. It may
+ * change msg (free its data, say). Returns EX_OK, or an error code with *errstr (allocated;
+ * merge_compose frees it): the pass then stops at that mission in roster order as if fn had
+ * returned the code, and "demarche CMD: ERRSTR" is printed after the problems; unless a
+ * problem had already been found by then (nothing is kept anyway: the code is dropped).
+ */
+typedef int (*merge_prep_fn)(void *user, const char *key, struct message *msg, char **errstr);
+
+/* merge_compose() with prep (may be NULL) called for each message before fn. */
+int merge_compose_prep(struct merge *m, struct message_run *mr, time_t date, const char *cmd,
+                       merge_prep_fn prep, merge_msg_fn fn, void *user);
+
+/* The worker threads merge_compose() would use (DEMARCHE_THREADS, or the online CPUs). */
+size_t merge_threads(void);
 
 void merge_free(struct merge *m); /* NULL is fine */
 

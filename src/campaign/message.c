@@ -20,6 +20,7 @@ int message_run_init(struct message_run *mr, const struct config *cfg, const str
 	const char *at;
 
 	memset(mr, 0, sizeof(*mr));
+	pthread_mutex_init(&mr->lock, NULL);
 	mr->campaign = m->campaign;
 	mr->content_hash = letter_hash(m->letter);
 	if (!addr || !*addr) {
@@ -59,30 +60,35 @@ void message_run_free(struct message_run *mr)
 	}
 	free(mr->att_paths);
 	free(mr->atts);
+	pthread_mutex_destroy(&mr->lock);
 	memset(mr, 0, sizeof(*mr));
 }
 
-/* Attachment i of lo, read (inside the letter's folder) and encoded on first use only. */
+/* Attachment i of lo, read (inside the letter's folder) and encoded on first use only (under
+ * the run's lock: workers compose at once). */
 static int attachment(struct message_run *mr, const struct letter_out *lo, size_t i,
                       struct mail_attachment **out, char **errstr)
 {
 	const char *path = lo->attachments[i];
-	int rc;
+	int rc = EX_OK;
 
+	pthread_mutex_lock(&mr->lock);
 	for (size_t k = 0; k < mr->natts; k++) {
 		if (!strcmp(mr->att_paths[k], path)) {
 			*out = mr->atts[k];
-			return EX_OK;
+			goto out;
 		}
 	}
 	rc = mail_attachment_load_in(lo->attachment_dir, lo->attachment_rel[i], out, errstr);
 	if (rc != EX_OK)
-		return rc;
+		goto out;
 	mr->att_paths = xreallocarray(mr->att_paths, mr->natts + 1, sizeof(char *));
 	mr->atts = xreallocarray(mr->atts, mr->natts + 1, sizeof(*mr->atts));
 	mr->att_paths[mr->natts] = xstrdup(path);
 	mr->atts[mr->natts++] = *out;
-	return EX_OK;
+out:
+	pthread_mutex_unlock(&mr->lock);
+	return rc;
 }
 
 struct addrs {
@@ -129,8 +135,10 @@ static const char *ctx_str(json_t *ctx, const char *name)
 	return json_string_value(json_object_get(ctx, name));
 }
 
-int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
-                  time_t date, struct message *msg, char **errstr)
+/* message_build() with the bodies already encoded (tb, hb; NULL: encoded by mail_compose). */
+static int build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
+                 const struct mail_body *tb, const struct mail_body *hb, time_t date,
+                 struct message *msg, char **errstr)
 {
 	struct mail_message mm = {0};
 	struct mail_address to, reply;
@@ -185,6 +193,8 @@ int message_build(struct message_run *mr, const char *key, json_t *ctx, const st
 	mm.campaign = mr->campaign;
 	mm.text = lo->text;
 	mm.html = lo->html;
+	mm.text_body = tb;
+	mm.html_body = hb;
 	if (lo->nattachments) {
 		atts = xcalloc(lo->nattachments, sizeof(*atts));
 		for (size_t i = 0; i < lo->nattachments; i++) {
@@ -210,6 +220,99 @@ out:
 	addrs_free(&bcc);
 	free(atts);
 	free(subject);
+	return rc;
+}
+
+int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
+                  time_t date, struct message *msg, char **errstr)
+{
+	return build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+}
+
+#define CACHE_SLOTS 8 /* a few languages, or a few variants of one */
+
+struct body_entry {
+	char *title, *md, *html; /* the key: the title and the Markdown both parts come from */
+	size_t mdlen;
+	struct mail_body tb, hb; /* valid: both encoded (the texts are valid UTF-8) */
+	int valid;
+};
+
+struct message_cache {
+	struct body_entry e[CACHE_SLOTS];
+	size_t next; /* the slot to reuse on a miss (round robin) */
+};
+
+struct message_cache *message_cache_new(void)
+{
+	return xcalloc(1, sizeof(struct message_cache));
+}
+
+static void entry_clear(struct body_entry *e)
+{
+	free(e->title);
+	free(e->md);
+	free(e->html);
+	buf_free(&e->tb.qp);
+	buf_free(&e->hb.qp);
+	memset(e, 0, sizeof(*e));
+}
+
+void message_cache_free(struct message_cache *mc)
+{
+	if (!mc)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		entry_clear(&mc->e[i]);
+	free(mc);
+}
+
+/*
+ * The entry for lo's title and Markdown: found, or made in the next slot (HTML by cmark,
+ * both parts encoded). The HTML and the plain text depend on nothing else (letter_html(),
+ * letter/plaintext.h), and the encoded parts on nothing but those, so a hit gives exactly
+ * what a fresh build would.
+ */
+static struct body_entry *cache_get(struct message_cache *mc, const struct letter_out *lo)
+{
+	size_t len = strlen(lo->md);
+	const char *title = lo->title ? lo->title : "";
+	struct body_entry *e;
+
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		e = &mc->e[i];
+		if (e->md && e->mdlen == len && !memcmp(e->md, lo->md, len) &&
+		    !strcmp(e->title, title))
+			return e;
+	}
+	e = &mc->e[mc->next];
+	mc->next = (mc->next + 1) % CACHE_SLOTS;
+	entry_clear(e);
+	e->title = xstrdup(title);
+	e->md = xstrdup(lo->md);
+	e->mdlen = len;
+	e->html = letter_html(lo);
+	e->valid = mail_body(&e->tb, lo->text, strlen(lo->text));
+	if (e->valid && !mail_body(&e->hb, e->html, strlen(e->html))) {
+		buf_free(&e->tb.qp);
+		e->valid = 0;
+	}
+	return e;
+}
+
+int message_build_cached(struct message_run *mr, struct message_cache *mc, const char *key,
+                         json_t *ctx, struct letter_out *lo, time_t date, struct message *msg,
+                         char **errstr)
+{
+	struct body_entry *e = cache_get(mc, lo);
+	int rc;
+
+	lo->html = e->html; /* borrowed for the build only */
+	if (!e->valid)      /* mail_compose() says what is wrong */
+		rc = build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+	else
+		rc = build(mr, key, ctx, lo, &e->tb, &e->hb, date, msg, errstr);
+	lo->html = NULL;
 	return rc;
 }
 

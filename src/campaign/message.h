@@ -6,6 +6,7 @@
 #ifndef DEMARCHE_MESSAGE_H
 #define DEMARCHE_MESSAGE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -24,6 +25,7 @@ struct message_run {
 	char **att_paths;
 	struct mail_attachment **atts;
 	size_t natts;
+	pthread_mutex_t lock; /* the attachments: message_build() may run on several threads */
 };
 
 /*
@@ -52,6 +54,27 @@ struct message {
 int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
                   time_t date, struct message *msg, char **errstr);
 void message_free(struct message *msg); /* safe on a zeroed or freed one */
+
+/*
+ * What a thread keeps from one message to the next: the last few bodies (text and title)
+ * with their HTML and their encoded parts, so that missions whose letter reads the same
+ * (often every mission of a language) share one cmark run and one encoding. Not to be
+ * shared between threads. message_cache_new() can't fail; free with message_cache_free()
+ * (NULL is fine).
+ */
+struct message_cache;
+struct message_cache *message_cache_new(void);
+void message_cache_free(struct message_cache *mc);
+
+/*
+ * message_build() for a letter from letter_render_text() (lo->html NULL; the HTML comes
+ * from mc when the same text and title were seen, else from letter_html(), and lo->html
+ * is NULL again on return). The message is the same as message_build() gives for
+ * letter_render()'s letter, byte for byte. Returns as message_build().
+ */
+int message_build_cached(struct message_run *mr, struct message_cache *mc, const char *key,
+                         json_t *ctx, struct letter_out *lo, time_t date, struct message *msg,
+                         char **errstr);
 
 /* For merge_validate(): the message must compose for every mission. */
 struct message_check {

@@ -196,8 +196,7 @@ struct compose {
 	struct message_run *mr;
 	time_t date;
 	struct buf out; /* records waiting to be written */
-	char *err;
-	int io; /* a write failed: errno */
+	int io;         /* a write failed: errno */
 };
 
 static void flush(struct compose *c)
@@ -211,21 +210,14 @@ static void flush(struct compose *c)
 	c->out.len = 0;
 }
 
-static int compose_row(void *user, struct merge *m, const struct roster_row *row,
-                       const struct letter_out *lo)
+static int compose_row(void *user, struct merge *m, const char *key, long line,
+                       struct message *msg_)
 {
 	struct compose *c = user;
-	struct message msg;
-	json_t *ctx = roster_context(row);
-	const char *key = roster_key(row);
-	int rc = message_build(c->mr, key, ctx, lo, c->date, &msg, &c->err);
+	struct message msg = *msg_; /* taken: freed here */
 
-	json_decref(ctx);
-	if (rc != EX_OK) {
-		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
-		          "%s", c->err);
-		return 0;
-	}
+	(void)line;
+	memset(msg_, 0, sizeof(*msg_));
 	if (m->d.errors) { /* nothing will be sent: compose to validate, keep nothing */
 		message_free(&msg);
 		return 0;
@@ -253,10 +245,9 @@ int plan_compose(struct plan *p, struct merge *m, struct message_run *mr, time_t
 	c.p = p;
 	c.mr = mr;
 	c.date = date;
-	rc = merge_validate(m, cmd, compose_row, &c);
+	rc = merge_compose(m, mr, date, cmd, compose_row, &c);
 	flush(&c);
 	buf_free(&c.out);
-	free(c.err);
 	if (rc == EX_OK && c.io)
 		rc = error_set(errstr, EX_IOERR, "cannot write the spool: %s", strerror(c.io));
 	return rc;

@@ -3,9 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <openssl/sha.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -13,7 +14,9 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/digest.h"
 #include "base/error.h"
+#include "base/file.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
 #include "campaign/merge.h"
@@ -25,7 +28,8 @@ const char usage_preview[] =
     "\n"
     "Validates as check does, then writes each selected mission's message as DIR/KEY.eml,\n"
     "or prints the first selected mission's message on standard output. Nothing is written\n"
-    "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header.\n"
+    "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header;\n"
+    "DEMARCHE_THREADS sets how many threads compose (default: one per CPU).\n"
     "\n"
     "File names never collide: a key that is not a safe file name ('/', '\\', a control\n"
     "character, a leading '.', over 200 bytes) has those replaced by '_' and gets '-' and 8\n"
@@ -38,12 +42,16 @@ struct preview {
 	struct message_run mr;
 	time_t date;
 	const char *out; /* NULL: the first message to stdout */
-	char *stage;     /* OUT/.preview-XXXXXX: written while validating, renamed at the end */
-	size_t written;
-	/* The file names used so far (see create_for_key()): a set ignoring ASCII case,
+	/* OUT/.preview-XXXXXX: written while validating, its files renamed at the end; or, when
+	 * OUT is new, PARENT/.OUT.preview-XXXXXX renamed over it at once (whole = 1) */
+	char *stage;
+	int whole;
+	size_t staged, written;
+	/* The file names used so far (see name_for_key()): a set ignoring ASCII case,
 	 * open addressing, for 10,000 missions without a quadratic search. */
 	char **names;
 	size_t nnames, cap;
+	atomic_ulong tmps; /* the workers' temporary names */
 	char *err;
 };
 
@@ -84,11 +92,11 @@ static char *sanitise(const char *key, int *changed)
 
 static void key_hash(const char *key, char hex[9])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
+	char full[DIGEST_HEX_SIZE];
 
-	SHA256((const unsigned char *)key, strlen(key), md);
-	for (int i = 0; i < 4; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	digest_sha256_hex(key, strlen(key), full);
+	memcpy(hex, full, 8);
+	hex[8] = '\0';
 }
 
 /* FNV-1a over the lower-cased name: equal ignoring case, equal hash. */
@@ -145,50 +153,38 @@ static char *candidate(const char *base, int changed, const char *hex, unsigned 
 }
 
 /*
- * Creates the key's file in the stage folder under the first free name (O_EXCL: a name
- * the file system already holds, e.g. in another case, moves on to the next). Returns
- * the descriptor, *path set (the caller frees it), or -1 with errno.
+ * Gives the staged file tmp (a worker's temporary name) its key's final name, the first
+ * free one (link() refuses a name the file system already holds, e.g. in another case,
+ * which moves on to the next). On the caller's thread, in roster order, so the names do not
+ * depend on which worker finished first. Returns 0, or -1 with errno.
  */
-static int create_for_key(struct preview *p, const char *key, char **path)
+static int name_for_key(struct preview *p, const char *key, const char *tmp)
 {
-	int changed, fd = -1;
+	int changed, rc = -1;
 	char *base = sanitise(key, &changed), hex[9];
 
 	key_hash(key, hex);
-	*path = NULL;
-	for (unsigned k = changed ? 1 : 0; k < 1000 && fd < 0; k++) {
-		char *name = candidate(base, changed, hex, k);
+	errno = EEXIST;
+	for (unsigned k = changed ? 1 : 0; k < 1000; k++) {
+		char *name = candidate(base, changed, hex, k), *path;
 
 		if (name_used(p, name)) {
 			free(name);
 			continue;
 		}
-		free(*path);
-		*path = xasprintf("%s/%s", p->stage, name);
-		fd = open(*path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd >= 0 || errno != EEXIST) {
+		path = xasprintf("%s/%s", p->stage, name);
+		rc = link(tmp, path);
+		free(path);
+		if (rc == 0 || errno != EEXIST) {
 			name_add(p, name);
 			break;
 		}
 		free(name);
 	}
 	free(base);
-	return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	if (rc == 0)
+		unlink(tmp);
+	return rc;
 }
 
 /*
@@ -196,42 +192,61 @@ static int write_all(int fd, const char *p, size_t n)
  * stage folder while no problem has been found; the stage is moved into place only when
  * the whole pass succeeds, so nothing is written when validation fails.
  */
-static int stage_one(void *user, struct merge *m, const struct roster_row *row,
-                     const struct letter_out *lo)
+/*
+ * Runs on merge_compose's worker threads, so only reads p. Writing before the rows above
+ * are known to be valid does no harm: the stage is removed when any row is not.
+ */
+static int stage_one(void *user, const char *key, struct message *msg, char **errstr)
 {
 	struct preview *p = user;
-	struct message msg;
-	json_t *ctx = roster_context(row);
-	char *path;
-	int fd, rc;
+	char *path = xasprintf("%s/.tmp-%lu", p->stage, atomic_fetch_add(&p->tmps, 1));
+	int fd, rc = EX_OK;
 
-	rc = message_build(&p->mr, roster_key(row), ctx, lo, p->date, &msg, &p->err);
-	json_decref(ctx);
-	if (rc != EX_OK) {
-		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
-		          "%s", p->err);
-		return 0;
-	}
-	if (m->d.errors) { /* nothing will be written: validate on */
-		message_free(&msg);
-		return 0;
-	}
-	fd = create_for_key(p, roster_key(row), &path);
-	rc = EX_OK;
-	if (fd < 0 || write_all(fd, msg.data.data, msg.data.len) != 0) {
-		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s",
-		               path ? path : roster_key(row), strerror(errno));
+	(void)key;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write_all(fd, msg->data.data, msg->data.len) != 0 || close(fd) != 0) {
+		rc = error_set(errstr, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-	} else if (close(fd) != 0) {
-		rc = error_set(&p->err, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
 	}
-	free(path);
-	message_free(&msg);
+	message_free(msg); /* here, on the thread that made it */
+	/* The temporary name travels to stage_name() in the message's place. */
+	msg->message_id = path;
 	return rc;
 }
 
-/* Moves the staged files into OUT (commit = 1) or removes them; then the stage itself. */
+/* With --out: gives what stage_one() wrote its key's name, in roster order. */
+static int stage_name(void *user, struct merge *m, const char *key, long line, struct message *msg)
+{
+	struct preview *p = user;
+	char *tmp = msg->message_id;
+	int rc = EX_OK;
+
+	(void)line;
+	msg->message_id = NULL;
+	if (!tmp)
+		return EX_OK;
+	if (m->d.errors) /* nothing will be written: the stage goes */
+		unlink(tmp);
+	else if (name_for_key(p, key, tmp) != 0)
+		rc = error_set(&p->err, EX_IOERR, "cannot name %s for %s: %s", tmp, key,
+		               strerror(errno));
+	else
+		p->staged++;
+	free(tmp);
+	return rc;
+}
+
+/* Without --out: the validating pass only composes (merge_compose reports what fails). */
+static int compose_only(void *user, struct merge *m, const char *key, long line,
+                        struct message *msg)
+{
+	(void)user, (void)m, (void)key, (void)line, (void)msg;
+	return 0;
+}
+
+/* Moves the staged files into OUT one by one (commit = 1) or removes them; then the stage
+ * itself. */
 static int unstage(struct preview *p, int commit)
 {
 	DIR *d = opendir(p->stage);
@@ -244,11 +259,11 @@ static int unstage(struct preview *p, int commit)
 	while ((e = readdir(d))) {
 		char *from, *to;
 
-		if (e->d_name[0] == '.')
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		from = xasprintf("%s/%s", p->stage, e->d_name);
 		to = xasprintf("%s/%s", p->out, e->d_name);
-		if (!commit)
+		if (!commit || e->d_name[0] == '.') /* a worker's file never named: not ours */
 			unlink(from);
 		else if (rename(from, to) != 0 && rc == EX_OK)
 			rc = error_set(&p->err, EX_IOERR, "cannot move %s to %s: %s", from, to,
@@ -281,6 +296,28 @@ static int write_one(void *user, struct merge *m, const struct roster_row *row,
 	message_free(&msg);
 	p->written++;
 	return rc == EX_OK ? -1 : rc; /* -1: the first one only */
+}
+
+/* The end of the stage: a new OUT is replaced by the whole stage in one rename (10,000
+ * renames cost as much as a tenth of the run); else, or if that fails, unstage(). */
+static int stage_end(struct preview *p, int commit)
+{
+	if (commit && p->whole && rename(p->stage, p->out) == 0) {
+		p->written = p->staged;
+		return EX_OK;
+	}
+	return unstage(p, commit);
+}
+
+/* PARENT/.NAME.preview-XXXXXX for OUT = PARENT/NAME: on the same file system as OUT. */
+static char *sibling_stage(const char *out)
+{
+	char *a = xstrdup(out), *b = xstrdup(out);
+	char *s = xasprintf("%s/.%s.preview-XXXXXX", dirname(a), basename(b));
+
+	free(a);
+	free(b);
+	return s;
 }
 
 int cmd_preview(int argc, char **argv, struct app *app)
@@ -334,23 +371,33 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			rc = EX_CANTCREAT;
 			goto out;
 		}
-		p.stage = xasprintf("%s/.preview-XXXXXX", p.out);
-		if (!mkdtemp(p.stage)) {
+		if (made) {
+			struct stat st;
+
+			p.stage = sibling_stage(p.out);
+			/* The stage takes OUT's place: with OUT's mode (mkdtemp makes 0700). */
+			p.whole = mkdtemp(p.stage) && stat(p.out, &st) == 0 &&
+			          chmod(p.stage, st.st_mode & 07777) == 0;
+			if (!p.whole) {
+				rmdir(p.stage);
+				free(p.stage);
+			}
+		}
+		if (!p.whole)
+			p.stage = xasprintf("%s/.preview-XXXXXX", p.out);
+		if (!p.whole && !mkdtemp(p.stage)) {
 			fprintf(stderr, "demarche preview: cannot make %s: %s\n", p.stage,
 			        strerror(errno));
 			rc = EX_CANTCREAT;
 			goto out;
 		}
-		rc = merge_validate(m, "preview", stage_one, &p);
-		if (unstage(&p, rc == EX_OK) != EX_OK && rc == EX_OK)
+		rc = merge_compose_prep(m, &p.mr, p.date, "preview", stage_one, stage_name, &p);
+		if (stage_end(&p, rc == EX_OK) != EX_OK && rc == EX_OK)
 			rc = EX_IOERR;
 		if (rc != EX_OK && made)
 			rmdir(p.out); /* ours, and empty: nothing is left behind */
 	} else {
-		struct message_check mc = {&p.mr, p.date, NULL};
-
-		rc = merge_validate(m, "preview", message_check_row, &mc);
-		free(mc.err);
+		rc = merge_compose(m, &p.mr, p.date, "preview", compose_only, NULL);
 		if (rc == EX_OK)
 			rc = merge_each(m, write_one, &p);
 		if (rc == -1)

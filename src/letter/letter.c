@@ -767,6 +767,7 @@ void letter_out_free(struct letter_out *out)
 	free(out->attachment_rel);
 	free(out->attachment_dir);
 	free(out->text);
+	free(out->md);
 	free(out->html);
 	memset(out, 0, sizeof(*out));
 }
@@ -778,8 +779,8 @@ static char *resolve_path(const char *dir, const char *rel)
 	return xasprintf("%s/%s", dir, rel);
 }
 
-int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
-                  struct diags *d)
+int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
+                       struct letter_out *out, struct diags *d)
 {
 	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
 	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, l->partials, d};
@@ -856,6 +857,8 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 			free(why);
 		}
 	}
+	/* About the size of its source: no regrowth as it is rendered. */
+	buf_grow(&body, strlen(f->body_src) + 256);
 	if (mustache_render(f->body, ctx, &bopts, &body) != EX_OK)
 		rc = EX_DATAERR;
 	if (rc == EX_OK && d->errors > e0)
@@ -867,15 +870,27 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 	}
 	if (!out->title)
 		out->title = xstrdup(out->subject ? out->subject : "");
-	{
-		/* letters: the text part from cmark's tree (letter/plaintext.h), not the source */
-		char *md = markdown_renumber(buf_str(&body));
-		out->html = markdown_html_document(md, strlen(md), out->title);
-		out->text = plaintext_from_markdown(md, strlen(md));
-		free(md);
-	}
+	/* The text part from cmark's tree (letter/plaintext.h), not from the source; the
+	 * Markdown is kept for letter_html(). */
+	out->md = markdown_renumber(buf_str(&body));
+	out->text = plaintext_from_markdown(out->md, strlen(out->md));
 	buf_free(&body);
 	return EX_OK;
+}
+
+char *letter_html(const struct letter_out *lo)
+{
+	return markdown_html_document(lo->md, strlen(lo->md), lo->title);
+}
+
+int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
+                  struct diags *d)
+{
+	int rc = letter_render_text(l, language, ctx, out, d);
+
+	if (rc == EX_OK)
+		out->html = letter_html(out);
+	return rc;
 }
 
 /* One file draft writes: its name in the appeal's folder and its bytes. */

@@ -84,7 +84,8 @@ struct letter_out {
 	char **attachment_rel;
 	char **attachments;
 	size_t nattachments;
-	char *text; /* the rendered Markdown: the text/plain part */
+	char *md;   /* the rendered Markdown (lists renumbered): what both parts come from */
+	char *text; /* plain text from cmark's tree (letter/plaintext.h): the text/plain part */
 	char *html; /* cmark's HTML document: the text/html part */
 };
 
@@ -96,6 +97,17 @@ struct letter_out {
  */
 int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
                   struct diags *d);
+/*
+ * letter_render() in two steps, so that the HTML (cmark's work) can be made once for every
+ * mission whose letter reads the same (the same out->md): letter_render_text() does all but
+ * out->html (left NULL); letter_html() returns what out->html would be (the caller frees
+ * it). Can't fail.
+ * Both may be called from several threads at once on one letter.
+ */
+int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
+                       struct letter_out *out, struct diags *d);
+char *letter_html(const struct letter_out *lo);
+
 /* Frees what out holds and zeroes it; safe on a zeroed or NULL out. */
 void letter_out_free(struct letter_out *out);
 

@@ -94,6 +94,7 @@ char *markdown_renumber(const char *md)
 	long next = -1; /* the number the next item gets; -1 outside a list */
 	int after_blank = 1;
 
+	buf_grow(&b, strlen(p) + 16); /* the same length give or take a digit: no regrowth */
 	while (*p) {
 		const char *eol = strchr(p, '\n');
 		const char *rest;
@@ -104,9 +105,12 @@ char *markdown_renumber(const char *md)
 		/* Only a list starting at 1 may interrupt a paragraph (section 5.2). */
 		if (n >= 0 && next < 0 && !after_blank && n != 1)
 			n = -1;
-		for (const char *q = p; q < p + len; q++)
-			if (!isspace((unsigned char)*q))
+		for (const char *q = p; q < p + len; q++) {
+			if (!isspace((unsigned char)*q)) {
 				blank = 0;
+				break;
+			}
+		}
 		if (n >= 0) {
 			if (next < 0)
 				next = n;

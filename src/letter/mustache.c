@@ -1,6 +1,7 @@
 /* Mustache engine: compiles a template into a tree once, renders it against jansson values. */
 #include "letter/mustache.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,11 +79,17 @@ struct partial_entry {
 	char *err;
 };
 
+/*
+ * Renders may run on several threads at once (campaign/merge.c): the cache is filled under
+ * a lock, and its entries are allocated one by one so that a pointer handed out stays
+ * valid while the array grows.
+ */
 struct mustache_partials {
 	mustache_loader_fn fn;
 	void *user;
-	struct partial_entry *v;
+	struct partial_entry **v;
 	size_t n, cap;
+	pthread_mutex_t lock;
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -684,6 +691,7 @@ struct mustache_partials *mustache_partials_new(mustache_loader_fn fn, void *use
 
 	p->fn = fn;
 	p->user = user;
+	pthread_mutex_init(&p->lock, NULL);
 	return p;
 }
 
@@ -692,11 +700,13 @@ void mustache_partials_free(struct mustache_partials *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n; i++) {
-		free(p->v[i].name);
-		mustache_free(p->v[i].t);
-		free(p->v[i].err);
+		free(p->v[i]->name);
+		mustache_free(p->v[i]->t);
+		free(p->v[i]->err);
+		free(p->v[i]);
 	}
 	free(p->v);
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
@@ -709,15 +719,18 @@ static const struct partial_entry *partial_get(struct mustache_partials *p, cons
 
 	if (!p)
 		return NULL;
-	for (size_t i = 0; i < p->n; i++)
-		if (!strcmp(p->v[i].name, name))
-			return &p->v[i];
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n; i++) {
+		if (!strcmp(p->v[i]->name, name)) {
+			e = p->v[i];
+			goto out;
+		}
+	}
 	if (p->n == p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 8;
 		p->v = xreallocarray(p->v, p->cap, sizeof(*p->v));
 	}
-	e = &p->v[p->n++];
-	memset(e, 0, sizeof(*e));
+	e = p->v[p->n++] = xcalloc(1, sizeof(*e));
 	e->name = xstrdup(name);
 	if (p->fn && p->fn(p->user, name, &src, &len) == 0) {
 		if (mustache_compile(src ? src : "", src ? len : 0, name, 1, &e->t, &e->err) !=
@@ -725,6 +738,8 @@ static const struct partial_entry *partial_get(struct mustache_partials *p, cons
 			mustache_free(e->t), e->t = NULL;
 		free(src);
 	}
+out:
+	pthread_mutex_unlock(&p->lock);
 	return e;
 }
 

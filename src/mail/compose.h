@@ -31,6 +31,11 @@ struct mail_attachment {
 	char *disposition;
 };
 
+/* A body part's text checked (valid UTF-8) and quoted-printable encoded, see mail_body(). */
+struct mail_body {
+	struct buf qp;
+};
+
 /*
  * One message. Every pointer is borrowed from the caller and only read during
  * mail_compose(). There is no Bcc: blind copies are envelope recipients, never headers.
@@ -48,6 +53,12 @@ struct mail_message {
 	const char *campaign;                /* X-Demarche-Campaign; NULL: none */
 	const char *text;                    /* UTF-8 body (Markdown) -> text/plain */
 	const char *html;                    /* UTF-8 HTML -> text/html; NULL: text/plain only */
+	/*
+	 * Optional, for speed: text and html already turned into mail_body() (the same bodies
+	 * in many messages are encoded once). When set, they must be mail_body() of text and
+	 * html exactly; NULL: encoded here.
+	 */
+	const struct mail_body *text_body, *html_body;
 	struct mail_attachment *const *attachments;
 	size_t nattachments;
 };
@@ -64,6 +75,13 @@ struct mail_message {
  * a rule checked after writing (it is never returned). On error out is left as it was.
  */
 int mail_compose(const struct mail_message *m, struct buf *out, char **errstr);
+
+/*
+ * Checks and encodes a body for mail_message's text_body or html_body: returns 1 with
+ * b->qp filled (free it with buf_free()), or 0 when s is not valid UTF-8 (b left empty;
+ * mail_compose() reports it when given the text itself). Can't fail otherwise.
+ */
+int mail_body(struct mail_body *b, const char *s, size_t len);
 
 /*
  * The Message-ID for one recipient of one campaign: "<campaign.key.hash@domain>", where
