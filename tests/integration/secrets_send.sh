@@ -17,7 +17,13 @@ sink_start "$WORK/slow" "$SLOW" -W .:30 || fail "slow smtp-sink did not start"
 "$DEMARCHE" --store ledger.db send appeal "${ROSTER[@]}" --yes --only FRA \
 	--via "smtp://127.0.0.1:$SLOW" >/dev/null 2>&1 &
 pid=$!
-sleep 2 # the message is out, its reply 30 s away
+# Until the message is out (its reply 30 s away), however slow the binary starts.
+for _ in $(seq 400); do
+	[ "$(sqlite3 ledger.db "select count(*) from deliveries where state = 'sending'" \
+		2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	sleep 0.05
+done
+sleep 0.5
 kill -9 $pid
 wait $pid 2>/dev/null
 sink_stop "$WORK/slow"

@@ -101,7 +101,11 @@ faulty_start "$WORK/f3" "$P" --dot-delay 400 || fail "faulty server"
 "$DEMARCHE" --store hup.db send appeal "${ROSTER[@]}" --via "smtp://127.0.0.1:$P" --yes \
 	--where asp_regional_group="African States" >out.txt 2>err.txt &
 pid=$!
-sleep 1.5
+for _ in $(seq 400); do # until messages are out (the handlers are set by then)
+	[ "$(sqlite3 hup.db "select count(*) from deliveries where state = 'sent'" 2>/dev/null)" \
+		-ge 1 ] 2>/dev/null && break
+	sleep 0.05
+done
 kill -HUP $pid
 wait $pid
 expect_rc 75 $? "SIGHUP"
