@@ -181,13 +181,9 @@ static int pass_row(void *user, const struct roster_row *row)
 	return rc;
 }
 
-int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user)
+/* The end of a validating pass: every problem printed, in order, and the verdict. */
+static int pass_end(struct merge *m, const char *cmd, int rc)
 {
-	struct pass p = {m, fn, user, 1};
-	int rc;
-
-	m->rendered = m->fell_back = 0;
-	rc = roster_each(m->roster, pass_row, &p, &m->d);
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
 	print_all(&m->d);
@@ -196,6 +192,16 @@ int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user)
 		        m->d.errors == 1 ? "" : "s");
 	diags_free(&m->d);
 	return rc;
+}
+
+int merge_validate(struct merge *m, const char *cmd, merge_fn fn, void *user)
+{
+	struct pass p = {m, fn, user, 1};
+	int rc;
+
+	m->rendered = m->fell_back = 0;
+	rc = roster_each(m->roster, pass_row, &p, &m->d);
+	return pass_end(m, cmd, rc);
 }
 
 int merge_each(struct merge *m, merge_fn fn, void *user)
@@ -495,13 +501,7 @@ int merge_compose_prep(struct merge *m, struct message_run *mr, time_t date, con
 		diags_free(&c.rd); /* the rows after the one fn stopped at */
 	else
 		move_diags(&m->d, &c.rd);
-	if (rc == EX_OK && m->d.errors)
-		rc = EX_DATAERR;
-	print_all(&m->d);
-	if (rc == EX_DATAERR)
-		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, m->d.errors,
-		        m->d.errors == 1 ? "" : "s");
-	diags_free(&m->d);
+	rc = pass_end(m, cmd, rc);
 	if (c.err)
 		fprintf(stderr, "demarche %s: %s\n", cmd, c.err);
 	free(c.err);

@@ -56,7 +56,7 @@ static int blank(const char *s)
 }
 
 /* 1 when s holds one of words as a whole word (ASCII case-insensitive; words may end in '.'). */
-static int has_word(const char *s, const char *const *words)
+int parts_has_word(const char *s, const char *const *words)
 {
 	if (!s)
 		return 0;
@@ -145,9 +145,9 @@ static int gender(const char *honorific)
 	    "ms",     "ms.", "mrs",  "mrs.", "sra",  "sra.",  "señora", "senora",  "madam",
 	    "madame", "mme", "mme.", "dame", "doña", "excma", "excma.", "senhora", NULL};
 
-	if (has_word(honorific, male))
+	if (parts_has_word(honorific, male))
 		return 'm';
-	if (has_word(honorific, female))
+	if (parts_has_word(honorific, female))
 		return 'f';
 	return 0;
 }

@@ -53,4 +53,8 @@ json_t *parts_inside_address(const char *honorific, const char *name, const char
  */
 void parts_add(json_t *ctx, const char *lang, const char *date, const char *key);
 
+/* 1 when s holds one of words (NULL-terminated) as a whole word, separated by blanks or
+ * commas, ASCII case ignored (words may end in '.': "H.E."). Can't fail. */
+int parts_has_word(const char *s, const char *const *words);
+
 #endif

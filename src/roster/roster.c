@@ -839,27 +839,6 @@ const char *roster_facts_as_of(const struct roster *r, long *parties)
 
 /* ---- derived values ---- */
 
-static int word_in(const char *s, const char *const *words)
-{
-	char w[32];
-
-	while (s && *s) {
-		size_t n;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		n = strcspn(s, " \t");
-		if (n && n < sizeof w) {
-			memcpy(w, s, n);
-			w[n] = '\0';
-			for (size_t i = 0; words[i]; i++)
-				if (!strcasecmp(w, words[i]))
-					return 1;
-		}
-		s += n;
-	}
-	return 0;
-}
-
 const char *roster_salutation(const char *lang, const char *honorific, const char *name)
 {
 	static const char *const male[] = {"mr",    "mr.",      "sr",  "sr.",   "señor",
@@ -885,9 +864,9 @@ const char *roster_salutation(const char *lang, const char *honorific, const cha
 			first[n] = '\0';
 		}
 	}
-	if (word_in(honorific, male) || word_in(first, male))
+	if (parts_has_word(honorific, male) || parts_has_word(first, male))
 		return "Excelentísimo Señor";
-	if (word_in(honorific, female) || word_in(first, female))
+	if (parts_has_word(honorific, female) || parts_has_word(first, female))
 		return "Excelentísima Señora";
 	return "Excelencia";
 }
