@@ -270,14 +270,10 @@ out:
 	return w;
 }
 
-void esc_html(struct buf *b, const char *s)
+void esc_html_chars(struct buf *b, const char *s, int apos)
 {
-	struct buf tmp = BUF_INIT;
-	const char *p;
-
-	term_walk(&tmp, s);
-	for (p = buf_str(&tmp); *p; p++) {
-		switch (*p) {
+	for (; *s; s++) {
+		switch (*s) {
 		case '&':
 			buf_adds(b, "&amp;");
 			break;
@@ -291,12 +287,20 @@ void esc_html(struct buf *b, const char *s)
 			buf_adds(b, "&quot;");
 			break;
 		case '\'':
-			buf_adds(b, "&#39;");
+			buf_adds(b, apos ? "&#39;" : "'");
 			break;
 		default:
-			buf_addc(b, *p);
+			buf_addc(b, *s);
 		}
 	}
+}
+
+void esc_html(struct buf *b, const char *s)
+{
+	struct buf tmp = BUF_INIT;
+
+	term_walk(&tmp, s);
+	esc_html_chars(b, buf_str(&tmp), 1);
 	buf_free(&tmp);
 }
 

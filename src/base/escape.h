@@ -68,6 +68,9 @@ size_t esc_term_fit(struct buf *b, const char *s, size_t max);
  * & < > " ' written as entities. Nothing in s can open a tag, an attribute or a script.
  */
 void esc_html(struct buf *b, const char *s);
+/* HTML's special characters only (& < > ", and ' when apos): no control or bidi escapes,
+ * for text that is already known to be plain (a letter's title). */
+void esc_html_chars(struct buf *b, const char *s, int apos);
 /* esc_html() into a new string (caller frees); NULL s gives "". */
 char *esc_html_dup(const char *s);
 

@@ -12,12 +12,13 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 
-int write_all(int fd, const void *data, size_t len)
+/* write() or, with at, pwrite() at off, until all of it is written. */
+static int write_loop(int fd, const void *data, size_t len, off_t off, int at)
 {
 	const char *p = data;
 
 	while (len > 0) {
-		ssize_t w = write(fd, p, len);
+		ssize_t w = at ? pwrite(fd, p, len, off) : write(fd, p, len);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -29,6 +30,39 @@ int write_all(int fd, const void *data, size_t len)
 		}
 		p += w;
 		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+int write_all(int fd, const void *data, size_t len)
+{
+	return write_loop(fd, data, len, 0, 0);
+}
+
+int file_pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+	return write_loop(fd, data, len, off, 1);
+}
+
+int file_pread_all(int fd, void *data, size_t len, off_t off)
+{
+	char *p = data;
+
+	while (len > 0) {
+		ssize_t r = pread(fd, p, len, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			errno = EIO; /* the file is shorter than its records say */
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+		off += r;
 	}
 	return 0;
 }

@@ -14,6 +14,13 @@
  */
 int write_all(int fd, const void *data, size_t len);
 
+/* The same at offset off (pwrite), for files read back while written (a spool). */
+int file_pwrite_all(int fd, const void *data, size_t len, off_t off);
+
+/* Reads exactly len bytes at offset off (pread), going on after short reads and EINTR.
+ * Returns 0, or -1 (errno set; EIO at the end of the file). Thread-safe on one fd. */
+int file_pread_all(int fd, void *data, size_t len, off_t off);
+
 #define FILE_SYNC 1 /* file_write_atomic(): fsync the file and its folder (durable) */
 
 /*

@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/file.h"
 #include "base/xalloc.h"
 
 /* --- mission states --------------------------------------------------------------------- */
@@ -18,6 +19,11 @@
 static const int severity[MS__COUNT] = {
     [MS_SENT] = 0, [MS_NOT_STARTED] = 1, [MS_FAILED] = 2, [MS_DEFERRED] = 3, [MS_UNKNOWN] = 4,
 };
+
+enum mission_state mission_state_worse(enum mission_state a, enum mission_state b)
+{
+	return severity[b] > severity[a] ? b : a;
+}
 
 enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
 {
@@ -41,12 +47,7 @@ enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
 		a = MS_SENT;
 		break;
 	}
-	return severity[a] > severity[m] ? a : m;
-}
-
-enum mission_state mission_state_worse(enum mission_state a, enum mission_state b)
-{
-	return severity[b] > severity[a] ? b : a;
+	return mission_state_worse(m, a);
 }
 
 const char *mission_state_name(enum mission_state m)
@@ -80,20 +81,27 @@ static int exclude_received(void *user, const char *key)
 	return !missing;
 }
 
-/* 1 when the campaign exists and none of its deliveries ever went further than pending. */
+/* Whether campaign id exists with none of its deliveries ever further than pending. */
+struct untouched {
+	const char *id;
+	int untouched;
+};
+
 static int untouched(const struct ledger_campaign *c, void *ctx)
 {
-	if (!strcmp(c->id, *(const char **)ctx))
-		*(const char **)ctx = c->counts[LS_PENDING] == c->total ? "" : NULL;
+	struct untouched *u = ctx;
+
+	if (!strcmp(c->id, u->id))
+		u->untouched = c->counts[LS_PENDING] == c->total;
 	return 0;
 }
 
 /* The campaign is recorded (an appeal may still change while nothing of it has left). */
 int plan_campaign_begin(struct ledger *l, const struct merge *m, int amend, char **err)
 {
-	const char *probe = m->campaign;
+	struct untouched u = {m->campaign, 0};
 
-	if (!amend && ledger_campaigns(l, untouched, &probe, err) == EX_OK && probe && !*probe)
+	if (!amend && ledger_campaigns(l, untouched, &u, err) == EX_OK && u.untouched)
 		amend = 1;
 	return ledger_campaign_begin(l, m->campaign, letter_header_source(m->letter, "en", "Title"),
 	                             letter_header_source(m->letter, "en", "Subject"),
@@ -138,38 +146,6 @@ static int spool_open(int *fd, char **errstr)
 	return EX_OK;
 }
 
-static int write_at(int fd, const char *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
-static int read_at(int fd, void *p, size_t n, off_t off)
-{
-	char *q = p;
-
-	while (n > 0) {
-		ssize_t r = pread(fd, q, n, off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		q += r;
-		n -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
 /* Appends one record (header, key, Message-ID, addresses, message) to b. */
 static void spool_record(struct buf *b, const char *key, const char *message_id,
                          const char *const *rcpt, size_t nrcpt, const char *data, size_t len)
@@ -203,7 +179,7 @@ static void flush(struct compose *c)
 {
 	if (!c->out.len || c->io)
 		return;
-	if (write_at(c->p->fd, c->out.data, c->out.len, c->p->end) != 0)
+	if (file_pwrite_all(c->p->fd, c->out.data, c->out.len, c->p->end) != 0)
 		c->io = errno ? errno : EIO;
 	else
 		c->p->end += (off_t)c->out.len;
@@ -225,7 +201,6 @@ static int compose_row(void *user, struct merge *m, const char *key, long line,
 	spool_record(&c->out, key, msg.message_id, (const char *const *)msg.rcpt, msg.nrcpt,
 	             msg.data.data, msg.data.len);
 	message_free(&msg);
-	c->p->nrec++;
 	if (c->out.len >= (1u << 20))
 		flush(c);
 	return 0;
@@ -266,11 +241,10 @@ int plan_add(struct plan *p, const char *key, const char *message_id, const char
 		p->spool = 1;
 	}
 	spool_record(&b, key, message_id, rcpt, nrcpt, data, len);
-	if (write_at(p->fd, b.data, b.len, p->end) != 0)
+	if (file_pwrite_all(p->fd, b.data, b.len, p->end) != 0)
 		rc = error_set(errstr, EX_IOERR, "cannot write the spool: %s", strerror(errno));
 	else {
 		p->end += (off_t)b.len;
-		p->nrec++;
 	}
 	buf_free(&b);
 	return rc;
@@ -283,11 +257,11 @@ int plan_read(const struct plan *p, off_t off, int with_data, struct plan_record
 	char *block = NULL, *q;
 
 	memset(r, 0, sizeof(*r));
-	if (read_at(p->fd, &h, sizeof(h), off) != 0 || h.magic != SPOOL_MAGIC)
+	if (file_pread_all(p->fd, &h, sizeof(h), off) != 0 || h.magic != SPOOL_MAGIC)
 		goto bad;
 	n = (size_t)h.keylen + h.idlen + h.rcptlen;
 	block = xmalloc(n + 2);
-	if (read_at(p->fd, block, n, off + (off_t)sizeof(h)) != 0)
+	if (file_pread_all(p->fd, block, n, off + (off_t)sizeof(h)) != 0)
 		goto bad;
 	r->key = xstrndup(block, h.keylen);
 	r->message_id = xstrndup(block + h.keylen, h.idlen);
@@ -305,7 +279,7 @@ int plan_read(const struct plan *p, off_t off, int with_data, struct plan_record
 	r->next = off + (off_t)sizeof(h) + (off_t)n + (off_t)h.datalen;
 	if (with_data) {
 		r->data = xmalloc(r->len + 1);
-		if (read_at(p->fd, r->data, r->len, off + (off_t)sizeof(h) + (off_t)n) != 0)
+		if (file_pread_all(p->fd, r->data, r->len, off + (off_t)sizeof(h) + (off_t)n) != 0)
 			goto bad;
 		r->data[r->len] = 0;
 	}

@@ -61,8 +61,7 @@ struct plan_mission {
 struct plan {
 	int fd; /* the spool, when spool is 1 */
 	int spool;
-	off_t end;   /* its size */
-	size_t nrec; /* missions composed (every selected one) */
+	off_t end; /* its size */
 	struct plan_mission *m;
 	size_t n;
 	/* selected missions this run does not send, by the reason */

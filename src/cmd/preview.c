@@ -152,9 +152,23 @@ static char *candidate(const char *base, int changed, const char *hex, unsigned 
 	return xasprintf("%s-%s-%u.eml", base, hex, k);
 }
 
+/* Renames from to to unless to exists (EEXIST): one renameat2() where the file system has
+ * RENAME_NOREPLACE, else link() and unlink(). */
+static int move_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(from, to) != 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
 /*
  * Gives the staged file tmp (a worker's temporary name) its key's final name, the first
- * free one (link() refuses a name the file system already holds, e.g. in another case,
+ * free one (move_noreplace() refuses a name the file system already holds, e.g. in another case,
  * which moves on to the next). On the caller's thread, in roster order, so the names do not
  * depend on which worker finished first. Returns 0, or -1 with errno.
  */
@@ -173,7 +187,7 @@ static int name_for_key(struct preview *p, const char *key, const char *tmp)
 			continue;
 		}
 		path = xasprintf("%s/%s", p->stage, name);
-		rc = link(tmp, path);
+		rc = move_noreplace(tmp, path);
 		free(path);
 		if (rc == 0 || errno != EEXIST) {
 			name_add(p, name);
@@ -182,8 +196,6 @@ static int name_for_key(struct preview *p, const char *key, const char *tmp)
 		free(name);
 	}
 	free(base);
-	if (rc == 0)
-		unlink(tmp);
 	return rc;
 }
 

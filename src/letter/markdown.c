@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/escape.h"
 #include "base/xalloc.h"
 #include "letter/markdown.h"
 
@@ -23,28 +24,6 @@ char *markdown_to_html(const char *md, size_t len)
 	return copy;
 }
 
-static void add_escaped(struct buf *b, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&':
-			buf_adds(b, "&amp;");
-			break;
-		case '<':
-			buf_adds(b, "&lt;");
-			break;
-		case '>':
-			buf_adds(b, "&gt;");
-			break;
-		case '"':
-			buf_adds(b, "&quot;");
-			break;
-		default:
-			buf_addc(b, *s);
-		}
-	}
-}
-
 char *markdown_html_document(const char *md, size_t len, const char *title)
 {
 	struct buf b = BUF_INIT;
@@ -53,7 +32,7 @@ char *markdown_html_document(const char *md, size_t len, const char *title)
 	buf_adds(&b, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n");
 	if (title) {
 		buf_adds(&b, "<title>");
-		add_escaped(&b, title);
+		esc_html_chars(&b, title, 0);
 		buf_adds(&b, "</title>\n");
 	}
 	/* Inline style only: many mail readers drop <style> blocks. */

@@ -27,14 +27,7 @@ faulty_start() {
 }
 
 faulty_stop() {
-	local dir=$1 pid
-	[ -f "$dir/faulty.pid" ] || return 0
-	pid=$(cat "$dir/faulty.pid")
-	rm -f "$dir/faulty.pid"
-	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	pidfile_stop "$1/faulty.pid"
 }
 
 faulty_count() {

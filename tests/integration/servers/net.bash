@@ -5,6 +5,8 @@
 #                          python; raced only by ourselves)
 #   wait_port PORT [DELAY] returns 0 once something listens on 127.0.0.1:PORT, 1 after 100
 #                          tries DELAY seconds apart (default 0.1: 10 s)
+#   pidfile_stop FILE      stops the background server whose pid FILE holds (started by this
+#                          shell) and removes FILE; safe when FILE is missing
 
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
@@ -18,4 +20,15 @@ wait_port() {
 		sleep "${2:-0.1}"
 	done
 	return 1
+}
+
+pidfile_stop() {
+	local pid
+	[ -f "$1" ] || return 0
+	pid=$(cat "$1")
+	rm -f "$1"
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
 }

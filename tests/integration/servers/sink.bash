@@ -30,14 +30,7 @@ sink_start() {
 }
 
 sink_stop() {
-	local dir=$1 pid
-	[ -f "$dir/sink.pid" ] || return 0
-	pid=$(cat "$dir/sink.pid")
-	rm -f "$dir/sink.pid"
-	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	pidfile_stop "$1/sink.pid"
 }
 
 sink_dumps() {
