@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/escape.h"
 #include "base/xalloc.h"
 
 int error_vset(char **errstr, int code, const char *fmt, va_list ap)
@@ -89,15 +90,23 @@ char *diag_format(const struct diag *dg)
 {
 	struct buf b = BUF_INIT;
 
-	if (dg->file)
-		buf_addf(&b, "%s:", dg->file);
+	/* A problem often quotes a roster cell or a template line: hostile text, escaped for
+	 * the terminal (controls, bidi overrides, bytes that are not UTF-8) as audit does. */
+	if (dg->file) {
+		esc_term(&b, dg->file);
+		buf_addc(&b, ':');
+	}
 	if (dg->line > 0)
 		buf_addf(&b, "%ld:", dg->line);
 	if (b.len)
 		buf_addc(&b, ' ');
-	if (dg->column)
-		buf_addf(&b, "column '%s': ", dg->column);
-	buf_addf(&b, "%s: %s", dg->level == DIAG_ERROR ? "error" : "warning", dg->msg);
+	if (dg->column) {
+		buf_adds(&b, "column '");
+		esc_term(&b, dg->column);
+		buf_adds(&b, "': ");
+	}
+	buf_addf(&b, "%s: ", dg->level == DIAG_ERROR ? "error" : "warning");
+	esc_term(&b, dg->msg);
 	return buf_detach(&b);
 }
 

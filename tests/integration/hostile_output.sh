@@ -256,4 +256,15 @@ raw_free err.txt "audit's error"
 grep -qF "no campaign '$CAMPAIGN\\x1b[2J' in the ledger" err.txt ||
 	fail "audit's error: $(cat -v err.txt)"
 D verify >/dev/null || fail "verify"
+
+# A roster problem quotes the cell: check's diagnostics are escaped like audit's table.
+{
+	head -1 "$R"
+	printf 'FRA,France,M,"fra\033[31m@evil\342\200\256.example",,H.E.,n,t,fr,,New York\n'
+} >bad.csv
+"$DEMARCHE" check appeal --to bad.csv --join "$SRCDIR/recipients/states-parties.csv" \
+	>out.txt 2>err.txt
+expect_rc 65 $? "check of a hostile address"
+raw_free err.txt "check's diagnostics"
+grep -qF 'fra\x1b[31m@evil\u202e.example' err.txt || fail "check's diagnostics: $(cat -v err.txt)"
 pass
