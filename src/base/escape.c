@@ -153,7 +153,7 @@ out:
 
 static void json_u(struct buf *b, uint32_t u)
 {
-	char esc[8];
+	char esc[16];
 
 	snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)u);
 	buf_add(b, esc, 6);
