@@ -63,6 +63,7 @@ enum query {
 	Q_EVENTS,
 	Q_EVENTS_HIGHEST,
 	Q_VERIFY_DELIVERIES,
+	Q_EVENTS_OF_KIND, /* the send calendar: schedule and followup events */
 	Q__COUNT
 };
 
