@@ -47,6 +47,10 @@ struct merge {
 	char *campaign; /* the appeal's campaign id */
 	struct diags d; /* every problem found, printed by the functions below */
 	size_t rendered, fell_back;
+	/* More of a mission's context (campaign/followup.h), called for every mission, maybe
+	 * on several threads at once: it only reads. NULL: none. */
+	void (*extend)(void *user, const char *key, const char *lang, json_t *ctx);
+	void *extend_user;
 };
 
 /*

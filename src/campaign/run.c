@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "base/address.h"
+#include "base/clock.h"
 
 int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 {
@@ -38,11 +39,16 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 		plan_not_received(&o->mo->ro, &r->nr);
 	}
 
+	if (!o->test_to)
+		r->fu = followup_new(r->ledger, &o->mo->ro);
+
 	/* 1. Validate everything, composing each mission's message once into the spool. */
 	rc = merge_open(o->mo, "send", &r->m);
 	if (rc != EX_OK)
 		return rc;
 	rc = message_run_init(&r->mr, cfg, r->m, errstr);
+	if (rc == EX_OK && r->fu)
+		rc = followup_bind(r->fu, r->m, &r->mr, clock_real_ms() / 1000, errstr);
 	r->mr.test_to = o->test_to;
 	if (rc == EX_OK && r->mr.example_sender && !r->acct->maildir)
 		rc = error_set(errstr, EX_CONFIG,
@@ -129,5 +135,6 @@ void run_free(struct run *r)
 	ledger_close(r->ledger);
 	account_free(r->acct);
 	merge_free(r->m);
+	followup_free(r->fu);
 	memset(r, 0, sizeof(*r));
 }
