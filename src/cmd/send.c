@@ -12,6 +12,7 @@
 #include "cmd/send.h"
 #include "base/clock.h"
 #include "base/error.h"
+#include "base/escape.h"
 #include "base/xalloc.h"
 #include "campaign/schedule.h"
 
@@ -359,9 +360,12 @@ int cmd_send(int argc, char **argv, struct app *app)
 		rc = send_once(&a, app, &w);
 		failed |= rc == EX_UNAVAILABLE;
 		if (w.n) {
+			char *key = esc_term_dup(w.key); /* a roster value, for a terminal */
+
 			schedule_format_local(w.zone, w.next, when, sizeof(when));
-			printf("%zu missions wait for their time; the next: %s at %s\n", w.n, w.key,
+			printf("%zu missions wait for their time; the next: %s at %s\n", w.n, key,
 			       when);
+			free(key);
 		}
 		free(w.key);
 		free(w.zone);

@@ -120,6 +120,21 @@ if "Asia/Amman" not in str(e["DESCRIPTION"]):
     sys.exit(f"description {e['DESCRIPTION']}")
 PY
 
+# TEXT values escaped (RFC 5545 3.3.11): a key holding , ; and a backslash comes back whole.
+{
+	head -1 roster.csv
+	grep '^JOR,' roster.csv | sed 's/^JOR,/"J,O;R\\x",/'
+} >esc.csv
+S esc.db --window 09:00-17:00 --to esc.csv >out.txt 2>err.txt
+expect_rc 75 $? "a plan for an odd key: $(cat out.txt err.txt)"
+"$DEMARCHE" --store esc.db audit --format ics -o esc.ics 2>err.txt || fail "ics: $(cat err.txt)"
+grep -q 'SUMMARY:Send .* to J\\,O\\;R\\\\x' esc.ics || fail "escaping: $(cat esc.ics)"
+"$PY" -c '
+import sys, icalendar
+e = icalendar.Calendar.from_ical(open("esc.ics", "rb").read()).walk("VEVENT")[0]
+sys.exit(0 if str(e["SUMMARY"]).endswith(" to J,O;R\\x") else "summary %r" % str(e["SUMMARY"]))
+' || fail "the escaped key does not parse back"
+
 # Bad calendar cells: 65, naming file, row and column; nothing sent.
 before=$(sink_count "$WORK/sink")
 sed 's|Asia/Amman|Mars/Olympus_Mons|' roster.csv >bad-zone.csv
