@@ -221,7 +221,13 @@ static int campaign_events(struct ledger *l, const char *campaign, const char *s
 
 		ics_uid("followup", campaign, m[i].key, uid);
 		ics_date(m[i].sent + after, day);
-		ics_date(m[i].sent, first);
+		{
+			time_t t = (time_t)m[i].sent;
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			strftime(first, sizeof(first), "%Y-%m-%d", &tm);
+		}
 		summary = xasprintf("Reminder due: %s to %s", campaign, m[i].key);
 		desc = xasprintf("No reply or bounce yet from %s to the letter of %s (%s), "
 		                 "Message-ID %s; demarche followup drafts the reminder",
