@@ -70,8 +70,9 @@ for key, state, updated, attempts in rows:
         tzinfo=datetime.timezone.utc)
     zone, weekend = zones[key]
     local = t.astimezone(ZoneInfo(zone))
-    # sent at the window's opening: 09:00 local (seconds of work allowed, not minutes)
-    if (local.hour, local.minute) != (9, 0) or local.second > 50:
+    # sent at the window's opening, 09:00 local: the frozen clock jumps there, then runs at
+    # the real pace while the pass works (minutes allowed for valgrind, not hours)
+    if local.hour != 9 or local.minute >= 5:
         sys.exit(f"{key}: sent at {local.isoformat()}, not at 09:00 local")
     if local.weekday() in weekend:
         sys.exit(f"{key}: sent on a local weekend day, {local.isoformat()}")
@@ -188,7 +189,7 @@ for key, state, attempts, updated in db.execute(
         "select key, state, attempts, updated from deliveries"):
     if state != "sent" or attempts != 1:
         sys.exit(f"{key}: {state}, {attempts} attempts")
-    if key == "JOR" and not updated.startswith("2026-12-06T06:00:"):
+    if key == "JOR" and not updated.startswith("2026-12-06T06:0"):
         sys.exit(f"JOR sent at {updated}, expected Sunday 09:00 in Amman")
 PY
 "$DEMARCHE" --store three.db verify >/dev/null || fail "verify after the kill"
