@@ -327,8 +327,9 @@ static void iso_utc(int64_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign, size_t *nwait,
-                     int64_t *next, const char **next_key, char **errstr)
+int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign,
+                     const struct roster_opts *ro, size_t *nwait, int64_t *next,
+                     const char **next_key, char **errstr)
 {
 	struct missing_ctx mc = {.s = s};
 	struct recorded rec = {0};
@@ -350,6 +351,10 @@ int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign,
 		char t[32], *detail;
 		int seen = 0;
 
+		if (ro && ro->exclude && ro->exclude(ro->exclude_user, e->key)) {
+			mc.waiting[i--] = mc.waiting[--mc.n]; /* never sent by this appeal */
+			continue;
+		}
 		if (!*next_key || e->when < *next) {
 			*next = e->when;
 			*next_key = e->key;

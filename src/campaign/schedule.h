@@ -69,13 +69,15 @@ int schedule_plan(struct schedule *s, struct roster_opts *ro, int64_t now, const
 
 /*
  * After a pass: the missions left out whose campaign deliveries have not all been
- * received (ledger_missing()), how many (*nwait), the earliest time (*next, UTC seconds)
+ * received (ledger_missing()) and that ro's exclude hook (--not-received, a reminder's
+ * missions; may be NULL) keeps, how many (*nwait), the earliest time (*next, UTC seconds)
  * and its mission (*next_key, owned by s). Each one's plan is recorded once as a
  * 'schedule' event of campaign (detail: "KEY at TIME zone ZONE window W"). Returns EX_OK
  * or the ledger's code with *errstr.
  */
-int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign, size_t *nwait,
-                     int64_t *next, const char **next_key, char **errstr);
+int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign,
+                     const struct roster_opts *ro, size_t *nwait, int64_t *next,
+                     const char **next_key, char **errstr);
 
 /* "2026-12-01 09:00 America/New_York" for t in zone into out (size >= 64). Can't fail. */
 void schedule_format_local(const char *zone, int64_t t, char *out, size_t size);

@@ -230,8 +230,8 @@ static void waiting_note(struct send_args *a, struct run *r, struct waiting *w)
 	const char *key = NULL;
 	char *err = NULL;
 
-	if (schedule_waiting(&a->sc, r->ledger, r->m->campaign, &w->n, &w->next, &key, &err) !=
-	    EX_OK) {
+	if (schedule_waiting(&a->sc, r->ledger, r->m->campaign, &a->mo.ro, &w->n, &w->next, &key,
+	                     &err) != EX_OK) {
 		fprintf(stderr, "demarche send: %s\n", err);
 		w->n = 0;
 	}
