@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/xalloc.h"
@@ -156,6 +157,7 @@ int followup_recorded_after(struct ledger *l, const char *campaign, int64_t *aft
 
 struct followup {
 	struct ledger *l;
+	struct ledger *owned; /* followup_new_readonly()'s */
 	int (*prev)(void *user, const char *key);
 	void *prev_user;
 	int active;
@@ -224,6 +226,11 @@ int followup_bind(struct followup *f, struct merge *m, struct message_run *mr, i
 
 	if (!follows || !*follows)
 		return EX_OK;
+	if (!f->l)
+		return error_set(errstr, EX_NOINPUT,
+		                 "Follows: %s: a reminder needs the ledger its campaign was sent "
+		                 "from (--store)",
+		                 follows);
 	if (strpbrk(follows, "{} \t"))
 		return error_set(errstr, EX_DATAERR,
 		                 "Follows: '%s' is not a campaign id (draft the reminder with "
@@ -248,8 +255,23 @@ int followup_bind(struct followup *f, struct merge *m, struct message_run *mr, i
 	f->active = 1;
 	m->extend = extend;
 	m->extend_user = f;
-	mr->follow = f;
+	if (mr)
+		mr->follow = f;
 	return EX_OK;
+}
+
+struct followup *followup_new_readonly(const char *store, struct roster_opts *ro)
+{
+	struct ledger *l = NULL;
+	struct followup *f;
+	char *err = NULL;
+
+	if (access(store, F_OK) == 0 && ledger_open(store, LEDGER_READONLY, &l, &err) != EX_OK)
+		l = NULL; /* a reminder says so when it is bound */
+	free(err);
+	f = followup_new(l, ro);
+	f->owned = l;
+	return f;
 }
 
 const char *followup_thread(const struct followup *f, const char *key)
@@ -264,5 +286,6 @@ void followup_free(struct followup *f)
 	if (!f)
 		return;
 	followup_missions_free(f->m, f->n);
+	ledger_close(f->owned);
 	free(f);
 }

@@ -53,6 +53,13 @@ struct followup *followup_new(struct ledger *l, struct roster_opts *ro);
 int followup_bind(struct followup *f, struct merge *m, struct message_run *mr, int64_t now,
                   char **errstr);
 
+/*
+ * For check and preview, which hold no ledger: followup_new() on the ledger at store,
+ * opened read-only when it exists (owned, closed by followup_free()); without one, a
+ * reminder's followup_bind() is EX_NOINPUT. mr may then be NULL in followup_bind().
+ */
+struct followup *followup_new_readonly(const char *store, struct roster_opts *ro);
+
 /* The first message's Message-ID for key, or NULL (not a reminder, or no such mission). */
 const char *followup_thread(const struct followup *f, const char *key);
 

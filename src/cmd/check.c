@@ -5,8 +5,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/xalloc.h"
+#include "campaign/followup.h"
 #include "campaign/merge.h"
 #include "cmd/cmd.h"
 #include "letter/mustache.h"
@@ -172,8 +174,9 @@ int cmd_check(int argc, char **argv, struct app *app)
 	struct unknowns u = {0};
 	size_t open_warnings = 0;
 	int c, rc, allow_divergent = 0;
+	struct followup *fu = NULL;
+	char *err = NULL;
 
-	(void)app;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'D') {
 			mo.ro.date = optarg;
@@ -195,7 +198,10 @@ int cmd_check(int argc, char **argv, struct app *app)
 		goto out;
 	}
 	mo.appeal = argv[optind];
+	fu = followup_new_readonly(app_store_path(app), &mo.ro); /* a reminder's first letters */
 	rc = merge_open(&mo, "check", &m);
+	if (rc == EX_OK && (rc = followup_bind(fu, m, NULL, clock_real_ms() / 1000, &err)))
+		fprintf(stderr, "demarche check: %s\n", err);
 	if (rc == EX_OK) {
 		u.facts = roster_fact_columns(m->roster, &u.nfacts);
 		/* letters: translation parity (letter/parity.h), printed with the pass's problems */
@@ -216,6 +222,8 @@ out:
 	}
 	free(u.v);
 	merge_free(m);
+	followup_free(fu);
+	free(err);
 	merge_opts_free(&mo);
 	return rc;
 }

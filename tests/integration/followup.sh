@@ -68,6 +68,18 @@ expect_rc 65 $? "followup of an unknown campaign"
 D followup "$CAMPAIGN" --after soon -o other >/dev/null 2>err.txt
 expect_rc 64 $? "followup --after soon"
 
+# check and preview read the ledger too: the preview threads like the send will
+DEMARCHE_NOW=2026-12-11T10:00:00Z D check reminder --to "$R/missions.example.csv" \
+	--join "$R/states-parties.csv" >out.txt 2>err.txt
+expect_rc 0 $? "check of the reminder: $(cat err.txt)"
+grep -q "3 selected, 3 missions rendered" out.txt || fail "check of the reminder: $(cat out.txt)"
+DEMARCHE_NOW=2026-12-11T10:00:00Z D preview reminder --to "$R/missions.example.csv" \
+	--join "$R/states-parties.csv" --only NLD >nld.eml 2>err.txt || fail "preview: $(cat err.txt)"
+grep -qx "In-Reply-To: $(Q "select message_id from deliveries where key='NLD' limit 1")" \
+	<(tr -d '\r' <nld.eml) || fail "preview does not thread: $(head -20 nld.eml)"
+"$DEMARCHE" --store elsewhere.db check reminder --to "$R/missions.example.csv" >/dev/null 2>err.txt
+expect_rc 66 $? "a reminder without its ledger"
+
 PORT=$(free_port)
 sink_start "$WORK/sink2" "$PORT" || fail "smtp-sink 2"
 RS=(send reminder --to "$R/missions.example.csv" --join "$R/states-parties.csv"
