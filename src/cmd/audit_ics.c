@@ -5,7 +5,6 @@
  * folded at 75 octets (3.1), TEXT escaped (3.3.11), a UID and DTSTAMP per event (3.8.4.7,
  * 3.8.7.2), times in UTC (3.3.5 form 2) so that no VTIMEZONE is needed, reminders as dates.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,8 @@
 #include "base/clock.h"
 #include "base/digest.h"
 #include "base/error.h"
+#include "base/file.h"
+#include "base/utf8.h"
 #include "base/xalloc.h"
 #include "campaign/followup.h"
 #include "cmd/audit.h"
@@ -51,31 +52,34 @@ static void ics_line(struct buf *out, const char *name, const char *value)
 	buf_free(&l);
 }
 
-/* TEXT (RFC 5545 3.3.11): \\ \; \, and \n escaped; other control characters dropped. */
+/* TEXT (RFC 5545 3.3.11): \\ \; \, and \n escaped; other control characters dropped; a byte
+ * that is not UTF-8 (the file is UTF-8, 3.1.4) becomes U+FFFD. */
 static char *ics_text(const char *s)
 {
 	struct buf b = BUF_INIT;
+	size_t n = s ? strlen(s) : 0, k;
 
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (size_t i = 0; i < n; i += k) {
+		unsigned char c = (unsigned char)s[i];
 
-		if (c == '\\' || c == ';' || c == ',') {
-			buf_add(&b, "\\", 1);
-			buf_add(&b, s, 1);
+		k = 1;
+		if (c >= 0x80) {
+			if (!(k = utf8_seq(s + i, n - i))) {
+				buf_adds(&b, "\xef\xbf\xbd");
+				k = 1;
+			} else {
+				buf_add(&b, s + i, k);
+			}
+		} else if (c == '\\' || c == ';' || c == ',') {
+			buf_addc(&b, '\\');
+			buf_addc(&b, (char)c);
 		} else if (c == '\n') {
-			buf_add(&b, "\\n", 2);
+			buf_adds(&b, "\\n");
 		} else if (c >= 0x20 && c != 0x7f) {
-			buf_add(&b, s, 1);
+			buf_addc(&b, (char)c);
 		}
 	}
-	buf_add(&b, "", 0);
-	if (!b.data)
-		return xstrdup("");
-	{
-		char *r = xstrndup(b.data, b.len);
-		buf_free(&b);
-		return r;
-	}
+	return buf_detach(&b);
 }
 
 static void ics_utc(int64_t t, char out[20])
@@ -266,7 +270,6 @@ int audit_ics(struct ledger *l, const struct audit_opts *a, char **err)
 	struct buf out = BUF_INIT;
 	struct ids ids = {0};
 	char stamp[20];
-	FILE *fp = NULL;
 	int rc = EX_OK;
 
 	ics_utc(clock_real_ms() / 1000, stamp);
@@ -283,24 +286,11 @@ int audit_ics(struct ledger *l, const struct audit_opts *a, char **err)
 	ics_line(&out, "END", "VCALENDAR");
 	if (rc != EX_OK)
 		goto out;
-	if (a->output) {
-		if (!(fp = fopen(a->output, "w"))) {
-			rc = error_set(err, EX_CANTCREAT, "cannot write %s: %s", a->output,
-			               strerror(errno));
-			goto out;
-		}
-		if (fwrite(out.data, 1, out.len, fp) != out.len || fclose(fp) != 0) {
-			fp = NULL;
-			rc = error_set(err, EX_IOERR, "writing %s failed", a->output);
-			goto out;
-		}
-		fp = NULL;
-	} else {
-		fwrite(out.data, 1, out.len, stdout);
-	}
+	if (a->output) /* replaced whole, never through a symlink (base/file.h) */
+		rc = file_write_atomic(a->output, buf_str(&out), out.len, 0644, 0, err);
+	else if (fwrite(buf_str(&out), 1, out.len, stdout) != out.len)
+		rc = error_set(err, EX_IOERR, "writing the calendar failed");
 out:
-	if (fp)
-		fclose(fp);
 	for (size_t i = 0; i < ids.n; i++)
 		free(ids.v[i]);
 	free(ids.v);
