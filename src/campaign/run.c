@@ -39,8 +39,7 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 		plan_not_received(&o->mo->ro, &r->nr);
 	}
 
-	if (!o->test_to)
-		r->fu = followup_new(r->ledger, &o->mo->ro);
+	r->fu = followup_new(r->ledger, &o->mo->ro); /* a reminder (Follows:) */
 
 	/* 1. Validate everything, composing each mission's message once into the spool. */
 	rc = merge_open(o->mo, "send", &r->m);
