@@ -27,7 +27,8 @@ test_ini '[imap]' "url = imap://127.0.0.1:$DOVECOT_IMAP_PORT" 'user = appeals'
 D() { "$DEMARCHE" --store ledger.db "$@"; }
 Q() { sqlite3 ledger.db "$1"; }
 
-# The first letter, on Tuesday 1 December 2026.
+# The first letter, on Tuesday 1 December 2026 (at 10:00 and however long a slow binary
+# takes: the reminders are due ten days later, checked two hours after that).
 export DEMARCHE_NOW=2026-12-01T10:00:00Z
 D send appeal --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
 	--only DEU,FRA,NLD,ARG,JPN --via "smtp://127.0.0.1:$PORT" --yes >out.txt 2>err.txt ||
@@ -69,11 +70,11 @@ D followup "$CAMPAIGN" --after soon -o other >/dev/null 2>err.txt
 expect_rc 64 $? "followup --after soon"
 
 # check and preview read the ledger too: the preview threads like the send will
-DEMARCHE_NOW=2026-12-11T10:00:00Z D check reminder --to "$R/missions.example.csv" \
+DEMARCHE_NOW=2026-12-11T12:00:00Z D check reminder --to "$R/missions.example.csv" \
 	--join "$R/states-parties.csv" >out.txt 2>err.txt
 expect_rc 0 $? "check of the reminder: $(cat err.txt)"
 grep -q "3 selected, 3 missions rendered" out.txt || fail "check of the reminder: $(cat out.txt)"
-DEMARCHE_NOW=2026-12-11T10:00:00Z D preview reminder --to "$R/missions.example.csv" \
+DEMARCHE_NOW=2026-12-11T12:00:00Z D preview reminder --to "$R/missions.example.csv" \
 	--join "$R/states-parties.csv" --only NLD >nld.eml 2>err.txt || fail "preview: $(cat err.txt)"
 grep -qx "In-Reply-To: $(Q "select message_id from deliveries where key='NLD' limit 1")" \
 	<(tr -d '\r' <nld.eml) || fail "preview does not thread: $(head -20 nld.eml)"
@@ -89,7 +90,7 @@ DEMARCHE_NOW=2026-12-07T10:00:00Z D "${RS[@]}" >out.txt 2>err.txt
 expect_rc 0 $? "the reminder before it is due: $(cat out.txt err.txt)"
 [ "$(sink_count "$WORK/sink2")" = 0 ] || fail "a reminder went out before it was due"
 # due: to the three that did not answer, each once
-DEMARCHE_NOW=2026-12-11T10:00:00Z D "${RS[@]}" >out.txt 2>err.txt
+DEMARCHE_NOW=2026-12-11T12:00:00Z D "${RS[@]}" >out.txt 2>err.txt
 expect_rc 0 $? "the reminder: $(cat out.txt err.txt)"
 [ "$(sink_count "$WORK/sink2")" = 3 ] || fail "$(sink_count "$WORK/sink2") reminders, expected 3"
 "$PY" - "$WORK/sink2/dump" ledger.db "$CAMPAIGN" <<'PY' || fail "the reminders: see above"
