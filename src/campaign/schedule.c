@@ -334,7 +334,7 @@ int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign,
 	struct missing_ctx mc = {.s = s};
 	struct recorded rec = {0};
 	const char **keys = xcalloc(s->n + 1, sizeof(char *));
-	int rc;
+	int rc, batch;
 
 	*nwait = 0;
 	*next = 0;
@@ -345,6 +345,9 @@ int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign,
 	rc = ledger_missing(l, campaign, keys, s->n, waiting_key, &mc, errstr);
 	if (rc == EX_OK && mc.n)
 		rc = ledger_events(l, campaign, "schedule", collect, &rec, errstr);
+	if (rc == EX_OK && mc.n) /* the plan in one commit, not one per mission */
+		rc = ledger_batch_begin(l, errstr);
+	batch = rc == EX_OK && mc.n;
 	for (size_t i = 0; rc == EX_OK && i < mc.n; i++) {
 		struct schedule_entry *e = mc.waiting[i];
 		struct ledger_outcome o = {0};
@@ -368,6 +371,14 @@ int schedule_waiting(struct schedule *s, struct ledger *l, const char *campaign,
 		if (!seen)
 			rc = ledger_record(l, "schedule", campaign, 0, &o, errstr);
 		free(detail);
+	}
+	if (batch) {
+		char *err2 = NULL;
+		int rc2 = ledger_batch_end(l, rc == EX_OK, rc == EX_OK ? errstr : &err2);
+
+		if (rc == EX_OK)
+			rc = rc2;
+		free(err2);
 	}
 	*nwait = mc.n;
 	for (size_t i = 0; i < rec.n; i++)
