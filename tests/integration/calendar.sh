@@ -93,6 +93,20 @@ sent=$(sqlite3 two.db "select group_concat(key) from
 [ "$(sqlite3 two.db "select count(*) from deliveries where key='JOR'")" = 0 ] ||
 	fail "JOR was sent before its window"
 
+# --at: nothing before 12:00 UTC, then everyone at once (no window: weekends do not count);
+# with --local, each mission's own 12:00.
+S four.db --at 2026-12-04T12:00 --until-done >out.txt 2>err.txt
+expect_rc 0 $? "--at: $(cat out.txt err.txt)"
+[ "$(sqlite3 four.db "select count(*) from deliveries where state='sent'
+	and updated like '2026-12-04T12:0%'")" = "$(sqlite3 four.db "select count(*) from deliveries")" ] ||
+	fail "--at: $(sqlite3 four.db "select key, updated from deliveries")"
+S five.db --at 2026-12-04T12:00 --local --until-done >out.txt 2>err.txt
+expect_rc 0 $? "--at --local: $(cat out.txt err.txt)"
+at_local=$(sqlite3 five.db "select group_concat(key || ' ' || substr(t, 1, 15), ', ') from
+	(select key, min(updated) as t from deliveries group by key order by key)")
+[ "$at_local" = "BEL 2026-12-04T11:0, JOR 2026-12-04T09:0, KEN 2026-12-04T17:0" ] ||
+	fail "--at --local: $at_local"
+
 # The calendar of two.db: JOR's planned send, as RFC 5545.
 "$DEMARCHE" --store two.db audit --format ics -o cal.ics 2>err.txt || fail "ics: $(cat err.txt)"
 "$PY" - cal.ics <<'PY' || fail "ics: see above"
