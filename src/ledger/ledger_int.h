@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <time.h>
 
-
 #include "base/buf.h"
 #include "ledger/ledger.h"
 
@@ -63,6 +62,7 @@ enum query {
 	Q_EVENTS,
 	Q_EVENTS_HIGHEST,
 	Q_VERIFY_DELIVERIES,
+	Q_APPROVALS,
 	Q__COUNT
 };
 
@@ -81,7 +81,7 @@ struct ledger {
 	int depth;    /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
 	int lost;     /* SQLite rolled back an enclosing transaction: refuse until it ends */
 	sqlite3_stmt *q[Q__COUNT];
-	struct digest *md; /* base/digest: SHA-256 fetched once per process */
+	struct digest *md;  /* base/digest: SHA-256 fetched once per process */
 	struct buf scratch; /* the canonical encoding being hashed */
 };
 
@@ -213,5 +213,13 @@ int door_transition_locked(struct ledger *l, int64_t delivery, enum ledger_state
                            char **errstr);
 /* 1 for the event kinds only the ledger writes ("transition", "campaign", ...). */
 int door_kind_reserved(const char *kind);
+
+/* --- approval.c -------------------------------------------------------------------------- */
+
+/*
+ * Checks an approval event (its campaign column and detail): NULL when its signature verifies
+ * for the public key it names and it is about its own campaign, else why not (caller frees).
+ */
+char *approval_event_problem(const char *campaign, size_t clen, const char *detail, size_t len);
 
 #endif
