@@ -18,7 +18,7 @@
 const char usage_approve[] =
     "usage: demarche approve APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
     "                        [--where COL=VAL | COL!=VAL]... [--only KEY,...]\n"
-    "                        [--date YYYY-MM-DD] [--key-file FILE] [--amend] [--yes]\n"
+    "                        [--date YYYY-MM-DD] [--key-file FILE] [--yes]\n"
     "\n"
     "Renders and composes every selected mission's message exactly as send would, shows the\n"
     "batch (campaign, languages, missions per language, the letters' date) and what changed\n"
@@ -33,7 +33,6 @@ const char usage_approve[] =
     "  --key-file FILE    your secret key (default [approval] key, else\n"
     "                     ~/.config/demarche/approval.key); a sealed key's passphrase comes\n"
     "                     from DEMARCHE_KEY_PASSPHRASE or [approval] passphrase_command\n"
-    "  --amend            the appeal changed since this campaign was first sent: go on\n"
     "  --yes              do not ask (needed when not on a terminal)\n"
     "\n"
     "Exit: 0 approved; 64 usage (or not on a terminal without --yes); 65 bad input; 66 the\n"
@@ -43,7 +42,7 @@ const char usage_approve[] =
 struct approve_args {
 	struct merge_opts mo;
 	const char *key_file;
-	int yes, amend;
+	int yes;
 };
 
 static int parse_args(int argc, char **argv, struct approve_args *a)
@@ -51,7 +50,6 @@ static int parse_args(int argc, char **argv, struct approve_args *a)
 	static const struct option opts[] = {MERGE_LONG_OPTIONS,
 	                                     {"date", required_argument, NULL, 'D'},
 	                                     {"key-file", required_argument, NULL, 'K'},
-	                                     {"amend", no_argument, NULL, 'A'},
 	                                     {"yes", no_argument, NULL, 'y'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
@@ -65,9 +63,6 @@ static int parse_args(int argc, char **argv, struct approve_args *a)
 			break;
 		case 'K':
 			a->key_file = optarg;
-			break;
-		case 'A':
-			a->amend = 1;
 			break;
 		case 'y':
 			a->yes = 1;
@@ -218,7 +213,10 @@ int cmd_approve(int argc, char **argv, struct app *app)
 		fprintf(stderr, "demarche approve: nothing approved\n");
 		goto out;
 	}
-	if ((rc = plan_campaign_begin(l, m, a.amend, &err)) != EX_OK)
+	/* The approval is an event of the campaign: recorded first when it is new (as send would);
+	 * an amended appeal stays for send --amend to record. */
+	if (ledger_campaign_exists(l, m->campaign) == 0 &&
+	    (rc = plan_campaign_begin(l, m, 0, &err)) != EX_OK)
 		goto fail;
 	components = batch_components(&b);
 	{
