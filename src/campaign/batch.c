@@ -354,10 +354,15 @@ size_t batch_diff(const char *old, const char *old_date, const struct batch *b, 
 		buf_adds(out, "  the appeal changed\n");
 	if (rows > max)
 		buf_addf(out, "  ... and %zu more roster rows\n", rows - max);
-	if (messages)
+	/* the messages: named only when nothing above explains them (a partial, the layout, an
+	 * attachment changed) */
+	if (messages == found)
 		buf_addf(out, "  %zu message%s differ%s from the approved ones (%s%s)\n", messages,
 		         messages == 1 ? "" : "s", messages == 1 ? "s" : "", keys.data,
 		         messages > 5 ? ", ..." : "");
+	else if (messages)
+		buf_addf(out, "  %zu message%s differ%s from the approved ones\n", messages,
+		         messages == 1 ? "" : "s", messages == 1 ? "s" : "");
 	buf_free(&keys);
 	free(o);
 	free(c);

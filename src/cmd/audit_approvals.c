@@ -39,16 +39,16 @@ static int one(const struct ledger_approval *ap, void *ctx)
 {
 	struct seen *s = ctx;
 	struct buf b = BUF_INIT;
-	char t[32];
+	char t[32], batch[17];
 
 	if (!s->n++)
-		fputs("time                  campaign            approver    batch            "
-		      "  missions  letters     signature\n",
-		      rp_stdout());
+		fprintf(rp_stdout(), "%-22s%-20s%-12s%-17s %8s  %-12s%s\n", "time", "campaign",
+		        "approver", "batch", "missions", "letters", "signature");
 	cell(&b, audit_short_time(ap->time ? ap->time : "?", t), 21);
 	cell(&b, ap->campaign, 19);
 	cell(&b, ap->approver, 11);
-	cell(&b, ap->batch ? ap->batch : "?", 16);
+	snprintf(batch, sizeof(batch), "%s", ap->batch ? ap->batch : "?");
+	cell(&b, batch, 16);
 	buf_addf(&b, " %8zu  ", missions(ap->components));
 	cell(&b, ap->date, 11);
 	buf_addf(&b, "%s\n", ap->valid ? "ok" : "BAD SIGNATURE");

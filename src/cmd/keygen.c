@@ -31,23 +31,16 @@ const char usage_keygen[] =
     "Exit: 0 written; 64 usage; 73 FILE exists or cannot be created; 74 it cannot be\n"
     "written; 78 --passphrase without a passphrase.\n";
 
-/* The folder of a default key file, made (0700) when missing; path is left as it was. */
+/* The folders of a default key file, made (0700) where missing, as mkdir -p. */
 static void make_folder(const char *path)
 {
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	char *dir = xstrdup(path);
 
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (access(dir, F_OK) != 0) {
-			char *up = xstrdup(dir), *s2 = strrchr(up, '/');
-
-			if (s2 && s2 != up) {
-				*s2 = '\0';
-				mkdir(up, 0700);
-			}
-			free(up);
+	for (char *p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (access(dir, F_OK) != 0)
 			mkdir(dir, 0700);
-		}
+		*p = '/';
 	}
 	free(dir);
 }
