@@ -230,22 +230,25 @@ int approval_gate(struct ledger *l, const struct config *cfg, const struct merge
 	         required, required == 1 ? "" : "s", b.hash, b.missions, b.date);
 	esc_term(&why, sender);
 	buf_addf(&why, "); it has %zu%s", t.counted, t.counted ? " (" : "");
-	if (t.counted)
-		buf_addf(&why, "%s)", t.names.data);
+	if (t.counted) {
+		esc_term(&why, t.names.data);
+		buf_addc(&why, ')');
+	}
 	buf_addc(&why, '\n');
 	if (t.other_seq && !t.counted) {
 		buf_adds(&why, "  what changed since the approval by ");
 		esc_term(&why, t.other_by);
-		buf_addf(&why, " (event %lld, %s):\n", (long long)t.other_seq,
-		         t.other_time ? t.other_time : "?");
+		buf_addf(&why, " (event %lld, ", (long long)t.other_seq);
+		esc_term(&why, t.other_time ? t.other_time : "?");
+		buf_adds(&why, "):\n");
 		batch_diff(t.other_components, t.other_date, &b, 20, &why);
 	} else if (!t.last_seq && !t.notes.len) {
 		buf_adds(&why, "  no approval is recorded for this campaign\n");
 	}
 	if (t.notes.len)
 		buf_add(&why, t.notes.data, t.notes.len);
-	buf_adds(&why, "  to approve: demarche approve APPEAL with the same --to, --join, --where "
-	               "and --only, by an approver");
+	buf_adds(&why, "  to approve: demarche approve APPEAL with the same --to, --join, --where, "
+	               "--only and --not-received, by an approver");
 	rc = error_set(errstr, EX_NOPERM, "%s", why.data);
 out:
 	buf_free(&why);

@@ -18,7 +18,8 @@
 const char usage_approve[] =
     "usage: demarche approve APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
     "                        [--where COL=VAL | COL!=VAL]... [--only KEY,...]\n"
-    "                        [--date YYYY-MM-DD] [--key-file FILE] [--yes]\n"
+    "                        [--not-received CAMPAIGN] [--date YYYY-MM-DD] [--key-file FILE]\n"
+    "                        [--yes]\n"
     "\n"
     "Renders and composes every selected mission's message exactly as send would, shows the\n"
     "batch (campaign, languages, missions per language, the letters' date) and what changed\n"
@@ -29,6 +30,8 @@ const char usage_approve[] =
     "needs a new approval. Your public key must be in [approval] approvers\n"
     "(demarche keygen makes a key pair).\n"
     "\n" MERGE_OPTIONS_USAGE
+    "  --not-received CAMP  only missions with no delivered message of campaign CAMP (as\n"
+    "                     send --not-received: give send the same)\n"
     "  --date YYYY-MM-DD  the day the letters are dated and sent (default today)\n"
     "  --key-file FILE    your secret key (default [approval] key, else\n"
     "                     ~/.config/demarche/approval.key); a sealed key's passphrase comes\n"
@@ -41,7 +44,7 @@ const char usage_approve[] =
 
 struct approve_args {
 	struct merge_opts mo;
-	const char *key_file;
+	const char *key_file, *not_received;
 	int yes;
 };
 
@@ -50,6 +53,7 @@ static int parse_args(int argc, char **argv, struct approve_args *a)
 	static const struct option opts[] = {MERGE_LONG_OPTIONS,
 	                                     {"date", required_argument, NULL, 'D'},
 	                                     {"key-file", required_argument, NULL, 'K'},
+	                                     {"not-received", required_argument, NULL, 'N'},
 	                                     {"yes", no_argument, NULL, 'y'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
@@ -63,6 +67,9 @@ static int parse_args(int argc, char **argv, struct approve_args *a)
 			break;
 		case 'K':
 			a->key_file = optarg;
+			break;
+		case 'N':
+			a->not_received = optarg;
 			break;
 		case 'y':
 			a->yes = 1;
@@ -140,7 +147,9 @@ static void print_changes(const struct approval_tally *t, const struct batch *b)
 	} else {
 		buf_adds(&o, "since the last approved batch (by ");
 		esc_term(&o, t->last_by);
-		buf_addf(&o, ", %s):\n", t->last_time ? t->last_time : "?");
+		buf_adds(&o, ", ");
+		esc_term(&o, t->last_time ? t->last_time : "?");
+		buf_adds(&o, "):\n");
 		if (!batch_diff(t->last_components, t->last_date, b, 20, &o))
 			buf_adds(&o, "  nothing that can be named (the same parts)\n");
 	}
@@ -158,6 +167,7 @@ int cmd_approve(int argc, char **argv, struct app *app)
 	struct merge *m = NULL;
 	struct message_run mr;
 	struct plan p = {0};
+	struct plan_not_received nr = {0};
 	struct batch b = {0};
 	const struct approver *me;
 	char pub[SIGN_PUBLIC_B64], sig[SIGN_SIG_B64], *err = NULL, *components = NULL;
@@ -185,6 +195,11 @@ int cmd_approve(int argc, char **argv, struct app *app)
 	}
 	if ((rc = ledger_open(app_store_path(app), LEDGER_CREATE | LEDGER_CHECK, &l, &err)))
 		goto fail;
+	if (a.not_received) {
+		nr.ledger = l;
+		nr.campaign = a.not_received;
+		plan_not_received(&a.mo.ro, &nr);
+	}
 	/* The messages exactly as send composes them (campaign/batch.h). */
 	if ((rc = merge_open(&a.mo, "approve", &m)) != EX_OK)
 		goto out;
@@ -192,6 +207,8 @@ int cmd_approve(int argc, char **argv, struct app *app)
 	mr_init = 1;
 	if (rc == EX_OK)
 		rc = plan_compose(&p, m, &mr, time(NULL), "approve", &err);
+	if (rc == EX_OK && nr.error)
+		rc = error_set(&err, EX_IOERR, "the ledger could not answer --not-received");
 	if (rc == EX_OK)
 		rc = batch_compute(&b, &app->cfg, &a.mo, m, &mr, &p, &err);
 	if (rc == EX_OK)
