@@ -356,9 +356,9 @@ size_t batch_diff(const char *old, const char *old_date, const struct batch *b, 
 		buf_addf(out, "  ... and %zu more roster rows\n", rows - max);
 	/* the messages: named only when nothing above explains them (a partial, the layout, an
 	 * attachment changed) */
-	if (messages == found)
+	if (messages && messages == found)
 		buf_addf(out, "  %zu message%s differ%s from the approved ones (%s%s)\n", messages,
-		         messages == 1 ? "" : "s", messages == 1 ? "s" : "", keys.data,
+		         messages == 1 ? "" : "s", messages == 1 ? "s" : "", buf_str(&keys),
 		         messages > 5 ? ", ..." : "");
 	else if (messages)
 		buf_addf(out, "  %zu message%s differ%s from the approved ones\n", messages,
