@@ -298,7 +298,8 @@ size_t batch_diff(const char *old, const char *old_date, const struct batch *b, 
 	size_t no = parse_entries(old, &o), nc = parse_entries(cur_s, &c);
 	size_t i = 0, j = 0, found = 0, rows = 0, messages = 0, files = 0;
 	int appeal = 0;
-	struct buf keys = BUF_INIT;
+	struct buf keys = BUF_INIT, added = BUF_INIT, removed = BUF_INIT;
+	size_t nadded = 0, nremoved = 0;
 
 	qsort(o, no, sizeof(*o), by_entry);
 	qsort(c, nc, sizeof(*c), by_entry);
@@ -320,12 +321,20 @@ size_t batch_diff(const char *old, const char *old_date, const struct batch *b, 
 				esc_term(&keys, k);
 				free(k);
 			}
+		} else if (starts(e, "row ") && cmp != 0) {
+			struct buf *k = cmp > 0 ? &added : &removed;
+			size_t *nk = cmp > 0 ? &nadded : &nremoved;
+
+			if ((*nk)++ < 5) {
+				char *key = xstrndup(e->name + 4, e->nlen - 4);
+
+				buf_adds(k, k->len ? ", " : "");
+				esc_term(k, key);
+				free(key);
+			}
 		} else if (starts(e, "row ")) {
 			if (rows++ < max)
-				say(out, cmp == 0 ? "roster row " : "mission ", e, "row ",
-				    cmp == 0  ? "changed"
-				    : cmp > 0 ? "added to the selection"
-				              : "no longer selected");
+				say(out, "roster row ", e, "row ", "changed");
 		} else if (starts(e, "file ")) {
 			files++;
 			say(out, "", e, "file ", how);
@@ -354,6 +363,12 @@ size_t batch_diff(const char *old, const char *old_date, const struct batch *b, 
 		buf_adds(out, "  the appeal changed\n");
 	if (rows > max)
 		buf_addf(out, "  ... and %zu more roster rows\n", rows - max);
+	if (nadded)
+		buf_addf(out, "  %zu mission%s added to the selection (%s%s)\n", nadded,
+		         nadded == 1 ? "" : "s", added.data, nadded > 5 ? ", ..." : "");
+	if (nremoved)
+		buf_addf(out, "  %zu mission%s no longer selected (%s%s)\n", nremoved,
+		         nremoved == 1 ? "" : "s", removed.data, nremoved > 5 ? ", ..." : "");
 	/* the messages: named only when nothing above explains them (a partial, the layout, an
 	 * attachment changed) */
 	if (messages && messages == found)
@@ -364,6 +379,8 @@ size_t batch_diff(const char *old, const char *old_date, const struct batch *b, 
 		buf_addf(out, "  %zu message%s differ%s from the approved ones\n", messages,
 		         messages == 1 ? "" : "s", messages == 1 ? "s" : "");
 	buf_free(&keys);
+	buf_free(&added);
+	buf_free(&removed);
 	free(o);
 	free(c);
 	free(cur_s);

@@ -53,7 +53,7 @@ char *batch_components(const struct batch *b);
 /*
  * Appends to out, one per line each starting with two spaces, what differs between the parts
  * old (batch_components() of an approved batch; old_date its date) and b: "fr.md changed",
- * "roster row KEN changed", "mission FRA added", "the letterhead changed", "the letters'
+ * "roster row KEN changed", "1 mission added to the selection (FRA)", "the letterhead changed", "the letters'
  * date changed (approved 2026-12-02, now 2026-12-03)", then how many messages differ. At most
  * max lines of rows (then "... and N more"). Names are escaped for the terminal. Returns the
  * number of differences found (0: the same batch). Can't fail.

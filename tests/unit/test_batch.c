@@ -127,8 +127,8 @@ static void test_diff(void **state)
 	free(b.v[8].name);
 	b.v[8].name = xstrdup("row KEW");
 	d = diff(old, &b, &n);
-	assert_non_null(strstr(d, "  mission KEN no longer selected\n"));
-	assert_non_null(strstr(d, "  mission KEW added to the selection\n"));
+	assert_non_null(strstr(d, "  1 mission no longer selected (KEN)\n"));
+	assert_non_null(strstr(d, "  1 mission added to the selection (KEW)\n"));
 	free(d);
 	batch_free(&b);
 
