@@ -225,9 +225,10 @@ int approval_gate(struct ledger *l, const struct config *cfg, const struct merge
 	buf_adds(&why, "not approved: campaign ");
 	esc_term(&why, m->campaign);
 	buf_addf(&why,
-	         " needs %d approval%s of this batch (%.16s, %zu missions, letters dated %s) by "
+	         " needs %d approval%s of this batch (%.16s, %zu mission%s, letters dated %s) by "
 	         "approvers other than the sender (",
-	         required, required == 1 ? "" : "s", b.hash, b.missions, b.date);
+	         required, required == 1 ? "" : "s", b.hash, b.missions, b.missions == 1 ? "" : "s",
+	         b.date);
 	esc_term(&why, sender);
 	buf_addf(&why, "); it has %zu%s", t.counted, t.counted ? " (" : "");
 	if (t.counted) {

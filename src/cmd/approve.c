@@ -7,6 +7,7 @@
 #include "base/escape.h"
 #include "base/secret.h"
 #include "base/sign.h"
+#include "base/strutil.h"
 #include "base/term.h"
 #include "base/xalloc.h"
 #include "campaign/approval.h"
@@ -221,7 +222,14 @@ int cmd_approve(int argc, char **argv, struct app *app)
 	{
 		char *n = esc_term_dup(me->name);
 
+		char *sender = approval_sender(&app->cfg);
+
 		printf("approving as %s (key %s)\n", n, pub);
+		if (str_ieq(sender, me->name))
+			printf("note: %s is the sender here ([sender] operator, else the login "
+			       "name): this approval will not count for a send by %s\n",
+			       n, n);
+		free(sender);
 		free(n);
 	}
 	fflush(stdout);
@@ -257,9 +265,9 @@ int cmd_approve(int argc, char **argv, struct app *app)
 	{
 		char *c = esc_term_dup(m->campaign), *n = esc_term_dup(me->name);
 
-		printf("approved: batch %.16s of campaign %s by %s (%zu missions, letters dated "
+		printf("approved: batch %.16s of campaign %s by %s (%zu mission%s, letters dated "
 		       "%s)\n",
-		       b.hash, c, n, b.missions, b.date);
+		       b.hash, c, n, b.missions, b.missions == 1 ? "" : "s", b.date);
 		free(c);
 		free(n);
 	}
