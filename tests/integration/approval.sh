@@ -39,6 +39,9 @@ ini() { # required [letterhead organisation]
 	sed -i 's/^\[sender\]$/[sender]\noperator = alice/' demarche.ini
 }
 ini 1
+dm doctor >doctor.txt 2>&1
+grep -q "OK   \[approval\] 1 approval of each batch, from 2 approvers other than the sender (alice)" \
+	doctor.txt || fail "doctor: $(cat doctor.txt)"
 
 # Not approved: refused before anything is recorded.
 send >out.txt 2>err.txt
