@@ -62,8 +62,8 @@ int config_read_file(struct config *cfg, const char *path, char **errstr);
 void config_free(struct config *cfg); /* safe on a config_init'ed one */
 
 /*
- * What section ([letterhead]) says, as a whole: hex SHA-256 over its "name=value" lines in
- * file order. Returns 1 with hex set, or 0 when the file has no such section (hex empty).
+ * What section ([letterhead]) says, as a whole: hex SHA-256 over its names and values (each
+ * NUL-terminated) in file order. Returns 1 with hex set, or 0 when the file has no such section (hex empty).
  * Only sections whose pairs are kept can be asked (letterhead). Can't fail.
  */
 int config_section_hash(const struct config *cfg, const char *section, char hex[65]);

@@ -145,14 +145,22 @@ static char **roster_columns(const char *columns, const char *by, const char *co
 int cmd_audit(int argc, char **argv, struct app *app)
 {
 	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'},  {"missing", no_argument, NULL, 'm'},
-	    {"matrix", no_argument, NULL, 'x'},        {"to", required_argument, NULL, 't'},
-	    {"key", required_argument, NULL, 'k'},     {"join", required_argument, NULL, 'j'},
-	    {"where", required_argument, NULL, 'w'},   {"by", required_argument, NULL, 'b'},
-	    {"columns", required_argument, NULL, 'c'}, {"wide", no_argument, NULL, 'W'},
-	    {"summary", no_argument, NULL, 's'},       {"output", required_argument, NULL, 'o'},
-	    {"no-pager", no_argument, NULL, 'P'},      {"no-verify", no_argument, NULL, 'V'},
-	    {"approvals", no_argument, NULL, 'A'},     {NULL, 0, NULL, 0},
+	    {"format", required_argument, NULL, 'f'},
+	    {"missing", no_argument, NULL, 'm'},
+	    {"matrix", no_argument, NULL, 'x'},
+	    {"to", required_argument, NULL, 't'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"join", required_argument, NULL, 'j'},
+	    {"where", required_argument, NULL, 'w'},
+	    {"by", required_argument, NULL, 'b'},
+	    {"columns", required_argument, NULL, 'c'},
+	    {"wide", no_argument, NULL, 'W'},
+	    {"summary", no_argument, NULL, 's'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"no-pager", no_argument, NULL, 'P'},
+	    {"no-verify", no_argument, NULL, 'V'},
+	    {"approvals", no_argument, NULL, 'A'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct roster_opts ro = {0};
 	struct strv joins = {0}, wheres = {0};

@@ -19,6 +19,7 @@
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
+
 static const char *const query_sql[Q__COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
     [Q_COUNT_OBJECTS] = "SELECT count(*) FROM sqlite_master",
