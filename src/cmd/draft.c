@@ -124,18 +124,10 @@ static int is_param(const struct letter *l, const char *name)
 /* The nearest param name to name, for "did you mean"; NULL when none is close. */
 static const char *nearest_param(const struct letter *l, const char *name)
 {
-	size_t n, best = 3;
+	size_t n;
 	const char *const *params = letter_params(l, &n);
-	const char *found = NULL;
 
-	for (size_t i = 0; i < n; i++) {
-		size_t dist = str_distance(name, params[i]);
-		if (dist < best) {
-			best = dist;
-			found = params[i];
-		}
-	}
-	return found;
+	return str_nearest(name, params, n);
 }
 
 int cmd_draft(int argc, char **argv, struct app *app)

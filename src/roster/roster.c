@@ -82,6 +82,8 @@ struct roster {
 	int smtputf8;
 	char **langs;
 	size_t nlangs, en;
+	size_t nappeal;  /* the first nappeal of langs are the appeal's (en may follow) */
+	size_t fallback; /* index in langs of --fallback-language, or NONE */
 	size_t *by_lang;
 	int (*exclude)(void *user, const char *key);
 	void *exclude_user;
@@ -675,6 +677,13 @@ static void parse_only(struct roster *r, const char *const *only)
 	}
 }
 
+/* "en, es, fr": the appeal's languages, for messages. */
+static void langs_list(const struct roster *r, struct buf *b)
+{
+	for (size_t i = 0; i < r->nappeal; i++)
+		buf_addf(b, "%s%s", i ? ", " : "", r->langs[i]);
+}
+
 static void set_languages(struct roster *r, const char *const *langs)
 {
 	static const char *const dflt[] = {"en", "fr", "es", NULL};
@@ -687,6 +696,7 @@ static void set_languages(struct roster *r, const char *const *langs)
 	r->langs = xcalloc(n + 2, sizeof(*r->langs));
 	for (size_t i = 0; i < n; i++)
 		r->langs[r->nlangs++] = lower_dup(langs[i]);
+	r->nappeal = r->nlangs;
 	r->en = col_index(r->langs, r->nlangs, "en");
 	if (r->en == NONE) {
 		r->en = r->nlangs;
@@ -749,6 +759,23 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 	else
 		today(r->date);
 	set_languages(r, o->languages);
+	r->fallback = NONE;
+	if (o->fallback_language) {
+		r->fallback = col_index(r->langs, r->nappeal, o->fallback_language);
+		if (r->fallback == NONE) {
+			struct buf b = BUF_INIT;
+
+			langs_list(r, &b);
+			diags_add(
+			    d, DIAG_ERROR, NULL, 0, NULL,
+			    "--fallback-language '%s': the appeal has no such version (it has "
+			    "%s)",
+			    o->fallback_language, buf_str(&b));
+			buf_free(&b);
+			rc = EX_USAGE;
+			goto out;
+		}
+	}
 	parse_only(r, o->only);
 
 	rc = csvr_read(r->path, header_cb, r, d);
@@ -838,6 +865,43 @@ const char *roster_facts_as_of(const struct roster *r, long *parties)
 }
 
 /* ---- derived values ---- */
+
+const char *const *roster_header(const struct roster *r, size_t *n)
+{
+	*n = r->ncols;
+	return (const char *const *)r->cols;
+}
+
+/* Columns read by name besides the contact ones: letter parts (roster/parts.c). */
+static const char *const part_columns[] = {"city", NULL};
+
+const char *const *roster_known_columns(void)
+{
+	static const char *const known[] = {"email",      "cc",        "state", "mission",
+	                                    "name",       "honorific", "title", "language",
+	                                    "salutation", "city",      NULL};
+	return known;
+}
+
+int roster_column_used(const struct roster *r, const char *col)
+{
+	if (str_ieq(col, r->key))
+		return 1;
+	for (size_t k = 0; contact_columns[k]; k++)
+		if (str_ieq(col, contact_columns[k]))
+			return 1;
+	for (size_t k = 0; part_columns[k]; k++)
+		if (str_ieq(col, part_columns[k]))
+			return 1;
+	for (size_t t = 0; t < r->ntables; t++)
+		if (str_ieq(col, r->tables[t].col) ||
+		    col_index(r->tables[t].names, r->tables[t].ncols, col) != NONE)
+			return 1;
+	for (size_t w = 0; w < r->nwheres; w++)
+		if (str_ieq(col, r->wheres[w].col))
+			return 1;
+	return 0;
+}
 
 const char *roster_salutation(const char *lang, const char *honorific, const char *name)
 {
@@ -1087,12 +1151,34 @@ static void derive(struct roster *r, struct roster_row *row)
 
 	row->lang = r->en;
 	if (!is_blank(lang)) {
-		i = col_index(r->langs, r->nlangs, lang);
-		if (i != NONE)
+		i = col_index(r->langs, r->nappeal, lang);
+		if (i != NONE) {
 			row->lang = i;
-		else
-			diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
-			          "unknown language '%s'; using en", lang);
+		} else {
+			/* A value the appeal has no version in ("French", "es-ES", "de") is not
+			 * quietly sent in English: an error, unless a fallback was asked for. */
+			struct buf b = BUF_INIT;
+			const char *near =
+			    str_nearest(lang, (const char *const *)r->langs, r->nappeal);
+			const char *dflt = r->langs[r->en < r->nappeal ? r->en : 0];
+
+			langs_list(r, &b);
+			if (r->fallback != NONE) {
+				row->lang = r->fallback;
+				diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
+				          "the appeal has no '%s' version (it has %s); using %s "
+				          "(--fallback-language)",
+				          lang, buf_str(&b), r->langs[r->fallback]);
+			} else {
+				diags_add(
+				    r->d, DIAG_ERROR, r->path, row->line, "language",
+				    "the appeal has no '%s' version; it has %s%s%s%s (or "
+				    "--fallback-language %s sends these missions the %s version)",
+				    lang, buf_str(&b), near ? " (did you mean '" : "",
+				    near ? near : "", near ? "'?)" : "", dflt, dflt);
+			}
+			buf_free(&b);
+		}
 	}
 	row->salutation =
 	    roster_salutation(r->langs[row->lang], r->honcol != NONE ? row->v[r->honcol] : NULL,
