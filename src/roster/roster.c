@@ -82,7 +82,8 @@ struct roster {
 	int smtputf8;
 	char **langs;
 	size_t nlangs, en;
-	size_t nappeal;  /* the first nappeal of langs are the appeal's (en may follow) */
+	char **appeal; /* the appeal's languages, or NULL (not known: any of langs will do) */
+	size_t nappeal;
 	size_t fallback; /* index in langs of --fallback-language, or NONE */
 	size_t *by_lang;
 	int (*exclude)(void *user, const char *key);
@@ -681,27 +682,28 @@ static void parse_only(struct roster *r, const char *const *only)
 static void langs_list(const struct roster *r, struct buf *b)
 {
 	for (size_t i = 0; i < r->nappeal; i++)
-		buf_addf(b, "%s%s", i ? ", " : "", r->langs[i]);
+		buf_addf(b, "%s%s", i ? ", " : "", r->appeal[i]);
 }
 
-static void set_languages(struct roster *r, const char *const *langs)
+/* langs: en, fr, es (counted in this order), then the appeal's others. */
+static void set_languages(struct roster *r, const char *const *appeal)
 {
 	static const char *const dflt[] = {"en", "fr", "es", NULL};
 	size_t n = 0;
 
-	if (!langs || !*langs)
-		langs = dflt;
-	while (langs[n])
+	while (appeal && appeal[n])
 		n++;
-	r->langs = xcalloc(n + 2, sizeof(*r->langs));
-	for (size_t i = 0; i < n; i++)
-		r->langs[r->nlangs++] = lower_dup(langs[i]);
-	r->nappeal = r->nlangs;
-	r->en = col_index(r->langs, r->nlangs, "en");
-	if (r->en == NONE) {
-		r->en = r->nlangs;
-		r->langs[r->nlangs++] = xstrdup("en");
+	r->langs = xcalloc(n + 4, sizeof(*r->langs));
+	for (size_t i = 0; dflt[i]; i++)
+		r->langs[r->nlangs++] = xstrdup(dflt[i]);
+	if (n)
+		r->appeal = xcalloc(n + 1, sizeof(*r->appeal));
+	for (size_t i = 0; i < n; i++) {
+		r->appeal[r->nappeal++] = lower_dup(appeal[i]);
+		if (col_index(r->langs, r->nlangs, appeal[i]) == NONE)
+			r->langs[r->nlangs++] = lower_dup(appeal[i]);
 	}
+	r->en = 0;
 	r->by_lang = xcalloc(r->nlangs, sizeof(*r->by_lang));
 	r->stats.nlangs = r->nlangs;
 	r->stats.langs = (const char *const *)r->langs;
@@ -761,7 +763,9 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 	set_languages(r, o->languages);
 	r->fallback = NONE;
 	if (o->fallback_language) {
-		r->fallback = col_index(r->langs, r->nappeal, o->fallback_language);
+		r->fallback = col_index(r->langs, r->nlangs, o->fallback_language);
+		if (r->appeal && col_index(r->appeal, r->nappeal, o->fallback_language) == NONE)
+			r->fallback = NONE;
 		if (r->fallback == NONE) {
 			struct buf b = BUF_INIT;
 
@@ -823,6 +827,7 @@ void roster_free(struct roster *r)
 		free(r->only[i].k);
 	free(r->only);
 	free_strv(r->langs, r->nlangs);
+	free_strv(r->appeal, r->nappeal);
 	free_strv(r->fact_cols, r->nfact_cols);
 	free(r->by_lang);
 	hset_clear(&r->keys);
@@ -1150,36 +1155,41 @@ static void derive(struct roster *r, struct roster_row *row)
 	size_t i;
 
 	row->lang = r->en;
-	if (!is_blank(lang)) {
-		i = col_index(r->langs, r->nappeal, lang);
-		if (i != NONE) {
-			row->lang = i;
-		} else {
-			/* A value the appeal has no version in ("French", "es-ES", "de") is not
-			 * quietly sent in English: an error, unless a fallback was asked for. */
-			struct buf b = BUF_INIT;
-			const char *near =
-			    str_nearest(lang, (const char *const *)r->langs, r->nappeal);
-			const char *dflt = r->langs[r->en < r->nappeal ? r->en : 0];
+	if (is_blank(lang))
+		goto out;
+	i = col_index(r->langs, r->nlangs, lang);
+	/* A one-language appeal goes to every en, fr and es mission (the letter warns). */
+	if (i != NONE &&
+	    (!r->appeal || r->nappeal == 1 || col_index(r->appeal, r->nappeal, lang) != NONE)) {
+		row->lang = i;
+	} else if (!r->appeal) {
+		diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
+		          "unknown language '%s'; using en", lang);
+	} else {
+		/* A value the appeal has no version in ("French", "es-ES", "de") is not quietly
+		 * sent in English: an error, unless a fallback was asked for. */
+		struct buf b = BUF_INIT;
+		const char *near = str_nearest(lang, (const char *const *)r->appeal, r->nappeal);
+		const char *dflt =
+		    col_index(r->appeal, r->nappeal, "en") != NONE ? "en" : r->appeal[0];
 
-			langs_list(r, &b);
-			if (r->fallback != NONE) {
-				row->lang = r->fallback;
-				diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
-				          "the appeal has no '%s' version (it has %s); using %s "
-				          "(--fallback-language)",
-				          lang, buf_str(&b), r->langs[r->fallback]);
-			} else {
-				diags_add(
-				    r->d, DIAG_ERROR, r->path, row->line, "language",
-				    "the appeal has no '%s' version; it has %s%s%s%s (or "
-				    "--fallback-language %s sends these missions the %s version)",
-				    lang, buf_str(&b), near ? " (did you mean '" : "",
-				    near ? near : "", near ? "'?)" : "", dflt, dflt);
-			}
-			buf_free(&b);
+		langs_list(r, &b);
+		if (r->fallback != NONE) {
+			row->lang = r->fallback;
+			diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
+			          "the appeal has no '%s' version (it has %s); using %s "
+			          "(--fallback-language)",
+			          lang, buf_str(&b), r->langs[r->fallback]);
+		} else {
+			diags_add(r->d, DIAG_ERROR, r->path, row->line, "language",
+			          "the appeal has no '%s' version; it has %s%s%s%s (or "
+			          "--fallback-language %s sends these missions the %s version)",
+			          lang, buf_str(&b), near ? " (did you mean '" : "",
+			          near ? near : "", near ? "'?)" : "", dflt, dflt);
 		}
+		buf_free(&b);
 	}
+out:
 	row->salutation =
 	    roster_salutation(r->langs[row->lang], r->honcol != NONE ? row->v[r->honcol] : NULL,
 	                      r->namecol != NONE ? row->v[r->namecol] : NULL);
