@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "base/strutil.h"
 #include "base/xalloc.h"
 #include "campaign/merge.h"
 #include "cmd/cmd.h"
@@ -89,12 +90,12 @@ static void report_section(void *user, const char *name, long line, int inverted
 			       s->lc ? s->lc->total : 0, name);
 }
 
-/*
- * For each positive section on a fact column in the appeal's files: how many missions it
- * leaves out because the fact is unknown (so the drafter sees what the data cannot
- * confirm). The files are read again: the letter keeps its templates to itself.
- */
-static void report_unknowns(const struct merge *m, const struct unknowns *u)
+/* Called with each of the appeal's files compiled (NULL when it cannot be read again). */
+typedef void (*template_fn)(void *user, const char *lang, const char *file,
+                            const struct mustache_template *t);
+
+/* The appeal's files, compiled again: the letter keeps its templates to itself. */
+static void each_template(const struct merge *m, template_fn fn, void *user)
 {
 	const char *path = letter_path(m->letter);
 	struct stat st;
@@ -104,27 +105,116 @@ static void report_unknowns(const struct merge *m, const struct unknowns *u)
 
 	for (size_t i = 0; i < nlang; i++) {
 		char *file = dir ? xasprintf("%s/%s.md", path, langs[i]) : xstrdup(path);
-		struct section_ctx s = {file, u, NULL};
 		struct mustache_template *t = NULL;
 		char *src = NULL, *err = NULL;
 		size_t len = 0;
 		FILE *fp = fopen(file, "rb");
 
-		for (size_t k = 0; k < u->n; k++)
-			if (!strcmp(u->v[k].lang, langs[i]))
-				s.lc = &u->v[k];
 		if (fp) {
 			src = xmalloc(1024 * 1024 + 1);
 			len = fread(src, 1, 1024 * 1024, fp);
 			fclose(fp);
-			if (mustache_compile(src, len, file, 1, &t, &err) == EX_OK)
-				mustache_sections(t, report_section, &s);
+			if (mustache_compile(src, len, file, 1, &t, &err) != EX_OK)
+				t = NULL;
 		}
+		fn(user, langs[i], file, t);
 		mustache_free(t);
 		free(err);
 		free(src);
 		free(file);
 	}
+}
+
+static void unknowns_file(void *user, const char *lang, const char *file,
+                          const struct mustache_template *t)
+{
+	const struct unknowns *u = user;
+	struct section_ctx s = {file, u, NULL};
+
+	for (size_t k = 0; k < u->n; k++)
+		if (!strcmp(u->v[k].lang, lang))
+			s.lc = &u->v[k];
+	if (t)
+		mustache_sections(t, report_section, &s);
+}
+
+/*
+ * For each positive section on a fact column in the appeal's files: how many missions it
+ * leaves out because the fact is unknown (so the drafter sees what the data cannot
+ * confirm).
+ */
+static void report_unknowns(const struct merge *m, const struct unknowns *u)
+{
+	each_template(m, unknowns_file, (void *)u);
+}
+
+/* The names the appeal's files look up (their first dotted part), each once. */
+struct names {
+	char **v;
+	size_t n;
+};
+
+static void add_name(void *user, const char *name, long line)
+{
+	struct names *nm = user;
+	size_t len = strcspn(name, ".");
+
+	(void)line;
+	for (size_t i = 0; i < nm->n; i++)
+		if (strlen(nm->v[i]) == len && !strncasecmp(nm->v[i], name, len))
+			return;
+	nm->v = xreallocarray(nm->v, nm->n + 2, sizeof(*nm->v));
+	nm->v[nm->n++] = xstrndup(name, len);
+	nm->v[nm->n] = NULL;
+}
+
+static void names_file(void *user, const char *lang, const char *file,
+                       const struct mustache_template *t)
+{
+	(void)lang;
+	(void)file;
+	if (t)
+		mustache_names(t, add_name, user);
+}
+
+/*
+ * A roster column that no letter, option or join uses is most likely a typo of one that
+ * would be ('lang' for 'language': every mission would get English): a warning, with the
+ * nearest name the code or the letter reads.
+ */
+static void warn_unused_columns(struct merge *m)
+{
+	struct names nm = {0};
+	size_t ncols, nknown = 0;
+	const char *const *cols = roster_header(m->roster, &ncols);
+	const char *const *known = roster_known_columns();
+	const char **cand;
+
+	each_template(m, names_file, &nm);
+	while (known[nknown])
+		nknown++;
+	cand = xcalloc(nm.n + nknown + 1, sizeof(*cand));
+	for (size_t i = 0; i < nknown; i++)
+		cand[i] = known[i];
+	for (size_t i = 0; i < nm.n; i++)
+		cand[nknown + i] = nm.v[i];
+	for (size_t c = 0; c < ncols; c++) {
+		const char *near;
+		int used = roster_column_used(m->roster, cols[c]);
+
+		for (size_t i = 0; i < nm.n && !used; i++)
+			used = str_ieq(cols[c], nm.v[i]);
+		if (used || !cols[c][0])
+			continue;
+		near = str_nearest(cols[c], cand, nm.n + nknown);
+		diags_add(&m->d, DIAG_WARNING, roster_path(m->roster), 1, cols[c],
+		          "no letter, option or join uses this column%s%s%s",
+		          near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+	}
+	free(cand);
+	for (size_t i = 0; i < nm.n; i++)
+		free(nm.v[i]);
+	free(nm.v);
 }
 
 static void print_summary(const struct merge *m)
@@ -200,6 +290,7 @@ int cmd_check(int argc, char **argv, struct app *app)
 		u.facts = roster_fact_columns(m->roster, &u.nfacts);
 		/* letters: translation parity (letter/parity.h), printed with the pass's problems */
 		letter_parity(m->letter, allow_divergent ? DIAG_WARNING : DIAG_ERROR, &m->d);
+		warn_unused_columns(m);
 		open_warnings = m->d.warnings;
 		rc = merge_validate(m, "check", count_row, &u);
 	}
