@@ -25,7 +25,7 @@ grep -q ',French,' values.csv && grep -q ',es-ES,' values.csv || fail "the roste
 first_fr=$(awk -F, '$9 == "French" { print NR; exit }' values.csv)
 first_es=$(awk -F, '$9 == "es-ES" { print NR; exit }' values.csv)
 for cmd in check preview; do
-	"$DEMARCHE" $cmd appeal --to values.csv --join "$R/states-parties.csv" --date 2026-12-02 \
+	"$DEMARCHE" $cmd appeal --to values.csv --join "$R/states-parties.csv" \
 		>out.txt 2>err.txt
 	expect_rc 65 $? "$cmd with French and es-ES"
 	grep -q "^values.csv:$first_fr: column 'language': error: the appeal has no 'French' version; it has en, es, fr" err.txt ||
