@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/datadir.h"
 #include "base/error.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
@@ -20,7 +21,8 @@ const char usage_init[] =
     "demarche.ini (mode 0600) with every key and its default, appeals/, outbox/, and the\n"
     "example roster under recipients/. Prints the next commands to run.\n"
     "The example roster is read from $DEMARCHE_RECIPIENTS when set, else the installed share\n"
-    "folder, else the source tree's recipients/.\n"
+    "folder (BIN/../share/demarche, then the install prefix's), else the recipients/ of the\n"
+    "source tree it was built from (wherever the build directory is).\n"
     "\n"
     "Exit: 0; 64 usage; 66 the example roster is not found; 73 DIR already holds a\n"
     "demarche.ini (nothing is changed) or cannot be written.\n";
@@ -113,45 +115,22 @@ static int is_dir(const char *p)
 static char *find_recipients(void)
 {
 	const char *env = getenv("DEMARCHE_RECIPIENTS");
-	char *exe, *slash, *p;
+	char **dirs = NULL, *found = NULL;
+	size_t n;
 
 	if (env && *env)
 		return is_dir(env) ? xstrdup(env) : NULL;
-	exe = realpath("/proc/self/exe", NULL);
-	if (exe) {
-		/* An installed prefix, wherever it was moved: BIN/../share/demarche/recipients. */
-		slash = strrchr(exe, '/');
-		if (slash && slash != exe) {
-			*slash = '\0';
-			p = xasprintf("%s/../share/demarche/recipients", exe);
-			if (is_dir(p)) {
-				free(exe);
-				return p;
-			}
-			free(p);
-			*slash = '/';
-		}
-	}
-#ifdef DEMARCHE_DATADIR
-	if (is_dir(DEMARCHE_DATADIR "/recipients")) {
-		free(exe);
-		return xstrdup(DEMARCHE_DATADIR "/recipients");
-	}
-#endif
-	/* A build tree: the first folder above the binary holding recipients/ and templates/. */
-	while (exe && (slash = strrchr(exe, '/')) && slash != exe) {
-		*slash = '\0';
-		p = xasprintf("%s/recipients/missions.example.csv", exe);
-		if (access(p, R_OK) == 0) {
-			free(p);
-			p = xasprintf("%s/recipients", exe);
-			free(exe);
-			return p;
-		}
+	n = datadir_list(&dirs);
+	for (size_t i = 0; i < n; i++) {
+		char *p = xasprintf("%s/recipients/missions.example.csv", dirs[i]);
+
+		if (!found && access(p, R_OK) == 0)
+			found = xasprintf("%s/recipients", dirs[i]);
 		free(p);
+		free(dirs[i]);
 	}
-	free(exe);
-	return NULL;
+	free(dirs);
+	return found;
 }
 
 /* Writes len bytes to a new file (it must not exist) with mode. */
