@@ -14,6 +14,8 @@
 #include "base/error.h"
 #include "base/secret.h"
 #include "base/url.h"
+#include "base/buf.h"
+#include "base/strutil.h"
 #include "base/xalloc.h"
 
 void config_init(struct config *cfg)
@@ -82,6 +84,36 @@ static const struct key keys[] = {
     S(store, path),
 };
 
+/*
+ * "FILE:LINE: unknown key 'x' in section [s]; fix: write 'y' instead of 'x' (or remove
+ * the line); the keys of [s] are: ..." (doctor prints what follows "; fix: " as the fix).
+ */
+static char *unknown_key(const char *path, int lineno, const char *section, const char *name)
+{
+	const char *names[sizeof(keys) / sizeof(keys[0])];
+	const char *near;
+	size_t n = 0;
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(keys[i].section, section))
+			names[n++] = keys[i].name;
+	near = str_nearest(name, names, n);
+	buf_addf(&b, "%s:%d: unknown key '%s' in section [%s]", path, lineno, name, section);
+	if (!n) {
+		buf_addf(&b, "; fix: the sections are [sender], [smtp], [imap] and [store]");
+		return buf_detach(&b);
+	}
+	if (near)
+		buf_addf(&b, "; fix: write '%s' instead of '%s' (or remove the line)", near, name);
+	else
+		buf_addf(&b, "; fix: remove line %d or name a key of [%s]", lineno, section);
+	buf_addf(&b, "; the keys of [%s] are:", section);
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&b, "%s %s", i ? "," : "", names[i]);
+	return buf_detach(&b);
+}
+
 /* Debian's inih passes no line number to the handler: the reader counts lines instead. */
 static char *read_line(char *str, int num, void *stream)
 {
@@ -107,8 +139,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
 	}
 	if (!k) {
 		if (!st->err)
-			st->err = xasprintf("%s:%d: unknown key '%s' in section [%s]", st->path,
-			                    lineno, name, section);
+			st->err = unknown_key(st->path, lineno, section, name);
 		return 1; /* go on: inih then reports the first syntax error too */
 	}
 	if (!strcmp(name, "password") && *value)

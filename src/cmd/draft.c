@@ -215,9 +215,16 @@ int cmd_draft(int argc, char **argv, struct app *app)
 
 		params = params_load(params_file, &jerr);
 		if (!params) {
-			rc = errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
-			fprintf(stderr, "demarche draft: %s:%d: %s\n", params_file, jerr.line,
-			        jerr.text);
+			int e = errno;
+
+			rc = e == ENOENT ? EX_NOINPUT : EX_DATAERR;
+			/* jansson says line -1 (or 0) when the file could not be read at all */
+			if (jerr.line < 1)
+				fprintf(stderr, "demarche draft: %s: cannot open: %s\n",
+				        params_file, e ? strerror(e) : jerr.text);
+			else
+				fprintf(stderr, "demarche draft: %s:%d:%d: bad JSON: %s\n",
+				        params_file, jerr.line, jerr.column, jerr.text);
 			goto out;
 		}
 		if (!json_is_object(params)) {
