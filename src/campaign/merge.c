@@ -11,6 +11,7 @@
 
 #include "base/escape.h"
 #include "base/strutil.h"
+#include "base/term.h"
 #include "base/xalloc.h"
 #include "campaign/message.h"
 
@@ -213,10 +214,10 @@ static void missing_hint(const struct merge *m, const char *name, struct buf *b)
 }
 
 /* One problem as printed: a group's gets the missions it affects and a hint. */
-static char *format_one(const struct merge *m, size_t i)
+static char *format_one(const struct merge *m, size_t i, int colour)
 {
 	const struct diag *dg = &m->d.v[i];
-	char *s = diag_format(dg), *name;
+	char *s = diag_format_colour(dg, colour), *name;
 	struct buf b = BUF_INIT;
 
 	for (size_t k = 0; k < m->ngroups; k++) {
@@ -276,6 +277,7 @@ static size_t print_all(const struct merge *m)
 	const struct diags *d = &m->d;
 	size_t *ord = xcalloc(d->n + 1, sizeof(*ord)), *lead = xcalloc(d->n + 1, sizeof(*lead));
 	size_t *pos = xcalloc(d->n + 1, sizeof(*pos)), hidden = 0;
+	int colour = !m->silent && term_colour(stderr);
 
 	for (size_t i = 0; i < d->n; i++)
 		ord[i] = i;
@@ -290,13 +292,14 @@ static size_t print_all(const struct merge *m)
 		        : ord[k];
 	for (size_t i = 0; i < d->n; i++) {
 		char *s;
-		size_t more = 0;
+		size_t more = 0, start;
 
 		if (lead[i] != i) {
 			hidden += d->v[i].level == DIAG_ERROR;
 			continue;
 		}
-		s = format_one(m, i);
+		s = format_one(m, i, colour);
+		start = b.len;
 		buf_adds(&b, s);
 		free(s);
 		/* the same problem's other rows follow it in the sorted order */
@@ -311,7 +314,12 @@ static size_t print_all(const struct merge *m)
 		}
 		if (more)
 			buf_addf(&b, ": %zu more row%s)", more, more == 1 ? "" : "s");
-		buf_addc(&b, '\n');
+		if (m->on_diag)
+			m->on_diag(m->diag_user, &d->v[i], b.data + start);
+		if (m->silent || (m->quiet && d->v[i].level == DIAG_WARNING))
+			buf_truncate(&b, start);
+		else
+			buf_addc(&b, '\n');
 		if (b.len >= 65536) {
 			fwrite(b.data, 1, b.len, stderr);
 			buf_reset(&b);
@@ -354,6 +362,10 @@ int merge_open(struct merge_opts *o, const char *cmd, struct merge **out)
 	int rc;
 
 	*out = NULL;
+	m->quiet = o->quiet;
+	m->silent = o->silent;
+	m->on_diag = o->on_diag;
+	m->diag_user = o->diag_user;
 	layout = layout_beside(o->appeal);
 	rc = letter_load(o->appeal, layout, &m->letter, &m->d);
 	free(layout);
@@ -447,7 +459,7 @@ static int pass_end(struct merge *m, const char *cmd, int rc)
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
 	errors -= print_all(m);
-	if (rc == EX_DATAERR)
+	if (rc == EX_DATAERR && !m->silent)
 		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, errors,
 		        errors == 1 ? "" : "s");
 	diags_free(&m->d);

@@ -36,8 +36,18 @@
 	"  --fallback-language LANG  a mission whose language the appeal has no version in\n"      \
 	"                     gets LANG's (a warning); without it, that is an error\n"
 
+/*
+ * Called for each problem as it is printed (one per distinct problem: line is the whole
+ * line as printed, hints and missions included), for --format json.
+ */
+typedef void (*merge_diag_fn)(void *user, const struct diag *dg, const char *line);
+
 struct merge_opts {
 	const char *appeal;
+	int quiet;             /* warnings are not printed (still counted) */
+	int silent;            /* nothing is printed: problems go to on_diag only */
+	merge_diag_fn on_diag; /* may be NULL */
+	void *diag_user;
 	struct roster_opts ro; /* path, key, joins, wheres, only; the caller may set the rest */
 	const char **joins, **wheres, **only;
 	size_t njoins, nwheres, nonly;
@@ -59,6 +69,9 @@ struct merge {
 	 * once in d, with the missions it affects: printed as one line with a hint. */
 	struct merge_group *groups;
 	size_t ngroups, grouped; /* grouped: the repeats dropped from d */
+	int quiet, silent;       /* from merge_opts */
+	merge_diag_fn on_diag;
+	void *diag_user;
 };
 
 /*

@@ -19,7 +19,7 @@
 
 const char usage_draft[] =
     "usage: demarche draft TEMPLATE -o DIR [--set K=V]... [--params FILE.json] [--force]\n"
-    "                      [--signatories FILE.csv]\n"
+    "                      [--signatories FILE.csv] [-q]\n"
     "       demarche draft TEMPLATE --print-params\n"
     "\n"
     "Fills the campaign params of TEMPLATE (see 'demarche templates') and writes DIR/LANG.md\n"
@@ -139,6 +139,7 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	    {"force", no_argument, NULL, 'f'},
 	    {"signatories", required_argument, NULL, 'S'},
 	    {"print-params", no_argument, NULL, 'P'},
+	    APP_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	const char *outdir = NULL, *params_file = NULL, *signon_file = NULL;
@@ -151,8 +152,15 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	struct stat st;
 	int c, force = 0, drafted = 0, print_params = 0, rc = EX_OK;
 
-	(void)app;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:" APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took < 0) {
+			rc = EX_USAGE;
+			goto out;
+		}
+		if (took)
+			continue;
 		switch (c) {
 		case 'o':
 			outdir = optarg;
@@ -308,10 +316,12 @@ int cmd_draft(int argc, char **argv, struct app *app)
 
 			for (size_t i = 0; i < nl; i++)
 				printf("%s/%s.md\n", outdir, langs[i]);
-			fprintf(stderr,
-			        "demarche draft: wrote campaign %s to %s; next: demarche check %s "
-			        "--to ROSTER.csv\n",
-			        id, outdir, outdir);
+			if (!app->quiet)
+				fprintf(stderr,
+				        "demarche draft: wrote campaign %s to %s; next: demarche "
+				        "check %s "
+				        "--to ROSTER.csv\n",
+				        id, outdir, outdir);
 		}
 		free(id);
 	}

@@ -1,6 +1,7 @@
 /* demarche init: make a workspace: demarche.ini, appeals/, outbox/, recipients/. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "cmd/cmd.h"
 
 const char usage_init[] =
-    "usage: demarche init [DIR]\n"
+    "usage: demarche init [-q] [DIR]\n"
     "\n"
     "Makes a workspace in DIR (default: the current folder; made if missing): a commented\n"
     "demarche.ini (mode 0600) with every key and its default, appeals/, outbox/, and the\n"
@@ -189,15 +190,24 @@ int cmd_init(int argc, char **argv, struct app *app)
 	                                           "README.md"};
 	const char *dir = ".";
 	char *ini = NULL, *recipients = NULL, *path = NULL, *src = NULL, *err = NULL;
-	int rc;
+	static const struct option opts[] = {APP_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+	int rc, c;
 
-	(void)app;
-	if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1])) {
+	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took <= 0) {
+			if (!took)
+				fputs(usage_init, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
 		fputs(usage_init, stderr);
 		return EX_USAGE;
 	}
-	if (argc == 2)
-		dir = argv[1];
+	if (optind < argc)
+		dir = argv[optind];
 	ini = xasprintf("%s/demarche.ini", dir);
 	if (access(ini, F_OK) == 0) {
 		rc = error_set(&err, EX_CANTCREAT,
@@ -239,6 +249,9 @@ int cmd_init(int argc, char **argv, struct app *app)
 			goto out;
 	}
 
+	rc = EX_OK;
+	if (app->quiet)
+		goto out;
 	printf("Made a workspace in %s: demarche.ini (mode 0600), appeals/, outbox/, recipients/.\n"
 	       "Next:\n",
 	       dir);

@@ -48,7 +48,7 @@ const char usage_preview[] =
     "  --format FMT       eml (the message as sent; the default when not on a terminal),\n"
     "                     text (headers and text part decoded; on a terminal), html\n"
     "  --out DIR          write every message into DIR (made if missing; must be empty)\n"
-    "  --force            with --out: write into a DIR that holds files\n";
+    "  --force            with --out: write into a DIR that holds files\n" APP_OPTIONS_USAGE;
 
 enum preview_format { PF_AUTO, PF_EML, PF_TEXT, PF_HTML };
 
@@ -492,6 +492,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	    {"out", required_argument, NULL, 'O'},
 	    {"format", required_argument, NULL, 'f'},
 	    {"force", no_argument, NULL, 'F'},
+	    APP_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	int force = 0;
@@ -501,8 +502,14 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	const char *epoch = getenv("SOURCE_DATE_EPOCH");
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (merge_option(&mo, c, optarg))
+	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took < 0) {
+			rc = EX_USAGE;
+			goto out;
+		}
+		if (took || merge_option(&mo, c, optarg))
 			continue;
 		if (c == 'O') {
 			p.out = optarg;
@@ -541,6 +548,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	if (p.format == PF_AUTO)
 		p.format = term_isatty(stdout) ? PF_TEXT : PF_EML;
 	mo.appeal = argv[optind];
+	mo.quiet = app->quiet;
 	p.date = epoch && *epoch ? (time_t)strtoll(epoch, NULL, 10) : time(NULL);
 	rc = app_config(app);
 	if (rc != EX_OK)
@@ -608,7 +616,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			fprintf(stderr, "demarche preview: %s\n", p.err);
 		goto out;
 	}
-	if (p.out)
+	if (p.out && !app->quiet)
 		fprintf(stderr, "demarche preview: wrote %zu message%s to %s\n", p.written,
 		        p.written == 1 ? "" : "s", p.out);
 	else if (p.written == 0)
