@@ -43,8 +43,7 @@ const char usage_draft[] =
     "                       reported, near-duplicates reported (warnings, row numbers)\n"
     "  --print-params       write a commented params file for TEMPLATE to stdout (the\n"
     "                       original letter's values) and exit; no -o needed\n"
-    "  --force              write into DIR even when it is not empty\n"
-    "\n"
+    "  --force              write into DIR even when it is not empty\n" APP_OPTIONS_USAGE "\n"
     "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template\n"
     "(an Attachment outside its folder, a Bcc header); 66 no such template or params file;\n"
     "73 DIR is not empty (without --force), is a symlink, or cannot be written.\n";

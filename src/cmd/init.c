@@ -26,7 +26,8 @@ const char usage_init[] =
     "source tree it was built from (wherever the build directory is).\n"
     "\n"
     "Exit: 0; 64 usage; 66 the example roster is not found; 73 DIR already holds a\n"
-    "demarche.ini (nothing is changed) or cannot be written.\n";
+    "demarche.ini (nothing is changed) or cannot be written.\n"
+    "\n" APP_OPTIONS_USAGE;
 
 /*
  * The configuration every workspace starts with: each key of base/config.c's table, commented
