@@ -64,5 +64,7 @@ DECLARE_COMMAND(audit);
 DECLARE_COMMAND(verify);
 DECLARE_COMMAND(bounces);
 DECLARE_COMMAND(doctor);
+DECLARE_COMMAND(keygen);
+DECLARE_COMMAND(approve);
 
 #endif
