@@ -910,6 +910,9 @@ int roster_column_used(const struct roster *r, const char *col)
 	for (size_t w = 0; w < r->nwheres; w++)
 		if (str_ieq(col, r->wheres[w].col))
 			return 1;
+	/* the send calendar's columns (send --window, --at --local) */
+	if (str_ieq(col, "timezone") || str_ieq(col, "weekend"))
+		return 1;
 	return 0;
 }
 
