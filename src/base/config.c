@@ -80,7 +80,30 @@ static const struct key keys[] = {
     S(imap, ca_file),
     I(imap, command_timeout),
     S(store, path),
+    S(letterhead, name),
+    S(letterhead, address),
+    S(letterhead, logo),
+    S(letterhead, footer),
+    S(letterhead, paper),
+    S(letterhead, margins),
+    S(letterhead, font),
+    S(letterhead, signature),
 };
+
+/* [letterhead] signature.NAME = FILE: the image set above NAME's line of the signature. */
+static int letterhead_signature(struct config *cfg, const char *name, const char *value)
+{
+
+	if (strncmp(name, "signature.", 10) || !name[10])
+		return 0;
+	cfg->letterhead.sig_names =
+	    xreallocarray(cfg->letterhead.sig_names, cfg->letterhead.nsigs + 1, sizeof(char *));
+	cfg->letterhead.sig_files =
+	    xreallocarray(cfg->letterhead.sig_files, cfg->letterhead.nsigs + 1, sizeof(char *));
+	cfg->letterhead.sig_names[cfg->letterhead.nsigs] = xstrdup(name + 10);
+	cfg->letterhead.sig_files[cfg->letterhead.nsigs++] = xstrdup(value);
+	return 1;
+}
 
 /* Debian's inih passes no line number to the handler: the reader counts lines instead. */
 static char *read_line(char *str, int num, void *stream)
@@ -105,6 +128,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
 			break;
 		}
 	}
+	if (!k && !strcmp(section, "letterhead") && letterhead_signature(st->cfg, name, value))
+		return 1;
 	if (!k) {
 		if (!st->err)
 			st->err = xasprintf("%s:%d: unknown key '%s' in section [%s]", st->path,
@@ -230,6 +255,12 @@ void config_free(struct config *cfg)
 			free(*field);
 		}
 	}
+	for (size_t i = 0; i < cfg->letterhead.nsigs; i++) {
+		free(cfg->letterhead.sig_names[i]);
+		free(cfg->letterhead.sig_files[i]);
+	}
+	free(cfg->letterhead.sig_names);
+	free(cfg->letterhead.sig_files);
 	free(cfg->path);
 	config_init(cfg);
 }

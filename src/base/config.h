@@ -6,6 +6,8 @@
 #ifndef DEMARCHE_CONFIG_H
 #define DEMARCHE_CONFIG_H
 
+#include <stddef.h>
+
 struct config {
 	char *path; /* the file read, or NULL when none was found */
 
@@ -27,6 +29,13 @@ struct config {
 	struct {
 		char *path;
 	} store;
+	/* The letter as a PDF (src/pdf/pdf.h): file names relative to the configuration's
+	 * folder; signature.NAME = FILE keys give sig_names[i] and sig_files[i]. */
+	struct {
+		char *name, *address, *logo, *footer, *paper, *margins, *font, *signature;
+		char **sig_names, **sig_files;
+		size_t nsigs;
+	} letterhead;
 };
 
 /* Fills cfg with the defaults. Can't fail. */
