@@ -6,10 +6,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/digest.h"
 #include "base/xalloc.h"
 #include "letter/markdown.h"
 #include "letter/mustache.h"
 #include "letter/plaintext.h"
+#include "mail/compose.h"
 #include "pdf/pdf.h"
 
 /* path as given when absolute (or no configuration file), else next to the configuration. */
@@ -191,4 +193,44 @@ int document_cover(const struct document_run *dr, json_t *ctx, const struct lett
 	*html = markdown_html_document(md.data, md.len, lo->title);
 	buf_free(&md);
 	return EX_OK;
+}
+
+int document_attach(const struct document_run *dr, const char *campaign, const char *key,
+                    json_t *ctx, const struct letter_out *lo, time_t date,
+                    struct mail_attachment **att, char **sha, char **text, char **html,
+                    char **errstr)
+{
+	struct buf pdf = BUF_INIT;
+	struct diags d = {0};
+	char *name = document_file_name(campaign, key), hex[DIGEST_HEX_SIZE];
+	int rc;
+
+	*att = NULL;
+	*sha = *text = *html = NULL;
+	rc = document_render(dr, campaign, key, ctx, lo, date, &pdf, errstr);
+	if (rc != EX_OK)
+		goto out;
+	if (lo->form == LETTER_FORM_PDF) {
+		rc = document_cover(dr, ctx, lo, name, text, html, &d);
+		if (rc != EX_OK) {
+			rc = error_set(errstr, rc, "the cover note cannot be rendered for '%s': %s",
+			               key, d.n ? d.v[0].msg : "?");
+			goto out;
+		}
+	}
+	rc = mail_attachment_new(name, pdf.data, pdf.len, att, errstr);
+	if (rc != EX_OK)
+		goto out;
+	digest_sha256_hex(pdf.data, pdf.len, hex);
+	*sha = xstrdup(hex);
+out:
+	if (rc != EX_OK) {
+		free(*text);
+		free(*html);
+		*text = *html = NULL;
+	}
+	diags_free(&d);
+	buf_free(&pdf);
+	free(name);
+	return rc;
 }

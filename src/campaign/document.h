@@ -55,4 +55,16 @@ int document_render(const struct document_run *dr, const char *campaign, const c
 int document_cover(const struct document_run *dr, json_t *ctx, const struct letter_out *lo,
                    const char *file, char **text, char **html, struct diags *d);
 
+/*
+ * For message_build(): the mission's letter as the PDF attachment *att (named by
+ * document_file_name(); free with mail_attachment_free()) and its hex SHA-256 *sha (caller
+ * frees); with Form: pdf also the cover note's parts *text and *html (caller frees; both NULL
+ * with Form: both). Returns EX_OK, or EX_DATAERR / EX_SOFTWARE with *errstr, nothing set.
+ */
+struct mail_attachment;
+int document_attach(const struct document_run *dr, const char *campaign, const char *key,
+                    json_t *ctx, const struct letter_out *lo, time_t date,
+                    struct mail_attachment **att, char **sha, char **text, char **html,
+                    char **errstr);
+
 #endif

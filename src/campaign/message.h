@@ -14,6 +14,8 @@
 #include "base/config.h"
 #include "campaign/merge.h"
 
+struct document_run;
+
 /* What stays the same for every message of a run. */
 struct message_run {
 	char *from_name, *from_addr, *domain, *reply_to;
@@ -25,7 +27,8 @@ struct message_run {
 	char **att_paths;
 	struct mail_attachment **atts;
 	size_t natts;
-	pthread_mutex_t lock; /* the attachments: message_build() may run on several threads */
+	pthread_mutex_t lock;     /* the attachments: message_build() may run on several threads */
+	struct document_run *doc; /* Form: pdf or both (campaign/document.h); else NULL */
 };
 
 /*
@@ -43,6 +46,7 @@ struct message {
 	char *message_id;
 	char **rcpt; /* envelope recipients: the mission's addresses (email, cc, letter Cc/Bcc) */
 	size_t nrcpt;
+	char *document; /* the attached PDF letter's hex SHA-256 (Form: pdf, both), or NULL */
 };
 
 /*

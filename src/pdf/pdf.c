@@ -15,15 +15,13 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 
-#define MM(x)       ((x)*72.0 / 25.4)
-#define BODY_SIZE   11.0 /* points */
-#define SMALL_SIZE  8.5
-#define SIG_SIZE    9.0 /* a signature block in columns */
-#define LOGO_H      MM(20)
-#define LOGO_W      MM(60)
-#define SIG_IMG_H   MM(14)
-#define INDENT      MM(8) /* a list level, a block quote */
-#define MAX_COLUMNS 4
+#define MM(x)      ((x)*72.0 / 25.4)
+#define BODY_SIZE  11.0 /* points */
+#define SMALL_SIZE 8.5
+#define LOGO_H     MM(20)
+#define LOGO_W     MM(60)
+#define SIG_IMG_H  MM(14)
+#define INDENT     MM(8) /* a list level, a block quote */
 
 /* An image read once: PNG or SVG bytes. */
 struct image {
@@ -628,6 +626,15 @@ static const struct image *sig_image(const struct pdf_style *st, const char *lin
 	return first && st->signature.data ? &st->signature : NULL;
 }
 
+/* The signature block's sizes and columns, tried in order. */
+static const struct {
+	double size;
+	int cols;
+} sig_sizes[] = {
+    {BODY_SIZE, 1}, {9, 2},   {9, 3}, {8.5, 2}, {8.5, 3}, {8, 2},   {8, 3},   {8, 4}, {7.5, 2},
+    {7.5, 3},       {7.5, 4}, {7, 2}, {7, 3},   {7, 4},   {6.5, 3}, {6.5, 4}, {6, 3}, {6, 4},
+};
+
 /*
  * The signature block: one cell per line of the last paragraph, in the fewest columns (up
  * to MAX_COLUMNS) that fit one page, so a joint letter's hundred signatories stay together.
@@ -692,21 +699,27 @@ static void signature(struct doc *d, cmark_node *n, double avail)
 	buf_free(&in.b);
 	pango_attr_list_unref(in.attrs);
 	h = xcalloc(c->ncells ? c->ncells : 1, sizeof(double));
-	for (int cols = 1; cols <= MAX_COLUMNS; cols++) {
+	/* The largest size, then the fewest columns, that fit one page: the body's size in one
+	 * column, then smaller sizes in up to four columns. */
+	for (size_t t = 0; t < sizeof(sig_sizes) / sizeof(sig_sizes[0]); t++) {
+		int cols = sig_sizes[t].cols;
 		double colw = (d->width - (cols - 1) * MM(5)) / cols, total = 0, target, x = 0,
 		       y = 0, maxy = 0;
-		int col = 0;
+		int col = 0, last = t + 1 == sizeof(sig_sizes) / sizeof(sig_sizes[0]);
 
+		pango_font_description_set_size(d->sig, (gint)(sig_sizes[t].size * PANGO_SCALE));
 		for (i = 0; i < c->ncells; i++) {
 			struct cell *cl = &c->cells[i];
 			PangoRectangle r;
 
-			if (cols > 1)
-				pango_layout_set_font_description(cl->lay, d->sig);
+			pango_layout_set_font_description(cl->lay, d->sig);
+			pango_layout_set_spacing(cl->lay, 0);
+			/* A name that wraps goes on indented under itself. */
+			pango_layout_set_indent(cl->lay, -(int)(MM(3) * PANGO_SCALE));
 			pango_layout_set_width(cl->lay, (int)(colw * PANGO_SCALE));
 			pango_layout_get_extents(cl->lay, NULL, &r);
 			cl->imgh = cl->img ? SIG_IMG_H : 0;
-			h[i] = cl->imgh + (double)r.height / PANGO_SCALE + (cols > 1 ? 1.0 : 0.5);
+			h[i] = cl->imgh + (double)r.height / PANGO_SCALE + (cols > 1 ? 1.5 : 0.5);
 			total += h[i];
 		}
 		target = total / cols;
@@ -724,7 +737,7 @@ static void signature(struct doc *d, cmark_node *n, double avail)
 				maxy = y;
 		}
 		c->height = maxy;
-		if (maxy <= avail || cols == MAX_COLUMNS)
+		if (maxy <= avail || last)
 			break;
 	}
 	free(h);
@@ -957,23 +970,31 @@ static void set_meta(cairo_surface_t *sf, cairo_pdf_metadata_t what, const char 
 		cairo_pdf_surface_set_metadata(sf, what, v);
 }
 
+static void chunk_free(struct chunk *c)
+{
+	if (c->lay)
+		g_object_unref(c->lay);
+	if (c->marker)
+		g_object_unref(c->marker);
+	for (size_t k = 0; k < c->ncells; k++)
+		g_object_unref(c->cells[k].lay);
+	free(c->cells);
+	free(c->top);
+	free(c->bottom);
+	free(c->base);
+	free(c->lx);
+}
+
+/* Drops the last chunk. */
+static void chunk_drop(struct doc *d)
+{
+	chunk_free(&d->ch[--d->nch]);
+}
+
 static void doc_free(struct doc *d)
 {
-	for (size_t i = 0; i < d->nch; i++) {
-		struct chunk *c = &d->ch[i];
-
-		if (c->lay)
-			g_object_unref(c->lay);
-		if (c->marker)
-			g_object_unref(c->marker);
-		for (size_t k = 0; k < c->ncells; k++)
-			g_object_unref(c->cells[k].lay);
-		free(c->cells);
-		free(c->top);
-		free(c->bottom);
-		free(c->base);
-		free(c->lx);
-	}
+	for (size_t i = 0; i < d->nch; i++)
+		chunk_free(&d->ch[i]);
 	free(d->ch);
 	if (d->body)
 		pango_font_description_free(d->body);
@@ -1045,7 +1066,7 @@ int pdf_render(const struct pdf_style *st, const char *md, size_t len, const str
 	d.body = font(st->font, BODY_SIZE, PANGO_WEIGHT_NORMAL);
 	d.bold = font(st->font, BODY_SIZE, PANGO_WEIGHT_BOLD);
 	d.small = font(st->font, SMALL_SIZE, PANGO_WEIGHT_NORMAL);
-	d.sig = font(st->font, SIG_SIZE, PANGO_WEIGHT_NORMAL);
+	d.sig = font(st->font, BODY_SIZE, PANGO_WEIGHT_NORMAL);
 	d.lineh = BODY_SIZE * 1.4;
 
 	d.lh_bot = letterhead(&d, NULL);
@@ -1066,8 +1087,14 @@ int pdf_render(const struct pdf_style *st, const char *md, size_t len, const str
 	for (cmark_node *c = cmark_node_first_child(root); c; c = cmark_node_next(c)) {
 		d.top_blocks++;
 		if (c == last) {
-			signature(&d, c, st->ph - st->mb - st->mt - 2 * d.lineh);
-			continue;
+			double avail = st->ph - st->mb - st->mt - 2 * d.lineh;
+
+			signature(&d, c, avail);
+			if (d.ch[d.nch - 1].height <= avail)
+				continue;
+			/* Too many to fit one page even small and in columns: a paragraph that
+			 * goes on over the pages, as a list of names would. */
+			chunk_drop(&d);
 		}
 		walk(&d, c, 0, 0, 0);
 		if (c == closing && d.nch)
