@@ -21,6 +21,7 @@
 #include "cmd/cmd.h"
 #include "campaign/merge.h"
 #include "campaign/message.h"
+#include "cmd/preview_pdf.h"
 
 const char usage_preview[] =
     "usage: demarche preview APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
@@ -35,8 +36,9 @@ const char usage_preview[] =
     "character, a leading '.', over 200 bytes) has those replaced by '_' and gets '-' and 8\n"
     "hex digits of the key's SHA-256 appended, as does a key whose name is taken (ignoring\n"
     "case): a_b gives a_b.eml, a/b gives a_b-HHHHHHHH.eml.\n"
-    "\n" MERGE_OPTIONS_USAGE
-    "  --out DIR          write every message into DIR (made if missing)\n";
+    "\n" MERGE_OPTIONS_USAGE "  --out DIR          write every message into DIR (made if missing)\n"
+    "  --format pdf       write each mission's letter as DIR/CAMPAIGN-KEY.pdf instead (--out\n"
+    "                     needed; see demarche letter)\n";
 
 struct preview {
 	struct message_run mr;
@@ -337,8 +339,10 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	static const struct option opts[] = {
 	    MERGE_LONG_OPTIONS,
 	    {"out", required_argument, NULL, 'O'},
+	    {"format", required_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
+	const char *format = NULL;
 	struct merge_opts mo = {0};
 	struct merge *m = NULL;
 	struct preview p = {0};
@@ -350,6 +354,10 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			continue;
 		if (c == 'O') {
 			p.out = optarg;
+			continue;
+		}
+		if (c == 'F' && !strcmp(optarg, "pdf")) {
+			format = optarg;
 			continue;
 		}
 		fputs(usage_preview, stderr);
@@ -369,6 +377,12 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	rc = merge_open(&mo, "preview", &m);
 	if (rc != EX_OK)
 		goto out;
+	if (format) { /* --format pdf: the letters as PDFs (cmd/preview_pdf.c) */
+		rc = p.out ? preview_pdf(app, m, p.out, p.date) : EX_USAGE;
+		if (!p.out)
+			fputs(usage_preview, stderr);
+		goto out;
+	}
 	rc = message_run_init(&p.mr, &app->cfg, m, &p.err);
 	if (rc != EX_OK) {
 		fprintf(stderr, "demarche preview: %s\n", p.err);

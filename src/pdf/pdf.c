@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <librsvg/rsvg.h>
 #include <math.h>
+#include <pthread.h>
 #include <pango/pangocairo.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,9 +353,86 @@ struct chunk {
 	double height;
 };
 
+/*
+ * What a thread keeps from one letter to the next: a pango context per language (fonts stay
+ * loaded) and the layouts made, by text and form. Freed when the thread ends.
+ */
+#define CACHE_LANGS   8
+#define CACHE_LAYOUTS 4096
+
+struct tcache {
+	PangoContext *pc[CACHE_LANGS];
+	char lang[CACHE_LANGS][16];
+	size_t npc;
+	GHashTable *layouts; /* key (malloc'ed) -> PangoLayout */
+};
+
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+
+static void tc_free(void *p)
+{
+	struct tcache *tc = p;
+
+	g_hash_table_destroy(tc->layouts);
+	for (size_t i = 0; i < tc->npc; i++)
+		g_object_unref(tc->pc[i]);
+	free(tc);
+}
+
+static void tc_init(void)
+{
+	pthread_key_create(&tc_key, tc_free);
+}
+
+static struct tcache *tc_get(void)
+{
+	struct tcache *tc;
+
+	pthread_once(&tc_once, tc_init);
+	tc = pthread_getspecific(tc_key);
+	if (!tc) {
+		tc = xcalloc(1, sizeof(*tc));
+		tc->layouts = g_hash_table_new_full(g_str_hash, g_str_equal, free, g_object_unref);
+		pthread_setspecific(tc_key, tc);
+	}
+	return tc;
+}
+
+/* The thread's context for lang: 72 dpi, unhinted metrics (the same layout on every run). */
+static PangoContext *tc_context(struct tcache *tc, const char *lang)
+{
+	cairo_font_options_t *fo;
+	PangoContext *pc;
+
+	for (size_t i = 0; i < tc->npc; i++)
+		if (!strcmp(tc->lang[i], lang))
+			return tc->pc[i];
+	pc = pango_font_map_create_context(pango_cairo_font_map_get_default());
+	pango_cairo_context_set_resolution(pc, 72.0);
+	fo = cairo_font_options_create();
+	cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+	cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
+	pango_cairo_context_set_font_options(pc, fo);
+	cairo_font_options_destroy(fo);
+	if (*lang)
+		pango_context_set_language(pc, pango_language_from_string(lang));
+	if (tc->npc == CACHE_LANGS) { /* many languages: start again */
+		g_hash_table_remove_all(tc->layouts);
+		for (size_t i = 0; i < tc->npc; i++)
+			g_object_unref(tc->pc[i]);
+		tc->npc = 0;
+	}
+	tc->pc[tc->npc] = pc;
+	snprintf(tc->lang[tc->npc++], sizeof(tc->lang[0]), "%s", lang);
+	return pc;
+}
+
 struct doc {
 	const struct pdf_style *st;
-	PangoContext *pc;
+	struct tcache *tc;
+	char lang[16];
+	PangoContext *pc; /* the thread's, for lang */
 	PangoFontDescription *body, *bold, *small, *sig;
 	double width;  /* of the text */
 	double lineh;  /* a body line */
@@ -438,18 +516,25 @@ static void inlines(struct inl *in, cmark_node *n)
 }
 
 /* A layout of text with attrs, width wide, justified unless align says otherwise. */
-static PangoLayout *layout_new(struct doc *d, const char *text, size_t len, PangoAttrList *attrs,
-                               const PangoFontDescription *fd, double width, int justify,
-                               PangoAlignment align)
+static PangoLayout *layout_make(struct doc *d, const char *text, size_t len, PangoAttrList *attrs,
+                                const PangoFontDescription *fd, double width, int justify,
+                                PangoAlignment align)
 {
 	PangoLayout *lay = pango_layout_new(d->pc);
 	PangoAttrList *al = attrs ? pango_attr_list_copy(attrs) : pango_attr_list_new();
-	PangoAttribute *nohyph = pango_attr_insert_hyphens_new(FALSE);
+	PangoAttribute *nohyph = pango_attr_insert_hyphens_new(FALSE), *nolig;
 
 	/* No hyphen is ever added: the PDF holds the text part's words, whole. */
 	nohyph->start_index = 0;
 	nohyph->end_index = G_MAXUINT;
 	pango_attr_list_insert_before(al, nohyph);
+	/* No ligatures: each glyph is one character, so cairo embeds one simple font per face
+	 * (a ligature needs a second, CID-keyed subset: twice the fonts to subset and compress)
+	 * and text copied from the PDF reads as typed. */
+	nolig = pango_attr_font_features_new("liga 0, clig 0");
+	nolig->start_index = 0;
+	nolig->end_index = G_MAXUINT;
+	pango_attr_list_insert_before(al, nolig);
 	pango_layout_set_font_description(lay, fd);
 	pango_layout_set_width(lay, (int)(width * PANGO_SCALE));
 	pango_layout_set_wrap(lay, PANGO_WRAP_WORD_CHAR);
@@ -459,6 +544,38 @@ static PangoLayout *layout_new(struct doc *d, const char *text, size_t len, Pang
 	pango_layout_set_text(lay, text, (int)len);
 	pango_layout_set_attributes(lay, al);
 	pango_attr_list_unref(al);
+	return lay;
+}
+
+/*
+ * layout_make(), from the thread's cache when the same text was laid out the same way
+ * before (most of a letter reads the same for every mission of a language): shaping is
+ * most of the work. The layout is shared: never changed after this. The caller unrefs it.
+ */
+static PangoLayout *layout_new(struct doc *d, const char *text, size_t len, PangoAttrList *attrs,
+                               const PangoFontDescription *fd, double width, int justify,
+                               PangoAlignment align)
+{
+	struct buf key = BUF_INIT;
+	char *fds = pango_font_description_to_string(fd);
+	char *as = attrs ? pango_attr_list_to_string(attrs) : NULL;
+	PangoLayout *lay;
+
+	buf_addf(&key, "%s\x1f%s\x1f%d %d %d\x1f%s\x1f", d->lang, fds, (int)(width * PANGO_SCALE),
+	         justify, (int)align, as ? as : "");
+	buf_add(&key, text, len);
+	g_free(fds);
+	g_free(as);
+	lay = g_hash_table_lookup(d->tc->layouts, buf_str(&key));
+	if (lay) {
+		buf_free(&key);
+		return g_object_ref(lay);
+	}
+	if (g_hash_table_size(d->tc->layouts) >= CACHE_LAYOUTS)
+		g_hash_table_remove_all(d->tc->layouts);
+	lay = layout_make(d, text, len, attrs, fd, width, justify, align);
+	pango_layout_get_line_count(lay); /* laid out now, once */
+	g_hash_table_insert(d->tc->layouts, buf_detach(&key), g_object_ref(lay));
 	return lay;
 }
 
@@ -687,8 +804,8 @@ static void signature(struct doc *d, cmark_node *n, double avail)
 					g_slist_free(l);
 				} while (pango_attr_iterator_next(ai));
 				pango_attr_iterator_destroy(ai);
-				cl->lay = layout_new(d, p, len, al, d->body, d->width, 0,
-				                     PANGO_ALIGN_LEFT);
+				cl->lay = layout_make(d, p, len, al, d->body, d->width, 0,
+				                      PANGO_ALIGN_LEFT);
 				pango_attr_list_unref(al);
 			}
 		}
@@ -1004,8 +1121,6 @@ static void doc_free(struct doc *d)
 		pango_font_description_free(d->small);
 	if (d->sig)
 		pango_font_description_free(d->sig);
-	if (d->pc)
-		g_object_unref(d->pc);
 }
 
 static PangoFontDescription *font(const char *family, double size, PangoWeight weight)
@@ -1043,7 +1158,6 @@ int pdf_render(const struct pdf_style *st, const char *md, size_t len, const str
 	struct pages pg = {0};
 	cmark_node *root = cmark_parse_document(md, len, CMARK_OPT_DEFAULT);
 	cmark_node *last = cmark_node_last_child(root), *closing = NULL;
-	cairo_font_options_t *fo = cairo_font_options_create();
 	cairo_surface_t *sf = NULL;
 	cairo_t *cr = NULL;
 	char when[32];
@@ -1054,15 +1168,9 @@ int pdf_render(const struct pdf_style *st, const char *md, size_t len, const str
 	d.st = st;
 	d.width = st->pw - st->ml - st->mr;
 	d.date_line = meta->date_line;
-	d.pc = pango_font_map_create_context(pango_cairo_font_map_get_default());
-	pango_cairo_context_set_resolution(d.pc, 72.0);
-	/* Unhinted metrics: the layout is the same on every surface and every run. */
-	cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
-	cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
-	pango_cairo_context_set_font_options(d.pc, fo);
-	cairo_font_options_destroy(fo);
-	if (meta->language && *meta->language)
-		pango_context_set_language(d.pc, pango_language_from_string(meta->language));
+	snprintf(d.lang, sizeof(d.lang), "%s", meta->language ? meta->language : "");
+	d.tc = tc_get();
+	d.pc = tc_context(d.tc, d.lang);
 	d.body = font(st->font, BODY_SIZE, PANGO_WEIGHT_NORMAL);
 	d.bold = font(st->font, BODY_SIZE, PANGO_WEIGHT_BOLD);
 	d.small = font(st->font, SMALL_SIZE, PANGO_WEIGHT_NORMAL);
