@@ -92,6 +92,12 @@ pdftotext -f 1 -l 1 KEN.pdf - | grep -q -x "1/[0-9]" && fail "a page number on p
 "$DEMARCHE" letter asp "${ROSTER[@]}" --only KEN -o again.pdf || fail "second render"
 cmp -s KEN.pdf again.pdf || fail "two renders of one letter differ"
 
+# preview --format pdf: one PDF per mission, the same bytes as demarche letter's.
+"$DEMARCHE" preview asp "${ROSTER[@]}" --only KEN,BEL,ARG --format pdf --out pdfs 2>err.txt ||
+	fail "preview --format pdf: $(cat err.txt)"
+[ "$(ls pdfs | wc -l)" = 3 ] || fail "preview --format pdf wrote $(ls pdfs)"
+cmp -s pdfs/asp22-priorities-KEN.pdf KEN.pdf || fail "preview's PDF is not letter's"
+
 # 4. The logo: red where the letterhead puts it (top left, inside the 25 mm margins), the
 #    margin above it white. pdftoppm at 72 dpi: one pixel a point.
 pdftoppm -r 72 -f 1 -l 1 KEN.pdf page || fail "pdftoppm"
