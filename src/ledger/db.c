@@ -19,7 +19,6 @@
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
-
 static const char *const query_sql[Q__COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
     [Q_COUNT_OBJECTS] = "SELECT count(*) FROM sqlite_master",
@@ -104,6 +103,9 @@ static const char *const query_sql[Q__COUNT] = {
     [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
                             " key_norm, address_norm, merged_into, last_code, last_reply, via"
                             " FROM deliveries ORDER BY id",
+    /* The letter as a PDF: each delivery's 'document' events (docs/design.md). */
+    [Q_DOCUMENTS] = "SELECT delivery, detail FROM events WHERE kind = 'document'"
+                    " AND campaign = ?1 ORDER BY seq",
 };
 
 /* --- SQLite helpers ---------------------------------------------------------------- */

@@ -339,4 +339,14 @@ int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, 
 int ledger_batch_begin(struct ledger *l, char **errstr);
 int ledger_batch_end(struct ledger *l, int commit, char **errstr);
 
+/*
+ * The letter as a PDF: calls fn for each 'document' event of campaign (detail "sha256=HEX
+ * file=NAME", recorded by send for the delivery before it is sent), oldest first, so the
+ * last call for a delivery names the document it got. Returns EX_OK, fn's non-zero value, or
+ * EX_IOERR.
+ */
+int ledger_documents(struct ledger *l, const char *campaign,
+                     int (*fn)(int64_t delivery, const char *detail, void *ctx), void *ctx,
+                     char **errstr);
+
 #endif

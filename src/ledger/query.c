@@ -231,3 +231,23 @@ int ledger_find_address(struct ledger *l, const char *campaign, const char *addr
 		return rc;
 	return walk_rows(l, st, fn, ctx, errstr);
 }
+
+int ledger_documents(struct ledger *l, const char *campaign,
+                     int (*fn)(int64_t delivery, const char *detail, void *ctx), void *ctx,
+                     char **errstr)
+{
+	static const char what[] = "reading documents";
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = ldb_query(l, Q_DOCUMENTS, &st, what, errstr, "t", campaign)))
+		return rc;
+	while (!rc && ldb_next(l, st, &rc, what, errstr)) {
+		const char *detail = ldb_col_text(st, 1);
+
+		if (detail)
+			rc = fn(sqlite3_column_int64(st, 0), detail, ctx);
+	}
+	ldb_done(st);
+	return rc;
+}

@@ -197,6 +197,13 @@ for name in os.listdir(sys.argv[1]):
         sys.exit(f"{key}: the letter itself is in the body")
 PY
 "$DEMARCHE" --store ledger.db verify >/dev/null 2>err.txt || fail "verify: $(cat err.txt)"
+# audit --columns document: the SHA-256 each delivery got, as the ledger's events say.
+"$DEMARCHE" --store ledger.db audit asp22-priorities --columns key,document --format csv \
+	>audit.csv || fail "audit --columns document"
+ken=$(tr -d '\r' <audit.csv | awk -F, '$1 == "KEN" { print $2 }')
+grep -q "^KEN|sha256=$ken " docs.txt || fail "audit's document for KEN ($ken) is not the ledger's"
+"$DEMARCHE" --store ledger.db audit asp22-priorities --format csv | head -1 | grep -q document &&
+	fail "the document column shows without --columns (older outputs change)"
 
 # 7. A bad [letterhead]: exit 78 naming the key.
 test_ini '[letterhead]' 'paper = A5'
