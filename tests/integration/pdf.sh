@@ -205,7 +205,13 @@ grep -q "^KEN|sha256=$ken " docs.txt || fail "audit's document for KEN ($ken) is
 "$DEMARCHE" --store ledger.db audit asp22-priorities --format csv | head -1 | grep -q document &&
 	fail "the document column shows without --columns (older outputs change)"
 
-# 7. A bad [letterhead]: exit 78 naming the key.
+# 7. A Form that is not email, pdf or both: exit 65 naming the file and line; a bad
+#    [letterhead]: exit 78 naming the key.
+cp -r asp fax
+sed -i '1a Form: fax' fax/en.md
+"$DEMARCHE" check fax "${ROSTER[@]}" >/dev/null 2>err.txt
+expect_rc 65 $? "Form: fax"
+grep -q "fax/en.md:2: .*Form: 'fax'" err.txt || fail "Form: fax: $(cat err.txt)"
 test_ini '[letterhead]' 'paper = A5'
 "$DEMARCHE" letter asp "${ROSTER[@]}" --only KEN -o x.pdf 2>err.txt
 expect_rc 78 $? "paper = A5"
