@@ -3,6 +3,7 @@
 
 #include <cairo-pdf.h>
 #include <cmark.h>
+#include <fontconfig/fontconfig.h>
 #include <errno.h>
 #include <librsvg/rsvg.h>
 #include <math.h>
@@ -213,13 +214,17 @@ static int parse_margins(struct pdf_style *st, const char *s, char **errstr)
 	return EX_OK;
 }
 
+static struct tcache *tc_get(void);
+
 /* 1 when fontconfig has the family itself (not a substitute). */
 static int font_exists(const char *family)
 {
-	PangoFontMap *fm = pango_cairo_font_map_get_default();
+	PangoFontMap *fm;
 	PangoFontFamily **fams = NULL;
 	int n = 0, found = 0;
 
+	tc_get(); /* the font map is given back at exit */
+	fm = pango_cairo_font_map_get_default();
 	pango_font_map_list_families(fm, &fams, &n);
 	for (int i = 0; i < n && !found; i++)
 		found = !strcasecmp(pango_font_family_get_name(fams[i]), family);
@@ -380,9 +385,27 @@ static void tc_free(void *p)
 	free(tc);
 }
 
+/*
+ * At exit: the main thread's cache, pango's font map for it and fontconfig's caches are
+ * given back, so that leak checkers (ASan, valgrind) see only what is really lost.
+ */
+static void tc_exit(void)
+{
+	struct tcache *tc = pthread_getspecific(tc_key);
+
+	if (tc) {
+		pthread_setspecific(tc_key, NULL);
+		tc_free(tc);
+	}
+	pango_cairo_font_map_set_default(NULL);
+	cairo_debug_reset_static_data();
+	FcFini();
+}
+
 static void tc_init(void)
 {
 	pthread_key_create(&tc_key, tc_free);
+	atexit(tc_exit);
 }
 
 static struct tcache *tc_get(void)
