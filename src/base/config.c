@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <unistd.h>
 
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/secret.h"
 #include "base/url.h"
@@ -80,6 +81,11 @@ static const struct key keys[] = {
     S(imap, ca_file),
     I(imap, command_timeout),
     S(store, path),
+    S(sender, operator),
+    I(approval, required),
+    S(approval, approvers),
+    S(approval, key),
+    S(approval, passphrase_command),
     S(letterhead, name),
     S(letterhead, address),
     S(letterhead, logo),
@@ -93,7 +99,6 @@ static const struct key keys[] = {
 /* [letterhead] signature.NAME = FILE: the image set above NAME's line of the signature. */
 static int letterhead_signature(struct config *cfg, const char *name, const char *value)
 {
-
 	if (strncmp(name, "signature.", 10) || !name[10])
 		return 0;
 	cfg->letterhead.sig_names =
@@ -103,6 +108,21 @@ static int letterhead_signature(struct config *cfg, const char *name, const char
 	cfg->letterhead.sig_names[cfg->letterhead.nsigs] = xstrdup(name + 10);
 	cfg->letterhead.sig_files[cfg->letterhead.nsigs++] = xstrdup(value);
 	return 1;
+}
+
+/*
+ * Sections whose pairs are kept as they stand, for config_section_hash() (an approval covers
+ * them). [letterhead] takes its keys above (the letter as a PDF) and signature.NAME; any
+ * other key there is still taken as it stands, as before those keys were defined.
+ */
+static const char *const kept_sections[] = {"letterhead"};
+
+static int kept(const char *section)
+{
+	for (size_t i = 0; i < sizeof(kept_sections) / sizeof(kept_sections[0]); i++)
+		if (!strcmp(section, kept_sections[i]))
+			return 1;
+	return 0;
 }
 
 /* Debian's inih passes no line number to the handler: the reader counts lines instead. */
@@ -122,6 +142,16 @@ static int on_pair(void *user, const char *section, const char *name, const char
 	const struct key *k = NULL;
 	int lineno = st->lineno;
 
+	if (kept(section)) {
+		struct config *c = st->cfg;
+		struct config_pair *p;
+
+		c->pairs = xreallocarray(c->pairs, c->npairs + 1, sizeof(*c->pairs));
+		p = &c->pairs[c->npairs++];
+		p->section = xstrdup(section);
+		p->name = xstrdup(name);
+		p->value = xstrdup(value);
+	}
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name)) {
 			k = &keys[i];
@@ -129,6 +159,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
 		}
 	}
 	if (!k && !strcmp(section, "letterhead") && letterhead_signature(st->cfg, name, value))
+		return 1;
+	if (!k && kept(section))
 		return 1;
 	if (!k) {
 		if (!st->err)
@@ -261,6 +293,33 @@ void config_free(struct config *cfg)
 	}
 	free(cfg->letterhead.sig_names);
 	free(cfg->letterhead.sig_files);
+	for (size_t i = 0; i < cfg->npairs; i++) {
+		free(cfg->pairs[i].section);
+		free(cfg->pairs[i].name);
+		free(cfg->pairs[i].value);
+	}
+	free(cfg->pairs);
 	free(cfg->path);
 	config_init(cfg);
+}
+
+int config_section_hash(const struct config *cfg, const char *section, char hex[65])
+{
+	struct digest *d = digest_new();
+	int found = 0;
+
+	for (size_t i = 0; i < cfg->npairs; i++) {
+		const struct config_pair *p = &cfg->pairs[i];
+
+		if (strcmp(p->section, section))
+			continue;
+		found = 1;
+		digest_update(d, p->name, strlen(p->name) + 1);
+		digest_update(d, p->value, strlen(p->value) + 1);
+	}
+	hex[0] = '\0';
+	if (found)
+		digest_final_hex(d, hex);
+	digest_free(d);
+	return found;
 }
