@@ -38,6 +38,7 @@ static const struct command commands[] = {
     {"keygen", cmd_keygen, usage_keygen, "make an approver's key pair (Ed25519)"},
     {"approve", cmd_approve, usage_approve, "sign off the exact batch of letters send will send"},
     {"followup", cmd_followup, usage_followup, "draft a reminder for missions that did not answer"},
+    {"letter", cmd_letter, usage_letter, "one mission's letter as a PDF on letterhead"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -88,7 +88,29 @@ static const struct key keys[] = {
     S(approval, approvers),
     S(approval, key),
     S(approval, passphrase_command),
+    S(letterhead, name),
+    S(letterhead, address),
+    S(letterhead, logo),
+    S(letterhead, footer),
+    S(letterhead, paper),
+    S(letterhead, margins),
+    S(letterhead, font),
+    S(letterhead, signature),
 };
+
+/* [letterhead] signature.NAME = FILE: the image set above NAME's line of the signature. */
+static int letterhead_signature(struct config *cfg, const char *name, const char *value)
+{
+	if (strncmp(name, "signature.", 10) || !name[10])
+		return 0;
+	cfg->letterhead.sig_names =
+	    xreallocarray(cfg->letterhead.sig_names, cfg->letterhead.nsigs + 1, sizeof(char *));
+	cfg->letterhead.sig_files =
+	    xreallocarray(cfg->letterhead.sig_files, cfg->letterhead.nsigs + 1, sizeof(char *));
+	cfg->letterhead.sig_names[cfg->letterhead.nsigs] = xstrdup(name + 10);
+	cfg->letterhead.sig_files[cfg->letterhead.nsigs++] = xstrdup(value);
+	return 1;
+}
 
 /*
  * "FILE:LINE: unknown key 'x' in section [s]; fix: write 'y' instead of 'x' (or remove
@@ -130,8 +152,8 @@ static char *unknown_key(const char *path, int lineno, const char *section, cons
 
 /*
  * Sections whose pairs are kept as they stand, for config_section_hash() (an approval covers
- * them). Until the letterhead's keys are defined (issue 20, letters as documents), any key
- * of [letterhead] is taken as it stands.
+ * them). [letterhead] takes its keys above (the letter as a PDF) and signature.NAME; any
+ * other key there is still taken as it stands, as before those keys were defined.
  */
 static const char *const kept_sections[] = {"letterhead"};
 
@@ -176,6 +198,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
 			break;
 		}
 	}
+	if (!k && !strcmp(section, "letterhead") && letterhead_signature(st->cfg, name, value))
+		return 1;
 	if (!k && kept(section))
 		return 1;
 	if (!k) {
@@ -302,6 +326,12 @@ void config_free(struct config *cfg)
 			free(*field);
 		}
 	}
+	for (size_t i = 0; i < cfg->letterhead.nsigs; i++) {
+		free(cfg->letterhead.sig_names[i]);
+		free(cfg->letterhead.sig_files[i]);
+	}
+	free(cfg->letterhead.sig_names);
+	free(cfg->letterhead.sig_files);
 	for (size_t i = 0; i < cfg->npairs; i++) {
 		free(cfg->pairs[i].section);
 		free(cfg->pairs[i].name);

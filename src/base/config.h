@@ -43,6 +43,13 @@ struct config {
 		char *section, *name, *value;
 	} * pairs;
 	size_t npairs;
+	/* The letter as a PDF (src/pdf/pdf.h): file names relative to the configuration's
+	 * folder; signature.NAME = FILE keys give sig_names[i] and sig_files[i]. */
+	struct {
+		char *name, *address, *logo, *footer, *paper, *margins, *font, *signature;
+		char **sig_names, **sig_files;
+		size_t nsigs;
+	} letterhead;
 };
 
 /* Fills cfg with the defaults. Can't fail. */

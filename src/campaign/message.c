@@ -10,6 +10,7 @@
 #include "mail/attachment.h"
 #include "mail/compose.h"
 #include "base/address.h"
+#include "campaign/document.h"
 
 #define EXAMPLE_NAME "Coalition for the International Criminal Court"
 #define EXAMPLE_ADDR "secretariat@coalition.example"
@@ -24,6 +25,18 @@ int message_run_init(struct message_run *mr, const struct config *cfg, const str
 	pthread_mutex_init(&mr->lock, NULL);
 	mr->campaign = m->campaign;
 	mr->content_hash = letter_hash(m->letter);
+	if (letter_form_any_pdf(m->letter)) {
+		struct diags d = {0};
+		int rc;
+
+		mr->doc = xcalloc(1, sizeof(*mr->doc));
+		rc = document_run_init(mr->doc, cfg, letter_path(m->letter), cfg->sender.name, &d,
+		                       errstr);
+		diags_print(&d, stderr);
+		diags_free(&d);
+		if (rc != EX_OK)
+			return rc;
+	}
 	if (!addr || !*addr) {
 		mr->example_sender = 1;
 		addr = EXAMPLE_ADDR;
@@ -61,6 +74,9 @@ void message_run_free(struct message_run *mr)
 	}
 	free(mr->att_paths);
 	free(mr->atts);
+	if (mr->doc)
+		document_run_free(mr->doc);
+	free(mr->doc);
 	pthread_mutex_destroy(&mr->lock);
 	memset(mr, 0, sizeof(*mr));
 }
@@ -148,7 +164,8 @@ static int build(struct message_run *mr, const char *key, json_t *ctx, const str
 	const char *mission = ctx_str(ctx, "mission");
 	const char *email = ctx_str(ctx, "email");
 	const char *rcc = ctx_str(ctx, "cc");
-	char *subject = NULL;
+	char *subject = NULL, *cover_text = NULL, *cover_html = NULL;
+	struct mail_attachment *pdf = NULL;
 	int rc = EX_OK;
 
 	memset(msg, 0, sizeof(*msg));
@@ -198,8 +215,8 @@ static int build(struct message_run *mr, const char *key, json_t *ctx, const str
 	mm.html = lo->html;
 	mm.text_body = tb;
 	mm.html_body = hb;
-	if (lo->nattachments) {
-		atts = xcalloc(lo->nattachments, sizeof(*atts));
+	if (lo->nattachments || (lo->form != LETTER_FORM_EMAIL && mr->doc)) {
+		atts = xcalloc(lo->nattachments + 1, sizeof(*atts));
 		for (size_t i = 0; i < lo->nattachments; i++) {
 			rc = attachment(mr, lo, i, &atts[i], errstr);
 			if (rc != EX_OK)
@@ -207,6 +224,21 @@ static int build(struct message_run *mr, const char *key, json_t *ctx, const str
 		}
 		mm.attachments = atts;
 		mm.nattachments = lo->nattachments;
+	}
+	/* Form: pdf or both: the letter as a PDF, first; with pdf the body is a cover note. */
+	if (lo->form != LETTER_FORM_EMAIL && mr->doc) {
+		rc = document_attach(mr->doc, mr->campaign, key, ctx, lo, date, &pdf,
+		                     &msg->document, &cover_text, &cover_html, errstr);
+		if (rc != EX_OK)
+			goto out;
+		memmove(atts + 1, atts, lo->nattachments * sizeof(*atts));
+		atts[0] = pdf;
+		mm.nattachments++;
+		if (cover_text) {
+			mm.text = cover_text;
+			mm.html = cover_html;
+			mm.text_body = mm.html_body = NULL;
+		}
 	}
 	rc = mail_compose(&mm, &msg->data, errstr);
 	if (rc != EX_OK)
@@ -223,6 +255,9 @@ out:
 	addrs_free(&bcc);
 	free(atts);
 	free(subject);
+	mail_attachment_free(pdf);
+	free(cover_text);
+	free(cover_html);
 	return rc;
 }
 
@@ -323,6 +358,7 @@ void message_free(struct message *msg)
 {
 	buf_free(&msg->data);
 	free(msg->message_id);
+	free(msg->document);
 	for (size_t i = 0; i < msg->nrcpt; i++)
 		free(msg->rcpt[i]);
 	free(msg->rcpt);

@@ -15,6 +15,7 @@
 #include "campaign/merge.h"
 
 struct followup;
+struct document_run;
 
 /* What stays the same for every message of a run. */
 struct message_run {
@@ -29,6 +30,7 @@ struct message_run {
 	size_t natts;
 	pthread_mutex_t lock; /* the attachments: message_build() may run on several threads */
 	const struct followup *follow; /* a reminder: threaded under each first letter; NULL */
+	struct document_run *doc;      /* Form: pdf or both (campaign/document.h); else NULL */
 };
 
 /*
@@ -46,6 +48,7 @@ struct message {
 	char *message_id;
 	char **rcpt; /* envelope recipients: the mission's addresses (email, cc, letter Cc/Bcc) */
 	size_t nrcpt;
+	char *document; /* the attached PDF letter's hex SHA-256 (Form: pdf, both), or NULL */
 };
 
 /*

@@ -1,6 +1,8 @@
 /* The plan of a send: each mission composed once into a spool, then its deliveries planned. */
 #include "campaign/plan.h"
 
+#include "campaign/document.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -120,7 +122,7 @@ void plan_not_received(struct roster_opts *ro, struct plan_not_received *nr)
 
 struct rec_head {
 	uint32_t magic, keylen, idlen, nrcpt, rcptlen;
-	uint32_t pad;
+	uint32_t doclen; /* the document's SHA-256 after the addresses (0: none) */
 	uint64_t datalen;
 };
 
@@ -148,7 +150,8 @@ static int spool_open(int *fd, char **errstr)
 
 /* Appends one record (header, key, Message-ID, addresses, message) to b. */
 static void spool_record(struct buf *b, const char *key, const char *message_id,
-                         const char *const *rcpt, size_t nrcpt, const char *data, size_t len)
+                         const char *const *rcpt, size_t nrcpt, const char *data, size_t len,
+                         const char *document)
 {
 	struct rec_head h = {0};
 
@@ -159,11 +162,13 @@ static void spool_record(struct buf *b, const char *key, const char *message_id,
 	for (size_t i = 0; i < nrcpt; i++)
 		h.rcptlen += (uint32_t)strlen(rcpt[i]) + 1;
 	h.datalen = len;
+	h.doclen = document ? (uint32_t)strlen(document) : 0;
 	buf_add(b, &h, sizeof(h));
 	buf_add(b, key, h.keylen);
 	buf_add(b, message_id, h.idlen);
 	for (size_t i = 0; i < nrcpt; i++)
 		buf_add(b, rcpt[i], strlen(rcpt[i]) + 1);
+	buf_add(b, document, h.doclen);
 	buf_add(b, data, len);
 }
 
@@ -199,7 +204,7 @@ static int compose_row(void *user, struct merge *m, const char *key, long line,
 		return 0;
 	}
 	spool_record(&c->out, key, msg.message_id, (const char *const *)msg.rcpt, msg.nrcpt,
-	             msg.data.data, msg.data.len);
+	             msg.data.data, msg.data.len, msg.document);
 	message_free(&msg);
 	if (c->out.len >= (1u << 20))
 		flush(c);
@@ -240,7 +245,7 @@ int plan_add(struct plan *p, const char *key, const char *message_id, const char
 			return rc;
 		p->spool = 1;
 	}
-	spool_record(&b, key, message_id, rcpt, nrcpt, data, len);
+	spool_record(&b, key, message_id, rcpt, nrcpt, data, len, NULL);
 	if (file_pwrite_all(p->fd, b.data, b.len, p->end) != 0)
 		rc = error_set(errstr, EX_IOERR, "cannot write the spool: %s", strerror(errno));
 	else {
@@ -259,7 +264,7 @@ int plan_read(const struct plan *p, off_t off, int with_data, struct plan_record
 	memset(r, 0, sizeof(*r));
 	if (file_pread_all(p->fd, &h, sizeof(h), off) != 0 || h.magic != SPOOL_MAGIC)
 		goto bad;
-	n = (size_t)h.keylen + h.idlen + h.rcptlen;
+	n = (size_t)h.keylen + h.idlen + h.rcptlen + h.doclen;
 	block = xmalloc(n + 2);
 	if (file_pread_all(p->fd, block, n, off + (off_t)sizeof(h)) != 0)
 		goto bad;
@@ -275,6 +280,8 @@ int plan_read(const struct plan *p, off_t off, int with_data, struct plan_record
 		r->rcpt[i] = xstrndup(q, len);
 		q += len + 1;
 	}
+	if (h.doclen)
+		r->document = xstrndup(q, h.doclen);
 	r->len = (size_t)h.datalen;
 	r->next = off + (off_t)sizeof(h) + (off_t)n + (off_t)h.datalen;
 	if (with_data) {
@@ -296,6 +303,7 @@ void plan_record_free(struct plan_record *r)
 {
 	free(r->key);
 	free(r->message_id);
+	free(r->document);
 	for (uint32_t i = 0; r->rcpt && i < r->nrcpt; i++)
 		free(r->rcpt[i]);
 	free(r->rcpt);
@@ -334,6 +342,26 @@ void plan_all(struct plan *p)
 		pm->n = 1;
 		plan_record_free(&r);
 	}
+}
+
+/*
+ * The document a delivery is about to get (Form: pdf or both): a 'document' event with the
+ * PDF's SHA-256 and file name, in the plan's transaction, before anything is sent; audit
+ * shows the last one (docs/design.md, "The letter as a PDF").
+ */
+static int document_record(struct ledger *l, const char *campaign, int64_t delivery,
+                           const char *key, const char *sha, char **errstr)
+{
+	char *name = document_file_name(campaign, key);
+	char *detail = xasprintf("sha256=%s file=%s", sha, name);
+	struct ledger_outcome o = {0};
+	int rc;
+
+	o.detail = detail;
+	rc = ledger_record(l, "document", campaign, delivery, &o, errstr);
+	free(detail);
+	free(name);
+	return rc;
 }
 
 /* One mission: its deliveries, and which of them this run sends. */
@@ -391,6 +419,11 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 		pm->idx[pm->n] = i;
 		pm->deliv[pm->n] = d.id;
 		pm->n++;
+		if (r->document) {
+			rc = document_record(l, campaign, d.id, r->key, r->document, errstr);
+			if (rc != EX_OK)
+				return rc;
+		}
 	}
 	if (pm) {
 		pm->rest = skipped;

@@ -102,7 +102,8 @@ struct plan_record {
 	uint32_t nrcpt;
 	char *data;
 	size_t len;
-	off_t next; /* where the next record starts */
+	off_t next;     /* where the next record starts */
+	char *document; /* the attached PDF letter's SHA-256 (message.h), or NULL */
 };
 
 /* Reads the record at off (with the message when with_data). EX_OK or EX_IOERR. */

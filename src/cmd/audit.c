@@ -40,7 +40,8 @@ const char usage_audit[] =
     "each mission's state, and a total row of received/missions per campaign.\n"
     "--by COL: group by a roster or --join column (e.g. asp_regional_group): rows by group,\n"
     "per-group counts and a totals row. --columns A,B: these columns, in this order (also\n"
-    "roster and --join columns with --to). --wide: every column, nothing cut; otherwise a\n"
+    "roster and --join columns with --to; document: the SHA-256 of the PDF letter each\n"
+    "delivery got, with Form: pdf or both). --wide: every column, nothing cut; otherwise a\n"
     "table fits 100 columns (long values cut with ...). A long table on a terminal goes\n"
     "through $PAGER (default 'less -FRX'); --no-pager writes it directly.\n"
     "--format html: one self-contained report (no script, no external request) to\n"
@@ -99,7 +100,7 @@ static int nearest_campaign(const struct ledger_campaign *c, void *ctx)
 /* Each view's own columns: other --columns names are roster or --join columns. */
 static const char *const deliveries_cols[] = {
     "key",        "state",      "address",        "time",    "attempts", "last_code",
-    "last_reply", "message_id", "content_sha256", "version", NULL,
+    "last_reply", "message_id", "content_sha256", "version", "document", NULL,
 };
 static const char *const missing_cols[] = {
     "key",           "state_party", "email",      "reason", "mission", "accepted",

@@ -244,8 +244,68 @@ enum {
 	D_MSGID,
 	D_CONTENT,
 	D_VERSION,
+	D_DOCUMENT,
 	D__BASE
 };
+
+/* The letter as a PDF: each delivery's last 'document' (its SHA-256), for --columns document. */
+struct doc_entry {
+	int64_t delivery;
+	size_t order;
+	char *sha;
+};
+
+struct docs {
+	struct doc_entry *v;
+	size_t n;
+};
+
+/* One 'document' event (detail "sha256=HEX file=NAME"): the PDF a delivery was sent. */
+static int doc_add(const struct ledger_event *e, void *ctx)
+{
+	struct docs *ds = ctx;
+	const char *p = e->detail ? strstr(e->detail, "sha256=") : NULL;
+
+	if (!p)
+		return 0;
+	p += 7;
+	ds->v = xreallocarray(ds->v, ds->n + 1, sizeof(*ds->v));
+	ds->v[ds->n] = (struct doc_entry){e->delivery, ds->n, xstrndup(p, strcspn(p, " "))};
+	ds->n++;
+	return 0;
+}
+
+static int doc_cmp(const void *a, const void *b)
+{
+	const struct doc_entry *x = a, *y = b;
+
+	if (x->delivery != y->delivery)
+		return x->delivery < y->delivery ? -1 : 1;
+	return x->order < y->order ? 1 : x->order > y->order ? -1 : 0; /* the last first */
+}
+
+/* The delivery's last document, or NULL. */
+static const char *doc_find(const struct docs *ds, int64_t delivery)
+{
+	size_t lo = 0, hi = ds->n;
+
+	while (lo < hi) { /* the first entry of delivery: its last document */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ds->v[mid].delivery < delivery)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ds->n && ds->v[lo].delivery == delivery ? ds->v[lo].sha : NULL;
+}
+
+static void docs_free(struct docs *ds)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		free(ds->v[i].sha);
+	free(ds->v);
+}
 
 struct deliveries_ctx {
 	struct rp_out *o;
@@ -255,6 +315,7 @@ struct deliveries_ctx {
 	const char **cells;
 	long not_received;
 	long *rows_by_group;
+	struct docs docs;
 };
 
 /* The appeal's version as a table shows it: 8 hex digits, as git's short hashes. */
@@ -300,6 +361,7 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	default: /* not a Message-ID demarche makes: no telling */
 		cells[D_CONTENT] = cells[D_VERSION] = NULL;
 	}
+	cells[D_DOCUMENT] = doc_find(&dc->docs, r->id);
 	if (ros) {
 		long i = rp_roster_find(ros, r->key);
 
@@ -393,6 +455,7 @@ static int known_widths(struct ledger *l, const struct audit_opts *a, struct rp_
 	wd[D_CONTENT] = 64;
 	wd[D_VERSION] = 8;
 	wd[D_CODE] = 3;
+	wd[D_DOCUMENT] = 64;
 	wd[D_MSGID] = m.msgid; /* past MEASURE_MAX, a longer one pushes the hash right */
 	for (size_t i = 0; i < o->nsel; i++)
 		if (wd[o->sel[i]] < 0) /* a column chosen with --columns that is not measured */
@@ -426,6 +489,8 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	 * "earlier" for a delivery made before an --amend (whose hash the API does not give) */
 	col_add(&cs, "content_sha256", RP_STR, 0);
 	col_add(&cs, "version", RP_STR, RP_COL_TABLE);
+	/* the PDF letter it got (Form: pdf, both): only when asked for, older outputs stay */
+	col_add(&cs, "document", RP_STR, RP_COL_ASKED);
 	if (a->by)
 		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	dc.extra_col = col_extras(&cs, ros);
@@ -438,6 +503,11 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 		dc.rows_by_group = xcalloc(ros->ngroups + 1, sizeof(long));
 	}
 	ledger_campaigns(l, find_hash, &h, NULL);
+	if (rp_out_shows(&o, "document")) {
+		if ((rc = ledger_events(l, a->campaign, "document", doc_add, &dc.docs, err)))
+			goto out;
+		qsort(dc.docs.v, dc.docs.n, sizeof(*dc.docs.v), doc_cmp);
+	}
 	if (a->out.fmt == RP_TABLE && !a->by && (rc = known_widths(l, a, &o, cs.n, err)))
 		goto out;
 	dc.o = &o;
@@ -467,6 +537,7 @@ out:
 	free(missions);
 	free(dc.rows_by_group);
 	free(dc.cells);
+	docs_free(&dc.docs);
 	free(h.hash);
 	free(cs.v);
 	return rc;

@@ -67,5 +67,6 @@ DECLARE_COMMAND(doctor);
 DECLARE_COMMAND(keygen);
 DECLARE_COMMAND(approve);
 DECLARE_COMMAND(followup);
+DECLARE_COMMAND(letter);
 
 #endif

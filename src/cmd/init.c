@@ -117,7 +117,26 @@ static const char ini_text[] =
     "; This person's secret key, for approve (default: ~/.config/demarche/approval.key).\n"
     ";key =\n"
     "; A command whose first output line is the passphrase of a sealed key (default: none).\n"
-    ";passphrase_command =\n";
+    ";passphrase_command =\n"
+    "\n"
+    "[letterhead]\n"
+    "; The letter as a PDF (demarche letter; an appeal saying Form: pdf). File names are\n"
+    "; relative to this file. The organisation, first line of the letterhead.\n"
+    ";name = Coalition for the International Criminal Court\n"
+    "; Address lines under it, separated by ';'.\n"
+    ";address = Bezuidenhoutseweg 99A; 2594 AC The Hague, The Netherlands\n"
+    "; A PNG or SVG logo at the top left of page 1.\n"
+    ";logo = logo.svg\n"
+    "; A line at the foot of every page.\n"
+    ";footer = coalitionfortheicc.example\n"
+    "; A4 (the default) or Letter.\n"
+    ";paper = A4\n"
+    "; Millimetres: one number, or four (top right bottom left).\n"
+    ";margins = 25\n"
+    "; A fontconfig family (fc-list : family lists them).\n"
+    ";font = Noto Serif\n"
+    "; A PNG or SVG image above the signature block (signature.NAME = FILE: above NAME's line).\n"
+    ";signature =\n";
 
 static int is_dir(const char *p)
 {

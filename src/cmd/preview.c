@@ -26,12 +26,13 @@
 #include "campaign/followup.h"
 #include "campaign/merge.h"
 #include "campaign/message.h"
+#include "cmd/preview_pdf.h"
 #include "mail/decode.h"
 #include "mail/rfc2047.h"
 
 const char usage_preview[] =
     "usage: demarche preview APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
-    "                        [--where COL=VAL]... [--only KEY,...] [--format eml|text|html]\n"
+    "                        [--where COL=VAL]... [--only KEY,...] [--format eml|text|html|pdf]\n"
     "                        [--out DIR [--force]]\n"
     "\n"
     "Validates as check does, then writes each selected mission's message as DIR/KEY.eml\n"
@@ -48,7 +49,9 @@ const char usage_preview[] =
     "case): a_b gives a_b.eml, a/b gives a_b-HHHHHHHH.eml.\n"
     "\n" MERGE_OPTIONS_USAGE
     "  --format FMT       eml (the message as sent; the default when not on a terminal),\n"
-    "                     text (headers and text part decoded; on a terminal), html\n"
+    "                     text (headers and text part decoded; on a terminal), html;\n"
+    "                     pdf: each mission's letter as DIR/CAMPAIGN-KEY.pdf instead (--out\n"
+    "                     needed; see demarche letter)\n"
     "  --out DIR          write every message into DIR (made if missing; must be empty)\n"
     "  --force            with --out: write into a DIR that holds files\n" APP_OPTIONS_USAGE;
 
@@ -498,6 +501,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	    {NULL, 0, NULL, 0},
 	};
 	int force = 0;
+	const char *format = NULL; /* --format pdf (cmd/preview_pdf.c) */
 	struct merge_opts mo = {0};
 	struct merge *m = NULL;
 	struct preview p = {0};
@@ -518,6 +522,10 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			p.out = optarg;
 			continue;
 		}
+		if (c == 'f' && !strcmp(optarg, "pdf")) {
+			format = optarg;
+			continue;
+		}
 		if (c == 'F') {
 			force = 1;
 			continue;
@@ -528,9 +536,10 @@ int cmd_preview(int argc, char **argv, struct app *app)
 		                                                      : PF_AUTO) != PF_AUTO)
 			continue;
 		if (c == 'f')
-			fprintf(stderr,
-			        "demarche preview: --format '%s': expected eml, text or html\n",
-			        optarg);
+			fprintf(
+			    stderr,
+			    "demarche preview: --format '%s': expected eml, text, html or pdf\n",
+			    optarg);
 		fputs(usage_preview, stderr);
 		rc = EX_USAGE;
 		goto out;
@@ -560,6 +569,12 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	rc = merge_open(&mo, "preview", &m);
 	if (rc != EX_OK)
 		goto out;
+	if (format) { /* --format pdf: the letters as PDFs (cmd/preview_pdf.c) */
+		rc = p.out ? preview_pdf(app, m, p.out, p.date) : EX_USAGE;
+		if (!p.out)
+			fputs(usage_preview, stderr);
+		goto out;
+	}
 	rc = message_run_init(&p.mr, &app->cfg, m, &p.err);
 	if (rc == EX_OK)
 		rc = followup_bind(fu, m, &p.mr, clock_real_ms() / 1000, &p.err);

@@ -14,7 +14,6 @@
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
-
 void chain_field_int(struct field *f, int64_t v, int null_if_zero)
 {
 	f->type = (null_if_zero && !v) ? SQLITE_NULL : SQLITE_INTEGER;

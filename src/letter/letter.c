@@ -71,7 +71,7 @@ struct letter {
 /* Follows: a reminder names the campaign it follows (campaign/followup.h). */
 static const char *const known_headers[] = {
     "Title", "Campaign", "Subject",  "Params",   "Attachment", "Cc",
-    "Bcc",   "Reply-To", "Language", "Audience", "Follows",
+    "Bcc",   "Reply-To", "Language", "Audience", "Follows",    "Form",
 };
 #define NKNOWN (sizeof(known_headers) / sizeof(known_headers[0]))
 
@@ -384,7 +384,7 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "unknown header '%.*s' (known: Title, Campaign, Subject, "
 				          "Params, Attachment, Cc, Reply-To, Language, "
-				          "Audience, Follows)",
+				          "Audience, Follows, Form)",
 				          (int)nlen, nm);
 			} else if (!strcmp(canon, "Bcc")) {
 				/* Known only to be refused with its reason, not as unknown. */
@@ -436,6 +436,17 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 				          "Parties on the sending date) or 'any' (former parties "
 				          "too)",
 				          h->src);
+			continue;
+		}
+		/* Form: how the letter goes (email, pdf, both); a fixed word. */
+		if (!strcmp(h->name, "Form")) {
+			if (letter_form_parse(h->src) < 0)
+				diags_add(
+				    d, DIAG_ERROR, f->path, h->line, NULL,
+				    "Form: '%s': write email (the letter is the message, the "
+				    "default), pdf (a cover note with the letter attached as a "
+				    "PDF) or both",
+				    h->src);
 			continue;
 		}
 		if (!strcmp(h->name, "Attachment") && !strstr(h->src, "{{")) {
@@ -613,6 +624,27 @@ out:
 	free(langs);
 	letter_free(l);
 	return rc;
+}
+
+int letter_form_parse(const char *s)
+{
+	if (!strcasecmp(s, "email"))
+		return LETTER_FORM_EMAIL;
+	if (!strcasecmp(s, "pdf"))
+		return LETTER_FORM_PDF;
+	if (!strcasecmp(s, "both"))
+		return LETTER_FORM_BOTH;
+	return -1;
+}
+
+int letter_form_any_pdf(const struct letter *l)
+{
+	for (size_t i = 0; i < l->nfiles; i++) {
+		const struct header *h = find_header(&l->files[i], "Form");
+		if (h && letter_form_parse(h->src) > 0)
+			return 1;
+	}
+	return 0;
 }
 
 int letter_audience_any(const struct letter *l)
@@ -797,6 +829,11 @@ int letter_render_text(const struct letter *l, const char *language, json_t *ctx
 	f = pick_file(l, language, &fell_back);
 	out->language = xstrdup(f->language);
 	out->fell_back = fell_back;
+	{
+		const struct header *fh = find_header(f, "Form");
+		out->form = fh && letter_form_parse(fh->src) > 0 ? letter_form_parse(fh->src)
+		                                                 : LETTER_FORM_EMAIL;
+	}
 	for (size_t i = 0; i < f->nheaders; i++) {
 		const struct header *h = &f->headers[i];
 		char *v = NULL, **slot = NULL;
@@ -1084,8 +1121,8 @@ static int draft_file(const struct letter *l, const struct letter_file *f, json_
 
 		if (!h->tpl) {
 			/* Params are filled; Language is the file name now; Audience stays. */
-			if (!strcmp(h->name, "Audience"))
-				buf_addf(out, "Audience: %s\n", h->src);
+			if (!strcmp(h->name, "Audience") || !strcmp(h->name, "Form"))
+				buf_addf(out, "%s: %s\n", h->name, h->src);
 			continue;
 		}
 		if (render_header(f, h, params, &hopts, &v, d) != EX_OK) {

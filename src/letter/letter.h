@@ -43,6 +43,18 @@ void letter_free(struct letter *l);
 /* 1 when a file of the letter says "Audience: any", else 0. Can't fail. */
 int letter_audience_any(const struct letter *l);
 
+/*
+ * Form: how the letter goes. email (the default): the letter is the message; pdf: the message
+ * is a cover note and the letter is attached as a PDF; both: the letter and the PDF.
+ */
+#define LETTER_FORM_EMAIL 0
+#define LETTER_FORM_PDF   1
+#define LETTER_FORM_BOTH  2
+/* The LETTER_FORM_* for s (ASCII case ignored), or -1. */
+int letter_form_parse(const char *s);
+/* 1 when a file of the letter says Form: pdf or both. Can't fail. */
+int letter_form_any_pdf(const struct letter *l);
+
 /* The path given to letter_load(). Can't fail. */
 const char *letter_path(const struct letter *l);
 
@@ -87,6 +99,7 @@ struct letter_out {
 	char *md;   /* the rendered Markdown (lists renumbered): what both parts come from */
 	char *text; /* plain text from cmark's tree (letter/plaintext.h): the text/plain part */
 	char *html; /* cmark's HTML document: the text/html part */
+	int form;   /* LETTER_FORM_*: the file's Form header (default email) */
 };
 
 /*
