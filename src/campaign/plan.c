@@ -17,7 +17,8 @@
 /* --- mission states --------------------------------------------------------------------- */
 
 static const int severity[MS__COUNT] = {
-    [MS_SENT] = 0, [MS_NOT_STARTED] = 1, [MS_FAILED] = 2, [MS_DEFERRED] = 3, [MS_UNKNOWN] = 4,
+    [MS_SENT] = 0,   [MS_STAGED] = 1,   [MS_NOT_STARTED] = 2,
+    [MS_FAILED] = 3, [MS_DEFERRED] = 4, [MS_UNKNOWN] = 5,
 };
 
 enum mission_state mission_state_worse(enum mission_state a, enum mission_state b)
@@ -43,6 +44,9 @@ enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
 	case LS_PENDING:
 		a = MS_NOT_STARTED;
 		break;
+	case LS_STAGED:
+		a = MS_STAGED;
+		break;
 	default:
 		a = MS_SENT;
 		break;
@@ -52,8 +56,8 @@ enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
 
 const char *mission_state_name(enum mission_state m)
 {
-	static const char *const names[MS__COUNT] = {"sent", "deferred", "failed", "in doubt",
-	                                             "not started"};
+	static const char *const names[MS__COUNT] = {"sent",     "deferred",    "failed",
+	                                             "in doubt", "not started", "staged"};
 	return m < MS__COUNT ? names[m] : "?";
 }
 
@@ -342,17 +346,26 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 {
 	struct plan_mission *pm = NULL;
 	enum mission_state skipped = MS_SENT, taken = MS_SENT;
-	int failed = 0, unknown = 0;
+	int failed = 0, unknown = 0, staged = 0;
 
 	for (uint32_t i = 0; i < r->nrcpt; i++) {
 		struct ledger_delivery d;
 		int take = 0, rc;
 
 		/* The Message-ID is stable across runs: it is kept with each delivery. */
-		rc =
-		    ledger_delivery_get(l, campaign, r->key, r->rcpt[i], r->message_id, &d, errstr);
-		if (rc != EX_OK)
+		if (p->dry) {
+			rc = l ? ledger_delivery_find(l, campaign, r->key, r->rcpt[i], &d, errstr)
+			       : -1;
+			if (rc == -1)
+				d = (struct ledger_delivery){0, LS_PENDING, 0};
+			else if (rc != EX_OK)
+				return rc;
+			if (d.state == LS_SENDING)
+				d.state = LS_UNKNOWN;
+		} else if ((rc = ledger_delivery_get(l, campaign, r->key, r->rcpt[i], r->message_id,
+		                                     &d, errstr)) != EX_OK) {
 			return rc;
+		}
 		if (d.state == LS_SENDING) {
 			struct ledger_outcome o = {0};
 
@@ -375,6 +388,10 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 		case LS_UNKNOWN:
 			take = (retry_flags & LEDGER_RETRY_UNKNOWN) != 0;
 			unknown += !take;
+			break;
+		case LS_STAGED: /* in a local outbox only: a real send takes it */
+			take = !p->staging;
+			staged += !take;
 			break;
 		default:
 			break;
@@ -402,6 +419,8 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 		p->skipped_failed++;
 	else if (unknown)
 		p->skipped_unknown++;
+	else if (staged)
+		p->already_staged++;
 	else
 		p->already_sent++;
 	return EX_OK;
@@ -411,7 +430,7 @@ int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsi
                     const char *via, char **errstr)
 {
 	struct plan_record r = {0};
-	int rc = ledger_batch_begin(l, errstr);
+	int rc = p->dry ? EX_OK : ledger_batch_begin(l, errstr);
 
 	for (off_t off = 0; rc == EX_OK && off < p->end; off = r.next) {
 		plan_record_free(&r);
@@ -420,6 +439,8 @@ int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsi
 			rc = plan_one(p, l, campaign, retry_flags, via, &r, off, errstr);
 	}
 	plan_record_free(&r);
+	if (p->dry)
+		return rc;
 	if (rc == EX_OK)
 		rc = ledger_batch_end(l, 1, errstr);
 	else

@@ -162,8 +162,9 @@ static void summary_row(struct rp_out *o, const struct audit_opts *a, const stru
 
 int audit_summary(struct ledger *l, const struct audit_opts *a, char **err)
 {
-	static const char *const state_cols[LS__COUNT] = {
-	    "pending", "sending", "sent", "deferred", "failed", "unknown", "bounced", "replied"};
+	static const char *const state_cols[LS__COUNT] = {"pending",  "sending", "sent",
+	                                                  "deferred", "failed",  "unknown",
+	                                                  "bounced",  "replied", "staged"};
 	struct rp_col cols[S__COUNT];
 	struct rp_ledger lg = {0};
 	struct rp_counts *g = NULL;
@@ -189,6 +190,9 @@ int audit_summary(struct ledger *l, const struct audit_opts *a, char **err)
 		cols[i] = i >= S_STATES && i < S_CONTENT
 		              ? (struct rp_col){state_cols[i - S_STATES], RP_INT, 0}
 		              : base[i];
+		/* staged: in a local outbox, not sent (docs/design.md, "Staging is not delivery") */
+		if (i == S_STATES + LS_STAGED)
+			cols[i].flags = RP_COL_TABLE;
 		if (i == S_GROUP)
 			cols[i].name = a->by ? a->by : "group";
 	}

@@ -12,6 +12,8 @@ struct transport_ops {
 	           volatile sig_atomic_t *stop, char **errstr);
 	long (*connections)(const void *impl);
 	void (*free)(void *impl); /* NULL-safe */
+	/* 1: a staging channel (a local outbox): what it takes has not reached the recipient */
+	int staging;
 };
 
 /* Each returns EX_OK with *impl set, or transport_open()'s codes with *errstr. */

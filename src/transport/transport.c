@@ -59,6 +59,16 @@ void transport_close(struct transport *t)
 	free(t);
 }
 
+int transport_staging(const struct transport *t)
+{
+	return t && t->ops->staging;
+}
+
+int transport_url_staging(const char *url)
+{
+	return url && str_startswith(url, "maildir:");
+}
+
 long transport_connections(const struct transport *t)
 {
 	return t->ops->connections(t->impl);
