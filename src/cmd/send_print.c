@@ -48,10 +48,9 @@ void send_print_plan(const struct send_view *v)
 		fprintf(stderr, "test:       every message goes to %s, Subject [TEST]\n",
 		        v->mr->test_to);
 	fprintf(stderr,
-	        "missions:   %zu to %s, %zu already sent, %zu failed and %zu in doubt "
+	        "missions:   %zu to send, %zu already sent, %zu failed and %zu in doubt "
 	        "left alone",
-	        v->to_send, v->staging ? "stage" : "send", v->p->already_sent, v->p->skipped_failed,
-	        v->p->skipped_unknown);
+	        v->to_send, v->p->already_sent, v->p->skipped_failed, v->p->skipped_unknown);
 	if (v->p->already_staged)
 		fprintf(stderr, ", %zu already staged", v->p->already_staged);
 	fputc('\n', stderr);

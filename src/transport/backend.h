@@ -19,6 +19,7 @@ struct transport_ops {
 /* Each returns EX_OK with *impl set, or transport_open()'s codes with *errstr. */
 int smtp_open(const struct transport_opts *o, void **impl, char **errstr);
 int maildir_open(const char *dir, void **impl, char **errstr);
-extern const struct transport_ops smtp_ops, maildir_ops;
+int sendmail_open(const struct transport_opts *o, void **impl, char **errstr);
+extern const struct transport_ops smtp_ops, maildir_ops, sendmail_ops;
 
 #endif

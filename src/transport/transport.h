@@ -17,7 +17,9 @@
 #include <stddef.h>
 
 struct transport_opts {
-	/* smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), maildir:DIR */
+	/* smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), maildir:DIR,
+	 * sendmail:PROGRAM [ARG...] (each message piped to PROGRAM ARG... -i -f FROM -- RCPT...,
+	 * never through a shell; exit 0 sent, 75 deferred, other failed) */
 	const char *url;
 	const char *user;        /* AUTH user, or NULL for no AUTH */
 	const char *password;    /* already resolved; never logged */
