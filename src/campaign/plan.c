@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/xalloc.h"
+#include "roster/diff.h"
 
 /* --- mission states --------------------------------------------------------------------- */
 
@@ -466,4 +467,99 @@ void plan_free(struct plan *p)
 	}
 	free(p->m);
 	memset(p, 0, sizeof(*p));
+}
+
+/* --- what changed since the last letter ------------------------------------------------ */
+
+struct previous {
+	const char *current;
+	char *id;
+	int self; /* the current campaign has deliveries */
+};
+
+/* The newest campaign other than the current one that wrote to anyone. */
+static int find_previous(const struct ledger_campaign *c, void *ctx)
+{
+	struct previous *p = ctx;
+
+	if (c->total > 0 && !strcmp(c->id, p->current))
+		p->self = 1;
+	else if (c->total > 0) {
+		free(p->id);
+		p->id = xstrdup(c->id);
+	}
+	return 0;
+}
+
+static int add_delivery(const struct ledger_row *row, void *ctx)
+{
+	roster_snap_add(ctx, row->key, row->address, NULL);
+	return 0;
+}
+
+struct changes_out {
+	struct buf *b;
+	int filtered;
+	size_t shown;
+};
+
+#define CHANGES_SHOWN 50 /* lines listed; the counts say the rest */
+
+static void format_change(void *ctx, const struct roster_change *c)
+{
+	struct changes_out *co = ctx;
+
+	if (co->filtered && c->kind == RC_REMOVED)
+		return;
+	if (co->shown++ >= CHANGES_SHOWN)
+		return;
+	buf_adds(co->b, "  ");
+	roster_change_format(co->b, c);
+	buf_addc(co->b, '\n');
+}
+
+int plan_changes(struct ledger *l, struct merge *m, int filtered, struct buf *out, char **errstr)
+{
+	struct previous prev = {m->campaign, NULL, 0};
+	struct roster_snap old = {0}, now = {0};
+	struct roster_diff_counts n;
+	struct changes_out co = {NULL, filtered, 0};
+	struct buf list = BUF_INIT;
+	struct diags d = DIAGS_INIT;
+	int rc;
+
+	if (!l)
+		return EX_OK;
+	if ((rc = ledger_campaigns(l, find_previous, &prev, errstr)) != EX_OK)
+		goto out;
+	if (!prev.id && prev.self) /* the campaign's own earlier letters, then */
+		prev.id = xstrdup(m->campaign);
+	if (!prev.id)
+		goto out;
+	if ((rc = ledger_deliveries(l, prev.id, add_delivery, &old, errstr)) != EX_OK)
+		goto out;
+	if (roster_snap_read(m->roster, &now, &d) != EX_OK) {
+		rc = EX_OK; /* the validation pass has said what is wrong */
+		goto out;
+	}
+	co.b = &list;
+	roster_diff(&old, &now, format_change, &co, &n);
+	if (filtered)
+		n.removed = 0;
+	buf_addf(out,
+	         "since the last letter (campaign %s in the ledger): %zu new, %zu removed, %zu "
+	         "with other addresses%s\n",
+	         prev.id, n.added, n.removed, n.address,
+	         n.added + n.removed + n.address ? "" : ": no mission or address changed");
+	buf_add(out, list.data, list.len);
+	if (co.shown > CHANGES_SHOWN)
+		buf_addf(out, "  ... and %zu more: demarche audit %s, demarche roster diff\n",
+		         co.shown - CHANGES_SHOWN, prev.id);
+out:
+	diags_free(&d);
+	buf_free(&list);
+	roster_snap_free(&old);
+	roster_snap_free(&now);
+	free(prev.id);
+	return rc;
 }

@@ -9,6 +9,7 @@
 #include "base/xalloc.h"
 #include "campaign/merge.h"
 #include "cmd/cmd.h"
+#include "cmd/send.h"
 #include "letter/mustache.h"
 #include "letter/parity.h"
 
@@ -173,7 +174,6 @@ int cmd_check(int argc, char **argv, struct app *app)
 	size_t open_warnings = 0;
 	int c, rc, allow_divergent = 0;
 
-	(void)app;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'D') {
 			mo.ro.date = optarg;
@@ -208,6 +208,8 @@ int cmd_check(int argc, char **argv, struct app *app)
 		if (u.nfacts)
 			report_unknowns(m, &u);
 		print_warnings(m, open_warnings);
+		/* issue 18: what changed since the ledger's last campaign (send's plan says it too) */
+		print_changes(stdout, NULL, app_store_path(app), m, mo.nonly || mo.nwheres);
 	}
 out:
 	for (size_t i = 0; i < u.n; i++) {

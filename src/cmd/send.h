@@ -36,6 +36,14 @@ void send_print_plan(const struct send_view *v);
  * EX_OK, or EX_IOERR when the spool cannot be read back.
  */
 int send_print_dry(const struct send_view *v);
+
+/*
+ * What changed since the last letter (plan_changes()), printed to fp: with the ledger l, or
+ * (l NULL) the one at store opened read-only when the file exists. For send's plan and for
+ * check. filtered: --only, --where or --not-received (no "removed"). Returns EX_OK, or the
+ * ledger's code having said why on stderr (the caller goes on: this is information).
+ */
+int print_changes(FILE *fp, struct ledger *l, const char *store, struct merge *m, int filtered);
 /* The engine's report callback: progress on a terminal, else one line per problem. */
 void send_print_outcome(void *u, const char *key, const struct transport_result *r, int will_retry);
 /*

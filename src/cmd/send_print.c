@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/escape.h"
@@ -300,5 +301,28 @@ int send_print_dry(const struct send_view *v)
 	buf_free(&b);
 	free(ch);
 	free(shown);
+	return rc;
+}
+
+/* --- what changed since the last letter -------------------------------------------------- */
+
+int print_changes(FILE *fp, struct ledger *l, const char *store, struct merge *m, int filtered)
+{
+	struct ledger *own = NULL;
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+	int rc = EX_OK;
+
+	/* check has no ledger open: read it, never create or change it */
+	if (!l && store && access(store, F_OK) == 0 &&
+	    ledger_open(store, LEDGER_READONLY, &own, &err) == EX_OK)
+		l = own;
+	if (l && (rc = plan_changes(l, m, filtered, &b, &err)) != EX_OK)
+		fprintf(stderr, "demarche: what changed since the last letter: %s\n", err);
+	if (b.len)
+		fwrite(b.data, 1, b.len, fp);
+	ledger_close(own);
+	buf_free(&b);
+	free(err);
 	return rc;
 }
