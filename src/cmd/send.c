@@ -217,13 +217,11 @@ int cmd_send(int argc, char **argv, struct app *app)
 	v.rate = r.rate;
 	v.concurrency = r.concurrency;
 	v.to_send = r.to_send;
-	if (a.dry || !a.yes) /* the plan: what changed since the last letter too */
+	if (a.dry) { /* the plan, what would go where, what changed since the last letter */
 		send_print_plan(&v);
-	if (a.dry || !a.yes)
-		print_changes(a.dry ? stdout : stderr, r.ledger, NULL, r.m,
-		              a.mo.nonly || a.mo.nwheres || a.not_received);
-	if (a.dry) {
 		rc = send_print_dry(&v);
+		print_changes(stdout, r.ledger, NULL, r.m,
+		              a.mo.nonly || a.mo.nwheres || a.not_received);
 		goto out;
 	}
 	if (r.pace.cap_left == 0 && r.p.n) {
@@ -235,6 +233,9 @@ int cmd_send(int argc, char **argv, struct app *app)
 		goto out;
 	}
 	if (!a.yes) {
+		send_print_plan(&v);
+		print_changes(stderr, r.ledger, NULL, r.m,
+		              a.mo.nonly || a.mo.nwheres || a.not_received);
 		if (!term_confirm("Type 'send' to send, anything else to stop: ", "send")) {
 			fprintf(stderr, "demarche send: nothing sent\n");
 			goto out;
