@@ -497,6 +497,65 @@ static int add_delivery(const struct ledger_row *row, void *ctx)
 	return 0;
 }
 
+/* One "KEY<TAB>NAME" line of a 'roster' event, tabs and line breaks in either made spaces. */
+static void add_clean(struct buf *b, const char *s)
+{
+	for (; s && *s; s++)
+		buf_addc(b, *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+#define NAMES_KIND "roster" /* the event that keeps the names a campaign first wrote to */
+
+int plan_record_names(struct ledger *l, struct merge *m, char **errstr)
+{
+	struct roster_snap now = {0};
+	struct diags d = DIAGS_INIT;
+	struct ledger_outcome o = {0};
+	struct buf b = BUF_INIT;
+	char *had = NULL;
+	int rc;
+
+	if ((rc = ledger_note_last(l, m->campaign, NAMES_KIND, &had, errstr)) != EX_OK || had)
+		goto out;
+	if (roster_snap_read(m->roster, &now, &d) != EX_OK)
+		goto out; /* validated already: nothing to keep then */
+	for (size_t i = 0; i < now.n; i++) {
+		add_clean(&b, now.m[i].key);
+		buf_addc(&b, '\t');
+		add_clean(&b, now.m[i].name);
+		buf_addc(&b, '\n');
+	}
+	o.detail = buf_str(&b);
+	rc = ledger_record(l, NAMES_KIND, m->campaign, 0, &o, errstr);
+out:
+	free(had);
+	buf_free(&b);
+	diags_free(&d);
+	roster_snap_free(&now);
+	return rc;
+}
+
+/* The names campaign's first send wrote to, into s. */
+static int add_names(struct ledger *l, const char *campaign, struct roster_snap *s, char **errstr)
+{
+	char *detail = NULL;
+	int rc = ledger_note_last(l, campaign, NAMES_KIND, &detail, errstr);
+
+	for (char *line = detail, *next; rc == EX_OK && line && *line; line = next) {
+		char *tab, *end = strchr(line, '\n');
+
+		next = end ? end + 1 : line + strlen(line);
+		if (end)
+			*end = '\0';
+		if ((tab = strchr(line, '\t'))) {
+			*tab = '\0';
+			roster_snap_add(s, line, NULL, tab + 1);
+		}
+	}
+	free(detail);
+	return rc;
+}
+
 struct changes_out {
 	struct buf *b;
 	int filtered;
@@ -536,7 +595,8 @@ int plan_changes(struct ledger *l, struct merge *m, int filtered, struct buf *ou
 		prev.id = xstrdup(m->campaign);
 	if (!prev.id)
 		goto out;
-	if ((rc = ledger_deliveries(l, prev.id, add_delivery, &old, errstr)) != EX_OK)
+	if ((rc = ledger_deliveries(l, prev.id, add_delivery, &old, errstr)) != EX_OK ||
+	    (rc = add_names(l, prev.id, &old, errstr)) != EX_OK)
 		goto out;
 	if (roster_snap_read(m->roster, &now, &d) != EX_OK) {
 		rc = EX_OK; /* the validation pass has said what is wrong */
@@ -548,9 +608,9 @@ int plan_changes(struct ledger *l, struct merge *m, int filtered, struct buf *ou
 		n.removed = 0;
 	buf_addf(out,
 	         "since the last letter (campaign %s in the ledger): %zu new, %zu removed, %zu "
-	         "with other addresses%s\n",
-	         prev.id, n.added, n.removed, n.address,
-	         n.added + n.removed + n.address ? "" : ": no mission or address changed");
+	         "with other addresses, %zu with another name%s\n",
+	         prev.id, n.added, n.removed, n.address, n.name,
+	         n.added + n.removed + n.address + n.name ? "" : ": nothing changed");
 	buf_add(out, list.data, list.len);
 	if (co.shown > CHANGES_SHOWN)
 		buf_addf(out, "  ... and %zu more: demarche audit %s, demarche roster diff\n",

@@ -136,12 +136,19 @@ void plan_free(struct plan *p); /* closes the spool; safe on a zeroed plan */
  * What changed since the last letter (docs/design.md, "What changed since the last
  * letter"): the missions m's roster selects compared with the deliveries of the ledger's
  * newest other campaign (else the campaign's own, when it has some): new and removed missions (removed only when not filtered: with
- * --only, --where or --not-received the roster is a part), changed addresses. Appends the
+ * --only, --where or --not-received the roster is a part), changed addresses, changed names
+ * (those plan_record_names() kept for that campaign). Appends the
  * block (a line of counts, then up to 50 changes, escaped for the terminal) to out; nothing
  * when l is NULL or the ledger has no other campaign. Reads the roster once more. Returns
  * EX_OK or the ledger's code (*errstr).
  */
 struct buf;
+/*
+ * Keeps, once per campaign, the names ("name, title") of the missions it writes to: one
+ * 'roster' event ("KEY<TAB>NAME" lines) in the chain, for plan_changes() of a later
+ * campaign. Nothing when the campaign has one already. EX_OK or the ledger's code.
+ */
+int plan_record_names(struct ledger *l, struct merge *m, char **errstr);
 int plan_changes(struct ledger *l, struct merge *m, int filtered, struct buf *out, char **errstr);
 
 #endif

@@ -66,7 +66,8 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 		plan_all(&r->p);
 	else if ((rc = plan_campaign_begin(r->ledger, r->m, o->amend, errstr)) != EX_OK ||
 	         (rc = plan_deliveries(&r->p, r->ledger, r->m->campaign, o->retry_flags,
-	                               r->acct->id, errstr)) != EX_OK)
+	                               r->acct->id, errstr)) != EX_OK ||
+	         (rc = plan_record_names(r->ledger, r->m, errstr)) != EX_OK)
 		return rc;
 	r->to_send = o->limit && (size_t)o->limit < r->p.n ? (size_t)o->limit : r->p.n;
 

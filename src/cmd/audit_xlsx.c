@@ -85,10 +85,10 @@ static void filters(lxw_worksheet *ws, lxw_row_t last, size_t ncols)
 static void summary(struct book *b, const struct rp_ledger *lg, const struct rp_roster *r)
 {
 	static const char *const heads[] = {
-	    "campaign", "title",   "first_sent", "last_sent", "missions", "received",
-	    "partial",  "missing", "addresses",  "pending",   "sending",  "sent",
-	    "deferred", "failed",  "unknown",    "bounced",   "replied",  "content_sha256",
-	    "staged"};
+	    "campaign", "title",   "first_sent",     "last_sent", "missions",
+	    "received", "partial", "missing",        "addresses", "pending",
+	    "sending",  "sent",    "deferred",       "failed",    "unknown",
+	    "bounced",  "replied", "content_sha256", "staged"};
 	size_t nh = sizeof(heads) / sizeof(heads[0]);
 	lxw_worksheet *ws = sheet(b, "Summary", heads, nh);
 	lxw_row_t row = 1;

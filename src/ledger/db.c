@@ -19,7 +19,6 @@
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
-
 static const char *const query_sql[Q__COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
     [Q_COUNT_OBJECTS] = "SELECT count(*) FROM sqlite_master",
@@ -104,6 +103,9 @@ static const char *const query_sql[Q__COUNT] = {
     [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
                             " key_norm, address_norm, merged_into, last_code, last_reply, via"
                             " FROM deliveries ORDER BY id",
+    /* issue 18: a campaign's latest event of one kind (the names its first send wrote to) */
+    [Q_NOTE_LAST] = "SELECT detail FROM events WHERE campaign = ?1 AND kind = ?2"
+                    " ORDER BY seq DESC LIMIT 1",
 };
 
 /* --- SQLite helpers ---------------------------------------------------------------- */

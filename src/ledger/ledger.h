@@ -154,6 +154,13 @@ int ledger_record(struct ledger *l, const char *kind, const char *campaign, int6
                   const struct ledger_outcome *o, char **errstr);
 
 /*
+ * The detail of campaign's latest event of kind (one ledger_record() wrote), allocated in
+ * *detail (NULL when there is none). Works on a read-only ledger. EX_OK or EX_IOERR.
+ */
+int ledger_note_last(struct ledger *l, const char *campaign, const char *kind, char **detail,
+                     char **errstr);
+
+/*
  * How many deliveries became sent through `via` at or after `since` (rate windows and
  * daily caps across runs). Returns EX_OK with *count set, or EX_IOERR.
  */

@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <time.h>
 
-
 #include "base/buf.h"
 #include "ledger/ledger.h"
 
@@ -63,6 +62,7 @@ enum query {
 	Q_EVENTS,
 	Q_EVENTS_HIGHEST,
 	Q_VERIFY_DELIVERIES,
+	Q_NOTE_LAST, /* issue 18: a campaign's latest event of one kind (the roster's names) */
 	Q__COUNT
 };
 
@@ -81,7 +81,7 @@ struct ledger {
 	int depth;    /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
 	int lost;     /* SQLite rolled back an enclosing transaction: refuse until it ends */
 	sqlite3_stmt *q[Q__COUNT];
-	struct digest *md; /* base/digest: SHA-256 fetched once per process */
+	struct digest *md;  /* base/digest: SHA-256 fetched once per process */
 	struct buf scratch; /* the canonical encoding being hashed */
 };
 

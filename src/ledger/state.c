@@ -336,6 +336,22 @@ int ledger_record(struct ledger *l, const char *kind, const char *campaign, int6
 	return rc;
 }
 
+int ledger_note_last(struct ledger *l, const char *campaign, const char *kind, char **detail,
+                     char **errstr)
+{
+	static const char what[] = "reading a campaign's notes";
+	sqlite3_stmt *st;
+	int rc;
+
+	*detail = NULL;
+	if ((rc = ldb_query(l, Q_NOTE_LAST, &st, what, errstr, "tt", campaign, kind)))
+		return rc;
+	if (ldb_next(l, st, &rc, what, errstr) && ldb_col_text(st, 0))
+		*detail = xstrdup(ldb_col_text(st, 0));
+	ldb_done(st);
+	return rc;
+}
+
 int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to, const char *source,
                    const struct ledger_outcome *o, enum ledger_observed *what, char **errstr)
 {

@@ -60,15 +60,20 @@ grep -q "since the last letter" check.txt && fail "a change reported without a l
 	--yes >/dev/null 2>&1 || fail "the first letter"
 sed -i 's/^Campaign: .*/Campaign: second-letter/' appeal/*.md
 "$DEMARCHE" --store ledger.db check appeal --to new.csv >check.txt 2>err.txt
-grep -q "^since the last letter (campaign asp22-priorities in the ledger): 1 new, 1 removed, 1 with other addresses$" check.txt ||
+grep -q "^since the last letter (campaign asp22-priorities in the ledger): 1 new, 1 removed, 1 with other addresses, 1 with another name$" check.txt ||
 	fail "check: $(cat check.txt err.txt)"
 grep -qx "  new      XYZ" check.txt && grep -qx "  removed  ALB" check.txt &&
-	grep -q "^  address  KEN: .* -> ken.new@missions.example" check.txt || fail "check's list: $(cat check.txt)"
+	grep -q "^  address  KEN: .* -> ken.new@missions.example" check.txt &&
+	grep -q "^  name     FRA: .* -> Mr. Nouveau, Permanent Representative$" check.txt ||
+	fail "check's list: $(cat check.txt)"
+# the names were kept once, in the chain, and the ledger still verifies
+[ "$(sqlite3 ledger.db "select count(*) from events where kind='roster'")" = 1 ] || fail "names not kept once"
+"$DEMARCHE" --store ledger.db verify >/dev/null || fail "verify with the names event"
 "$DEMARCHE" --store ledger.db send appeal --to new.csv --via maildir:outbox --dry-run >dry.txt 2>&1
 grep -q "^since the last letter (campaign asp22-priorities in the ledger): 1 new, 1 removed" dry.txt ||
 	fail "send's plan: $(head -20 dry.txt)"
 # a part of the roster: nothing is "removed"
 "$DEMARCHE" --store ledger.db check appeal --to new.csv --only KEN,XYZ >check.txt 2>&1
-grep -q "^since the last letter (campaign asp22-priorities in the ledger): 1 new, 0 removed, 1 with other addresses$" check.txt ||
+grep -q "^since the last letter (campaign asp22-priorities in the ledger): 1 new, 0 removed, 1 with other addresses, 0 with another name$" check.txt ||
 	fail "check --only: $(cat check.txt)"
 pass
