@@ -188,14 +188,13 @@ int audit_summary(struct ledger *l, const struct audit_opts *a, char **err)
 		    [S_MISSING] = {"missing", RP_INT, RP_COL_TABLE},
 		    [S_ADDRESSES] = {"addresses", RP_INT, RP_COL_TABLE},
 		    [S_CONTENT] = {"content_sha256", RP_STR, RP_COL_TABLE},
+		    /* in a local outbox, not sent (docs/design.md, "Staging is not delivery") */
+		    [S_STAGED] = {"staged", RP_INT, RP_COL_TABLE},
 		};
 
 		cols[i] = i >= S_STATES && i < S_CONTENT
 		              ? (struct rp_col){state_cols[i - S_STATES], RP_INT, 0}
 		              : base[i];
-		/* staged: in a local outbox, not sent (docs/design.md, "Staging is not delivery") */
-		if (i == S_STAGED)
-			cols[i] = (struct rp_col){"staged", RP_INT, RP_COL_TABLE};
 		if (i == S_GROUP)
 			cols[i].name = a->by ? a->by : "group";
 	}
