@@ -87,7 +87,37 @@ expect_rc 69 $? "a program exiting 1"
 [ "$(sqlite3 ledger.db "select count(*) from deliveries where key='ITA' and state='failed'")" -ge 1 ] ||
 	fail "ITA not failed"
 
-# 4. A program that is not there, or an unclosed quote, is a configuration error (78).
+# 4. Killed while the program has the message: 'sending' was committed before it ran, so
+#    the next run finds the mission in doubt and leaves it alone (no second letter).
+cat >slow-sendmail <<'EOT'
+#!/bin/sh
+dir=$(dirname "$0")
+cat >"$dir/got/slow.$$"
+echo $$ >"$dir/got/slowpid"
+exec sleep 30
+EOT
+chmod +x slow-sendmail
+rm -f got/*
+# its own session, so that a wrapper ($DEMARCHE under valgrind) dies with it
+setsid "$DEMARCHE" --store ledger.db send appeal "${ROSTER[@]}" --yes --only NOR \
+	--via "sendmail:$WORK/slow-sendmail" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -s got/slowpid ] && break; sleep 0.1; done
+[ -s got/slowpid ] || fail "the slow program never ran"
+CLEANUP+=("kill -9 $(cat got/slowpid)")
+kill -9 -- "-$pid"
+wait "$pid" 2>/dev/null
+kill -9 "$(cat got/slowpid)" 2>/dev/null
+[ "$(sqlite3 ledger.db "select state from deliveries where key='NOR'")" = sending ] ||
+	fail "NOR not left sending: $(sqlite3 ledger.db "select state from deliveries where key='NOR'")"
+echo 0 >status
+send --only NOR --via "sendmail:$WORK/fake-sendmail" >out.txt 2>err.txt
+expect_rc 75 $? "the run after the kill"
+[ "$(sqlite3 ledger.db "select state from deliveries where key='NOR'")" = unknown ] || fail "NOR not in doubt"
+grep -q "1 in doubt left alone" out.txt || grep -q "in doubt" out.txt || fail "summary: $(cat out.txt)"
+[ -z "$(ls got/args.* 2>/dev/null)" ] || fail "a mission in doubt was sent again"
+
+# 5. A program that is not there, or an unclosed quote, is a configuration error (78).
 send --only NLD --via "sendmail:$WORK/nope" >out.txt 2>err.txt
 expect_rc 78 $? "a missing program"
 grep -q "not an executable program" err.txt || fail "message: $(cat err.txt)"
