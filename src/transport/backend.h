@@ -4,7 +4,8 @@
 
 #include "transport/common.h"
 
-/* One backend (OpenSMTPD's queue_backend style): smtp.c and maildir.c each fill one. */
+/* One backend (OpenSMTPD's queue_backend style): smtp.c, maildir.c and sendmail.c each fill
+ * one. */
 struct transport_ops {
 	const char *name;
 	/* Same contract and codes as transport_run(). */
