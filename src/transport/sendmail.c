@@ -114,7 +114,8 @@ static char *find_program(const char *name)
 		return access(name, X_OK) == 0 ? xstrdup(name) : NULL;
 	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
 		size_t len = strcspn(p, ":");
-		char *c = xasprintf("%.*s/%s", (int)len, len ? p : ".", name);
+		/* an empty element is the current folder */
+		char *c = len ? xasprintf("%.*s/%s", (int)len, p, name) : xasprintf("./%s", name);
 		struct stat sb;
 
 		if (access(c, X_OK) == 0 && stat(c, &sb) == 0 && S_ISREG(sb.st_mode))
@@ -339,6 +340,12 @@ static int pipe_one(struct sendmail *sm, const struct transport_msg *m, volatile
 			           : code == EX_TEMPFAIL ? TX_DEFERRED
 			                                 : TX_FAILED;
 			*reply = xasprintf("sendmail: exit %d%s%s", code, *said ? ": " : "", said);
+			/* it said yes without reading it all: what did it pass on? */
+			if (code == EX_OK && !written) {
+				r->state = TX_UNKNOWN;
+				*error = xasprintf("%s exited 0 before reading the whole message",
+				                   sm->argv[0]);
+			}
 		} else {
 			r->state = written ? TX_UNKNOWN : TX_DEFERRED;
 			*error = xasprintf("%s was killed by signal %d", sm->argv[0],
