@@ -103,6 +103,9 @@ static const char *const query_sql[Q__COUNT] = {
     [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
                             " key_norm, address_norm, merged_into, last_code, last_reply, via"
                             " FROM deliveries ORDER BY id",
+    /* approvals (approval.c): few, read in chain order */
+    [Q_APPROVALS] = "SELECT seq, time, campaign, detail FROM events WHERE kind = 'approval'"
+                    " AND (?1 IS NULL OR campaign = ?1) ORDER BY seq",
     /* issue 18: a campaign's latest event of one kind (the names its first send wrote to) */
     [Q_NOTE_LAST] = "SELECT detail FROM events WHERE campaign = ?1 AND kind = ?2"
                     " ORDER BY seq DESC LIMIT 1",
