@@ -188,6 +188,17 @@ int run_dry(struct run *r, const struct run_opts *o, char **errstr)
 		rc = error_set(errstr, EX_IOERR, "the ledger could not answer --not-received");
 	if (rc != EX_OK)
 		return rc;
+	/* the approval a real send would ask for: a dry run says the send would be refused */
+	if (!o->test_to && cfg->approval.required > 0)
+		rc = r->ledger
+		         ? approval_gate(r->ledger, cfg, o->mo, r->m, &r->mr, &r->p, errstr)
+		         : error_set(errstr, EX_NOPERM,
+		                     "not approved: campaign %s needs %d approval%s and there is "
+		                     "no ledger yet (demarche approve)",
+		                     r->m->campaign, cfg->approval.required,
+		                     cfg->approval.required == 1 ? "" : "s");
+	if (rc != EX_OK)
+		return rc;
 	if (r->ledger && !o->amend) {
 		struct changed ch = {r->m->campaign, letter_hash(r->m->letter), NULL};
 
