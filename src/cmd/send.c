@@ -206,7 +206,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 	o.limit = a.limit;
 	o.amend = a.amend;
 	o.retry_flags = a.retry_flags;
-	o.verbose = a.verbose;
+	o.verbose = a.verbose || app->verbose; /* demarche -v send, or send -v */
 	rc = a.dry ? run_dry(&r, &o, &err) : run_prepare(&r, &o, &err);
 	if (rc != EX_OK)
 		goto fail; /* bad input: every problem is printed already */
