@@ -39,6 +39,7 @@ static const struct command commands[] = {
     {"approve", cmd_approve, usage_approve, "sign off the exact batch of letters send will send"},
     {"followup", cmd_followup, usage_followup, "draft a reminder for missions that did not answer"},
     {"letter", cmd_letter, usage_letter, "one mission's letter as a PDF on letterhead"},
+    {"roster", cmd_roster, usage_roster, "roster diff OLD NEW: missions, addresses, names changed"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -75,6 +75,7 @@ static const struct key keys[] = {
     I(smtp, retry_after),
     I(smtp, max_attempts),
     I(smtp, command_timeout),
+    S(smtp, sendmail),
     S(imap, url),
     S(imap, user),
     S(imap, password),

@@ -22,6 +22,7 @@ struct config {
 		char *rate; /* "N/minute" or "N/hour", or NULL */
 		int concurrency, daily_cap, timeout, retry_after, max_attempts;
 		int command_timeout; /* seconds for password_command and oauth_token_command */
+		char *sendmail;      /* "PROGRAM [ARG...]": send through it when url is unset */
 	} smtp;
 	struct {
 		char *url, *user, *password, *password_command, *sent_folder, *ca_file;

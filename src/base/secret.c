@@ -28,7 +28,7 @@ static long long now_ms(void)
 }
 
 /* The environment minus our own passwords: a command has no business seeing them. */
-static char **child_environ(void)
+char **secret_child_environ(void)
 {
 	size_t n = 0, k = 0;
 	char **env;
@@ -106,7 +106,7 @@ int secret_command(const char *command, int timeout, const char *what, char **ou
 	/* A command that prompts must own the terminal, or reading it would stop it. */
 	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp())
 		tty = STDIN_FILENO;
-	env = child_environ();
+	env = secret_child_environ();
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {

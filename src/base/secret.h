@@ -29,5 +29,11 @@ int secret_command(const char *command, int timeout, const char *what, char **ou
 int secret_get(const char *env, const char *command, char **out, char **errstr);
 
 void secret_free(char *s); /* wipes and frees; NULL is fine */
+/*
+ * The environment for a program we run (password_command, a sendmail program): environ
+ * without DEMARCHE_SMTP_PASSWORD and DEMARCHE_IMAP_PASSWORD. The array is the caller's to
+ * free (free() only: its strings are environ's). Can't fail.
+ */
+char **secret_child_environ(void);
 
 #endif

@@ -57,11 +57,24 @@ int account_resolve(enum account_kind kind, const struct config *cfg, const char
 
 	*out = NULL;
 	if (kind == ACCOUNT_SMTP) {
+		char *sm = NULL;
+
 		url = !empty(via)             ? via
 		      : !empty(cfg->smtp.url) ? cfg->smtp.url
-		                              : "maildir:./outbox";
+		      : !empty(cfg->smtp.sendmail)
+		          ? (sm = xasprintf("sendmail:%s", cfg->smtp.sendmail))
+		          : "maildir:./outbox";
 		what = !empty(via) ? "--via" : "[smtp] url";
 		user = cfg->smtp.user;
+		/* a sendmail program logs in itself: nothing of ours to look up */
+		if (str_startswith(url, "sendmail:")) {
+			a = xcalloc(1, sizeof(*a));
+			a->kind = kind;
+			a->url = sm ? sm : xstrdup(url);
+			a->id = xstrdup(a->url);
+			*out = a;
+			return EX_OK;
+		}
 	} else {
 		url = !empty(via) ? via : cfg->imap.url;
 		what = !empty(via) ? "--via" : "[imap] url";

@@ -242,11 +242,11 @@ static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
 	return rc;
 }
 
-static enum ledger_state to_ledger(enum transport_state s)
+static enum ledger_state to_ledger(const struct eng *e, enum transport_state s)
 {
 	switch (s) {
 	case TX_SENT:
-		return LS_SENT;
+		return e->o->staging ? LS_STAGED : LS_SENT;
 	case TX_DEFERRED:
 		return LS_DEFERRED;
 	case TX_FAILED:
@@ -316,7 +316,7 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 	if (e->o->test_to) {
 		record_test(e, j, res);
 		for (size_t i = 0; i < j->n; i++)
-			j->final[i] = to_ledger(res->state);
+			j->final[i] = to_ledger(e, res->state);
 	} else {
 		pc.deliv = xcalloc(j->n, sizeof(int64_t));
 		for (size_t i = 0; i < j->n; i++) {
@@ -325,15 +325,15 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 			int code = rr ? rr->code : res->code;
 			const char *reply = rr && rr->reply ? rr->reply : res->reply;
 
-			add_pend(e, j->deliv[i], to_ledger(s), code, reply, res->error);
-			if (s == TX_SENT)
+			add_pend(e, j->deliv[i], to_ledger(e, s), code, reply, res->error);
+			if (s == TX_SENT && !e->o->staging)
 				pc.deliv[pc.n++] = j->deliv[i];
 			if (s == TX_FAILED && res->state == TX_SENT)
 				e->st->rcpt_failed++;
 			/* j->final is indexed like pm->idx: find this address's slot */
 			for (size_t k = 0; k < j->pm->n; k++)
 				if (j->pm->deliv[k] == j->deliv[i])
-					j->final[k] = to_ledger(s);
+					j->final[k] = to_ledger(e, s);
 			if (s == TX_DEFERRED) {
 				j->rcpt[keep] = j->rcpt[i];
 				j->deliv[keep] = j->deliv[i];
@@ -447,7 +447,7 @@ int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats 
 
 /* The transport, with the secret looked up now: nothing is asked for before it is needed. */
 int engine_transport_open(const struct config *cfg, struct account *acct, int concurrency,
-                          const char *helo, struct transport **t, char **err)
+                          const char *helo, int verbose, struct transport **t, char **err)
 {
 	struct transport_opts to = {0};
 	int rc = account_secret(acct, err);
@@ -461,5 +461,6 @@ int engine_transport_open(const struct config *cfg, struct account *acct, int co
 	to.timeout = cfg->smtp.timeout;
 	to.concurrency = concurrency;
 	to.helo = helo;
+	to.verbose = verbose;
 	return rc == EX_OK ? transport_open(&to, t, err) : rc;
 }

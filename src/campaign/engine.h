@@ -45,6 +45,9 @@ struct engine_opts {
 	volatile sig_atomic_t *stop;
 	engine_report_fn report; /* may be NULL */
 	void *report_u;
+	/* t is a staging channel (transport_staging()): what it takes is recorded staged, not
+	 * sent, and has no Sent copy (docs/design.md, "Staging is not delivery") */
+	int staging;
 };
 
 struct engine_stats {
@@ -72,6 +75,6 @@ int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats 
 struct account;
 struct config;
 int engine_transport_open(const struct config *cfg, struct account *acct, int concurrency,
-                          const char *helo, struct transport **t, char **errstr);
+                          const char *helo, int verbose, struct transport **t, char **errstr);
 
 #endif

@@ -15,11 +15,13 @@
 #include "base/error.h"
 #include "base/file.h"
 #include "base/xalloc.h"
+#include "roster/diff.h"
 
 /* --- mission states --------------------------------------------------------------------- */
 
 static const int severity[MS__COUNT] = {
-    [MS_SENT] = 0, [MS_NOT_STARTED] = 1, [MS_FAILED] = 2, [MS_DEFERRED] = 3, [MS_UNKNOWN] = 4,
+    [MS_SENT] = 0,   [MS_STAGED] = 1,   [MS_NOT_STARTED] = 2,
+    [MS_FAILED] = 3, [MS_DEFERRED] = 4, [MS_UNKNOWN] = 5,
 };
 
 enum mission_state mission_state_worse(enum mission_state a, enum mission_state b)
@@ -45,6 +47,9 @@ enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
 	case LS_PENDING:
 		a = MS_NOT_STARTED;
 		break;
+	case LS_STAGED:
+		a = MS_STAGED;
+		break;
 	default:
 		a = MS_SENT;
 		break;
@@ -54,8 +59,8 @@ enum mission_state mission_state_add(enum mission_state m, enum ledger_state s)
 
 const char *mission_state_name(enum mission_state m)
 {
-	static const char *const names[MS__COUNT] = {"sent", "deferred", "failed", "in doubt",
-	                                             "not started"};
+	static const char *const names[MS__COUNT] = {"sent",     "deferred",    "failed",
+	                                             "in doubt", "not started", "staged"};
 	return m < MS__COUNT ? names[m] : "?";
 }
 
@@ -370,17 +375,26 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 {
 	struct plan_mission *pm = NULL;
 	enum mission_state skipped = MS_SENT, taken = MS_SENT;
-	int failed = 0, unknown = 0;
+	int failed = 0, unknown = 0, staged = 0;
 
 	for (uint32_t i = 0; i < r->nrcpt; i++) {
 		struct ledger_delivery d;
 		int take = 0, rc;
 
 		/* The Message-ID is stable across runs: it is kept with each delivery. */
-		rc =
-		    ledger_delivery_get(l, campaign, r->key, r->rcpt[i], r->message_id, &d, errstr);
-		if (rc != EX_OK)
+		if (p->dry) {
+			rc = l ? ledger_delivery_find(l, campaign, r->key, r->rcpt[i], &d, errstr)
+			       : -1;
+			if (rc == -1)
+				d = (struct ledger_delivery){0, LS_PENDING, 0};
+			else if (rc != EX_OK)
+				return rc;
+			if (d.state == LS_SENDING)
+				d.state = LS_UNKNOWN;
+		} else if ((rc = ledger_delivery_get(l, campaign, r->key, r->rcpt[i], r->message_id,
+		                                     &d, errstr)) != EX_OK) {
 			return rc;
+		}
 		if (d.state == LS_SENDING) {
 			struct ledger_outcome o = {0};
 
@@ -403,6 +417,10 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 		case LS_UNKNOWN:
 			take = (retry_flags & LEDGER_RETRY_UNKNOWN) != 0;
 			unknown += !take;
+			break;
+		case LS_STAGED: /* in a local outbox only: a real send takes it */
+			take = !p->staging;
+			staged += !take;
 			break;
 		default:
 			break;
@@ -435,6 +453,8 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 		p->skipped_failed++;
 	else if (unknown)
 		p->skipped_unknown++;
+	else if (staged)
+		p->already_staged++;
 	else
 		p->already_sent++;
 	return EX_OK;
@@ -444,7 +464,7 @@ int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsi
                     const char *via, char **errstr)
 {
 	struct plan_record r = {0};
-	int rc = ledger_batch_begin(l, errstr);
+	int rc = p->dry ? EX_OK : ledger_batch_begin(l, errstr);
 
 	for (off_t off = 0; rc == EX_OK && off < p->end; off = r.next) {
 		plan_record_free(&r);
@@ -453,6 +473,8 @@ int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsi
 			rc = plan_one(p, l, campaign, retry_flags, via, &r, off, errstr);
 	}
 	plan_record_free(&r);
+	if (p->dry)
+		return rc;
 	if (rc == EX_OK)
 		rc = ledger_batch_end(l, 1, errstr);
 	else
@@ -478,4 +500,159 @@ void plan_free(struct plan *p)
 	}
 	free(p->m);
 	memset(p, 0, sizeof(*p));
+}
+
+/* --- what changed since the last letter ------------------------------------------------ */
+
+struct previous {
+	const char *current;
+	char *id;
+	int self; /* the current campaign has deliveries */
+};
+
+/* The newest campaign other than the current one that wrote to anyone. */
+static int find_previous(const struct ledger_campaign *c, void *ctx)
+{
+	struct previous *p = ctx;
+
+	if (c->total > 0 && !strcmp(c->id, p->current))
+		p->self = 1;
+	else if (c->total > 0) {
+		free(p->id);
+		p->id = xstrdup(c->id);
+	}
+	return 0;
+}
+
+static int add_delivery(const struct ledger_row *row, void *ctx)
+{
+	roster_snap_add(ctx, row->key, row->address, NULL);
+	return 0;
+}
+
+/* One "KEY<TAB>NAME" line of a 'roster' event, tabs and line breaks in either made spaces. */
+static void add_clean(struct buf *b, const char *s)
+{
+	for (; s && *s; s++)
+		buf_addc(b, *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+#define NAMES_KIND "roster" /* the event that keeps the names a campaign first wrote to */
+
+int plan_record_names(struct ledger *l, struct merge *m, char **errstr)
+{
+	struct roster_snap now = {0};
+	struct diags d = DIAGS_INIT;
+	struct ledger_outcome o = {0};
+	struct buf b = BUF_INIT;
+	char *had = NULL;
+	int rc;
+
+	if ((rc = ledger_note_last(l, m->campaign, NAMES_KIND, &had, errstr)) != EX_OK || had)
+		goto out;
+	if (roster_snap_read(m->roster, &now, &d) != EX_OK)
+		goto out; /* validated already: nothing to keep then */
+	for (size_t i = 0; i < now.n; i++) {
+		add_clean(&b, now.m[i].key);
+		buf_addc(&b, '\t');
+		add_clean(&b, now.m[i].name);
+		buf_addc(&b, '\n');
+	}
+	o.detail = buf_str(&b);
+	rc = ledger_record(l, NAMES_KIND, m->campaign, 0, &o, errstr);
+out:
+	free(had);
+	buf_free(&b);
+	diags_free(&d);
+	roster_snap_free(&now);
+	return rc;
+}
+
+/* The names campaign's first send wrote to, into s. */
+static int add_names(struct ledger *l, const char *campaign, struct roster_snap *s, char **errstr)
+{
+	char *detail = NULL;
+	int rc = ledger_note_last(l, campaign, NAMES_KIND, &detail, errstr);
+
+	for (char *line = detail, *next; rc == EX_OK && line && *line; line = next) {
+		char *tab, *end = strchr(line, '\n');
+
+		next = end ? end + 1 : line + strlen(line);
+		if (end)
+			*end = '\0';
+		if ((tab = strchr(line, '\t'))) {
+			*tab = '\0';
+			roster_snap_add(s, line, NULL, tab + 1);
+		}
+	}
+	free(detail);
+	return rc;
+}
+
+struct changes_out {
+	struct buf *b;
+	int filtered;
+	size_t shown;
+};
+
+#define CHANGES_SHOWN 50 /* lines listed; the counts say the rest */
+
+static void format_change(void *ctx, const struct roster_change *c)
+{
+	struct changes_out *co = ctx;
+
+	if (co->filtered && c->kind == RC_REMOVED)
+		return;
+	if (co->shown++ >= CHANGES_SHOWN)
+		return;
+	buf_adds(co->b, "  ");
+	roster_change_format(co->b, c);
+	buf_addc(co->b, '\n');
+}
+
+int plan_changes(struct ledger *l, struct merge *m, int filtered, struct buf *out, char **errstr)
+{
+	struct previous prev = {m->campaign, NULL, 0};
+	struct roster_snap old = {0}, now = {0};
+	struct roster_diff_counts n;
+	struct changes_out co = {NULL, filtered, 0};
+	struct buf list = BUF_INIT;
+	struct diags d = DIAGS_INIT;
+	int rc;
+
+	if (!l)
+		return EX_OK;
+	if ((rc = ledger_campaigns(l, find_previous, &prev, errstr)) != EX_OK)
+		goto out;
+	if (!prev.id && prev.self) /* the campaign's own earlier letters, then */
+		prev.id = xstrdup(m->campaign);
+	if (!prev.id)
+		goto out;
+	if ((rc = ledger_deliveries(l, prev.id, add_delivery, &old, errstr)) != EX_OK ||
+	    (rc = add_names(l, prev.id, &old, errstr)) != EX_OK)
+		goto out;
+	if (roster_snap_read(m->roster, &now, &d) != EX_OK) {
+		rc = EX_OK; /* the validation pass has said what is wrong */
+		goto out;
+	}
+	co.b = &list;
+	roster_diff(&old, &now, format_change, &co, &n);
+	if (filtered)
+		n.removed = 0;
+	buf_addf(out,
+	         "since the last letter (campaign %s in the ledger): %zu new, %zu removed, %zu "
+	         "with other addresses, %zu with another name%s\n",
+	         prev.id, n.added, n.removed, n.address, n.name,
+	         n.added + n.removed + n.address + n.name ? "" : ": nothing changed");
+	buf_add(out, list.data, list.len);
+	if (co.shown > CHANGES_SHOWN)
+		buf_addf(out, "  ... and %zu more: demarche audit %s, demarche roster diff\n",
+		         co.shown - CHANGES_SHOWN, prev.id);
+out:
+	diags_free(&d);
+	buf_free(&list);
+	roster_snap_free(&old);
+	roster_snap_free(&now);
+	free(prev.id);
+	return rc;
 }

@@ -20,15 +20,24 @@
 /*
  * A mission's state for the summary, worked out from its addresses' deliveries: in doubt
  * when any is unknown, else deferred when any is deferred, else failed when any failed, else
- * not started when any is still pending, else sent (every address sent, replied or bounced).
+ * not started when any is still pending, else staged when any is staged (written to a local
+ * outbox, not sent), else sent (every address sent, replied or bounced).
  */
-enum mission_state { MS_SENT, MS_DEFERRED, MS_FAILED, MS_UNKNOWN, MS_NOT_STARTED, MS__COUNT };
+enum mission_state {
+	MS_SENT,
+	MS_DEFERRED,
+	MS_FAILED,
+	MS_UNKNOWN,
+	MS_NOT_STARTED,
+	MS_STAGED,
+	MS__COUNT
+};
 
 /* The state a mission is in when one more of its addresses is in delivery state s. */
 enum mission_state mission_state_add(enum mission_state m, enum ledger_state s);
 /* The worse of two mission states (in doubt, deferred, failed, not started, sent). */
 enum mission_state mission_state_worse(enum mission_state a, enum mission_state b);
-/* "sent", "deferred", "failed", "in doubt", "not started". Static. */
+/* "sent", "deferred", "failed", "in doubt", "not started", "staged". Static. */
 const char *mission_state_name(enum mission_state m);
 
 /* --not-received CAMPAIGN: the roster leaves out missions that already received campaign
@@ -67,6 +76,11 @@ struct plan {
 	/* selected missions this run does not send, by the reason */
 	size_t already_sent, skipped_failed, skipped_unknown;
 	size_t skipped[MS__COUNT]; /* the same, by mission state */
+	/* Set before plan_deliveries(): this run writes to a staging channel (a local outbox),
+	 * which does not take staged deliveries again; a real transport sends them. */
+	int staging;
+	size_t already_staged; /* selected missions a staging run leaves (staged already) */
+	int dry; /* set before plan_deliveries(): send --dry-run, the ledger only read */
 };
 
 /*
@@ -86,8 +100,12 @@ int plan_add(struct plan *p, const char *key, const char *message_id, const char
  * Pass 2, for a real send: in one transaction, every composed mission's deliveries found
  * or made (pending) in the ledger; a delivery a killed run left 'sending' becomes unknown
  * (recorded with via); pending and deferred ones are sent, failed and unknown ones only
- * with retry_flags (LEDGER_RETRY_*), sent/bounced/replied ones never. Returns EX_OK or the
+ * with retry_flags (LEDGER_RETRY_*), sent/bounced/replied ones never, staged ones unless
+ * p->staging (a later real send takes them). Returns EX_OK or the
  * ledger's code (*errstr). For a test (--test-to) use plan_all() instead.
+ * With p->dry (send --dry-run) nothing is written: l may be read-only or NULL (no ledger
+ * yet: every delivery would be new), a delivery not there counts as pending and one left
+ * 'sending' as unknown, as a real run would find them.
  */
 int plan_deliveries(struct plan *p, struct ledger *l, const char *campaign, unsigned retry_flags,
                     const char *via, char **errstr);
@@ -114,5 +132,24 @@ void plan_record_free(struct plan_record *r); /* safe on a zeroed one */
 void plan_count(const struct plan *p, size_t counts[MS__COUNT]);
 
 void plan_free(struct plan *p); /* closes the spool; safe on a zeroed plan */
+
+/*
+ * What changed since the last letter (docs/design.md, "What changed since the last
+ * letter"): the missions m's roster selects compared with the deliveries of the ledger's
+ * newest other campaign (else the campaign's own, when it has some): new and removed missions (removed only when not filtered: with
+ * --only, --where or --not-received the roster is a part), changed addresses, changed names
+ * (those plan_record_names() kept for that campaign). Appends the
+ * block (a line of counts, then up to 50 changes, escaped for the terminal) to out; nothing
+ * when l is NULL or the ledger has no other campaign. Reads the roster once more. Returns
+ * EX_OK or the ledger's code (*errstr).
+ */
+struct buf;
+/*
+ * Keeps, once per campaign, the names ("name, title") of the missions it writes to: one
+ * 'roster' event ("KEY<TAB>NAME" lines) in the chain, for plan_changes() of a later
+ * campaign. Nothing when the campaign has one already. EX_OK or the ledger's code.
+ */
+int plan_record_names(struct ledger *l, struct merge *m, char **errstr);
+int plan_changes(struct ledger *l, struct merge *m, int filtered, struct buf *out, char **errstr);
 
 #endif

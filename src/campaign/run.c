@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/xalloc.h"
@@ -68,11 +69,14 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 		return rc;
 
 	/* 2. The campaign and its deliveries: each mission's state decides what is sent. */
+	/* A local outbox stages: it does not take staged missions again, a real send does. */
+	r->p.staging = transport_url_staging(r->acct->url);
 	if (o->test_to)
 		plan_all(&r->p);
 	else if ((rc = plan_campaign_begin(r->ledger, r->m, o->amend, errstr)) != EX_OK ||
 	         (rc = plan_deliveries(&r->p, r->ledger, r->m->campaign, o->retry_flags,
-	                               r->acct->id, errstr)) != EX_OK)
+	                               r->acct->id, errstr)) != EX_OK ||
+	         (rc = plan_record_names(r->ledger, r->m, errstr)) != EX_OK)
 		return rc;
 	r->to_send = o->limit && (size_t)o->limit < r->p.n ? (size_t)o->limit : r->p.n;
 
@@ -89,8 +93,8 @@ int run_send(struct run *r, const struct run_opts *o, struct engine_opts *eo,
 	memset(st, 0, sizeof(*st));
 	*copies_rc = EX_OK;
 	if (r->p.n)
-		rc = engine_transport_open(cfg, r->acct, r->concurrency, r->mr.domain, &r->t,
-		                           errstr);
+		rc = engine_transport_open(cfg, r->acct, r->concurrency, r->mr.domain, o->verbose,
+		                           &r->t, errstr);
 	if (rc == EX_OK && r->sc) { /* copies earlier runs kept go first, even with nothing new */
 		rc = copyq_start(r->sc, o->store, &r->p, &r->cq, errstr);
 		r->sc = NULL;
@@ -110,6 +114,7 @@ int run_send(struct run *r, const struct run_opts *o, struct engine_opts *eo,
 	eo->from = r->mr.from_addr;
 	eo->test_to = o->test_to;
 	eo->copies = r->cq;
+	eo->staging = transport_staging(r->t);
 	rc = r->p.n ? engine_run(eo, &r->p, st, errstr) : EX_OK;
 	{
 		char *err = NULL;
@@ -125,6 +130,102 @@ int run_send(struct run *r, const struct run_opts *o, struct engine_opts *eo,
 		free(err);
 	}
 	return rc;
+}
+
+/* A recorded campaign of this id whose appeal differs, and which has left: as the ledger
+ * would refuse it (ledger_campaign_begin()) unless --amend. */
+struct changed {
+	const char *id, *hash;
+	char *err;
+};
+
+static int campaign_changed(const struct ledger_campaign *c, void *ctx)
+{
+	struct changed *ch = ctx;
+
+	if (strcmp(c->id, ch->id) || !strcmp(c->content_hash, ch->hash) ||
+	    c->counts[LS_PENDING] == c->total)
+		return 0;
+	ch->err = xasprintf("campaign '%s' was recorded with another appeal (content sha256 "
+	                    "%.12s, now %.12s): use a new campaign id or --amend",
+	                    c->id, c->content_hash, ch->hash);
+	return 1;
+}
+
+int run_dry(struct run *r, const struct run_opts *o, char **errstr)
+{
+	const struct config *cfg = o->cfg;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = account_resolve(ACCOUNT_SMTP, cfg, o->via, 0, &r->acct, errstr);
+	if (rc != EX_OK)
+		return rc;
+	r->rate = o->rate ? o->rate : cfg->smtp.rate;
+	r->concurrency = o->concurrency              ? o->concurrency
+	                 : cfg->smtp.concurrency > 0 ? cfg->smtp.concurrency
+	                                             : 1;
+	/* Read only, and only when it exists: a dry run creates, migrates and locks nothing. */
+	if (access(o->store, F_OK) == 0 &&
+	    (rc = ledger_open(o->store, LEDGER_READONLY | LEDGER_CHECK, &r->ledger, errstr)) !=
+	        EX_OK)
+		return rc;
+	if (o->not_received && r->ledger) {
+		r->nr.ledger = r->ledger;
+		r->nr.campaign = o->not_received;
+		plan_not_received(&o->mo->ro, &r->nr);
+	}
+	rc = merge_open(o->mo, "send", &r->m);
+	if (rc != EX_OK)
+		return rc;
+	rc = message_run_init(&r->mr, cfg, r->m, errstr);
+	r->mr.test_to = o->test_to;
+	if (rc == EX_OK && r->mr.example_sender && !transport_url_staging(r->acct->url))
+		rc = error_set(errstr, EX_CONFIG,
+		               "set [sender] name and address in demarche.ini before sending "
+		               "through %s",
+		               r->acct->url);
+	if (rc == EX_OK && o->test_to && address_check(o->test_to, strlen(o->test_to), 0))
+		rc = error_set(errstr, EX_USAGE, "--test-to '%s' is not an address", o->test_to);
+	if (rc == EX_OK)
+		rc = plan_compose(&r->p, r->m, &r->mr, time(NULL), "send", errstr);
+	if (rc == EX_OK && r->nr.error)
+		rc = error_set(errstr, EX_IOERR, "the ledger could not answer --not-received");
+	if (rc != EX_OK)
+		return rc;
+	/* the approval a real send would ask for: a dry run says the send would be refused */
+	if (!o->test_to && cfg->approval.required > 0)
+		rc = r->ledger
+		         ? approval_gate(r->ledger, cfg, o->mo, r->m, &r->mr, &r->p, errstr)
+		         : error_set(errstr, EX_NOPERM,
+		                     "not approved: campaign %s needs %d approval%s and there is "
+		                     "no ledger yet (demarche approve)",
+		                     r->m->campaign, cfg->approval.required,
+		                     cfg->approval.required == 1 ? "" : "s");
+	if (rc != EX_OK)
+		return rc;
+	if (r->ledger && !o->amend) {
+		struct changed ch = {r->m->campaign, letter_hash(r->m->letter), NULL};
+
+		rc = ledger_campaigns(r->ledger, campaign_changed, &ch, errstr);
+		if (ch.err) {
+			free(*errstr);
+			*errstr = ch.err;
+			return EX_DATAERR;
+		}
+		if (rc != EX_OK)
+			return rc;
+	}
+	r->p.staging = transport_url_staging(r->acct->url);
+	r->p.dry = 1;
+	if (o->test_to)
+		plan_all(&r->p);
+	else if ((rc = plan_deliveries(&r->p, r->ledger, r->m->campaign, o->retry_flags,
+	                               r->acct->id, errstr)) != EX_OK)
+		return rc;
+	r->to_send = o->limit && (size_t)o->limit < r->p.n ? (size_t)o->limit : r->p.n;
+	r->pace.cap_left = -1;
+	return EX_OK;
 }
 
 void run_free(struct run *r)

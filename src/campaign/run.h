@@ -33,6 +33,7 @@ struct run_opts {
 	int limit;                /* --limit; 0: none */
 	int amend;
 	unsigned retry_flags; /* LEDGER_RETRY_* */
+	int verbose;          /* send -v: the SMTP dialogue on stderr, AUTH masked */
 };
 
 struct run {
@@ -70,6 +71,15 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr);
  */
 int run_send(struct run *r, const struct run_opts *o, struct engine_opts *eo,
              struct engine_stats *st, int *copies_rc, char **errstr);
+
+/*
+ * send --dry-run: run_prepare()'s steps with nothing written (docs/design.md, "Dry run"):
+ * the ledger, when its file exists, opened read-only (not created, migrated or locked), no
+ * campaign recorded, no delivery made; r->p then holds what a real run would send, in
+ * the order it would (r->to_send of them). Same codes as run_prepare(). Free with
+ * run_free(); never call run_send() on it.
+ */
+int run_dry(struct run *r, const struct run_opts *o, char **errstr);
 
 void run_free(struct run *r); /* safe on a zeroed run */
 

@@ -45,6 +45,7 @@ static const char *state_colour(const char *s)
 	case LS_DEFERRED:
 	case LS_UNKNOWN:
 	case LS_SENDING:
+	case LS_STAGED:
 		return "\033[33m";
 	default:
 		return NULL;

@@ -129,7 +129,8 @@ enum {
 	S_MISSING,
 	S_ADDRESSES,
 	S_STATES,
-	S_CONTENT = S_STATES + LS__COUNT,
+	S_CONTENT = S_STATES + LS_STAGED,
+	S_STAGED, /* a state added later (issue 18): last, so older readers' columns stay put */
 	S__COUNT
 };
 
@@ -153,8 +154,10 @@ static void summary_row(struct rp_out *o, const struct audit_opts *a, const stru
 	cells[S_PARTIAL] = num(k->partial, n[S_PARTIAL]);
 	cells[S_MISSING] = num(k->missing, n[S_MISSING]);
 	cells[S_ADDRESSES] = num(k->addresses, n[S_ADDRESSES]);
-	for (int s = 0; states && s < LS__COUNT; s++)
+	for (int s = 0; states && s < LS_STAGED; s++)
 		cells[S_STATES + s] = num(c->by_state[s], n[S_STATES + s]);
+	if (states)
+		cells[S_STAGED] = num(c->by_state[LS_STAGED], n[S_STAGED]);
 	cells[S_CONTENT] =
 	    a->out.fmt == RP_TABLE && !a->out.wide ? rp_short_hash(c->hash, shorth) : c->hash;
 	rp_out_row(o, cells, 0);
@@ -162,8 +165,9 @@ static void summary_row(struct rp_out *o, const struct audit_opts *a, const stru
 
 int audit_summary(struct ledger *l, const struct audit_opts *a, char **err)
 {
-	static const char *const state_cols[LS__COUNT] = {
-	    "pending", "sending", "sent", "deferred", "failed", "unknown", "bounced", "replied"};
+	static const char *const state_cols[LS__COUNT] = {"pending",  "sending", "sent",
+	                                                  "deferred", "failed",  "unknown",
+	                                                  "bounced",  "replied", "staged"};
 	struct rp_col cols[S__COUNT];
 	struct rp_ledger lg = {0};
 	struct rp_counts *g = NULL;
@@ -184,6 +188,8 @@ int audit_summary(struct ledger *l, const struct audit_opts *a, char **err)
 		    [S_MISSING] = {"missing", RP_INT, RP_COL_TABLE},
 		    [S_ADDRESSES] = {"addresses", RP_INT, RP_COL_TABLE},
 		    [S_CONTENT] = {"content_sha256", RP_STR, RP_COL_TABLE},
+		    /* in a local outbox, not sent (docs/design.md, "Staging is not delivery") */
+		    [S_STAGED] = {"staged", RP_INT, RP_COL_TABLE},
 		};
 
 		cols[i] = i >= S_STATES && i < S_CONTENT

@@ -85,9 +85,10 @@ static void filters(lxw_worksheet *ws, lxw_row_t last, size_t ncols)
 static void summary(struct book *b, const struct rp_ledger *lg, const struct rp_roster *r)
 {
 	static const char *const heads[] = {
-	    "campaign", "title",   "first_sent", "last_sent", "missions", "received",
-	    "partial",  "missing", "addresses",  "pending",   "sending",  "sent",
-	    "deferred", "failed",  "unknown",    "bounced",   "replied",  "content_sha256"};
+	    "campaign", "title",   "first_sent",     "last_sent", "missions",
+	    "received", "partial", "missing",        "addresses", "pending",
+	    "sending",  "sent",    "deferred",       "failed",    "unknown",
+	    "bounced",  "replied", "content_sha256", "staged"};
 	size_t nh = sizeof(heads) / sizeof(heads[0]);
 	lxw_worksheet *ws = sheet(b, "Summary", heads, nh);
 	lxw_row_t row = 1;
@@ -112,9 +113,11 @@ static void summary(struct book *b, const struct rp_ledger *lg, const struct rp_
 		n_cell(ws, row, 6, (double)k.partial);
 		n_cell(ws, row, 7, (double)k.missing);
 		n_cell(ws, row, 8, (double)k.addresses);
-		for (int s = 0; s < LS__COUNT; s++)
+		for (int s = 0; s < LS_STAGED; s++)
 			n_cell(ws, row, (lxw_col_t)(9 + s), (double)c->by_state[s]);
 		s_cell(b, ws, row, 17, c->hash);
+		/* added later: last, as in CSV (docs/design.md, "Staging is not delivery") */
+		n_cell(ws, row, 18, (double)c->by_state[LS_STAGED]);
 	}
 	filters(ws, row - 1, nh);
 }

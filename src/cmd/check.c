@@ -14,6 +14,7 @@
 #include "campaign/followup.h"
 #include "campaign/merge.h"
 #include "cmd/cmd.h"
+#include "cmd/send.h"
 #include "letter/mustache.h"
 #include "letter/parity.h"
 
@@ -427,6 +428,8 @@ int cmd_check(int argc, char **argv, struct app *app)
 		print_warnings(m, open_warnings);
 		if (app->verbose)
 			print_verbose(m);
+		/* issue 18: what changed since the ledger's last campaign (send's plan says it too) */
+		print_changes(stdout, NULL, app_store_path(app), m, mo.nonly || mo.nwheres);
 	}
 out:
 	json_decref(problems);

@@ -68,5 +68,6 @@ DECLARE_COMMAND(keygen);
 DECLARE_COMMAND(approve);
 DECLARE_COMMAND(followup);
 DECLARE_COMMAND(letter);
+DECLARE_COMMAND(roster);
 
 #endif

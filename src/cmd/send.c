@@ -21,7 +21,8 @@ const char usage_send[] =
     "                     [--where COL=VAL | COL!=VAL]... [--only KEY,...]\n"
     "                     [--not-received CAMPAIGN] [--via URL] [--rate N/minute|N/hour]\n"
     "                     [--concurrency N] [--limit N] [--test-to ADDR] [--retry-unknown]\n"
-    "                     [--retry-failed] [--amend] [--yes]\n"
+    "                     [--retry-failed] [--amend] [--yes] [--dry-run]\n"
+    "                     [--format text|json] [-v]\n"
     "                     [--window HH:MM-HH:MM] [--at YYYY-MM-DDTHH:MM [--local]]\n"
     "                     [--until-done [--until YYYY-MM-DD]]\n"
     "\n"
@@ -29,9 +30,18 @@ const char usage_send[] =
     "one message per mission and records each step in the ledger. A rerun of the same\n"
     "campaign skips what was sent, retries what was deferred, and leaves failed and in-doubt\n"
     "(unknown) missions alone unless asked.\n"
+    "\n"
+    "A Maildir outbox (maildir:DIR, the default while [smtp] url is unset) is a staging\n"
+    "channel: its messages are recorded 'staged', not sent; a later send through smtp:// or\n"
+    "sendmail: sends them to the missions.\n"
     "\n" MERGE_OPTIONS_USAGE
-    "  --via URL              smtp://HOST[:PORT], smtps://HOST[:PORT] or maildir:DIR\n"
-    "                         (default: [smtp] url, else maildir:./outbox)\n"
+    "  --via URL              smtp://HOST[:PORT], smtps://HOST[:PORT], maildir:DIR (stage\n"
+    "                         only) or sendmail:PROGRAM (default: [smtp] url, else\n"
+    "                         [smtp] sendmail, else maildir:./outbox)\n"
+    "  --dry-run              validate and plan, print what would go where (key, language,\n"
+    "                         transport, addresses), write nothing; no --yes needed\n"
+    "  --format text|json     the summary as text (default) or one JSON object\n"
+    "  -v, --verbose          print the SMTP dialogue to stderr (AUTH masked)\n"
     "  --not-received CAMP    only missions with no delivered message of campaign CAMP\n"
     "  --rate N/minute        pace the sending (also N/hour; default [smtp] rate)\n"
     "  --concurrency N        connections at once (default [smtp] concurrency, 1)\n"
@@ -51,9 +61,10 @@ const char usage_send[] =
     "                         every mission is sent; a rerun resumes (the ledger has it)\n"
     "  --until DATE           with --until-done: stop there (YYYY-MM-DD[THH:MM], UTC)\n"
     "\n"
-    "Exit: 0 every selected mission sent; 64 usage; 65 bad input or a damaged ledger, nothing\n"
-    "sent; 66 the appeal or the roster cannot be read; 69 some mission failed permanently\n"
-    "(see demarche audit); 70 internal error; 73 the ledger or the spool cannot be created;\n"
+    "Exit: 0 every selected mission sent (into a Maildir outbox: staged); 64 usage; 65 bad\n"
+    "input or a damaged ledger, nothing sent; 66 the appeal or the roster cannot be read;\n"
+    "69 some mission failed permanently (see demarche audit); 70 internal error; 73 the\n"
+    "ledger or the spool cannot be created;\n"
     "74 the ledger or the spool cannot be written; 75 some mission deferred, in doubt or not\n"
     "yet started (rate or daily cap, --limit, stopped by Ctrl-C, SIGTERM or SIGHUP, another\n"
     "send holding the ledger): run again later; 77 not approved ([approval] required: see\n"
@@ -73,7 +84,7 @@ static void on_signal(int sig)
 static const struct option send_options[] = {
     MERGE_LONG_OPTIONS,
     {"not-received", required_argument, NULL, 'N'},
-    {"via", required_argument, NULL, 'v'},
+    {"via", required_argument, NULL, 'V'},
     {"rate", required_argument, NULL, 'r'},
     {"concurrency", required_argument, NULL, 'c'},
     {"limit", required_argument, NULL, 'l'},
@@ -87,13 +98,16 @@ static const struct option send_options[] = {
     {"local", no_argument, NULL, 'L'},
     {"until-done", no_argument, NULL, 'D'},
     {"until", required_argument, NULL, 'u'},
+    {"dry-run", no_argument, NULL, 'n'},
+    {"format", required_argument, NULL, 'f'},
+    {"verbose", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
 };
 
 struct send_args {
 	struct merge_opts mo;
 	const char *not_received, *rate, *via, *test_to;
-	int concurrency, limit, yes, amend;
+	int concurrency, limit, yes, amend, dry, json, verbose;
 	unsigned retry_flags;
 	struct schedule sc; /* the send calendar (campaign/schedule.h) */
 	int until_done;
@@ -158,15 +172,30 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 {
 	int c, rc = EX_OK;
 
-	while (rc == EX_OK && (c = getopt_long(argc, argv, "", send_options, NULL)) != -1) {
+	while (rc == EX_OK && (c = getopt_long(argc, argv, "v", send_options, NULL)) != -1) {
 		if (merge_option(&a->mo, c, optarg))
 			continue;
 		switch (c) {
 		case 'N':
 			a->not_received = optarg;
 			break;
-		case 'v':
+		case 'V':
 			a->via = optarg;
+			break;
+		case 'n':
+			a->dry = 1;
+			break;
+		case 'v':
+			a->verbose = 1;
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+				fprintf(stderr,
+				        "demarche send: --format wants text or json, not '%s'\n",
+				        optarg);
+				rc = EX_USAGE;
+			}
+			a->json = !strcmp(optarg, "json");
 			break;
 		case 'r':
 			a->rate = optarg;
@@ -210,7 +239,7 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 		fputs(usage_send, stderr);
 		rc = EX_USAGE;
 	}
-	if (rc == EX_OK && !a->yes && !(term_isatty(stdin) && term_isatty(stderr))) {
+	if (rc == EX_OK && !a->yes && !a->dry && !(term_isatty(stdin) && term_isatty(stderr))) {
 		fprintf(stderr,
 		        "demarche send: not on a terminal: add --yes to send without asking\n");
 		rc = EX_USAGE;
@@ -270,9 +299,12 @@ static int send_once(struct send_args *pa, struct app *app, struct waiting *w)
 	o.limit = a.limit;
 	o.amend = a.amend;
 	o.retry_flags = a.retry_flags;
-	rc = run_prepare(&r, &o, &err);
+	o.verbose = a.verbose || app->verbose; /* demarche -v send, or send -v */
+	rc = a.dry ? run_dry(&r, &o, &err) : run_prepare(&r, &o, &err);
 	if (rc != EX_OK)
 		goto fail; /* bad input: every problem is printed already */
+	v.staging = r.p.staging;
+	v.json = a.json;
 	v.m = r.m;
 	v.mr = &r.mr;
 	v.p = &r.p;
@@ -280,6 +312,13 @@ static int send_once(struct send_args *pa, struct app *app, struct waiting *w)
 	v.rate = r.rate;
 	v.concurrency = r.concurrency;
 	v.to_send = r.to_send;
+	if (a.dry) { /* the plan, what would go where, what changed since the last letter */
+		send_print_plan(&v);
+		rc = send_print_dry(&v);
+		print_changes(stdout, r.ledger, NULL, r.m,
+		              a.mo.nonly || a.mo.nwheres || a.not_received);
+		goto out;
+	}
 	if (r.pace.cap_left == 0 && r.p.n) {
 		printf(
 		    "campaign %s: nothing sent: the daily cap (%d recipients) is reached: %ld in "
@@ -290,6 +329,8 @@ static int send_once(struct send_args *pa, struct app *app, struct waiting *w)
 	}
 	if (!a.yes) {
 		send_print_plan(&v);
+		print_changes(stderr, r.ledger, NULL, r.m,
+		              a.mo.nonly || a.mo.nwheres || a.not_received);
 		if (!term_confirm("Type 'send' to send, anything else to stop: ", "send")) {
 			fprintf(stderr, "demarche send: nothing sent\n");
 			goto out;

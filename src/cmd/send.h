@@ -20,12 +20,32 @@ struct send_view {
 	int progress;   /* stderr is a terminal: one status line */
 	int64_t t0;
 	struct engine_stats st;
+	/* a staging channel (a local outbox, maildir:DIR): nothing reaches the missions */
+	int staging;
+	int json; /* --format json: the summary as one JSON object on stdout */
 };
 
+/* How the transport is described, plainly: "real send through smtp://HOST:PORT" or
+ * "written to the local outbox DIR; nothing was sent to the missions". Caller frees. */
+char *send_channel(const struct send_view *v, int past);
+
 void send_print_plan(const struct send_view *v);
+/*
+ * send --dry-run: one line per mission the run would send, in its order (key, language,
+ * transport, addresses, escaped for the terminal), then the counts; on stdout. Returns
+ * EX_OK, or EX_IOERR when the spool cannot be read back.
+ */
+int send_print_dry(const struct send_view *v);
+
+/*
+ * What changed since the last letter (plan_changes()), printed to fp: with the ledger l, or
+ * (l NULL) the one at store opened read-only when the file exists. For send's plan and for
+ * check. filtered: --only, --where or --not-received (no "removed"). Returns EX_OK, or the
+ * ledger's code having said why on stderr (the caller goes on: this is information).
+ */
+int print_changes(FILE *fp, struct ledger *l, const char *store, struct merge *m, int filtered);
 /* The engine's report callback: progress on a terminal, else one line per problem. */
-void send_print_outcome(void *u, const char *key, const struct transport_result *r,
-                        int will_retry);
+void send_print_outcome(void *u, const char *key, const struct transport_result *r, int will_retry);
 /*
  * The summary: this run's messages, then the campaign's selected missions by state.
  * Returns the exit code those call for: 69 when any selected mission failed, 75 when any is

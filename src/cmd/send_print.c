@@ -1,10 +1,32 @@
 /* demarche send's output: the plan, the progress line, each problem, the summary. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
+#include "base/buf.h"
+#include "base/escape.h"
 #include "base/term.h"
+#include "base/url.h"
+#include "base/xalloc.h"
 #include "cmd/send.h"
 #include "transport/ratelimit.h"
+
+/* docs/design.md, "Staging is not delivery": the words say where the letters go. */
+char *send_channel(const struct send_view *v, int past)
+{
+	char *shown = url_redact(v->via), *s;
+
+	if (v->staging)
+		s = xasprintf("%s the local outbox %s; nothing %s sent to the missions",
+		              past ? "written to" : "to be written to", shown + strlen("maildir:"),
+		              past ? "was" : "is");
+	else
+		s = xasprintf("real send through %s", shown);
+	free(shown);
+	return s;
+}
 
 void send_print_plan(const struct send_view *v)
 {
@@ -14,7 +36,13 @@ void send_print_plan(const struct send_view *v)
 	        title ? title : "");
 	fprintf(stderr, "appeal:     %s (sha256 %.16s...)\n", letter_path(v->m->letter),
 	        letter_hash(v->m->letter));
-	fprintf(stderr, "transport:  %s (concurrency %d)\n", v->via, v->concurrency);
+	{
+		char *ch = send_channel(v, 0);
+
+		fprintf(stderr, "transport:  %s (concurrency %d)\n", v->via, v->concurrency);
+		fprintf(stderr, "channel:    %s\n", ch);
+		free(ch);
+	}
 	fprintf(stderr, "sender:     %s <%s>%s\n", v->mr->from_name, v->mr->from_addr,
 	        v->mr->example_sender ? " (example: set [sender] address)" : "");
 	if (v->mr->test_to)
@@ -22,8 +50,11 @@ void send_print_plan(const struct send_view *v)
 		        v->mr->test_to);
 	fprintf(stderr,
 	        "missions:   %zu to send, %zu already sent, %zu failed and %zu in doubt "
-	        "left alone\n",
+	        "left alone",
 	        v->to_send, v->p->already_sent, v->p->skipped_failed, v->p->skipped_unknown);
+	if (v->p->already_staged)
+		fprintf(stderr, ", %zu already staged", v->p->already_staged);
+	fputc('\n', stderr);
 	if (v->rate && *v->rate) {
 		long count = 0;
 		int64_t per = 0;
@@ -63,49 +94,235 @@ void send_print_outcome(void *u, const char *key, const struct transport_result 
 	}
 }
 
+/* The summary as one JSON object (--format json): the same figures as the text. */
+static void summary_json(const struct send_view *v, int test, const size_t c[MS__COUNT],
+                         size_t selected, size_t not_started, int rc)
+{
+	const struct engine_stats *st = &v->st;
+	struct buf b = BUF_INIT;
+	char *shown = url_redact(v->via);
+
+	buf_adds(&b, "{\"campaign\":");
+	esc_json(&b, v->m->campaign);
+	buf_adds(&b, ",\"transport\":");
+	esc_json(&b, shown);
+	buf_addf(&b, ",\"channel\":\"%s\",\"test\":%s", v->staging ? "staging" : "send",
+	         test ? "true" : "false");
+	if (test) {
+		buf_adds(&b, ",\"test_to\":");
+		esc_json(&b, v->mr->test_to);
+	}
+	buf_addf(&b,
+	         ",\"run\":{\"%s\":%zu,\"deferred\":%zu,\"failed\":%zu,\"unknown\":%zu,"
+	         "\"not_started\":%zu,\"already_sent\":%zu,\"already_staged\":%zu,"
+	         "\"rcpt_failed\":%zu}",
+	         v->staging ? "staged" : "sent", st->sent, st->deferred, st->failed, st->unknown,
+	         not_started, v->p->already_sent, v->p->already_staged, st->rcpt_failed);
+	if (!test)
+		buf_addf(&b,
+		         ",\"missions\":{\"selected\":%zu,\"sent\":%zu,\"staged\":%zu,"
+		         "\"deferred\":%zu,\"failed\":%zu,\"unknown\":%zu,\"not_started\":%zu}",
+		         selected, c[MS_SENT], c[MS_STAGED], c[MS_DEFERRED], c[MS_FAILED],
+		         c[MS_UNKNOWN], c[MS_NOT_STARTED]);
+	buf_addf(&b, ",\"exit\":%d}\n", rc);
+	fwrite(b.data, 1, b.len, stdout);
+	buf_free(&b);
+	free(shown);
+}
+
 int send_print_summary(const struct send_view *v, int test, int interrupted)
 {
 	const struct engine_stats *st = &v->st;
 	size_t c[MS__COUNT], selected = 0;
 	size_t ended = st->sent + st->deferred + st->failed + st->unknown;
+	size_t not_started = v->to_send > ended ? v->to_send - ended : 0;
+	char *ch = send_channel(v, 1), *shown = url_redact(v->via);
+	int rc;
 
+	plan_count(v->p, c);
+	for (int s = 0; s < MS__COUNT; s++)
+		selected += c[s];
 	if (test) {
-		printf("test of campaign %s to %s via %s: %zu sent, %zu deferred, %zu failed, "
-		       "%zu in doubt (recorded as tests, not deliveries)\n",
-		       v->m->campaign, v->mr->test_to, v->via, st->sent, st->deferred, st->failed,
-		       st->unknown);
-		if (st->failed)
-			return EX_UNAVAILABLE;
-		return st->deferred || st->unknown || interrupted || ended < v->to_send
-		           ? EX_TEMPFAIL
-		           : EX_OK;
+		rc = st->failed ? EX_UNAVAILABLE
+		     : st->deferred || st->unknown || interrupted || ended < v->to_send
+		         ? EX_TEMPFAIL
+		         : EX_OK;
+		if (v->json)
+			summary_json(v, test, c, selected, not_started, rc);
+		else
+			printf(
+			    "test of campaign %s to %s via %s: %zu %s, %zu deferred, %zu failed, "
+			    "%zu in doubt (recorded as tests, not deliveries)%s%s\n",
+			    v->m->campaign, v->mr->test_to, shown, st->sent,
+			    v->staging ? "staged" : "sent", st->deferred, st->failed, st->unknown,
+			    v->staging ? "; " : "", v->staging ? ch : "");
+		goto out;
 	}
-	if (v->to_send == 0)
+	/* The whole campaign's selected missions, not only this run's work: a rerun that sends
+	 * the rest must not look finished while some are still in doubt. A staging run is over
+	 * when everything is staged; a real send when everything is sent. */
+	if (c[MS_FAILED])
+		rc = EX_UNAVAILABLE;
+	else if (c[MS_DEFERRED] || c[MS_UNKNOWN] || c[MS_NOT_STARTED] || interrupted ||
+	         (c[MS_STAGED] && !v->staging))
+		rc = EX_TEMPFAIL;
+	else
+		rc = EX_OK;
+	if (v->json) {
+		summary_json(v, test, c, selected, not_started, rc);
+		goto out;
+	}
+	if (v->to_send == 0 && v->staging)
+		printf("campaign %s: nothing to stage (%zu already staged, %zu already sent, %zu "
+		       "failed and %zu in doubt left alone); nothing was sent to the missions\n",
+		       v->m->campaign, v->p->already_staged, v->p->already_sent,
+		       v->p->skipped_failed, v->p->skipped_unknown);
+	else if (v->to_send == 0)
 		printf("campaign %s: nothing to send (%zu already sent, %zu failed and %zu in "
 		       "doubt left alone)\n",
 		       v->m->campaign, v->p->already_sent, v->p->skipped_failed,
 		       v->p->skipped_unknown);
+	else if (v->staging)
+		printf("campaign %s: %zu staged, %zu deferred, %zu failed, %zu in doubt, %zu not "
+		       "started; %zu already staged before: %s\n",
+		       v->m->campaign, st->sent, st->deferred, st->failed, st->unknown, not_started,
+		       v->p->already_staged, ch);
 	else
-		printf("campaign %s via %s: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
+		printf("campaign %s, %s: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
 		       "%zu not started; %zu already sent before\n",
-		       v->m->campaign, v->via, st->sent, st->deferred, st->failed, st->unknown,
-		       v->to_send > ended ? v->to_send - ended : 0, v->p->already_sent);
+		       v->m->campaign, ch, st->sent, st->deferred, st->failed, st->unknown,
+		       not_started, v->p->already_sent);
 	if (st->rcpt_failed)
 		printf("  %zu address%s refused while the mission's other addresses took the "
 		       "letter: see demarche audit %s\n",
 		       st->rcpt_failed, st->rcpt_failed == 1 ? " was" : "es were", v->m->campaign);
-	plan_count(v->p, c);
-	for (int s = 0; s < MS__COUNT; s++)
-		selected += c[s];
-	/* The whole campaign's selected missions, not only this run's work: a rerun that sends
-	 * the rest must not look finished while some are still in doubt. */
 	printf("missions of %s selected: %zu: %zu sent, %zu deferred, %zu failed, %zu in doubt, "
-	       "%zu not started\n",
+	       "%zu not started",
 	       v->m->campaign, selected, c[MS_SENT], c[MS_DEFERRED], c[MS_FAILED], c[MS_UNKNOWN],
 	       c[MS_NOT_STARTED]);
-	if (c[MS_FAILED])
-		return EX_UNAVAILABLE;
-	if (c[MS_DEFERRED] || c[MS_UNKNOWN] || c[MS_NOT_STARTED] || interrupted)
-		return EX_TEMPFAIL;
-	return EX_OK;
+	if (c[MS_STAGED])
+		printf(", %zu staged (in a local outbox, not sent: a send through smtp:// or "
+		       "sendmail: sends them)",
+		       c[MS_STAGED]);
+	putchar('\n');
+out:
+	free(ch);
+	free(shown);
+	return rc;
+}
+
+/* --- send --dry-run ------------------------------------------------------------------------ */
+
+struct langs {
+	char **key, **lang;
+	size_t n;
+};
+
+static int collect_lang(void *user, const struct roster_row *row)
+{
+	struct langs *l = user;
+
+	l->key = xreallocarray(l->key, l->n + 1, sizeof(char *));
+	l->lang = xreallocarray(l->lang, l->n + 1, sizeof(char *));
+	l->key[l->n] = xstrdup(roster_key(row));
+	l->lang[l->n] = xstrdup(roster_language(row));
+	l->n++;
+	return 0;
+}
+
+/* The letter's language a mission gets (its own when the appeal has it, else the first). */
+static const char *mission_lang(const struct send_view *v, const struct langs *l, size_t *hint,
+                                const char *key)
+{
+	size_t nl = 0;
+	const char *lang = NULL;
+
+	for (size_t k = 0; k < l->n && !lang; k++) {
+		size_t i = (*hint + k) % l->n;
+
+		if (!strcmp(l->key[i], key)) {
+			lang = l->lang[i];
+			*hint = i + 1;
+		}
+	}
+	if (lang && letter_has_language(v->m->letter, lang))
+		return lang;
+	return letter_languages(v->m->letter, &nl)[0];
+}
+
+int send_print_dry(const struct send_view *v)
+{
+	struct langs l = {0};
+	struct diags d = {0};
+	struct buf b = BUF_INIT;
+	char *ch = send_channel(v, 0), *shown = url_redact(v->via);
+	size_t hint = 0;
+	int rc = EX_OK;
+
+	roster_each(v->m->roster, collect_lang, &l, &d);
+	diags_free(&d);
+	printf("dry run of campaign %s: %s; nothing is written (ledger and outbox untouched)\n",
+	       v->m->campaign, ch);
+	for (size_t i = 0; i < v->to_send && rc == EX_OK; i++) {
+		struct plan_record r;
+		const struct plan_mission *pm = &v->p->m[i];
+		char *err = NULL;
+
+		if ((rc = plan_read(v->p, pm->off, 0, &r, &err)) != EX_OK) {
+			fprintf(stderr, "demarche send: %s\n", err);
+			free(err);
+			break;
+		}
+		buf_reset(&b);
+		buf_adds(&b, "would ");
+		buf_adds(&b, v->staging ? "stage  " : "send   ");
+		esc_term(&b, r.key);
+		buf_addf(&b, "  %s  %s  ", mission_lang(v, &l, &hint, r.key), shown);
+		for (uint32_t k = 0; k < pm->n; k++) {
+			if (k)
+				buf_adds(&b, ", ");
+			esc_term(&b, v->mr->test_to ? v->mr->test_to : r.rcpt[pm->idx[k]]);
+		}
+		buf_addc(&b, '\n');
+		fwrite(b.data, 1, b.len, stdout);
+		plan_record_free(&r);
+	}
+	printf("dry run: %zu mission%s would be %s, %zu already sent, %zu already staged, %zu "
+	       "failed and %zu in doubt left alone\n",
+	       v->to_send, v->to_send == 1 ? "" : "s", v->staging ? "staged" : "sent",
+	       v->p->already_sent, v->p->already_staged, v->p->skipped_failed,
+	       v->p->skipped_unknown);
+	for (size_t i = 0; i < l.n; i++) {
+		free(l.key[i]);
+		free(l.lang[i]);
+	}
+	free(l.key);
+	free(l.lang);
+	buf_free(&b);
+	free(ch);
+	free(shown);
+	return rc;
+}
+
+/* --- what changed since the last letter -------------------------------------------------- */
+
+int print_changes(FILE *fp, struct ledger *l, const char *store, struct merge *m, int filtered)
+{
+	struct ledger *own = NULL;
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+	int rc = EX_OK;
+
+	/* check has no ledger open: read it, never create or change it */
+	if (!l && store && access(store, F_OK) == 0 &&
+	    ledger_open(store, LEDGER_READONLY, &own, &err) == EX_OK)
+		l = own;
+	if (l && (rc = plan_changes(l, m, filtered, &b, &err)) != EX_OK)
+		fprintf(stderr, "demarche: what changed since the last letter: %s\n", err);
+	if (b.len)
+		fwrite(b.data, 1, b.len, fp);
+	ledger_close(own);
+	buf_free(&b);
+	free(err);
+	return rc;
 }

@@ -109,6 +109,9 @@ static const char *const query_sql[Q__COUNT] = {
                     " AND (?1 IS NULL OR campaign = ?1) ORDER BY seq",
     [Q_EVENTS_OF_KIND] = "SELECT time, delivery, detail FROM events"
                          " WHERE campaign = ?1 AND kind = ?2 ORDER BY seq",
+    /* issue 18: a campaign's latest event of one kind (the names its first send wrote to) */
+    [Q_NOTE_LAST] = "SELECT detail FROM events WHERE campaign = ?1 AND kind = ?2"
+                    " ORDER BY seq DESC LIMIT 1",
 };
 
 /* --- SQLite helpers ---------------------------------------------------------------- */

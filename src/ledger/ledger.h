@@ -10,7 +10,9 @@
  * Delivery states (docs/design.md, "The ledger"). Stored by name. The only legal changes:
  *   pending -> sending; sending -> sent | deferred | failed | unknown; deferred -> sending;
  *   unknown -> sending (LEDGER_RETRY_UNKNOWN); failed -> sending (LEDGER_RETRY_FAILED);
- *   sent -> bounced | replied.
+ *   sent -> bounced | replied; sending -> staged; staged -> sending.
+ * staged: written to a staging channel (a Maildir outbox), not sent to the mission: a later
+ * send through a real transport takes it like a pending one (docs/design.md, "Staging").
  */
 enum ledger_state {
 	LS_PENDING,
@@ -21,6 +23,7 @@ enum ledger_state {
 	LS_UNKNOWN,
 	LS_BOUNCED,
 	LS_REPLIED,
+	LS_STAGED,
 	LS__COUNT
 };
 
@@ -33,8 +36,9 @@ int ledger_state_received(enum ledger_state s);
 
 /* The schema version this program writes (PRAGMA user_version). */
 /* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths;
- * 4: identity without case, every row in the chain (creation and adoption events) */
-#define LEDGER_SCHEMA_VERSION 4
+ * 4: identity without case, every row in the chain (creation and adoption events);
+ * 5: the state 'staged' allowed in deliveries.state */
+#define LEDGER_SCHEMA_VERSION 5
 
 struct ledger; /* opaque; one SQLite connection, used by one thread at a time (NOMUTEX) */
 
@@ -106,6 +110,14 @@ int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
                         const char *address, const char *message_id, struct ledger_delivery *out,
                         char **errstr);
 
+/*
+ * Finds, never creates, the delivery of campaign to (key, address) (compared as
+ * ledger_delivery_get() does); works on a read-only ledger (send --dry-run). Returns EX_OK
+ * with *out set, -1 when there is none, or EX_IOERR.
+ */
+int ledger_delivery_find(struct ledger *l, const char *campaign, const char *key,
+                         const char *address, struct ledger_delivery *out, char **errstr);
+
 /* What happened, recorded with a transition; every field may be 0/NULL. Never a secret. */
 struct ledger_outcome {
 	int code;           /* SMTP reply code */
@@ -140,6 +152,13 @@ int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, 
  */
 int ledger_record(struct ledger *l, const char *kind, const char *campaign, int64_t delivery,
                   const struct ledger_outcome *o, char **errstr);
+
+/*
+ * The detail of campaign's latest event of kind (one ledger_record() wrote), allocated in
+ * *detail (NULL when there is none). Works on a read-only ledger. EX_OK or EX_IOERR.
+ */
+int ledger_note_last(struct ledger *l, const char *campaign, const char *kind, char **detail,
+                     char **errstr);
 
 /*
  * How many deliveries became sent through `via` at or after `since` (rate windows and
@@ -202,7 +221,7 @@ int ledger_missing(struct ledger *l, const char *campaign, const char *const *ke
 
 /*
  * For audit --matrix: fills states[i * ncampaigns + j] with the best state (replied, sent,
- * bounced, unknown, deferred, sending, failed, pending, in that order) of keys[i]'s
+ * bounced, unknown, deferred, sending, failed, staged, pending, in that order) of keys[i]'s
  * deliveries in campaigns[j], or -1 when it has none. states has n * ncampaigns entries.
  * Returns EX_OK or EX_IOERR.
  */

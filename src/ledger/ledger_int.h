@@ -64,6 +64,7 @@ enum query {
 	Q_VERIFY_DELIVERIES,
 	Q_APPROVALS,
 	Q_EVENTS_OF_KIND, /* the send calendar: schedule and followup events */
+	Q_NOTE_LAST,      /* issue 18: a campaign's latest event of one kind (the roster's names) */
 	Q__COUNT
 };
 

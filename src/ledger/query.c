@@ -14,7 +14,8 @@
 
 /* For the matrix: which of several deliveries of one key tells most (best first). */
 static const enum ledger_state best_order[LS__COUNT] = {
-    LS_REPLIED, LS_SENT, LS_BOUNCED, LS_UNKNOWN, LS_DEFERRED, LS_SENDING, LS_FAILED, LS_PENDING,
+    LS_REPLIED, LS_SENT,   LS_BOUNCED, LS_UNKNOWN, LS_DEFERRED,
+    LS_SENDING, LS_FAILED, LS_STAGED,  LS_PENDING,
 };
 
 int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *count, char **errstr)

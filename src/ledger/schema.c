@@ -88,6 +88,11 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     "CREATE INDEX events_create ON events(campaign, detail) WHERE kind = 'create';"
     /* the quick check counts creations from this one: a tenth of events_create's pages */
     "CREATE INDEX events_creations ON events(delivery) WHERE kind = 'create';",
+    /* 5: 'staged', a delivery written to a staging channel (a Maildir outbox), joins the
+       states deliveries.state may hold (docs/design.md, "Staging is not delivery"). SQLite
+       cannot alter a CHECK constraint: migrate_v5() widens it in the schema text, which
+       every existing row already satisfies (sqlite.org/lang_altertable.html, section 7). */
+    "SELECT 1;",
 };
 
 /* The state history of each delivery of one identity, to decide whether they can merge. */
@@ -244,6 +249,46 @@ static int migrate_v4(struct ledger *l, char **errstr)
 	return adopt_rows(l, errstr);
 }
 
+/* The end of the CHECK of deliveries.state before and after schema 5, as SQL strings. */
+#define STATES_V4 "'''bounced'', ''replied''))'"
+#define STATES_V5 "'''bounced'', ''replied'', ''staged''))'"
+
+static int migrate_v5(struct ledger *l, char **errstr)
+{
+	sqlite3_stmt *st = NULL;
+	char *bump = NULL;
+	int rc, version = 0;
+
+	if ((rc = ldb_exec(l, "PRAGMA writable_schema = ON", errstr)))
+		return rc;
+	if ((rc = ldb_exec(l,
+	                   "UPDATE sqlite_master SET sql = replace(sql, " STATES_V4 ", " STATES_V5
+	                   ") WHERE type = 'table' AND name = 'deliveries'",
+	                   errstr)))
+		goto out;
+	if (sqlite3_changes(l->db) != 1) {
+		rc = error_set(errstr, EX_DATAERR,
+		               "ledger %s: the deliveries table is not the one schema 4 made",
+		               l->path);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(l->db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = ldb_fail(l, errstr, "reading the schema version");
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	/* the new schema text is read again by every connection, this one included */
+	bump = xasprintf("PRAGMA schema_version = %d", version + 1);
+	rc = ldb_exec(l, bump, errstr);
+out:
+	sqlite3_finalize(st);
+	free(bump);
+	if (ldb_exec(l, "PRAGMA writable_schema = OFF", rc ? NULL : errstr) && !rc)
+		rc = EX_IOERR;
+	return rc;
+}
+
 /* --- Opening ------------------------------------------------------------------------- */
 
 int schema_user_version(struct ledger *l, int *v, char **errstr)
@@ -299,6 +344,8 @@ int schema_migrate(struct ledger *l, char **errstr)
 		if ((rc = ldb_exec(l, migrations[v], errstr)))
 			goto out;
 		if (v == 3 && (rc = migrate_v4(l, errstr)))
+			goto out;
+		if (v == 4 && (rc = migrate_v5(l, errstr)))
 			goto out;
 		set = xasprintf("PRAGMA user_version = %d", v + 1);
 		rc = ldb_exec(l, set, errstr);

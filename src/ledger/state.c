@@ -14,18 +14,21 @@
 #include "ledger/ledger_int.h"
 
 const char *const ledger_state_names[LS__COUNT] = {
-    "pending", "sending", "sent", "deferred", "failed", "unknown", "bounced", "replied",
+    "pending", "sending", "sent", "deferred", "failed", "unknown", "bounced", "replied", "staged",
 };
 
 /* ledger_legal[from][to]: 1 always, or the LEDGER_RETRY_* flag the caller must pass (as 0x100|f). */
 #define NEEDS(flag) (0x100 | (flag))
 const int ledger_legal[LS__COUNT][LS__COUNT] = {
     [LS_PENDING] = {[LS_SENDING] = 1},
-    [LS_SENDING] = {[LS_SENT] = 1, [LS_DEFERRED] = 1, [LS_FAILED] = 1, [LS_UNKNOWN] = 1},
+    [LS_SENDING] =
+        {[LS_SENT] = 1, [LS_DEFERRED] = 1, [LS_FAILED] = 1, [LS_UNKNOWN] = 1, [LS_STAGED] = 1},
     [LS_DEFERRED] = {[LS_SENDING] = 1},
     [LS_UNKNOWN] = {[LS_SENDING] = NEEDS(LEDGER_RETRY_UNKNOWN)},
     [LS_FAILED] = {[LS_SENDING] = NEEDS(LEDGER_RETRY_FAILED)},
     [LS_SENT] = {[LS_BOUNCED] = 1, [LS_REPLIED] = 1},
+    /* staged in a local outbox: a real transport sends it later */
+    [LS_STAGED] = {[LS_SENDING] = 1},
 };
 
 const char *ledger_state_name(enum ledger_state s)
@@ -165,6 +168,17 @@ out:
 	free(kn);
 	free(an);
 	free(detail);
+	return rc;
+}
+
+int ledger_delivery_find(struct ledger *l, const char *campaign, const char *key,
+                         const char *address, struct ledger_delivery *out, char **errstr)
+{
+	char *kn = ident_fold(key), *an = ident_fold(address);
+	int rc = find_delivery(l, campaign, kn, an, out, errstr);
+
+	free(kn);
+	free(an);
 	return rc;
 }
 
@@ -320,6 +334,22 @@ int ledger_record(struct ledger *l, const char *kind, const char *campaign, int6
 		rc = ldb_tx_commit(l, errstr);
 	if (rc)
 		ldb_tx_rollback(l);
+	return rc;
+}
+
+int ledger_note_last(struct ledger *l, const char *campaign, const char *kind, char **detail,
+                     char **errstr)
+{
+	static const char what[] = "reading a campaign's notes";
+	sqlite3_stmt *st;
+	int rc;
+
+	*detail = NULL;
+	if ((rc = ldb_query(l, Q_NOTE_LAST, &st, what, errstr, "tt", campaign, kind)))
+		return rc;
+	if (ldb_next(l, st, &rc, what, errstr) && ldb_col_text(st, 0))
+		*detail = xstrdup(ldb_col_text(st, 0));
+	ldb_done(st);
 	return rc;
 }
 

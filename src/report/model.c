@@ -30,6 +30,8 @@ const char *rp_reason(int s)
 		return "in doubt";
 	case LS_BOUNCED:
 		return "bounced";
+	case LS_STAGED:
+		return "staged, not sent";
 	default:
 		return "";
 	}

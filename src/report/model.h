@@ -23,7 +23,7 @@ const char *rp_mstate_name(enum rp_mstate m); /* "received", "partial", "missing
 
 /* Why a mission is not received, from its main address's state (-1: no delivery). */
 const char *rp_reason(int main_state); /* "never tried", "deferred", "failed", "in doubt",
-                                          "bounced"; "" when received; static */
+                                          "bounced", "staged, not sent"; "" when received; static */
 
 /* One roster row as kept: copies, owned by the roster. */
 struct rp_mission {

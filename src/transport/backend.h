@@ -4,7 +4,8 @@
 
 #include "transport/common.h"
 
-/* One backend (OpenSMTPD's queue_backend style): smtp.c and maildir.c each fill one. */
+/* One backend (OpenSMTPD's queue_backend style): smtp.c, maildir.c and sendmail.c each fill
+ * one. */
 struct transport_ops {
 	const char *name;
 	/* Same contract and codes as transport_run(). */
@@ -12,11 +13,14 @@ struct transport_ops {
 	           volatile sig_atomic_t *stop, char **errstr);
 	long (*connections)(const void *impl);
 	void (*free)(void *impl); /* NULL-safe */
+	/* 1: a staging channel (a local outbox): what it takes has not reached the recipient */
+	int staging;
 };
 
 /* Each returns EX_OK with *impl set, or transport_open()'s codes with *errstr. */
 int smtp_open(const struct transport_opts *o, void **impl, char **errstr);
 int maildir_open(const char *dir, void **impl, char **errstr);
-extern const struct transport_ops smtp_ops, maildir_ops;
+int sendmail_open(const struct transport_opts *o, void **impl, char **errstr);
+extern const struct transport_ops smtp_ops, maildir_ops, sendmail_ops;
 
 #endif

@@ -242,5 +242,7 @@ static void maildir_free(void *impl)
 	free(md);
 }
 
-const struct transport_ops maildir_ops = {"maildir", maildir_run, maildir_connections,
-                                          maildir_free};
+/* A Maildir is a staging channel: nothing in it has reached a mission (docs/design.md,
+ * "Staging is not delivery"). */
+const struct transport_ops maildir_ops = {"maildir", maildir_run, maildir_connections, maildir_free,
+                                          1};

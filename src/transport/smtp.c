@@ -310,4 +310,4 @@ static void smtp_free(void *impl)
 	free(s);
 }
 
-const struct transport_ops smtp_ops = {"smtp", smtp_run, smtp_connections, smtp_free};
+const struct transport_ops smtp_ops = {"smtp", smtp_run, smtp_connections, smtp_free, 0};

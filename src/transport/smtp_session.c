@@ -9,6 +9,7 @@
 #include <sysexits.h>
 
 #include "base/buf.h"
+#include "base/escape.h"
 #include "base/xalloc.h"
 #include "transport/backend.h"
 
@@ -64,6 +65,7 @@ struct smtp_session {
 	struct buf line;  /* the reply being read, lines joined by '\n' */
 	struct buf reply; /* the last complete reply, on one line */
 	int code;         /* its code */
+	int verbose;      /* send -v: the dialogue on stderr */
 };
 
 /* Keeps s (taken over) until the next message; returns it. */
@@ -98,6 +100,61 @@ static int is_verb(const char *line, size_t n, const char *verb)
 }
 
 /*
+ * send -v (msmtp -d): one dialogue line on stderr, "< " for the server's, "> " for ours,
+ * "* " for curl's notes, escaped for the terminal. An AUTH command keeps only its verb and
+ * mechanism, and every line that continues it (after a 334) is masked whole: credentials,
+ * even base64'd, never reach the terminal (RFC 4954 section 4). The message itself is not
+ * shown. One write per line, so the lines of several connections do not mix.
+ */
+static void dialogue(const struct smtp_session *ss, curl_infotype type, const char *p, size_t n)
+{
+	struct buf raw = BUF_INIT, b = BUF_INIT;
+	size_t start = 0;
+
+	if (type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN && type != CURLINFO_TEXT)
+		return;
+	for (size_t i = 0; i <= n; i++) {
+		size_t len;
+
+		if (i < n && p[i] != '\n')
+			continue;
+		len = i - start;
+		while (len && (p[start + len - 1] == '\r' || p[start + len - 1] == '\n'))
+			len--;
+		if (len || i < n) {
+			buf_reset(&raw);
+			if (type == CURLINFO_HEADER_OUT && ss->in_auth) {
+				buf_adds(&raw, "[AUTH data masked]");
+			} else if (type == CURLINFO_HEADER_OUT && len >= 4 &&
+			           !strncasecmp(p + start, "AUTH", 4)) {
+				/* "AUTH MECH" and nothing after: an initial response is a secret */
+				size_t k = 4;
+
+				while (k < len && p[start + k] == ' ')
+					k++;
+				while (k < len && p[start + k] != ' ')
+					k++;
+				buf_add(&raw, p + start, k);
+				if (k < len)
+					buf_adds(&raw, " [masked]");
+			} else {
+				buf_add(&raw, p + start, len);
+			}
+			buf_adds(&b, type == CURLINFO_HEADER_OUT  ? "> "
+			             : type == CURLINFO_HEADER_IN ? "< "
+			                                          : "* ");
+			esc_term(&b, buf_str(&raw));
+			buf_addc(&b, '\n');
+		}
+		start = i + 1;
+	}
+	if (b.len)
+		fwrite(b.data, 1, b.len, stderr);
+	buf_free(&raw);
+	buf_free(&b);
+}
+
+/*
  * Every command curl sends reaches us here (CURLINFO_HEADER_OUT), so that each reply can be
  * matched with its command; RCPT replies come back in the order of the RCPT commands. Only
  * the verb is looked at: an AUTH line's credentials are neither read nor kept.
@@ -107,6 +164,8 @@ static int debug_cb(CURL *e, curl_infotype type, char *data, size_t size, void *
 	struct smtp_session *ss = arg;
 
 	(void)e;
+	if (ss->verbose)
+		dialogue(ss, type, data, size);
 	if (type != CURLINFO_HEADER_OUT)
 		return 0;
 	if (ss->in_auth)
@@ -220,6 +279,7 @@ int smtp_session_new(const struct smtp_conf *c, const struct transport_opts *o,
 	ss->conf = c;
 	ss->abort = abort;
 	ss->timeout = o->timeout > 0 ? o->timeout : 60;
+	ss->verbose = o->verbose;
 	buf_init(&ss->line);
 	buf_init(&ss->reply);
 	e = ss->easy = curl_easy_init();

@@ -31,10 +31,13 @@ int transport_open(const struct transport_opts *o, struct transport **t, char **
 	} else if (str_startswith(o->url, "smtp://") || str_startswith(o->url, "smtps://")) {
 		ops = &smtp_ops;
 		rc = smtp_open(o, &impl, errstr);
+	} else if (str_startswith(o->url, "sendmail:")) {
+		ops = &sendmail_ops;
+		rc = sendmail_open(o, &impl, errstr);
 	} else {
 		return error_set(errstr, EX_CONFIG,
 		                 "unknown transport '%s': use smtp://HOST[:PORT], "
-		                 "smtps://HOST[:PORT] or maildir:DIR",
+		                 "smtps://HOST[:PORT], maildir:DIR or sendmail:PROGRAM",
 		                 o->url);
 	}
 	if (rc != EX_OK)
@@ -57,6 +60,16 @@ void transport_close(struct transport *t)
 		return;
 	t->ops->free(t->impl);
 	free(t);
+}
+
+int transport_staging(const struct transport *t)
+{
+	return t && t->ops->staging;
+}
+
+int transport_url_staging(const char *url)
+{
+	return url && str_startswith(url, "maildir:");
 }
 
 long transport_connections(const struct transport *t)

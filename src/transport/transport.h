@@ -17,7 +17,9 @@
 #include <stddef.h>
 
 struct transport_opts {
-	/* smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), maildir:DIR */
+	/* smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (implicit TLS), maildir:DIR,
+	 * sendmail:PROGRAM [ARG...] (each message piped to PROGRAM ARG... -i -f FROM -- RCPT...,
+	 * never through a shell; exit 0 sent, 75 deferred, other failed) */
 	const char *url;
 	const char *user;        /* AUTH user, or NULL for no AUTH */
 	const char *password;    /* already resolved; never logged */
@@ -33,6 +35,9 @@ struct transport_opts {
 	int timeout;         /* seconds for one message, connection included; <= 0: 60 */
 	int concurrency;     /* connections at once; <= 0: 1; at most 64 */
 	const char *helo;    /* the domain for EHLO; NULL or "": "localhost" */
+	/* 1: the SMTP dialogue on stderr, one line a command or reply, escaped for the
+	 * terminal, AUTH and what follows it masked (send -v) */
+	int verbose;
 };
 
 /*
@@ -140,6 +145,14 @@ void transport_close(struct transport *t);
 
 /* How many connections the transport has opened so far (0 for maildir). Can't fail. */
 long transport_connections(const struct transport *t);
+
+/*
+ * 1 when t (or the transport url names) is a staging channel, a local outbox (maildir:):
+ * a message it takes (TX_SENT) is written there, not sent to its recipients
+ * (docs/design.md, "Staging is not delivery"). 0 for smtp://, smtps://, sendmail: and NULL.
+ */
+int transport_staging(const struct transport *t);
+int transport_url_staging(const char *url);
 
 /* "sent", "deferred", "failed", "unknown". Static, never NULL. */
 const char *transport_state_name(enum transport_state s);

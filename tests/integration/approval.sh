@@ -96,7 +96,7 @@ ini 1
 # Back as approved: sent.
 send >out.txt 2>err.txt
 expect_rc 0 $? "send of the approved batch: $(cat err.txt)"
-grep -q "4 sent" out.txt || fail "approved send: $(cat out.txt)"
+grep -q "4 staged" out.txt || fail "approved send (into the outbox: staged): $(cat out.txt)"
 
 # The rest on two other missions (the appeal changes: send --amend).
 ROSTER=(--to roster.csv --join "$SRCDIR/recipients/states-parties.csv" --only ALB,BFA)
@@ -163,7 +163,7 @@ DEMARCHE_KEY_PASSPHRASE='correct horse' approve carol.key >/dev/null 2>err.txt |
 	fail "approve carol: $(cat err.txt)"
 send --amend >out.txt 2>err.txt
 expect_rc 0 $? "send approved by bob and carol: $(cat err.txt)"
-grep -q "2 sent" out.txt || fail "send after two approvals: $(cat out.txt)"
+grep -q "2 staged" out.txt || fail "send after two approvals (into the outbox: staged): $(cat out.txt)"
 
 # audit shows who approved which batch.
 dm audit --approvals >out.txt 2>err.txt

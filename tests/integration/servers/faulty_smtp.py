@@ -14,6 +14,8 @@ It accepts every message and keeps none, and injects the faults smtp-sink cannot
   --drop-reused     closes a connection, without a word, when a second MAIL comes on it (a
                     server that dropped the idle client just as it was reused)
   --log FILE        appends "tx PEERPORT rcpt1,rcpt2 BYTES" per accepted message
+  --auth USER       offers AUTH PLAIN and LOGIN over cleartext (loopback) and takes USER with
+                    the password in $FAULTY_AUTH_PASSWORD only (535 otherwise)
 
 Run it with /usr/bin/python3 (the one with aiosmtpd):
   /usr/bin/python3 faulty_smtp.py --port 2525 --dot-delay 100
@@ -88,13 +90,25 @@ def main():
     ap.add_argument("--multiline-dot", action="store_true")
     ap.add_argument("--drop-reused", action="store_true")
     ap.add_argument("--log")
+    ap.add_argument("--auth")
     opts = ap.parse_args()
+    extra = {}
+    if opts.auth:
+        import os
+        from aiosmtpd.smtp import AuthResult
+
+        want = (opts.auth.encode(), os.environ.get("FAULTY_AUTH_PASSWORD", "").encode())
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            return AuthResult(success=(auth_data.login, auth_data.password) == want)
+
+        extra = dict(authenticator=authenticator, auth_require_tls=False)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     handler = Handler(opts)
     server = loop.run_until_complete(loop.create_server(
-        lambda: SMTP(handler, hostname="faulty.test", ident="faulty_smtp", loop=loop),
+        lambda: SMTP(handler, hostname="faulty.test", ident="faulty_smtp", loop=loop, **extra),
         host="127.0.0.1", port=opts.port, backlog=256))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     loop.add_signal_handler(signal.SIGINT, loop.stop)
