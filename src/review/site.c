@@ -225,23 +225,43 @@ static size_t lang_index(const struct review_site *s, const char *lang)
 	return s->nlangs;
 }
 
-/* The groups (in order of first appearance) and their missions per language. */
+/* A mission's group as shown: "(none)" for a blank or missing value. */
+static const char *group_label(const struct review_mission *m)
+{
+	return m->group && *m->group ? m->group : "(none)";
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int nx = !strcmp(x, "(none)"), ny = !strcmp(y, "(none)");
+
+	return nx != ny ? nx - ny : strcmp(x, y); /* "(none)" last */
+}
+
+/* The groups, sorted, and their missions per language; none when no mission has a group. */
 static json_t *groups(const struct review_site *s)
 {
 	json_t *arr = json_array();
-	char **names = NULL;
-	size_t ng = 0;
+	const char **names = NULL;
+	size_t ng = 0, grouped = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
+		const char *label = group_label(&s->m[i]);
 		size_t g;
 
-		if (!s->m[i].group)
-			continue;
-		for (g = 0; g < ng && strcmp(names[g], s->m[i].group); g++)
+		grouped += s->m[i].group != NULL;
+		for (g = 0; g < ng && strcmp(names[g], label); g++)
 			;
-		if (g == ng)
-			push(&names, &ng, s->m[i].group);
+		if (g == ng) {
+			names = xreallocarray(names, ng + 1, sizeof(*names));
+			names[ng++] = label;
+		}
 	}
+	if (!grouped)
+		ng = 0;
+	if (ng)
+		qsort(names, ng, sizeof(*names), cmp_group);
 	for (size_t g = 0; g < ng; g++) {
 		json_t *o = json_object(), *counts = json_array();
 		long total = 0;
@@ -250,7 +270,7 @@ static json_t *groups(const struct review_site *s)
 			long k = 0;
 
 			for (size_t i = 0; i < s->n; i++)
-				k += s->m[i].group && !strcmp(s->m[i].group, names[g]) &&
+				k += !strcmp(group_label(&s->m[i]), names[g]) &&
 				     lang_index(s, s->m[i].lang) == l;
 			json_array_append_new(counts, json_integer(k));
 			total += k;
@@ -298,7 +318,7 @@ static void page_campaign(const struct review_site *s, struct review_reply *rp)
 		set_s(o, "key", m->key);
 		set_s(o, "name", m->name);
 		set_s(o, "lang", m->lang);
-		set_s(o, "group", m->group);
+		set_s(o, "group", group_label(m));
 		set_s(o, "to", header(m, "To"));
 		set_s(o, "plan", m->plan_text);
 		set_s(o, "plan_class", plan_class(m->plan));
@@ -308,7 +328,12 @@ static void page_campaign(const struct review_site *s, struct review_reply *rp)
 	set_s(c, "appeal", s->appeal);
 	set_s(c, "roster", s->roster);
 	set_s(c, "by", s->by);
-	set_s(c, "content_hash", s->content_hash);
+	if (s->content_hash) {
+		char shorth[13];
+
+		snprintf(shorth, sizeof(shorth), "%.12s", s->content_hash);
+		set_s(c, "content_hash", shorth);
+	}
 	set_i(c, "missions", (long)s->n);
 	set_i(c, "nlanguages", (long)s->nlangs);
 	set_i(c, "plan_send", plan[REVIEW_SEND]);

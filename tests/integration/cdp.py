@@ -87,7 +87,8 @@ class Browser:
              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
              "--no-first-run", "--no-default-browser-check", "--disable-extensions",
              "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-default-apps", "--window-size=1280,900",
+             "--disable-sync", "--disable-default-apps",
+             "--window-size=" + os.environ.get("CDP_WINDOW", "1280,900"),
              "about:blank"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(profile, "chromium.log"), "w"))
         portfile = os.path.join(profile, "DevToolsActivePort")
@@ -205,6 +206,7 @@ def main():
             with open(os.path.join(outdir, name + ".json"), "w") as f:
                 json.dump(rec, f, indent=1)
             if os.environ.get("SHOT"):
+                time.sleep(1.5)  # frames in their own process paint a little later
                 shot = b.call("Page.captureScreenshot", {"format": "png",
                                                           "captureBeyondViewport": False})
                 with open(os.path.join(outdir, name + ".png"), "wb") as f:
