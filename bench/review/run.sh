@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demarche review (issue 23): the time to fetch every mission page of the example campaign
 # (124 missions, en/fr/es) plus the campaign page, 125 pages, with the session cookie:
-#   - one curl fetching the 125 URLs over one kept-alive connection;
+#   - one curl fetching the 125 URLs over one kept-alive connection: the sum of curl's own
+#     time_total per page (first byte sent to last byte received), of the server's part
+#     (time_starttransfer - time_pretransfer), and the wall time of the curl process;
 #   - a shell loop of 125 curl processes, a new connection each: the sum of curl's own
 #     time_total (connect to last byte), and the loop's wall time (mostly starting curl).
 # Medians of --reps runs; every page must answer 200.
@@ -52,17 +54,21 @@ now() { date +%s.%N; }
 
 echo "demarche review: ${#urls[@]} pages ($N missions + the campaign), $(nproc) CPUs," \
 	"load $(cut -d' ' -f1 /proc/loadavg), $reps runs, medians"
-one=() loop=() sum=()
+one=() loop=() sum=() onesum=() server=()
 for _ in $(seq "$reps"); do
 	t0=$(now)
-	codes=$(curl -s -b jar -w '%{http_code}\n' "${nulls[@]}" | sort -u)
+	curl -s -b jar -w '%{http_code} %{time_pretransfer} %{time_starttransfer} %{time_total}\n' \
+		"${nulls[@]}" >w.txt
 	t1=$(now)
+	codes=$(cut -d' ' -f1 w.txt | sort -u)
 	[ "$codes" = 200 ] || { echo "a page did not answer 200: $codes" >&2; exit 1; }
+	onesum+=("$(awk '{ t += $4 } END { print t }' w.txt)")
+	server+=("$(awk '{ t += $3 - $2 } END { print t }' w.txt)")
 	one+=("$(echo "$t1 - $t0" | bc -l)")
 	t0=$(now)
 	total=0
 	for u in "${urls[@]}"; do
-		read -r code t < <(curl -s -b jar -o /dev/null -w '%{http_code} %{time_total}' "$u")
+		read -r code t < <(curl -s -b jar -o /dev/null -w '%{http_code} %{time_total}\n' "$u")
 		[ "$code" = 200 ] || { echo "$u did not answer 200" >&2; exit 1; }
 		total=$(echo "$total + $t" | bc -l)
 	done
@@ -72,7 +78,9 @@ for _ in $(seq "$reps"); do
 done
 bytes=$(curl -s -b jar "${urls[@]}" | wc -c)
 printf '%-52s %8s\n' "what" "seconds"
-printf '%-52s %8.3f\n' "one curl, ${#urls[@]} pages, one connection" "$(printf '%s\n' "${one[@]}" | median)"
+printf '%-52s %8.3f\n' "${#urls[@]} pages on one connection: transfers (sum)" "$(printf '%s\n' "${onesum[@]}" | median)"
+printf '%-52s %8.3f\n' "  of which the server's time to first byte (sum)" "$(printf '%s\n' "${server[@]}" | median)"
+printf '%-52s %8.3f\n' "  the curl process, wall (with its start)" "$(printf '%s\n' "${one[@]}" | median)"
 printf '%-52s %8.3f\n' "${#urls[@]} connections, one request each (sum)" "$(printf '%s\n' "${sum[@]}" | median)"
 printf '%-52s %8.3f\n' "the shell loop of ${#urls[@]} curl processes, wall" "$(printf '%s\n' "${loop[@]}" | median)"
 echo "bytes served per pass: $bytes"
