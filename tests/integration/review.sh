@@ -35,16 +35,25 @@ ROSTER=(--to roster.csv --join "$R/states-parties.csv")
 "$DEMARCHE" preview appeal "${ROSTER[@]}" --only KEN >ken.eml 2>preview.err ||
 	fail "preview: $(cat preview.err)"
 
+# Starts review on PORT (stopping the one before); sets PID and URL once it printed the URL.
+PID=
+start_review() {
+	if [ -n "$PID" ]; then
+		kill $PID
+		wait $PID 2>/dev/null
+	fi
+	"$DEMARCHE" review appeal "${ROSTER[@]}" --port "$PORT" >url.txt 2>review.err &
+	PID=$!
+	CLEANUP+=("kill $PID")
+	for _ in $(seq 3000); do # a slow build (valgrind) takes a while to compose 124 messages
+		grep -q '^http' url.txt 2>/dev/null && break
+		kill -0 $PID 2>/dev/null || fail "review exited: $(cat review.err)"
+		sleep 0.1
+	done
+	URL=$(head -1 url.txt)
+}
 PORT=$(free_port)
-"$DEMARCHE" review appeal "${ROSTER[@]}" --port "$PORT" >url.txt 2>review.err &
-PID=$!
-CLEANUP+=("kill $PID")
-for _ in $(seq 1200); do # a slow build (valgrind) takes a while to compose 124 messages
-	grep -q '^http' url.txt 2>/dev/null && break
-	kill -0 $PID 2>/dev/null || fail "review exited: $(cat review.err)"
-	sleep 0.1
-done
-URL=$(head -1 url.txt)
+start_review
 ORIGIN="http://127.0.0.1:$PORT"
 [[ $URL =~ ^$ORIGIN/\?token=[0-9a-f]{64}$ ]] || fail "printed URL: $URL"
 ss -ltnH "sport = :$PORT" | grep -q "127.0.0.1:$PORT" || fail "not listening on 127.0.0.1"
@@ -81,17 +90,7 @@ for key in ("KEN", "NLD"):
 PY
 mapfile -t LINKS <links.txt
 # A new browser needs a new session: restart review for the second visit.
-kill $PID
-wait $PID 2>/dev/null
-"$DEMARCHE" review appeal "${ROSTER[@]}" --port "$PORT" >url.txt 2>review.err &
-PID=$!
-CLEANUP+=("kill $PID")
-for _ in $(seq 1200); do
-	grep -q '^http' url.txt 2>/dev/null && break
-	kill -0 $PID 2>/dev/null || fail "review exited: $(cat review.err)"
-	sleep 0.1
-done
-URL=$(head -1 url.txt)
+start_review
 CDP_TIMEOUT=300 /usr/bin/python3 "$SRCDIR/tests/integration/cdp.py" "$CHROMIUM" cdp "$URL" \
 	"${LINKS[@]}" >cdp.out 2>&1 || fail "cdp.py: $(cat cdp.out)"
 
@@ -163,16 +162,7 @@ PY
 # a wrong one, is refused; GET pages answer with the headers that keep them inert.
 curl -s -c jar -o /dev/null --max-time 60 "$URL" 2>/dev/null # spent by Chromium: no cookie
 [ "$(code -b jar "$ORIGIN/")" = 403 ] || fail "a spent token still gave a session"
-kill $PID
-wait $PID 2>/dev/null
-"$DEMARCHE" review appeal "${ROSTER[@]}" --port "$PORT" >url.txt 2>review.err &
-PID=$!
-CLEANUP+=("kill $PID")
-for _ in $(seq 1200); do
-	grep -q '^http' url.txt 2>/dev/null && break
-	sleep 0.1
-done
-URL=$(head -1 url.txt)
+start_review
 [ "$(code -c jar "$URL")" = 303 ] || fail "the token did not open a session"
 grep -q 'HttpOnly' jar || fail "the session cookie is not HttpOnly: $(cat jar)"
 curl -s -b jar -D head.txt -o page.html --max-time 60 "$ORIGIN/" || fail "GET / with the cookie"
