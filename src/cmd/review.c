@@ -146,6 +146,7 @@ static void parity(struct review *r, const struct merge *m)
 		char *s = diag_format(&d.v[i]);
 
 		review_site_parity(&r->site, s);
+		review_site_warning(&r->site, s); /* check makes these errors */
 		free(s);
 	}
 	diags_free(&d);
