@@ -10,6 +10,7 @@
 
 #include <microhttpd.h>
 
+#include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "review/http.h"
@@ -40,7 +41,6 @@ struct conn {
 
 static int random_hex(char out[SECRET_HEX])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char b[SECRET_BYTES];
 	size_t got = 0;
 
@@ -51,11 +51,7 @@ static int random_hex(char out[SECRET_HEX])
 			return -1;
 		got += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(b); i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[2 * SECRET_BYTES] = '\0';
+	digest_to_hex(b, sizeof(b), out);
 	return 0;
 }
 
@@ -72,14 +68,6 @@ static int secret_eq(const char *given, const char *secret)
 	return diff == 0;
 }
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
-}
-
 char *review_form_value(const char *body, size_t len, const char *name)
 {
 	size_t nl = strlen(name);
@@ -89,19 +77,13 @@ char *review_form_value(const char *body, size_t len, const char *name)
 		const char *amp = memchr(p, '&', (size_t)(end - p)), *f = amp ? amp : end;
 
 		if ((size_t)(f - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
-			struct buf v = BUF_INIT;
+			char *v = xstrndup(p + nl + 1, (size_t)(f - p - nl - 1));
 
-			for (const char *s = p + nl + 1; s < f; s++) {
-				if (*s == '+')
-					buf_addc(&v, ' ');
-				else if (*s == '%' && f - s > 2 && hexval(s[1]) >= 0 &&
-				         hexval(s[2]) >= 0) {
-					buf_addc(&v, (char)(hexval(s[1]) * 16 + hexval(s[2])));
-					s += 2;
-				} else
-					buf_addc(&v, *s);
-			}
-			return buf_detach(&v);
+			for (char *c = v; *c; c++)
+				if (*c == '+')
+					*c = ' ';
+			MHD_http_unescape(v); /* %XX, in place */
+			return v;
 		}
 		p = f + 1;
 	}
