@@ -6,11 +6,14 @@
 #ifndef DEMARCHE_CONFIG_H
 #define DEMARCHE_CONFIG_H
 
+#include <stddef.h>
+
 struct config {
 	char *path; /* the file read, or NULL when none was found */
 
 	struct {
 		char *name, *address, *reply_to, *domain;
+		char *operator; /* who sends, for approvals (NULL: the login name) */
 	} sender;
 	struct {
 		char *url, *user, *password, *password_command, *oauth_token_command;
@@ -27,6 +30,19 @@ struct config {
 	struct {
 		char *path;
 	} store;
+	/* Two-person approval (docs/design.md, "Two-person approval") */
+	struct {
+		int required;    /* approvals send needs; 0: none */
+		char *approvers; /* "NAME:PUBKEY NAME:PUBKEY ..." */
+		char *key;       /* this person's secret key file */
+		char *passphrase_command;
+	} approval;
+	/* The pairs of the sections whose whole content is hashed (config_section_hash()), in
+	 * file order. */
+	struct config_pair {
+		char *section, *name, *value;
+	} * pairs;
+	size_t npairs;
 };
 
 /* Fills cfg with the defaults. Can't fail. */
@@ -44,5 +60,12 @@ int config_load(struct config *cfg, const char *explicit, char **errstr);
 int config_read_file(struct config *cfg, const char *path, char **errstr);
 
 void config_free(struct config *cfg); /* safe on a config_init'ed one */
+
+/*
+ * What section ([letterhead]) says, as a whole: hex SHA-256 over its names and values (each
+ * NUL-terminated) in file order. Returns 1 with hex set, or 0 when the file has no such section (hex empty).
+ * Only sections whose pairs are kept can be asked (letterhead). Can't fail.
+ */
+int config_section_hash(const struct config *cfg, const char *section, char hex[65]);
 
 #endif

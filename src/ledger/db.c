@@ -104,6 +104,9 @@ static const char *const query_sql[Q__COUNT] = {
     [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
                             " key_norm, address_norm, merged_into, last_code, last_reply, via"
                             " FROM deliveries ORDER BY id",
+    /* approvals (approval.c): few, read in chain order */
+    [Q_APPROVALS] = "SELECT seq, time, campaign, detail FROM events WHERE kind = 'approval'"
+                    " AND (?1 IS NULL OR campaign = ?1) ORDER BY seq",
 };
 
 /* --- SQLite helpers ---------------------------------------------------------------- */
