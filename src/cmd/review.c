@@ -15,7 +15,10 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/xalloc.h"
+#include "campaign/approval.h"
+#include "campaign/batch.h"
 #include "campaign/merge.h"
+#include "campaign/plan.h"
 #include "campaign/message.h"
 #include "cmd/audit.h"
 #include "cmd/cmd.h"
@@ -33,7 +36,8 @@ const char usage_review[] =
     "(languages, missions per language and group, what send would do, check's warnings),\n"
     "each mission's message (headers decoded, the HTML part sandboxed, the text part) with\n"
     "next and previous, the languages side by side with the parity check's findings, and\n"
-    "the audit report when the ledger exists. It never sends and never writes the ledger.\n"
+    "the audit report when the ledger exists, and with [approval] the batch send would send\n"
+    "and the approvals of it that count. It never sends and never writes the ledger.\n"
     "\n"
     "Prints one URL holding a random one-time token: the first visit opens a session (a\n"
     "cookie) and any request without it is refused (403). Only 127.0.0.1 is listened on;\n"
@@ -187,6 +191,46 @@ static int open_ledger(struct review *r, struct app *app, const struct merge_opt
 	return EX_OK;
 }
 
+/*
+ * The approval section, when [approval] asks for approvals or lists approvers: the batch send
+ * would send (campaign/batch.h: the messages composed once more, exactly as send does) and
+ * what the ledger's approvals say of it, as send's gate counts them. Read-only: approving is
+ * demarche approve's. A problem is shown as the section's note, not fatal to review.
+ */
+static void approval(struct review *r, struct app *app, const struct merge_opts *mo,
+                     struct merge *m)
+{
+	struct approvers ap = {0};
+	struct approval_tally t = {0};
+	struct plan p = {0};
+	struct batch b = {0};
+	char *err = NULL, *sender = NULL;
+
+	if (!app->cfg.approval.required && !app->cfg.approval.approvers)
+		return;
+	if (approvers_parse(&app->cfg, &ap, &err) == EX_OK &&
+	    plan_compose(&p, m, &r->mr, r->date, "review", &err) == EX_OK &&
+	    batch_compute(&b, &app->cfg, mo, m, &r->mr, &p, &err) == EX_OK) {
+		sender = approval_sender(&app->cfg);
+		if (r->l && approval_tally(r->l, &ap, sender, m->campaign, &b, &t, &err) != EX_OK) {
+			buf_reset(&t.notes);
+			buf_addf(&t.notes, "the ledger's approvals could not be read: %s",
+			         err ? err : "?");
+		}
+		review_site_approval(&r->site, b.hash, b.date, b.missions,
+		                     app->cfg.approval.required, t.counted, buf_str(&t.names),
+		                     r->l ? buf_str(&t.notes) : "no ledger yet: no approval");
+	} else {
+		fprintf(stderr, "demarche review: no approval section: %s\n", err ? err : "?");
+	}
+	free(sender);
+	free(err);
+	batch_free(&b);
+	approval_tally_free(&t);
+	plan_free(&p);
+	approvers_free(&ap);
+}
+
 static void plan_note(struct review *r)
 {
 	size_t k[3] = {0, 0, 0};
@@ -286,6 +330,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 		if (i == r.site.n)
 			r.site.by = NULL;
 	}
+	approval(&r, app, &mo, m);
 	plan_note(&r);
 	/* Blocked before the server's thread starts, so it inherits the mask: the signals
 	 * that end review are taken here, by sigwait(). */

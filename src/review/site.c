@@ -163,6 +163,19 @@ void review_site_parity(struct review_site *s, const char *msg)
 	push(&s->parity, &s->nparity, dup0(msg));
 }
 
+void review_site_approval(struct review_site *s, const char *batch, const char *date,
+                          size_t missions, int required, size_t counted, const char *by,
+                          const char *notes)
+{
+	s->batch = dup0(batch);
+	s->batch_date = dup0(date);
+	s->batch_missions = missions;
+	s->approvals_required = required;
+	s->approvals_counted = counted;
+	s->approved_by = by && *by ? xstrdup(by) : NULL;
+	s->approval_notes = notes && *notes ? xstrdup(notes) : NULL;
+}
+
 static void set_s(json_t *o, const char *k, const char *v)
 {
 	if (v)
@@ -340,6 +353,21 @@ static void page_campaign(const struct review_site *s, struct review_reply *rp)
 	set_i(c, "plan_sent", plan[REVIEW_SENT]);
 	set_i(c, "plan_held", plan[REVIEW_HELD]);
 	set_s(c, "plan_note", s->plan_note);
+	if (s->batch) {
+		json_t *a = json_object();
+
+		set_s(a, "hash", s->batch);
+		set_s(a, "date", s->batch_date);
+		set_i(a, "missions", (long)s->batch_missions);
+		set_i(a, "required", s->approvals_required);
+		set_i(a, "counted", (long)s->approvals_counted);
+		json_object_set_new(
+		    a, "enough",
+		    json_boolean(s->approvals_counted >= (size_t)s->approvals_required));
+		set_s(a, "by", s->approved_by);
+		set_s(a, "notes", s->approval_notes);
+		json_object_set_new(c, "approval", a);
+	}
 	json_object_set_new(c, "warnings", strings(s->warnings, s->nwarnings));
 	json_object_set_new(c, "has_warnings", json_boolean(s->nwarnings > 0));
 	json_object_set_new(c, "languages", langs);
@@ -530,6 +558,10 @@ void review_site_free(struct review_site *s)
 	free_strings(s->warnings, s->nwarnings);
 	free_strings(s->parity, s->nparity);
 	free(s->plan_note);
+	free(s->batch);
+	free(s->batch_date);
+	free(s->approved_by);
+	free(s->approval_notes);
 	if (s->t) {
 		mustache_free(s->t->campaign);
 		mustache_free(s->t->mission);

@@ -45,6 +45,10 @@ struct review_site {
 	char **warnings, **parity;
 	size_t nwarnings, nparity;
 	char *plan_note;
+	/* the approval (campaign/approval.h), shown when batch is set (review_site_approval()) */
+	char *batch, *batch_date, *approved_by, *approval_notes;
+	size_t batch_missions, approvals_counted;
+	int approvals_required;
 	struct review_templates *t;
 	char *audit_csp; /* the audit page's policy, for its reply */
 };
@@ -65,6 +69,13 @@ void review_site_language(struct review_site *s, const char *lang, const char *s
 /* A warning from check, or a finding of the parity check (copied). */
 void review_site_warning(struct review_site *s, const char *msg);
 void review_site_parity(struct review_site *s, const char *msg);
+
+/* The batch send would send (its hash, letters' date, missions) and what the ledger's
+ * approvals say of it: how many count of how many required, by whom, and why others do not
+ * (notes: lines). Strings copied; NULL is fine for by and notes. Can't fail. */
+void review_site_approval(struct review_site *s, const char *batch, const char *date,
+                          size_t missions, int required, size_t counted, const char *by,
+                          const char *notes);
 
 /* The route for review_server_start(): user is the site. */
 void review_site_route(void *user, const struct review_request *rq, struct review_reply *rp);

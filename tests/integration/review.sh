@@ -34,6 +34,13 @@ ROSTER=(--to roster.csv --join "$R/states-parties.csv")
 	>send.out 2>&1 || fail "send: $(cat send.out)"
 "$DEMARCHE" preview appeal "${ROSTER[@]}" --only KEN >ken.eml 2>preview.err ||
 	fail "preview: $(cat preview.err)"
+# Two-person approval: bob approves the batch; the campaign page shows it counted.
+"$DEMARCHE" keygen --out bob.key --name bob >bob.out 2>&1 || fail "keygen: $(cat bob.out)"
+printf '[approval]\nrequired = 1\napprovers = %s\n' "$(sed -n 's/^  //p' bob.out)" >>demarche.ini
+"$DEMARCHE" approve appeal "${ROSTER[@]}" --key-file bob.key --yes >approve.out 2>&1 ||
+	fail "approve: $(cat approve.out)"
+BATCH=$(sed -n 's/^approved: batch \([0-9a-f]*\) .*/\1/p' approve.out)
+[ -n "$BATCH" ] || fail "approve said: $(cat approve.out)"
 
 # Starts review on PORT (stopping the one before); sets PID and URL once it printed the URL.
 PID=
@@ -95,10 +102,10 @@ CDP_TIMEOUT=300 /usr/bin/python3 "$SRCDIR/tests/integration/cdp.py" "$CHROMIUM" 
 	"${LINKS[@]}" >cdp.out 2>&1 || fail "cdp.py: $(cat cdp.out)"
 
 /usr/bin/python3 - cdp "$ORIGIN" ken.eml "${LINKS[0]}" "${LINKS[1]}" "$EVIL_NAME" \
-	"$EVIL_MISSION" <<'PY' || fail "see above"
-import email, json, os, sys
+	"$EVIL_MISSION" "$BATCH" <<'PY' || fail "see above"
+import email, json, os, re, sys
 from email import policy
-d, origin, eml, ken, nld, evil_name, evil_mission = sys.argv[1:8]
+d, origin, eml, ken, nld, evil_name, evil_mission, batch = sys.argv[1:9]
 bad = []
 pages = {}
 for f in sorted(os.listdir(d)):
@@ -135,6 +142,9 @@ camp = pages["_.json"]["body"]
 for want in ('<b id="kpi-missions">124</b>', "skip: already sent", "asp22-priorities"):
     if want not in camp:
         bad.append(f"the campaign page lacks {want!r}")
+if not re.search(r'<code id="batch-hash">%s[0-9a-f]{48}</code>' % batch, camp) or \
+   '<b id="approvals-counted">1</b> of 1 required (bob)' not in camp:
+    bad.append("the campaign page does not show bob's approval of this batch")
 if "Appeal delivery report" not in pages["_audit.json"]["body"]:
     bad.append("the audit page is not the audit report")
 # KEN: the text part preview writes, exactly
