@@ -33,6 +33,8 @@ int audit_html(struct ledger *l, const struct audit_opts *a, char **err);
 int audit_xlsx(struct ledger *l, const struct audit_opts *a, char **err);
 /* --approvals: who approved which batch of a->campaign (NULL: every campaign), and when. */
 int audit_approvals(struct ledger *l, const struct audit_opts *a, char **err);
+/* The send calendar (src/cmd/audit_ics.c): planned sends and reminder dates, RFC 5545. */
+int audit_ics(struct ledger *l, const struct audit_opts *a, char **err);
 /* audit_html()'s document appended to out instead of written (review's audit page); a->output
  * is not used. EX_OK, EX_IOERR or EX_SOFTWARE; *err set. */
 struct buf;

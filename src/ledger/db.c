@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
-
 
 static const char *const query_sql[Q__COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
@@ -107,6 +107,8 @@ static const char *const query_sql[Q__COUNT] = {
     /* approvals (approval.c): few, read in chain order */
     [Q_APPROVALS] = "SELECT seq, time, campaign, detail FROM events WHERE kind = 'approval'"
                     " AND (?1 IS NULL OR campaign = ?1) ORDER BY seq",
+    [Q_EVENTS_OF_KIND] = "SELECT time, delivery, detail FROM events"
+                         " WHERE campaign = ?1 AND kind = ?2 ORDER BY seq",
 };
 
 /* --- SQLite helpers ---------------------------------------------------------------- */
@@ -321,14 +323,14 @@ void ldb_format_time(time_t t, long ms, char out[32])
 
 void ldb_now(struct ledger *l, char out[32])
 {
-	struct timespec ts;
+	int64_t now;
 
 	if (l->fixed) {
 		ldb_format_time(l->fixed, 0, out);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ldb_format_time(ts.tv_sec, ts.tv_nsec / 1000000, out);
+	now = clock_real_ms(); /* base/clock.h: DEMARCHE_NOW's fake clock in tests */
+	ldb_format_time((time_t)(now / 1000), (long)(now % 1000), out);
 }
 
 void ledger_set_clock(struct ledger *l, time_t fixed)

@@ -64,6 +64,7 @@ enum query {
 	Q_EVENTS_HIGHEST,
 	Q_VERIFY_DELIVERIES,
 	Q_APPROVALS,
+	Q_EVENTS_OF_KIND, /* the send calendar: schedule and followup events */
 	Q__COUNT
 };
 
