@@ -40,6 +40,7 @@ static const struct command commands[] = {
     {"followup", cmd_followup, usage_followup, "draft a reminder for missions that did not answer"},
     {"letter", cmd_letter, usage_letter, "one mission's letter as a PDF on letterhead"},
     {"roster", cmd_roster, usage_roster, "roster diff OLD NEW: missions, addresses, names changed"},
+    {"review", cmd_review, usage_review, "serve the campaign to a browser on 127.0.0.1; read-only"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -35,6 +35,10 @@ int audit_xlsx(struct ledger *l, const struct audit_opts *a, char **err);
 int audit_approvals(struct ledger *l, const struct audit_opts *a, char **err);
 /* The send calendar (src/cmd/audit_ics.c): planned sends and reminder dates, RFC 5545. */
 int audit_ics(struct ledger *l, const struct audit_opts *a, char **err);
+/* audit_html()'s document appended to out instead of written (review's audit page); a->output
+ * is not used. EX_OK, EX_IOERR or EX_SOFTWARE; *err set. */
+struct buf;
+int audit_html_render(struct ledger *l, const struct audit_opts *a, struct buf *out, char **err);
 
 /* A table shows times to the second ("2024-06-01T12:03:01Z"); out holds 32 bytes. */
 const char *audit_short_time(const char *iso, char out[32]);

@@ -341,19 +341,17 @@ static void chain(json_t *ctx, struct ledger *l, int skip, long deliveries)
 	free(err);
 }
 
-int audit_html(struct ledger *l, const struct audit_opts *a, char **err)
+int audit_html_render(struct ledger *l, const struct audit_opts *a, struct buf *out, char **err)
 {
 	const struct rp_roster *r = a->roster;
 	struct mustache_template *t = NULL;
 	struct mustache_render_opts mo = {0};
 	struct rp_ledger lg = {0};
 	const struct rp_campaign *focus = NULL;
-	struct buf out = BUF_INIT;
 	json_t *ctx = json_object(), *camps = json_array();
 	char gen[32];
 	time_t now = time(NULL);
 	struct tm tm;
-	FILE *fp = NULL;
 	int rc;
 
 	if ((rc = rp_ledger_fold(l, NULL, r, &lg, err)))
@@ -403,10 +401,26 @@ int audit_html(struct ledger *l, const struct audit_opts *a, char **err)
 		goto out;
 	}
 	mo.escape = MUSTACHE_ESCAPE_NONE; /* every value was escaped by put_s() */
-	if ((rc = mustache_render(t, ctx, &mo, &out))) {
+	if ((rc = mustache_render(t, ctx, &mo, out))) {
 		rc = error_set(err, EX_SOFTWARE, "the HTML report's template did not render");
 		goto out;
 	}
+out:
+	json_decref(camps);
+	json_decref(ctx);
+	mustache_free(t);
+	rp_ledger_free(&lg);
+	return rc;
+}
+
+int audit_html(struct ledger *l, const struct audit_opts *a, char **err)
+{
+	struct buf out = BUF_INIT;
+	FILE *fp = NULL;
+	int rc;
+
+	if ((rc = audit_html_render(l, a, &out, err)))
+		goto out;
 	if (a->output) {
 		if (!(fp = fopen(a->output, "w"))) {
 			rc = error_set(err, EX_CANTCREAT, "cannot write %s: %s", a->output,
@@ -425,10 +439,6 @@ int audit_html(struct ledger *l, const struct audit_opts *a, char **err)
 out:
 	if (fp)
 		fclose(fp);
-	json_decref(camps);
-	json_decref(ctx);
-	mustache_free(t);
 	buf_free(&out);
-	rp_ledger_free(&lg);
 	return rc;
 }

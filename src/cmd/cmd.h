@@ -69,5 +69,6 @@ DECLARE_COMMAND(approve);
 DECLARE_COMMAND(followup);
 DECLARE_COMMAND(letter);
 DECLARE_COMMAND(roster);
+DECLARE_COMMAND(review);
 
 #endif
