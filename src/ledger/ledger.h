@@ -33,8 +33,9 @@ int ledger_state_received(enum ledger_state s);
 
 /* The schema version this program writes (PRAGMA user_version). */
 /* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths;
- * 4: identity without case, every row in the chain (creation and adoption events) */
-#define LEDGER_SCHEMA_VERSION 4
+ * 4: identity without case, every row in the chain (creation and adoption events);
+ * 5: events name their operator and host; leases (several senders, PostgreSQL) */
+#define LEDGER_SCHEMA_VERSION 5
 
 struct ledger; /* opaque; one SQLite connection, used by one thread at a time (NOMUTEX) */
 
@@ -64,9 +65,36 @@ struct ledger; /* opaque; one SQLite connection, used by one thread at a time (N
  * *errstr names the file and the fix.
  */
 int ledger_open(const char *path, int flags, struct ledger **out, char **errstr);
+/*
+ * A path that is "postgresql://...", "postgres://..." or a libpq "key=value ..." string
+ * opens a PostgreSQL ledger instead (docs/design.md, "A team ledger on PostgreSQL"): the
+ * same API, schema and chain. There LEDGER_EXCLUSIVE takes no lock (several senders share
+ * a campaign through leases), LEDGER_CREATE creates the tables in an existing database, and
+ * more codes: EX_CONFIG (a password in the string: use password_command or ~/.pgpass),
+ * EX_UNAVAILABLE (cannot connect), EX_TEMPFAIL (the connection broke: try again).
+ */
 /* The schema version of the open file (LEDGER_SCHEMA_VERSION unless opened read-only). */
 int ledger_schema(struct ledger *l);
 void ledger_close(struct ledger *l); /* NULL is safe */
+
+/*
+ * Who writes: every event of schema 5 records the operator ([sender] operator; NULL or ""
+ * restores the default, the login name) and the host name. Process-wide; set it before the
+ * first write. ledger_operator(): the name in use (static; never NULL).
+ */
+void ledger_set_operator(const char *operator_name);
+const char *ledger_operator(void);
+
+/* PostgreSQL stores: the command whose first output line is the role's password ([store]
+ * password_command; NULL: none, libpq reads ~/.pgpass itself). Process-wide. */
+void ledger_set_password_command(const char *command);
+
+/*
+ * For doctor: what the ledger is (backend, server version, database, role, TLS, schema,
+ * whether the role may append events and write deliveries), in *text (caller frees).
+ * Returns 0, or 1 when a PostgreSQL connection over the network has no TLS. Can't fail.
+ */
+int ledger_describe(struct ledger *l, char **text);
 
 /* Tests and benchmarks only: the clock events are stamped with (0: the real clock). */
 void ledger_set_clock(struct ledger *l, time_t fixed);
