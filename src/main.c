@@ -34,6 +34,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify, usage_verify, "check the ledger's hash chain"},
     {"bounces", cmd_bounces, usage_bounces, "read bounces and replies over IMAP into the ledger"},
     {"doctor", cmd_doctor, usage_doctor, "check config, SMTP, IMAP and ledger; sends nothing"},
+    {"ledger", cmd_ledger, usage_ledger, "ledger copy FROM TO: between SQLite and PostgreSQL"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

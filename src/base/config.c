@@ -80,6 +80,11 @@ static const struct key keys[] = {
     S(imap, ca_file),
     I(imap, command_timeout),
     S(store, path),
+    /* a team ledger on PostgreSQL (issue 21) */
+    S(store, url),
+    S(store, password_command),
+    S(sender, operator),
+    I(store, lease),
 };
 
 /* Debian's inih passes no line number to the handler: the reader counts lines instead. */

@@ -11,6 +11,8 @@ struct config {
 
 	struct {
 		char *name, *address, *reply_to, *domain;
+		char *
+		operator; /* who sends, recorded in every ledger event (default: login name) */
 	} sender;
 	struct {
 		char *url, *user, *password, *password_command, *oauth_token_command;
@@ -26,6 +28,11 @@ struct config {
 	} imap;
 	struct {
 		char *path;
+		/* a PostgreSQL ledger instead of the file (libpq URL or key=value string, never
+		 * with a password), the command printing its password, the seconds a sender's
+		 * lease on a mission lasts (0: the default) */
+		char *url, *password_command;
+		int lease;
 	} store;
 };
 

@@ -39,5 +39,6 @@ DECLARE_COMMAND(audit);
 DECLARE_COMMAND(verify);
 DECLARE_COMMAND(bounces);
 DECLARE_COMMAND(doctor);
+DECLARE_COMMAND(ledger);
 
 #endif

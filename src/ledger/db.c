@@ -281,6 +281,10 @@ const char *ldb_sql(struct ledger *l, enum query q)
 		       "reply,"
 		       " via, detail, NULL, NULL, prev_hash, hash FROM events ORDER BY seq DESC"
 		       " LIMIT 2";
+	if (l->schema < 5 && q == Q_DUMP_EVENTS)
+		return "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, "
+		       "reply,"
+		       " via, detail, prev_hash, hash, NULL, NULL FROM events ORDER BY seq";
 	return query_sql[q];
 }
 
@@ -744,6 +748,11 @@ check:
 out:
 	ledger_close(l);
 	return rc;
+}
+
+int ledger_store_is_remote(const char *store)
+{
+	return pg_is_store(store);
 }
 
 int ledger_schema(struct ledger *l)

@@ -73,6 +73,8 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
  * more codes: EX_CONFIG (a password in the string: use password_command or ~/.pgpass),
  * EX_UNAVAILABLE (cannot connect), EX_TEMPFAIL (the connection broke: try again).
  */
+/* 1 when store names a PostgreSQL ledger (see above), not a file. Can't fail. */
+int ledger_store_is_remote(const char *store);
 /* The schema version of the open file (LEDGER_SCHEMA_VERSION unless opened read-only). */
 int ledger_schema(struct ledger *l);
 void ledger_close(struct ledger *l); /* NULL is safe */
@@ -95,6 +97,21 @@ void ledger_set_password_command(const char *command);
  * Returns 0, or 1 when a PostgreSQL connection over the network has no TLS. Can't fail.
  */
 int ledger_describe(struct ledger *l, char **text);
+
+/*
+ * ledger copy: every campaign, delivery, event, observation, IMAP state and Sent copy of
+ * `from` into `to` (both open for writing; `to` must hold no event), in one transaction of
+ * `to`, rows and ids as they are: the copy's chain is the original's. Verifies `from` first
+ * (nothing is copied from a damaged ledger) and the copy after; their heads must agree.
+ * Works between any two backends. EX_OK with *r filled, EX_DATAERR (a chain does not
+ * verify), EX_CANTCREAT (`to` is not empty), EX_IOERR, EX_TEMPFAIL.
+ */
+struct ledger_copy_report {
+	long campaigns, deliveries, events;
+	char head_from[65], head_to[65];
+};
+int ledger_copy_all(struct ledger *from, struct ledger *to, struct ledger_copy_report *r,
+                    char **errstr);
 
 /* Tests and benchmarks only: the clock events are stamped with (0: the real clock). */
 void ledger_set_clock(struct ledger *l, time_t fixed);
