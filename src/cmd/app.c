@@ -25,6 +25,7 @@ int app_config(struct app *app)
 	/* who writes the ledger, and how to reach a PostgreSQL one (issue 21) */
 	ledger_set_operator(app->cfg.sender.operator);
 	ledger_set_password_command(app->cfg.store.password_command);
+	ledger_set_lease(app->cfg.store.lease);
 	return EX_OK;
 }
 

@@ -384,4 +384,24 @@ int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, 
 int ledger_batch_begin(struct ledger *l, char **errstr);
 int ledger_batch_end(struct ledger *l, int commit, char **errstr);
 
+/* --- A team ledger (schema 5) ---------------------------------------------------------- */
+
+/*
+ * Several senders on one campaign (docs/design.md, "A team ledger on PostgreSQL").
+ * ledger_claim(): deliveries[0..n) (one mission's) to sending through the one door, all or
+ * none: on PostgreSQL only when each may still go there (another sender may have taken or
+ * sent it since this run planned), with a lease (holder: operator@host pid, since, until
+ * now + ledger_set_lease() seconds, default 300); *claimed 1 when taken, 0 when another
+ * sender has it (nothing written). SQLite (one sender per file) transitions them as
+ * ledger_transition() does. Codes as ledger_transition().
+ * ledger_settle_sending(): a delivery found in state sending when a run plans: in doubt
+ * (unknown, with o) unless, on PostgreSQL, another sender's lease on it is still running
+ * (then *d says sending and nothing is written). Codes as ledger_transition().
+ */
+void ledger_set_lease(int seconds);
+int ledger_claim(struct ledger *l, const char *campaign, const int64_t *deliveries, size_t n,
+                 unsigned flags, const struct ledger_outcome *o, int *claimed, char **errstr);
+int ledger_settle_sending(struct ledger *l, int64_t delivery, const struct ledger_outcome *o,
+                          struct ledger_delivery *d, char **errstr);
+
 #endif
