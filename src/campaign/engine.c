@@ -225,6 +225,7 @@ static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 			e->cap_left += (long)cost;
 		j->done = 1;
 		j->pm->state = j->pm->rest;
+		e->st->elsewhere++;
 		*wait_ms = 0;
 		return -1;
 	}

@@ -363,6 +363,8 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 			rc = ledger_settle_sending(l, d.id, &o, &d, errstr);
 			if (rc != EX_OK)
 				return rc;
+			if (d.state == LS_SENDING)
+				continue; /* another sender's, under its running lease */
 		}
 		switch (d.state) {
 		case LS_PENDING:

@@ -244,6 +244,7 @@ enum {
 	D_MSGID,
 	D_CONTENT,
 	D_VERSION,
+	D_OPERATOR,
 	D__BASE
 };
 
@@ -300,6 +301,7 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 	default: /* not a Message-ID demarche makes: no telling */
 		cells[D_CONTENT] = cells[D_VERSION] = NULL;
 	}
+	cells[D_OPERATOR] = r->operator_name;
 	if (ros) {
 		long i = rp_roster_find(ros, r->key);
 
@@ -426,6 +428,9 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	 * "earlier" for a delivery made before an --amend (whose hash the API does not give) */
 	col_add(&cs, "content_sha256", RP_STR, 0);
 	col_add(&cs, "version", RP_STR, RP_COL_TABLE);
+	/* who sent it, on a team ledger (issue 21): only when asked with --columns */
+	col_add(&cs, "operator", RP_STR, 0);
+	ledger_want_operator(l, a->out.columns && strstr(a->out.columns, "operator") != NULL);
 	if (a->by)
 		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	dc.extra_col = col_extras(&cs, ros);

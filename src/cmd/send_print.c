@@ -67,7 +67,7 @@ int send_print_summary(const struct send_view *v, int test, int interrupted)
 {
 	const struct engine_stats *st = &v->st;
 	size_t c[MS__COUNT], selected = 0;
-	size_t ended = st->sent + st->deferred + st->failed + st->unknown;
+	size_t ended = st->sent + st->deferred + st->failed + st->unknown + st->elsewhere;
 
 	if (test) {
 		printf("test of campaign %s to %s via %s: %zu sent, %zu deferred, %zu failed, "
@@ -90,6 +90,9 @@ int send_print_summary(const struct send_view *v, int test, int interrupted)
 		       "%zu not started; %zu already sent before\n",
 		       v->m->campaign, v->via, st->sent, st->deferred, st->failed, st->unknown,
 		       v->to_send > ended ? v->to_send - ended : 0, v->p->already_sent);
+	if (st->elsewhere) /* a team ledger (issue 21) */
+		printf("  %zu mission%s taken by another sender first\n", st->elsewhere,
+		       st->elsewhere == 1 ? " was" : "s were");
 	if (st->rcpt_failed)
 		printf("  %zu address%s refused while the mission's other addresses took the "
 		       "letter: see demarche audit %s\n",

@@ -152,6 +152,12 @@ const char *const query_sql[Q__COUNT] = {
                      " until = excluded.until",
     [Q_LEASE_DROP] = "DELETE FROM leases WHERE delivery = ?1",
     [Q_LEASE_HELD] = "SELECT holder, until FROM leases WHERE delivery = ?1",
+    /* audit --columns operator: who wrote each delivery's last event (events_delivery) */
+    [Q_DELIVERIES_WHO] = "SELECT id, campaign, key, address, message_id, state, attempts,"
+                         " last_code, last_reply, via, created, updated,"
+                         " (SELECT operator FROM events e WHERE e.delivery = d.id"
+                         " ORDER BY e.seq DESC LIMIT 1) FROM deliveries d WHERE campaign = ?1"
+                         " ORDER BY key, address",
 };
 
 /* --- Statements over either backend ---------------------------------------------------- */

@@ -202,6 +202,7 @@ struct ledger_row {
 	int last_code;
 	const char *last_reply, *via;
 	const char *created, *updated; /* ISO 8601 UTC */
+	const char *operator_name;     /* who wrote its last event (ledger_want_operator()) */
 };
 
 /* A callback returning non-zero stops the walk; that value is then returned. It must not
@@ -215,6 +216,9 @@ typedef int (*ledger_row_fn)(const struct ledger_row *row, void *ctx);
  */
 int ledger_deliveries(struct ledger *l, const char *campaign, ledger_row_fn fn, void *ctx,
                       char **errstr);
+/* Makes ledger_deliveries() fill each row's operator_name too (schema 5; one index look-up
+ * a row, so only when asked). Can't fail. */
+void ledger_want_operator(struct ledger *l, int want);
 
 /*
  * Widest key, address and last reply (in characters, 0 when none) among campaign's

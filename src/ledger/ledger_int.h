@@ -80,6 +80,7 @@ enum query {
 	Q_LEASE_TAKE,
 	Q_LEASE_DROP,
 	Q_LEASE_HELD,
+	Q_DELIVERIES_WHO,
 	Q__COUNT
 };
 
@@ -121,6 +122,7 @@ struct ledger {
 	int lost;   /* SQLite rolled back an enclosing transaction: refuse until it ends */
 	struct ldb_stmt st[Q__COUNT];
 	int64_t last_seq;   /* the event chain_append() wrote last */
+	int want_operator;  /* ledger_want_operator() */
 	struct digest *md;  /* base/digest: SHA-256 fetched once per process */
 	struct buf scratch; /* the canonical encoding being hashed */
 };

@@ -54,7 +54,7 @@ static const char *const pg_query_sql[Q__COUNT] = {
 static int streamed(enum query q)
 {
 	return q == Q_EVENTS || q == Q_DELIVERIES || q == Q_VERIFY_DELIVERIES ||
-	       q == Q_DUMP_EVENTS || q == Q_DUMP_DELIVERIES;
+	       q == Q_DELIVERIES_WHO || q == Q_DUMP_EVENTS || q == Q_DUMP_DELIVERIES;
 }
 #define FETCH 4000
 

@@ -98,7 +98,9 @@ static const char *const pg_migrations[LEDGER_SCHEMA_VERSION] = {
     " delivery BIGINT PRIMARY KEY REFERENCES deliveries(id),"
     " campaign " T " NOT NULL, holder " T " NOT NULL, since " T " NOT NULL,"
     " until " T " NOT NULL);"
-    "CREATE INDEX leases_campaign ON leases(campaign, until);",
+    "CREATE INDEX leases_campaign ON leases(campaign, until);"
+    /* audit --columns operator: a delivery's last event */
+    "CREATE INDEX events_delivery ON events(delivery, seq);",
 };
 
 int pg_schema_version(struct ledger *l, int *v, char **errstr)

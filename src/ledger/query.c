@@ -48,6 +48,7 @@ static void fill_row(struct ldb_stmt *st, struct ledger_row *r)
 	r->via = ldb_col_text(st, 9);
 	r->created = ldb_col_text(st, 10);
 	r->updated = ldb_col_text(st, 11);
+	r->operator_name = st->q == Q_DELIVERIES_WHO ? ldb_col_text(st, 12) : NULL;
 }
 
 /* Calls fn for each row of st (a query of ROW_COLUMNS), then hands st back. */
@@ -66,13 +67,19 @@ static int walk_rows(struct ledger *l, struct ldb_stmt *st, ledger_row_fn fn, vo
 	return rc;
 }
 
+void ledger_want_operator(struct ledger *l, int want)
+{
+	l->want_operator = want;
+}
+
 int ledger_deliveries(struct ledger *l, const char *campaign, ledger_row_fn fn, void *ctx,
                       char **errstr)
 {
 	struct ldb_stmt *st;
 	int rc;
 
-	if ((rc = ldb_query(l, Q_DELIVERIES, &st, "reading deliveries", errstr, "t", campaign)))
+	if ((rc = ldb_query(l, l->want_operator && l->schema >= 5 ? Q_DELIVERIES_WHO : Q_DELIVERIES,
+	                    &st, "reading deliveries", errstr, "t", campaign)))
 		return rc;
 	return walk_rows(l, st, fn, ctx, errstr);
 }

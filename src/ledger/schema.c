@@ -101,7 +101,9 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE leases ("
     " delivery INTEGER PRIMARY KEY REFERENCES deliveries(id),"
     " campaign TEXT NOT NULL, holder TEXT NOT NULL, since TEXT NOT NULL, until TEXT NOT NULL);"
-    "CREATE INDEX leases_campaign ON leases(campaign, until);",
+    "CREATE INDEX leases_campaign ON leases(campaign, until);"
+    /* audit --columns operator: a delivery's last event */
+    "CREATE INDEX events_delivery ON events(delivery, seq);",
 };
 
 /* The state history of each delivery of one identity, to decide whether they can merge. */
