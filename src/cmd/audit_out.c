@@ -115,7 +115,8 @@ int rp_out_init(struct rp_out *o, const struct rp_out_opts *opts, const struct r
 		}
 	} else {
 		for (size_t i = 0; i < ncols; i++)
-			if (opts->fmt != RP_TABLE || opts->wide || (cols[i].flags & RP_COL_TABLE))
+			if (!(cols[i].flags & RP_COL_ASKED) &&
+			    (opts->fmt != RP_TABLE || opts->wide || (cols[i].flags & RP_COL_TABLE)))
 				o->sel[o->nsel++] = i;
 	}
 	o->width = xcalloc(o->nsel + 1, sizeof(int));

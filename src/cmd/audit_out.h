@@ -14,6 +14,7 @@ enum rp_kind { RP_STR, RP_INT };
 #define RP_COL_TABLE 0x1 /* shown in a table by default (CSV and JSON show every column) */
 #define RP_COL_FIT   0x2 /* may be cut (with …) for the table to fit its width */
 #define RP_COL_STATE 0x4 /* a state: coloured on a terminal */
+#define RP_COL_ASKED 0x8 /* shown only when --columns names it, in every format */
 
 struct rp_col {
 	const char *name;

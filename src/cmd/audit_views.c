@@ -429,7 +429,7 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, "content_sha256", RP_STR, 0);
 	col_add(&cs, "version", RP_STR, RP_COL_TABLE);
 	/* who sent it, on a team ledger (issue 21): only when asked with --columns */
-	col_add(&cs, "operator", RP_STR, 0);
+	col_add(&cs, "operator", RP_STR, RP_COL_ASKED);
 	ledger_want_operator(l, a->out.columns && strstr(a->out.columns, "operator") != NULL);
 	if (a->by)
 		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
