@@ -94,7 +94,8 @@ void ledger_set_password_command(const char *command);
 /*
  * For doctor: what the ledger is (backend, server version, database, role, TLS, schema,
  * whether the role may append events and write deliveries), in *text (caller frees).
- * Returns 0, or 1 when a PostgreSQL connection over the network has no TLS. Can't fail.
+ * Returns 0, or the sum of 1 (a PostgreSQL connection over the network without TLS) and 2
+ * (the role may not write what a send writes). Can't fail.
  */
 int ledger_describe(struct ledger *l, char **text);
 

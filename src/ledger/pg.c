@@ -553,6 +553,7 @@ int ledger_describe(struct ledger *l, char **text)
 	struct buf b = BUF_INIT;
 	PGconn *c;
 	PGresult *res;
+	int may = 0, tls;
 
 	*text = NULL;
 	if (!l->pg) {
@@ -569,15 +570,20 @@ int ledger_describe(struct ledger *l, char **text)
 		         PQsslAttribute(c, "protocol") ? PQsslAttribute(c, "protocol") : "on");
 	else
 		buf_adds(&b, ", no TLS");
-	res = PQexec(c, "SELECT has_table_privilege('events', 'INSERT'),"
-	                " has_table_privilege('events', 'UPDATE'),"
-	                " has_table_privilege('deliveries', 'UPDATE')");
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		buf_addf(&b, "; may append events: %s, may write deliveries: %s",
-		         *PQgetvalue(res, 0, 0) == 't' ? "yes" : "NO",
-		         *PQgetvalue(res, 0, 2) == 't' ? "yes" : "NO");
+	res = PQexec(c, "SELECT has_table_privilege('events', 'INSERT')"
+	                " AND has_table_privilege('deliveries', 'INSERT, UPDATE')"
+	                " AND has_table_privilege('campaigns', 'INSERT, UPDATE')"
+	                " AND has_table_privilege('leases', 'INSERT, UPDATE'),"
+	                " has_table_privilege('events', 'UPDATE')");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		may = *PQgetvalue(res, 0, 0) == 't';
+		buf_addf(&b, "; the role %s",
+		         may ? "may append events and write deliveries"
+		             : "may NOT append events or write deliveries");
+	}
 	PQclear(res);
 	*text = buf_detach(&b);
 	/* a local socket needs no TLS; a network connection does */
-	return PQsslInUse(c) || (PQhost(c) && *PQhost(c) == '/') ? EX_OK : 1;
+	tls = PQsslInUse(c) || (PQhost(c) && *PQhost(c) == '/');
+	return (tls ? 0 : 1) | (may ? 0 : 2);
 }

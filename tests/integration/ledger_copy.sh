@@ -24,6 +24,10 @@ for src in old.db new.db; do
 	# the PostgreSQL ledger verifies through the [store] url line too
 	test_ini "[store]" "url = $pg"
 	[ "$("$DEMARCHE" verify)" = "$head" ] || fail "verify on PostgreSQL differs from $src"
+	# doctor: the connection, TLS, schema and what the role may do
+	"$DEMARCHE" doctor >doctor.out 2>&1
+	grep -q "^OK   ledger: PostgreSQL 15.* schema 5, no TLS; the role may append events" \
+		doctor.out || fail "doctor said: $(grep ledger doctor.out)"
 	a1=$("$DEMARCHE" --store "$src" audit 2>&1) || fail "audit $src"
 	a2=$("$DEMARCHE" audit 2>&1) || fail "audit on PostgreSQL"
 	[ "$a1" = "$a2" ] || fail "audit differs: $(diff <(echo "$a1") <(echo "$a2"))"
@@ -37,6 +41,16 @@ for src in old.db new.db; do
 done
 [ "$(sqlite3 new.db "SELECT count(*) FROM events WHERE operator IS NULL")" = 0 ] ||
 	fail "events of a new ledger without their operator"
+
+# doctor names a role that may only read
+pg_psql "$WORK/pg" copy2 "CREATE ROLE reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader" ||
+	fail "create role"
+test_ini "[store]" "url = ${pg/user=demarche/user=reader}"
+"$DEMARCHE" doctor >doctor.out 2>&1
+expect_rc 77 $? "doctor with a read-only role"
+grep -q "may NOT append events" doctor.out || fail "doctor said: $(grep ledger doctor.out)"
+"$DEMARCHE" verify >/dev/null 2>&1 || fail "a read-only role cannot verify"
+rm -f demarche.ini
 
 # into a ledger that is not empty: refused, nothing changed
 "$DEMARCHE" ledger copy new.db "$pg" 2>err
