@@ -98,8 +98,9 @@ static void keep_error(struct pgconn *c, const PGresult *res)
 	n = strlen(c->error);
 	while (n && (c->error[n - 1] == '\n' || c->error[n - 1] == ' '))
 		c->error[--n] = '\0';
+	/* one line, no control character: it reaches a terminal or a log */
 	for (char *p = c->error; *p; p++)
-		if (*p == '\n')
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(c->state, sizeof(c->state), "%s", s ? s : "");
