@@ -443,7 +443,8 @@ static int in_tx(struct ledger *l)
  * a busy ledger fails at the start, not halfway), each inner one a SAVEPOINT, so a
  * transition inside a batch that fails is undone alone and the batch can go on or stop.
  */
-int ldb_tx_begin(struct ledger *l, char **errstr)
+/* lock: PostgreSQL's chain lock now (every write), or at the first write inside (a batch) */
+static int tx_begin(struct ledger *l, int lock, char **errstr)
 {
 	char sql[40];
 	int rc;
@@ -453,16 +454,31 @@ int ldb_tx_begin(struct ledger *l, char **errstr)
 		                 "ledger %s: the enclosing transaction was rolled back by SQLite",
 		                 l->path);
 	if (l->depth == 0)
-		/* PostgreSQL: one writer at a time, as SQLite's write lock: the chain's next
-		 * link is read under the lock, so it stays one line (pg.c) */
-		rc = ldb_exec(l, l->pg ? PG_BEGIN_WRITE : "BEGIN IMMEDIATE", errstr);
+		rc = ldb_exec(l, l->pg ? "BEGIN" : "BEGIN IMMEDIATE", errstr);
 	else {
 		snprintf(sql, sizeof(sql), "SAVEPOINT ledger_%d", l->depth);
 		rc = ldb_exec(l, sql, errstr);
 	}
-	if (!rc)
-		l->depth++;
-	return rc;
+	if (rc)
+		return rc;
+	l->depth++;
+	/* PostgreSQL: one writer at a time, as SQLite's write lock: everything a write reads
+	 * (the chain's last link above all) is read under it, so the chain stays one line.
+	 * A batch takes it at its first write: a sender's claim that finds the mission taken
+	 * (lease.c) waits for no one. */
+	if (lock && l->pg && !l->locked) {
+		if ((rc = ldb_exec(l, PG_LOCK, errstr))) {
+			ldb_tx_rollback(l);
+			return rc;
+		}
+		l->locked = 1;
+	}
+	return EX_OK;
+}
+
+int ldb_tx_begin(struct ledger *l, char **errstr)
+{
+	return tx_begin(l, 1, errstr);
 }
 
 /* On failure the transaction stays open: the caller then calls ldb_tx_rollback(). */
@@ -480,8 +496,8 @@ int ldb_tx_commit(struct ledger *l, char **errstr)
 		snprintf(sql, sizeof(sql), "RELEASE ledger_%d", l->depth - 1);
 		rc = ldb_exec(l, sql, errstr);
 	}
-	if (!rc)
-		l->depth--;
+	if (!rc && --l->depth == 0)
+		l->locked = 0;
 	return rc;
 }
 
@@ -491,7 +507,8 @@ void ldb_tx_rollback(struct ledger *l)
 
 	if (l->depth <= 0)
 		return;
-	l->depth--;
+	if (--l->depth == 0)
+		l->locked = 0;
 	if (!in_tx(l)) {
 		/* SQLite (or the server) rolled the whole transaction back itself (disk full, I/O error...):
 		 * every level is gone; the enclosing ones must not go on as if not */
@@ -802,7 +819,7 @@ int ledger_file_mode_check(const char *path, char **warning)
 
 int ledger_batch_begin(struct ledger *l, char **errstr)
 {
-	return ldb_tx_begin(l, errstr);
+	return tx_begin(l, 0, errstr);
 }
 
 int ledger_batch_end(struct ledger *l, int commit, char **errstr)

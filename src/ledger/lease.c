@@ -48,6 +48,24 @@ static void until(struct ledger *l, int seconds, char out[32])
 	ldb_format_time(ts.tv_sec + seconds, ts.tv_nsec / 1000000, out);
 }
 
+/* *ok 1 when each of deliveries may go to sending now. */
+static int claimable(struct ledger *l, const int64_t *deliveries, size_t n, unsigned flags, int *ok,
+                     char **errstr)
+{
+	*ok = 0;
+	for (size_t k = 0; k < n; k++) {
+		int from, need, rc;
+
+		if ((rc = door_read_delivery(l, deliveries[k], &from, NULL, NULL, NULL, errstr)))
+			return rc;
+		need = from < 0 ? 0 : ledger_legal[from][LS_SENDING];
+		if (!need || ((need & 0x100) && !(flags & (need & 0xff))))
+			return EX_OK;
+	}
+	*ok = 1;
+	return EX_OK;
+}
+
 int ledger_claim(struct ledger *l, const char *campaign, const int64_t *deliveries, size_t n,
                  unsigned flags, const struct ledger_outcome *o, int *claimed, char **errstr)
 {
@@ -63,18 +81,15 @@ int ledger_claim(struct ledger *l, const char *campaign, const int64_t *deliveri
 		*claimed = rc == EX_OK;
 		return rc;
 	}
+	/* first without the lock, then again under it: another sender may have taken or
+	 * sent it since this run planned */
+	if ((rc = claimable(l, deliveries, n, flags, claimed, errstr)) || !*claimed)
+		return rc;
 	if ((rc = ldb_tx_begin(l, errstr)))
 		return rc;
-	/* under the lock: still ours to take? another sender may have taken or sent it */
-	for (size_t k = 0; k < n; k++) {
-		int from, need;
-
-		if ((rc = door_read_delivery(l, deliveries[k], &from, NULL, NULL, NULL, errstr)))
-			goto out;
-		need = from < 0 ? 0 : ledger_legal[from][LS_SENDING];
-		if (!need || ((need & 0x100) && !(flags & (need & 0xff))))
-			goto out; /* not claimed: nothing written */
-	}
+	if ((rc = claimable(l, deliveries, n, flags, claimed, errstr)) || !*claimed)
+		goto out;
+	*claimed = 0;
 	who = holder();
 	ldb_now(l, now);
 	until(l, lease_seconds, end);

@@ -123,6 +123,7 @@ struct ledger {
 	struct ldb_stmt st[Q__COUNT];
 	int64_t last_seq;   /* the event chain_append() wrote last */
 	int want_operator;  /* ledger_want_operator() */
+	int locked;         /* PostgreSQL: this transaction holds the chain lock (db.c) */
 	struct digest *md;  /* base/digest: SHA-256 fetched once per process */
 	struct buf scratch; /* the canonical encoding being hashed */
 };
@@ -199,8 +200,8 @@ void ldb_now(struct ledger *l, char out[32]);
 /* --- pg.c: the PostgreSQL backend (the only file that sees libpq) ----------------------- */
 
 /* Every write transaction's start: one writer at a time, as SQLite's BEGIN IMMEDIATE. */
-#define PG_LOCK_KEY    "7236828457829638243" /* "demarche" as a 64-bit number */
-#define PG_BEGIN_WRITE "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")"
+#define PG_LOCK_KEY "7236828457829638243" /* "demarche" as a 64-bit number */
+#define PG_LOCK     "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")"
 
 /* 1 when store names a PostgreSQL database (postgresql://, postgres://, or key=value). */
 int pg_is_store(const char *store);
