@@ -34,6 +34,8 @@ static const struct command commands[] = {
     {"verify", cmd_verify, usage_verify, "check the ledger's hash chain"},
     {"bounces", cmd_bounces, usage_bounces, "read bounces and replies over IMAP into the ledger"},
     {"doctor", cmd_doctor, usage_doctor, "check config, SMTP, IMAP and ledger; sends nothing"},
+    {"keygen", cmd_keygen, usage_keygen, "make an approver's key pair (Ed25519)"},
+    {"approve", cmd_approve, usage_approve, "sign off the exact batch of letters send will send"},
     {"ledger", cmd_ledger, usage_ledger, "ledger copy FROM TO: between SQLite and PostgreSQL"},
 };
 

@@ -6,13 +6,15 @@
 #ifndef DEMARCHE_CONFIG_H
 #define DEMARCHE_CONFIG_H
 
+#include <stddef.h>
+
 struct config {
 	char *path; /* the file read, or NULL when none was found */
 
 	struct {
 		char *name, *address, *reply_to, *domain;
-		char *
-		operator; /* who sends, recorded in every ledger event (default: login name) */
+		/* who sends, for approvals and in every ledger event (NULL: the login name) */
+		char *operator;
 	} sender;
 	struct {
 		char *url, *user, *password, *password_command, *oauth_token_command;
@@ -34,6 +36,19 @@ struct config {
 		char *url, *password_command;
 		int lease;
 	} store;
+	/* Two-person approval (docs/design.md, "Two-person approval") */
+	struct {
+		int required;    /* approvals send needs; 0: none */
+		char *approvers; /* "NAME:PUBKEY NAME:PUBKEY ..." */
+		char *key;       /* this person's secret key file */
+		char *passphrase_command;
+	} approval;
+	/* The pairs of the sections whose whole content is hashed (config_section_hash()), in
+	 * file order. */
+	struct config_pair {
+		char *section, *name, *value;
+	} * pairs;
+	size_t npairs;
 };
 
 /* Fills cfg with the defaults. Can't fail. */
@@ -51,5 +66,12 @@ int config_load(struct config *cfg, const char *explicit, char **errstr);
 int config_read_file(struct config *cfg, const char *path, char **errstr);
 
 void config_free(struct config *cfg); /* safe on a config_init'ed one */
+
+/*
+ * What section ([letterhead]) says, as a whole: hex SHA-256 over its names and values (each
+ * NUL-terminated) in file order. Returns 1 with hex set, or 0 when the file has no such section (hex empty).
+ * Only sections whose pairs are kept can be asked (letterhead). Can't fail.
+ */
+int config_section_hash(const struct config *cfg, const char *section, char hex[65]);
 
 #endif

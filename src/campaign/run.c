@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/xalloc.h"
 #include "base/address.h"
+#include "campaign/approval.h"
 
 int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 {
@@ -55,6 +56,9 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 		rc = plan_compose(&r->p, r->m, &r->mr, date, "send", errstr);
 	if (rc == EX_OK && r->nr.error)
 		rc = error_set(errstr, EX_IOERR, "the ledger could not answer --not-received");
+	/* Two-person approval: exactly these messages, before anything is recorded (77). */
+	if (rc == EX_OK && !o->test_to)
+		rc = approval_gate(r->ledger, cfg, o->mo, r->m, &r->mr, &r->p, errstr);
 	if (rc != EX_OK)
 		return rc;
 

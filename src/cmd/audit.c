@@ -22,6 +22,7 @@ const char usage_audit[] =
     "       demarche audit CAMPAIGN --missing --to ROSTER.csv [--by COL]\n"
     "       demarche audit --matrix --to ROSTER.csv [--by COL]\n"
     "       demarche audit [CAMPAIGN] --format html|xlsx -o FILE [--to ROSTER.csv [--by COL]]\n"
+    "       demarche audit [CAMPAIGN] --approvals\n"
     "   roster options: [--key COL] [--join FILE[:COL]]... [--where COL=VAL]...\n"
     "\n"
     "Missions first: a mission is one roster key; it is received when its main address (the\n"
@@ -52,6 +53,8 @@ const char usage_audit[] =
     "= + - @ TAB or CR gets a leading ' and quotes (cells are otherwise exact, escaped only\n"
     "on a terminal); JSON is exact, with each byte that is not UTF-8 as U+FFFD; HTML is\n"
     "escaped as the table is, then entity-encoded.\n"
+    "--approvals: who approved which batch, when, for how many missions and letters of\n"
+    "which date, and whether the signature verifies (BAD SIGNATURE: see demarche verify).\n"
     "An unknown CAMPAIGN exits 65; a missing ledger 66.\n";
 
 /* --- the command --------------------------------------------------------------------- */
@@ -156,6 +159,7 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	    {"output", required_argument, NULL, 'o'},
 	    {"no-pager", no_argument, NULL, 'P'},
 	    {"no-verify", no_argument, NULL, 'V'},
+	    {"approvals", no_argument, NULL, 'A'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct roster_opts ro = {0};
@@ -165,7 +169,7 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	struct ids ids = {0};
 	struct ledger *l = NULL;
 	char **extra = NULL;
-	int missing = 0, matrix = 0, no_pager = 0, paged = 0, c, rc;
+	int missing = 0, matrix = 0, no_pager = 0, paged = 0, approvals = 0, c, rc;
 	char *err = NULL;
 
 	a.out.fmt = RP_TABLE;
@@ -234,6 +238,9 @@ int cmd_audit(int argc, char **argv, struct app *app)
 		case 'V':
 			a.no_verify = 1;
 			break;
+		case 'A':
+			approvals = 1;
+			break;
 		default:
 			fputs(usage_audit, stderr);
 			rc = EX_USAGE;
@@ -242,7 +249,8 @@ int cmd_audit(int argc, char **argv, struct app *app)
 	}
 	if (optind < argc)
 		a.campaign = argv[optind++];
-	if (optind < argc || missing + matrix + a.summary > 1 || (missing && !a.campaign)) {
+	if (optind < argc || missing + matrix + a.summary + approvals > 1 ||
+	    (missing && !a.campaign)) {
 		fputs(usage_audit, stderr);
 		rc = EX_USAGE;
 		goto out;
@@ -314,7 +322,9 @@ int cmd_audit(int argc, char **argv, struct app *app)
 		paged = rp_pager_start();
 	/* a million lines: write in large blocks */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	if (a.out.fmt == RP_HTML)
+	if (approvals)
+		rc = audit_approvals(l, &a, &err);
+	else if (a.out.fmt == RP_HTML)
 		rc = audit_html(l, &a, &err);
 	else if (a.out.fmt == RP_XLSX)
 		rc = audit_xlsx(l, &a, &err);

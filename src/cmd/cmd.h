@@ -39,6 +39,8 @@ DECLARE_COMMAND(audit);
 DECLARE_COMMAND(verify);
 DECLARE_COMMAND(bounces);
 DECLARE_COMMAND(doctor);
+DECLARE_COMMAND(keygen);
+DECLARE_COMMAND(approve);
 DECLARE_COMMAND(ledger);
 
 #endif

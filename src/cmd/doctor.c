@@ -9,8 +9,10 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/strutil.h"
 #include "base/xalloc.h"
 #include "campaign/account.h"
+#include "campaign/approval.h"
 #include "cmd/cmd.h"
 #include "imap/imap.h"
 #include "ledger/ledger.h"
@@ -404,6 +406,39 @@ static int check_team_ledger(struct doctor *d, struct ledger *l)
 	return (r & 2) != 0;
 }
 
+/* [approval]: the approvers read, and enough of them besides the sender. */
+static void check_approval(struct doctor *d, const struct config *cfg)
+{
+	struct approvers ap = {0};
+	char *err = NULL, *sender = NULL;
+	size_t others = 0;
+
+	if (cfg->approval.required <= 0 && !cfg->approval.approvers) {
+		skip("[approval] required not set: send needs no approval");
+		return;
+	}
+	if (approvers_parse(cfg, &ap, &err) != EX_OK) {
+		fail(d, EX_CONFIG, "write NAME:PUBLICKEY items as demarche keygen prints them",
+		     "%s", err);
+		goto out;
+	}
+	sender = approval_sender(cfg);
+	for (size_t i = 0; i < ap.n; i++)
+		others += !str_ieq(ap.v[i].name, sender);
+	if ((size_t)cfg->approval.required > others)
+		fail(d, EX_CONFIG, "add approvers or lower [approval] required",
+		     "[approval] required = %d, but only %zu approvers are not the sender (%s)",
+		     cfg->approval.required, others, sender);
+	else
+		ok("[approval] %d approval%s of each batch, from %zu approvers other than the "
+		   "sender (%s)",
+		   cfg->approval.required, cfg->approval.required == 1 ? "" : "s", others, sender);
+out:
+	free(sender);
+	free(err);
+	approvers_free(&ap);
+}
+
 static void check_ledger(struct doctor *d, struct app *app)
 {
 	const char *path = app_store_path(app);
@@ -456,6 +491,7 @@ int cmd_doctor(int argc, char **argv, struct app *app)
 		check_sender(&d, &app->cfg, &domain);
 		check_smtp(&d, &app->cfg, domain);
 		check_imap(&d, &app->cfg);
+		check_approval(&d, &app->cfg);
 	}
 	check_ledger(&d, app);
 	fflush(stdout);

@@ -47,6 +47,8 @@ static const char ini_text[] =
     ";reply_to =\n"
     "; The domain of Message-IDs and of EHLO (default: the domain of address).\n"
     ";domain =\n"
+    "; Who sends, for approvals: their own approval does not count (default: the login name).\n"
+    ";operator =\n"
     "\n"
     "[smtp]\n"
     "; Where send delivers: smtp://HOST[:PORT] (STARTTLS), smtps://HOST[:PORT] (TLS from\n"
@@ -100,7 +102,18 @@ static const char ini_text[] =
     "\n"
     "[store]\n"
     "; The ledger, an SQLite file (default: ./demarche.db, next to this file when run here).\n"
-    ";path = demarche.db\n";
+    ";path = demarche.db\n"
+    "\n"
+    "[approval]\n"
+    "; How many approvals (demarche approve) send needs, by approvers other than the sender,\n"
+    "; of exactly the letters it sends (default: 0, none).\n"
+    ";required = 1\n"
+    "; Who may approve: NAME:PUBLICKEY items as demarche keygen prints them.\n"
+    ";approvers =\n"
+    "; This person's secret key, for approve (default: ~/.config/demarche/approval.key).\n"
+    ";key =\n"
+    "; A command whose first output line is the passphrase of a sealed key (default: none).\n"
+    ";passphrase_command =\n";
 
 static int is_dir(const char *p)
 {

@@ -41,7 +41,8 @@ const char usage_send[] =
     "(see demarche audit); 70 internal error; 73 the ledger or the spool cannot be created;\n"
     "74 the ledger or the spool cannot be written; 75 some mission deferred, in doubt or not\n"
     "yet started (rate or daily cap, --limit, stopped by Ctrl-C, SIGTERM or SIGHUP, another\n"
-    "send holding the ledger): run again later; 78 configuration (credentials, TLS, a\n"
+    "send holding the ledger): run again later; 77 not approved ([approval] required: see\n"
+    "demarche approve; nothing recorded); 78 configuration (credentials, TLS, a\n"
     "password in a URL). The summary counts the campaign's selected missions, not only\n"
     "this run's messages.\n";
 

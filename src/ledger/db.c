@@ -106,6 +106,9 @@ const char *const query_sql[Q__COUNT] = {
     [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
                             " key_norm, address_norm, merged_into, last_code, last_reply, via"
                             " FROM deliveries ORDER BY id",
+    /* approvals (approval.c): few, read in chain order */
+    [Q_APPROVALS] = "SELECT seq, time, campaign, detail FROM events WHERE kind = 'approval'"
+                    " AND (?1 IS NULL OR campaign = ?1) ORDER BY seq",
     /* schema 5 (team): every event names who wrote it and where */
     [Q_INSERT_EVENT_WHO] = "INSERT INTO events (seq, time, campaign, delivery, kind, from_state,"
                            " to_state, code, reply, via, detail, prev_hash, hash, operator,"

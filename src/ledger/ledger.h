@@ -389,6 +389,40 @@ int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, 
 int ledger_batch_begin(struct ledger *l, char **errstr);
 int ledger_batch_end(struct ledger *l, int commit, char **errstr);
 
+/* --- Approvals (docs/design.md, "Two-person approval") --------------------------------- */
+
+/*
+ * One approval: approver (a name of [approval] approvers) signed, with public_key's secret
+ * half, that the batch (campaign/batch.h) of campaign is to be sent. components are the
+ * batch's parts ("HASH NAME" lines), kept to say what changed since. Strings are borrowed.
+ */
+struct ledger_approval {
+	int64_t seq;      /* its event; 0 before it is recorded */
+	const char *time; /* when it was recorded (ISO 8601 UTC); NULL before */
+	const char *campaign, *approver, *public_key, *batch, *date, *components;
+	const char *signature; /* base64 Ed25519 of ledger_approval_statement() */
+	int valid;             /* ledger_approvals(): the signature verifies */
+};
+
+/* The bytes an approver signs: every field but seq, time, signature and valid, in one
+ * unambiguous encoding (caller frees; *len gets the length). Can't fail. */
+char *ledger_approval_statement(const struct ledger_approval *a, size_t *len);
+
+/*
+ * Records an approval as an 'approval' event of a->campaign (which must have been begun),
+ * in the chain. The signature is checked first: EX_DATAERR when it does not verify. Returns
+ * EX_OK, EX_DATAERR, EX_IOERR or EX_TEMPFAIL.
+ */
+int ledger_approval_add(struct ledger *l, const struct ledger_approval *a, char **errstr);
+
+/*
+ * Calls fn for every approval of campaign (NULL: of every campaign), oldest first, its
+ * signature checked (a->valid). An event whose detail cannot be read comes with valid 0
+ * and NULL for what it lacks. Returns EX_OK, fn's non-zero value, or EX_IOERR.
+ */
+int ledger_approvals(struct ledger *l, const char *campaign,
+                     int (*fn)(const struct ledger_approval *a, void *ctx), void *ctx,
+                     char **errstr);
 /* --- A team ledger (schema 5) ---------------------------------------------------------- */
 
 /*

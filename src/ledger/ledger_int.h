@@ -62,6 +62,7 @@ enum query {
 	Q_EVENTS,
 	Q_EVENTS_HIGHEST,
 	Q_VERIFY_DELIVERIES,
+	Q_APPROVALS,
 	/* schema 5 (team): who and where, leases, ledger copy */
 	Q_INSERT_EVENT_WHO,
 	Q_DUMP_CAMPAIGNS,
@@ -315,5 +316,13 @@ int door_transition_locked(struct ledger *l, int64_t delivery, enum ledger_state
                            char **errstr);
 /* 1 for the event kinds only the ledger writes ("transition", "campaign", ...). */
 int door_kind_reserved(const char *kind);
+
+/* --- approval.c -------------------------------------------------------------------------- */
+
+/*
+ * Checks an approval event (its campaign column and detail): NULL when its signature verifies
+ * for the public key it names and it is about its own campaign, else why not (caller frees).
+ */
+char *approval_event_problem(const char *campaign, size_t clen, const char *detail, size_t len);
 
 #endif

@@ -48,6 +48,8 @@ static const char *const pg_query_sql[Q__COUNT] = {
                         " folder = excluded.folder, uidvalidity = excluded.uidvalidity,"
                         " uid = excluded.uid, time = excluded.time",
     [Q_EVENTS_HIGHEST] = "SELECT seq FROM events_highest",
+    [Q_APPROVALS] = "SELECT seq, time, campaign, detail FROM events WHERE kind = 'approval'"
+                    " AND (?1::text IS NULL OR campaign = ?1) ORDER BY seq",
 };
 
 /* Read through a cursor, a few thousand rows at a time: a million rows never held at once. */

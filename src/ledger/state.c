@@ -306,7 +306,8 @@ int ledger_transition(struct ledger *l, int64_t delivery, enum ledger_state to, 
 int door_kind_reserved(const char *kind)
 {
 	return !kind || !*kind || !strcmp(kind, "transition") || !strcmp(kind, "campaign") ||
-	       !strcmp(kind, "amend") || !strcmp(kind, "create") || !strcmp(kind, "adopt");
+	       !strcmp(kind, "amend") || !strcmp(kind, "create") || !strcmp(kind, "adopt") ||
+	       !strcmp(kind, "approval");
 }
 
 int ledger_record(struct ledger *l, const char *kind, const char *campaign, int64_t delivery,

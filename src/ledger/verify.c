@@ -239,6 +239,16 @@ static int replay_event(struct replay *r, const struct field *f, char **errstr)
 		replay_campaign(r, f);
 		return EX_OK;
 	}
+	if (is_kind(f, "approval")) { /* its signature must verify (approval.c) */
+		char *why = approval_event_problem(
+		    f[F_CAMPAIGN].type == LDB_TEXT ? f[F_CAMPAIGN].s : NULL, f[F_CAMPAIGN].n,
+		    f[F_DETAIL].type == LDB_TEXT ? f[F_DETAIL].s : NULL, f[F_DETAIL].n);
+
+		if (why)
+			problem(r, "event %lld: %s", (long long)seq, why);
+		free(why);
+		return EX_OK;
+	}
 	if (!is_kind(f, "transition"))
 		return EX_OK;
 
