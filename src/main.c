@@ -12,6 +12,7 @@
 #include "base/config.h"
 #include "base/error.h"
 #include "base/strutil.h"
+#include "base/xalloc.h"
 #include "cmd/cmd.h"
 
 struct command {
@@ -44,7 +45,8 @@ static const struct command commands[] = {
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-	        "usage: demarche [--config FILE] [--store FILE] COMMAND [ARGS]\n"
+	        "usage: demarche [--config FILE] [--store FILE] [-q | -v] [--color=WHEN] COMMAND "
+	        "[ARGS]\n"
 	        "       demarche --help | --version | COMMAND --help\n\n"
 	        "Drafts formal appeals, sends one message per mission, and audits the ledger.\n\n"
 	        "Commands:\n");
@@ -55,6 +57,8 @@ static void usage(FILE *fp)
 	        "  --config FILE  configuration (default ./demarche.ini, then\n"
 	        "                 $XDG_CONFIG_HOME/demarche/config.ini)\n"
 	        "  --store FILE   the ledger (default [store] path, then ./demarche.db)\n"
+	        "  -q, --quiet    only errors      -v, --verbose  more detail\n"
+	        "  --color[=WHEN] auto (on a terminal, unless NO_COLOR is set), always or never\n"
 	        "  --help         this text; COMMAND --help shows a command's options\n"
 	        "  --version      the version\n\n"
 	        "Exit codes: 0 done; 64 usage; 65 bad input (nothing sent); 66 missing file;\n"
@@ -113,10 +117,12 @@ int main(int argc, char **argv)
 	    {"store", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
+	    APP_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct app app = {0};
 	const struct command *cmd;
+	char *prog;
 	int c, rc;
 
 	/* One message after another allocates and frees the same sizes: keep the heap instead of
@@ -125,7 +131,13 @@ int main(int argc, char **argv)
 	mallopt(M_TOP_PAD, 1 << 20);
 
 	/* '+': stop at the command name; its own options are its own. */
-	while ((c = getopt_long(argc, argv, "+c:s:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:s:hV" APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(&app, c, optarg);
+
+		if (took < 0)
+			return EX_USAGE;
+		if (took)
+			continue;
 		switch (c) {
 		case 'c':
 			app.config_path = optarg;
@@ -168,7 +180,12 @@ int main(int argc, char **argv)
 		return EX_OK;
 	}
 	optind = 0; /* reset getopt for the command's own parsing */
+	app.cmd = cmd->name;
+	/* getopt names argv[0] in its messages: "demarche send: unrecognized option", as ours */
+	prog = xasprintf("demarche %s", cmd->name);
+	argv[0] = prog;
 	rc = cmd->fn(argc, argv, &app);
+	free(prog);
 	if (app.cfg_loaded)
 		config_free(&app.cfg);
 	return rc;

@@ -15,6 +15,8 @@
 #include "base/error.h"
 #include "base/secret.h"
 #include "base/url.h"
+#include "base/buf.h"
+#include "base/strutil.h"
 #include "base/xalloc.h"
 
 void config_init(struct config *cfg)
@@ -93,6 +95,44 @@ static const struct key keys[] = {
 };
 
 /*
+ * "FILE:LINE: unknown key 'x' in section [s]; fix: write 'y' instead of 'x' (or remove
+ * the line); the keys of [s] are: ..." (doctor prints what follows "; fix: " as the fix).
+ */
+static char *unknown_key(const char *path, int lineno, const char *section, const char *name)
+{
+	const char *names[sizeof(keys) / sizeof(keys[0])];
+	const char *near;
+	size_t n = 0;
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(keys[i].section, section))
+			names[n++] = keys[i].name;
+	near = str_nearest(name, names, n);
+	buf_addf(&b, "%s:%d: unknown key '%s' in section [%s]", path, lineno, name, section);
+	if (!n) { /* an unknown section: name those there are */
+		buf_adds(&b, "; fix: the sections are");
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			int seen = 0;
+
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = !strcmp(keys[j].section, keys[i].section);
+			if (!seen)
+				buf_addf(&b, "%s [%s]", i ? "," : "", keys[i].section);
+		}
+		return buf_detach(&b);
+	}
+	if (near)
+		buf_addf(&b, "; fix: write '%s' instead of '%s' (or remove the line)", near, name);
+	else
+		buf_addf(&b, "; fix: remove line %d or name a key of [%s]", lineno, section);
+	buf_addf(&b, "; the keys of [%s] are:", section);
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&b, "%s %s", i ? "," : "", names[i]);
+	return buf_detach(&b);
+}
+
+/*
  * Sections whose pairs are kept as they stand, for config_section_hash() (an approval covers
  * them). Until the letterhead's keys are defined (issue 20, letters as documents), any key
  * of [letterhead] is taken as it stands.
@@ -144,8 +184,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
 		return 1;
 	if (!k) {
 		if (!st->err)
-			st->err = xasprintf("%s:%d: unknown key '%s' in section [%s]", st->path,
-			                    lineno, name, section);
+			st->err = unknown_key(st->path, lineno, section, name);
 		return 1; /* go on: inih then reports the first syntax error too */
 	}
 	if (!strcmp(name, "password") && *value)

@@ -88,6 +88,11 @@ void diags_add(struct diags *d, enum diag_level level, const char *file, long li
 
 char *diag_format(const struct diag *dg)
 {
+	return diag_format_colour(dg, 0);
+}
+
+char *diag_format_colour(const struct diag *dg, int colour)
+{
 	struct buf b = BUF_INIT;
 
 	/* A problem often quotes a roster cell or a template line: hostile text, escaped for
@@ -105,7 +110,11 @@ char *diag_format(const struct diag *dg)
 		esc_term(&b, dg->column);
 		buf_adds(&b, "': ");
 	}
-	buf_addf(&b, "%s: ", dg->level == DIAG_ERROR ? "error" : "warning");
+	if (colour)
+		buf_adds(&b, dg->level == DIAG_ERROR ? "\033[1;31merror\033[0m: "
+		                                     : "\033[1;33mwarning\033[0m: ");
+	else
+		buf_addf(&b, "%s: ", dg->level == DIAG_ERROR ? "error" : "warning");
 	esc_term(&b, dg->msg);
 	return buf_detach(&b);
 }

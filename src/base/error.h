@@ -53,6 +53,8 @@ void diags_add(struct diags *d, enum diag_level level, const char *file, long li
 void diags_print(const struct diags *d, FILE *fp);
 /* Formats one diagnostic; the caller frees the result. */
 char *diag_format(const struct diag *dg);
+/* The same with "error" and "warning" coloured (ANSI) when colour is set. */
+char *diag_format_colour(const struct diag *dg, int colour);
 void diags_free(struct diags *d); /* safe on an empty list */
 
 #endif

@@ -84,3 +84,28 @@ int read_file(const char *path, char **out, size_t *len)
 	*out = buf_detach(&b);
 	return 0;
 }
+
+const char *str_nearest(const char *name, const char *const *cand, size_t n)
+{
+	const char *found = NULL;
+	size_t nlen = strlen(name), best = nlen <= 3 ? 2 : 3; /* "xx" is not a typo of "en" */
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d, clen;
+
+		if (!cand[i] || !strcmp(cand[i], name))
+			continue;
+		clen = strlen(cand[i]);
+		d = str_distance(name, cand[i]);
+		if (d >= 3 && nlen >= 3 && nlen < clen && !strncasecmp(cand[i], name, nlen))
+			d = 1; /* a shortened name */
+		if (d >= 3 && clen >= 2 && clen < nlen && strchr("-_", name[clen]) &&
+		    !strncasecmp(cand[i], name, clen))
+			d = 1; /* a region or script after the code */
+		if (d < best) {
+			best = d;
+			found = cand[i];
+		}
+	}
+	return found;
+}

@@ -6,6 +6,13 @@
 
 /* Edit distance (insertions, deletions, substitutions, adjacent swaps) between a and b. */
 size_t str_distance(const char *a, const char *b);
+/*
+ * For "did you mean": the candidate (n strings, NULL ones skipped) nearest to name, within
+ * an edit distance of 2 (1 for names of 3 characters or fewer), or of which name is a prefix of 3 or more characters ("lang" ->
+ * "language"), or which is a prefix of name before a '-' or '_' ("es-ES" -> "es"); ties go to
+ * the first. NULL when none is close; equal strings are not suggested. Can't fail.
+ */
+const char *str_nearest(const char *name, const char *const *cand, size_t n);
 /* 1 when s starts with prefix. */
 int str_startswith(const char *s, const char *prefix);
 /* ASCII case-insensitive equality. */

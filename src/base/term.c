@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 static int status_written;
+static enum term_colour_mode colour_mode;
 
 int term_isatty(FILE *fp)
 {
@@ -15,11 +16,29 @@ int term_isatty(FILE *fp)
 
 int term_colour(FILE *fp)
 {
-	const char *term = getenv("TERM");
+	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
 
-	if (!term_isatty(fp) || getenv("NO_COLOR"))
+	if (colour_mode != TERM_COLOUR_AUTO)
+		return colour_mode == TERM_COLOUR_ALWAYS;
+	if (!term_isatty(fp) || (no && *no))
 		return 0;
 	return !(term && !strcmp(term, "dumb"));
+}
+
+void term_set_colour(enum term_colour_mode mode)
+{
+	colour_mode = mode;
+}
+
+int term_colour_mode(const char *when)
+{
+	if (!when || !strcmp(when, "auto"))
+		return TERM_COLOUR_AUTO;
+	if (!strcmp(when, "always") || !strcmp(when, "yes"))
+		return TERM_COLOUR_ALWAYS;
+	if (!strcmp(when, "never") || !strcmp(when, "no"))
+		return TERM_COLOUR_NEVER;
+	return -1;
 }
 
 void term_status(FILE *fp, const char *fmt, ...)

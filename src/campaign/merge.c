@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/escape.h"
+#include "base/strutil.h"
+#include "base/term.h"
 #include "base/xalloc.h"
 #include "campaign/message.h"
 
@@ -40,6 +43,9 @@ int merge_option(struct merge_opts *o, int c, const char *arg)
 		push(&o->only, &o->nonly, arg);
 		o->ro.only = o->only;
 		return 1;
+	case MERGE_OPT_FALLBACK:
+		o->ro.fallback_language = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -53,32 +59,286 @@ void merge_opts_free(struct merge_opts *o)
 	o->joins = o->wheres = o->only = NULL;
 }
 
-/*
- * diags_print() on stderr, in blocks: stderr is unbuffered, and a roster with a warning on
- * every row would cost a write per line.
- */
-static void print_all(const struct diags *d)
+/* ---- one line per distinct problem of the letter, with the missions it affects ---- */
+
+#define GROUP_KEYS_SHOWN 8
+
+struct merge_group {
+	size_t idx;  /* the problem in m->d */
+	size_t rows; /* missions it was found for */
+	struct buf keys;
+};
+
+static int same_diag(const struct diag *a, const struct diag *b)
 {
+	return a->level == b->level && a->line == b->line &&
+	       !strcmp(a->file ? a->file : "", b->file ? b->file : "") &&
+	       !strcmp(a->column ? a->column : "", b->column ? b->column : "") &&
+	       !strcmp(a->msg, b->msg);
+}
+
+static void diag_clear(struct diag *dg)
+{
+	free(dg->file);
+	free(dg->column);
+	free(dg->msg);
+}
+
+/*
+ * The problems m->d holds from index before on were found rendering the letter for the
+ * mission key: each one already seen for another mission is dropped, the mission added to
+ * its group, so that 125 missions missing one variable make one line, not 125.
+ */
+static void group_render(struct merge *m, size_t before, const char *key)
+{
+	size_t w = before;
+
+	for (size_t i = before; i < m->d.n; i++) {
+		struct diag *dg = &m->d.v[i];
+		struct merge_group *g = NULL;
+
+		for (size_t k = 0; k < m->ngroups && !g; k++)
+			if (same_diag(&m->d.v[m->groups[k].idx], dg))
+				g = &m->groups[k];
+		if (g) {
+			diag_clear(dg);
+			m->grouped++;
+		} else {
+			m->groups = xreallocarray(m->groups, m->ngroups + 1, sizeof(*m->groups));
+			g = &m->groups[m->ngroups++];
+			g->idx = w;
+			g->rows = 0;
+			buf_init(&g->keys);
+			if (w != i)
+				m->d.v[w] = *dg;
+			w++;
+		}
+		if (g->rows < GROUP_KEYS_SHOWN) {
+			if (g->rows)
+				buf_adds(&g->keys, ", ");
+			esc_term(&g->keys, key);
+		} else if (g->rows == GROUP_KEYS_SHOWN) {
+			buf_adds(&g->keys, ", \u2026");
+		}
+		g->rows++;
+	}
+	m->d.n = w;
+}
+
+static void groups_free(struct merge *m)
+{
+	for (size_t k = 0; k < m->ngroups; k++)
+		buf_free(&m->groups[k].keys);
+	free(m->groups);
+	m->groups = NULL;
+	m->ngroups = m->grouped = 0;
+}
+
+/* The name a "missing variable 'a.b'" (section, null variable) problem is about: "a". */
+static char *missing_name(const char *msg)
+{
+	static const char *const kinds[] = {"missing variable '", "null variable '",
+	                                    "missing section '", NULL};
+
+	for (size_t k = 0; kinds[k]; k++)
+		if (str_startswith(msg, kinds[k])) {
+			const char *p = msg + strlen(kinds[k]);
+			return xstrndup(p, strcspn(p, "'."));
+		}
+	return NULL;
+}
+
+/* Names a facts table gives (recipients/states-parties.csv): X_party, X_status, ... */
+static int looks_like_fact(const char *name)
+{
+	static const char *const ends[] = {"_party", "_party_status", "_party_known", NULL};
+	static const char *const names[] = {"states_parties_count", "state_name", "state_formal",
+	                                    NULL};
+	size_t n = strlen(name);
+
+	for (size_t k = 0; names[k]; k++)
+		if (!strcmp(name, names[k]))
+			return 1;
+	for (size_t k = 0; ends[k]; k++) {
+		size_t e = strlen(ends[k]);
+		if (n > e && !strcmp(name + n - e, ends[k]))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * What a missing name most likely means: a facts column without --join, a typo of a
+ * column (the nearest name), else the columns there are. Appended to b, escaped.
+ */
+static void missing_hint(const struct merge *m, const char *name, struct buf *b)
+{
+	static const char *const derived[] = {
+	    "key",      "ref_label",  "letter_date", "inside_address", "excellency", "campaign",
+	    "language", "salutation", NULL};
+	size_t ncols, nfacts, nknown = 0, n = 0;
+	const char *const *cols = roster_header(m->roster, &ncols);
+	const char *const *known = roster_known_columns();
+	const char **cand;
+	const char *near;
+
+	roster_fact_columns(m->roster, &nfacts);
+	if (!nfacts && looks_like_fact(name)) {
+		buf_adds(b, "; '");
+		esc_term(b, name);
+		buf_adds(b, "' comes from a facts table: add --join recipients/states-parties.csv");
+		return;
+	}
+	while (known[nknown])
+		nknown++;
+	cand = xcalloc(ncols + nknown + 8, sizeof(*cand));
+	for (size_t i = 0; i < ncols; i++)
+		cand[n++] = cols[i];
+	for (size_t i = 0; i < nknown; i++)
+		cand[n++] = known[i];
+	for (size_t i = 0; derived[i]; i++)
+		cand[n++] = derived[i];
+	near = str_nearest(name, cand, n);
+	if (near) {
+		buf_adds(b, " (did you mean '");
+		esc_term(b, near);
+		buf_adds(b, "'?)");
+	}
+	free(cand);
+	buf_adds(b, "; the roster's columns are: ");
+	for (size_t i = 0; i < ncols; i++) {
+		if (i)
+			buf_adds(b, ", ");
+		esc_term(b, cols[i]);
+	}
+}
+
+/* One problem as printed: a group's gets the missions it affects and a hint. */
+static char *format_one(const struct merge *m, size_t i, int colour)
+{
+	const struct diag *dg = &m->d.v[i];
+	char *s = diag_format_colour(dg, colour), *name;
 	struct buf b = BUF_INIT;
 
-	for (size_t i = 0; i < d->n; i++) {
-		char *s = diag_format(&d->v[i]);
+	for (size_t k = 0; k < m->ngroups; k++) {
+		const struct merge_group *g = &m->groups[k];
 
+		if (g->idx != i)
+			continue;
 		buf_adds(&b, s);
-		buf_addc(&b, '\n');
 		free(s);
-		if (b.len >= 65536 || i + 1 == d->n) {
+		buf_addf(&b, " in %zu mission%s: %s", g->rows, g->rows == 1 ? "" : "s",
+		         buf_str(&g->keys));
+		name = missing_name(dg->msg);
+		if (name && m->roster)
+			missing_hint(m, name, &b);
+		free(name);
+		return buf_detach(&b);
+	}
+	return s;
+}
+
+/* Problems that differ only in their row sort together, then by where they are. */
+static const struct diag *sort_base;
+
+static int by_problem(const void *a, const void *b)
+{
+	const struct diag *x = &sort_base[*(const size_t *)a], *y = &sort_base[*(const size_t *)b];
+	int c = (int)x->level - (int)y->level;
+
+	if (!c)
+		c = strcmp(x->file ? x->file : "", y->file ? y->file : "");
+	if (!c)
+		c = strcmp(x->column ? x->column : "", y->column ? y->column : "");
+	if (!c)
+		c = strcmp(x->msg, y->msg);
+	if (!c)
+		c = *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	return c;
+}
+
+static int same_problem(const struct diag *a, const struct diag *b)
+{
+	struct diag x = *a;
+
+	x.line = b->line;
+	return same_diag(&x, b);
+}
+
+/*
+ * The problems on stderr, in blocks (stderr is unbuffered, and a roster with a warning on
+ * every row would cost a write per line), one line per distinct problem: the same problem
+ * on other rows ("the appeal has no 'French' version" on 25 rows) is named on the first
+ * one's line. Returns the errors not printed on a line of their own.
+ */
+static size_t print_all(const struct merge *m)
+{
+	struct buf b = BUF_INIT;
+	const struct diags *d = &m->d;
+	size_t *ord = xcalloc(d->n + 1, sizeof(*ord)), *lead = xcalloc(d->n + 1, sizeof(*lead));
+	size_t *pos = xcalloc(d->n + 1, sizeof(*pos)), hidden = 0;
+	int colour = !m->silent && term_colour(stderr);
+
+	for (size_t i = 0; i < d->n; i++)
+		ord[i] = i;
+	sort_base = d->v; /* qsort has no user pointer; only the caller's thread prints */
+	qsort(ord, d->n, sizeof(*ord), by_problem);
+	for (size_t k = 0; k < d->n; k++)
+		pos[ord[k]] = k;
+	for (size_t k = 0; k < d->n; k++)
+		lead[ord[k]] =
+		    k && d->v[ord[k]].line > 0 && same_problem(&d->v[ord[k - 1]], &d->v[ord[k]])
+		        ? lead[ord[k - 1]]
+		        : ord[k];
+	for (size_t i = 0; i < d->n; i++) {
+		char *s;
+		size_t more = 0, start;
+
+		if (lead[i] != i) {
+			hidden += d->v[i].level == DIAG_ERROR;
+			continue;
+		}
+		s = format_one(m, i, colour);
+		start = b.len;
+		buf_adds(&b, s);
+		free(s);
+		/* the same problem's other rows follow it in the sorted order */
+		for (size_t k = pos[i] + 1; k < d->n && lead[ord[k]] == i; k++) {
+			size_t j = ord[k];
+
+			if (more < GROUP_KEYS_SHOWN)
+				buf_addf(&b, "%s%ld", more ? ", " : " (and rows ", d->v[j].line);
+			else if (more == GROUP_KEYS_SHOWN)
+				buf_adds(&b, ", \u2026");
+			more++;
+		}
+		if (more)
+			buf_addf(&b, ": %zu more row%s)", more, more == 1 ? "" : "s");
+		if (m->on_diag)
+			m->on_diag(m->diag_user, &d->v[i], b.data + start);
+		if (m->silent || (m->quiet && d->v[i].level == DIAG_WARNING))
+			buf_truncate(&b, start);
+		else
+			buf_addc(&b, '\n');
+		if (b.len >= 65536) {
 			fwrite(b.data, 1, b.len, stderr);
 			buf_reset(&b);
 		}
 	}
+	if (b.len)
+		fwrite(b.data, 1, b.len, stderr);
 	buf_free(&b);
+	free(ord);
+	free(lead);
+	free(pos);
+	return hidden;
 }
 
-static void print_diags(struct diags *d)
+static void print_diags(struct merge *m)
 {
-	print_all(d);
-	diags_free(d);
+	print_all(m);
+	diags_free(&m->d);
+	groups_free(m);
 }
 
 /* A template folder (not drafted) may use the layouts beside it: APPEAL/../_layout. */
@@ -102,18 +362,31 @@ int merge_open(struct merge_opts *o, const char *cmd, struct merge **out)
 	int rc;
 
 	*out = NULL;
+	m->quiet = o->quiet;
+	m->silent = o->silent;
+	m->on_diag = o->on_diag;
+	m->diag_user = o->diag_user;
 	layout = layout_beside(o->appeal);
 	rc = letter_load(o->appeal, layout, &m->letter, &m->d);
 	free(layout);
 	if (rc == EX_OK)
 		rc = letter_campaign_id(m->letter, &m->campaign, &m->d);
 	if (rc == EX_OK) {
+		size_t nl;
+		const char *const *langs = letter_languages(m->letter, &nl);
+		const char **v = xcalloc(nl + 1, sizeof(*v));
+
+		/* The roster's language values are checked against the appeal's versions. */
+		memcpy(v, langs, nl * sizeof(*v));
+		o->ro.languages = v;
 		/* "Audience: any" lets the appeal reach states that are not parties that day. */
 		o->ro.audience_any = letter_audience_any(m->letter);
 		rc = roster_open(&o->ro, &m->roster, &m->d);
+		o->ro.languages = NULL;
+		free(v);
 	}
 	if (rc != EX_OK) {
-		print_diags(&m->d);
+		print_diags(m);
 		if (rc == EX_NOINPUT && !m->letter)
 			fprintf(stderr, "demarche %s: cannot read the appeal %s\n", cmd, o->appeal);
 		merge_free(m);
@@ -153,18 +426,15 @@ static int pass_row(void *user, const struct roster_row *row)
 	struct letter_out lo = {0};
 	const char *lang = roster_language(row);
 	json_t *ctx = mission_context(m, row);
-	size_t before = m->d.errors;
+	size_t before = m->d.n;
 	int rc = 0;
 
 	/* Without fn (check) nobody reads the HTML: cmark is not run. */
 	if ((p->fn ? letter_render : letter_render_text)(m->letter, lang, ctx, &lo, &m->d) !=
 	    EX_OK) {
 		json_decref(ctx);
-		/* Name the mission whose fields are missing: the row and its key. */
-		diags_add(&m->d, DIAG_ERROR, roster_path(m->roster), roster_row_line(row), NULL,
-		          "the appeal cannot be rendered for '%s' (%zu problem%s above)",
-		          roster_key(row), m->d.errors - before,
-		          m->d.errors - before == 1 ? "" : "s");
+		/* One line per problem, naming the missions it affects. */
+		group_render(m, before, roster_key(row));
 		return 0;
 	}
 	json_decref(ctx);
@@ -184,13 +454,16 @@ static int pass_row(void *user, const struct roster_row *row)
 /* The end of a validating pass: every problem printed, in order, and the verdict. */
 static int pass_end(struct merge *m, const char *cmd, int rc)
 {
+	size_t errors = m->d.errors - m->grouped;
+
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
-	print_all(&m->d);
-	if (rc == EX_DATAERR)
-		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, m->d.errors,
-		        m->d.errors == 1 ? "" : "s");
+	errors -= print_all(m);
+	if (rc == EX_DATAERR && !m->silent)
+		fprintf(stderr, "demarche %s: %zu problem%s; nothing was sent\n", cmd, errors,
+		        errors == 1 ? "" : "s");
 	diags_free(&m->d);
+	groups_free(m);
 	return rc;
 }
 
@@ -213,8 +486,9 @@ int merge_each(struct merge *m, merge_fn fn, void *user)
 	rc = roster_each(m->roster, pass_row, &p, &m->d);
 	if (rc == EX_OK && m->d.errors)
 		rc = EX_DATAERR;
-	print_all(&m->d);
+	print_all(m);
 	diags_free(&m->d);
+	groups_free(m);
 	return rc;
 }
 
@@ -226,6 +500,7 @@ void merge_free(struct merge *m)
 	roster_free(m->roster);
 	free(m->campaign);
 	diags_free(&m->d);
+	groups_free(m);
 	free(m);
 }
 
@@ -293,12 +568,8 @@ static void job_run(struct compose *c, struct job *j, struct message_cache *mc)
 	struct letter_out lo = {0};
 	char *err = NULL;
 
-	if (letter_render_text(m->letter, j->lang, j->ctx, &lo, &j->d) != EX_OK) {
-		diags_add(&j->d, DIAG_ERROR, roster_path(m->roster), j->line, NULL,
-		          "the appeal cannot be rendered for '%s' (%zu problem%s above)", j->key,
-		          j->d.errors, j->d.errors == 1 ? "" : "s");
-		goto out;
-	}
+	if (letter_render_text(m->letter, j->lang, j->ctx, &lo, &j->d) != EX_OK)
+		goto out; /* grouped when delivered */
 	j->rendered = 1;
 	if (lo.fell_back) {
 		j->fell_back = 1;
@@ -347,8 +618,13 @@ static void job_deliver(struct compose *c, struct job *j)
 	struct merge *m = c->m;
 
 	if (!c->stop) {
+		size_t before;
+
 		move_diags(&m->d, &j->pre);
+		before = m->d.n;
 		move_diags(&m->d, &j->d);
+		if (!j->rendered && m->d.n > before)
+			group_render(m, before, j->key);
 		m->rendered += (size_t)j->rendered;
 		m->fell_back += (size_t)j->fell_back;
 		if (j->prep_rc && !m->d.errors) {

@@ -13,12 +13,16 @@
 #include "letter/letter.h"
 #include "roster/roster.h"
 
+/* getopt's value for --fallback-language (not a character: no short option). */
+#define MERGE_OPT_FALLBACK 0x4d01
+
 /* getopt_long entries for the common options; handled by merge_option(). */
 #define MERGE_LONG_OPTIONS                                                                         \
 	{"to", required_argument, NULL, 't'}, {"key", required_argument, NULL, 'k'},               \
 	    {"join", required_argument, NULL, 'j'}, {"where", required_argument, NULL, 'w'},       \
+	    {"only", required_argument, NULL, 'o'},                                                \
 	{                                                                                          \
-		"only", required_argument, NULL, 'o'                                               \
+		"fallback-language", required_argument, NULL, MERGE_OPT_FALLBACK                   \
 	}
 
 /* The usage lines of the common options, for the commands' usage texts. */
@@ -28,10 +32,22 @@
 	"  --join FILE[:COL]  left-join an attribute table on COL (default iso3); repeatable\n"    \
 	"  --where COL=VAL    keep rows whose COL is VAL (COL!=VAL: is not); repeatable, all "     \
 	"hold\n"                                                                                   \
-	"  --only K1,K2,...   keep only these keys; each must be in the roster\n"
+	"  --only K1,K2,...   keep only these keys; each must be in the roster\n"                  \
+	"  --fallback-language LANG  a mission whose language the appeal has no version in\n"      \
+	"                     gets LANG's (a warning); without it, that is an error\n"
+
+/*
+ * Called for each problem as it is printed (one per distinct problem: line is the whole
+ * line as printed, hints and missions included), for --format json.
+ */
+typedef void (*merge_diag_fn)(void *user, const struct diag *dg, const char *line);
 
 struct merge_opts {
 	const char *appeal;
+	int quiet;             /* warnings are not printed (still counted) */
+	int silent;            /* nothing is printed: problems go to on_diag only */
+	merge_diag_fn on_diag; /* may be NULL */
+	void *diag_user;
 	struct roster_opts ro; /* path, key, joins, wheres, only; the caller may set the rest */
 	const char **joins, **wheres, **only;
 	size_t njoins, nwheres, nonly;
@@ -41,12 +57,21 @@ struct merge_opts {
 int merge_option(struct merge_opts *o, int c, const char *arg);
 void merge_opts_free(struct merge_opts *o); /* frees the arrays, not the strings */
 
+struct merge_group;
+
 struct merge {
 	struct letter *letter;
 	struct roster *roster;
 	char *campaign; /* the appeal's campaign id */
 	struct diags d; /* every problem found, printed by the functions below */
 	size_t rendered, fell_back;
+	/* A problem of the letter found for many missions ("missing variable 'nmae'") is kept
+	 * once in d, with the missions it affects: printed as one line with a hint. */
+	struct merge_group *groups;
+	size_t ngroups, grouped; /* grouped: the repeats dropped from d */
+	int quiet, silent;       /* from merge_opts */
+	merge_diag_fn on_diag;
+	void *diag_user;
 };
 
 /*

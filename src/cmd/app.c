@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "base/error.h"
+#include "base/term.h"
 #include "cmd/cmd.h"
 #include "ledger/ledger.h"
 
@@ -16,7 +17,7 @@ int app_config(struct app *app)
 	config_init(&app->cfg);
 	rc = config_load(&app->cfg, app->config_path, &err);
 	if (rc != EX_OK) {
-		fprintf(stderr, "demarche: %s\n", err);
+		fprintf(stderr, "demarche %s: %s\n", app->cmd ? app->cmd : "", err);
 		free(err);
 		config_free(&app->cfg); /* what was read before the error */
 		return rc;
@@ -38,4 +39,32 @@ const char *app_store_path(struct app *app)
 	if (app->cfg_loaded && app->cfg.store.path && *app->cfg.store.path)
 		return app->cfg.store.path;
 	return "demarche.db";
+}
+
+int app_option(struct app *app, int c, const char *arg)
+{
+	int mode;
+
+	switch (c) {
+	case 'q':
+		app->quiet = 1;
+		app->verbose = 0;
+		return 1;
+	case 'v':
+		app->verbose = 1;
+		app->quiet = 0;
+		return 1;
+	case APP_OPT_COLOR:
+		mode = term_colour_mode(arg);
+		if (mode < 0) {
+			fprintf(stderr,
+			        "demarche%s%s: --color=%s: expected auto, always or never\n",
+			        app->cmd ? " " : "", app->cmd ? app->cmd : "", arg);
+			return -1;
+		}
+		term_set_colour((enum term_colour_mode)mode);
+		return 1;
+	default:
+		return 0;
+	}
 }

@@ -11,6 +11,9 @@
 struct app {
 	const char *config_path; /* --config, or NULL */
 	const char *store_path;  /* --store, or NULL */
+	const char *cmd;         /* the command's name, for "demarche CMD: ..." messages */
+	int quiet;               /* -q: only errors */
+	int verbose;             /* -v: more detail */
 	struct config cfg;
 	int cfg_loaded;
 };
@@ -22,6 +25,28 @@ struct app {
 int app_config(struct app *app);
 /* The ledger file: --store, else [store] path, else ./demarche.db. Loads the config. */
 const char *app_store_path(struct app *app);
+
+/*
+ * The output options every command accepts, globally (demarche -q check ...) or after the
+ * command (check -q): -q/--quiet, -v/--verbose, --color[=auto|always|never]. Add
+ * APP_LONG_OPTIONS to the command's long options and APP_SHORT_OPTIONS to its short ones,
+ * and give getopt's c to app_option() first: it returns 1 when it took c, -1 (having
+ * printed why) for a bad --color value, 0 otherwise.
+ */
+#define APP_OPT_COLOR     0x4101
+#define APP_SHORT_OPTIONS "qv"
+#define APP_LONG_OPTIONS                                                                           \
+	{"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'},                    \
+	    {"color", optional_argument, NULL, APP_OPT_COLOR},                                     \
+	{                                                                                          \
+		"colour", optional_argument, NULL, APP_OPT_COLOR                                   \
+	}
+#define APP_OPTIONS_USAGE                                                                          \
+	"  -q, --quiet        only errors\n"                                                       \
+	"  -v, --verbose      more detail\n"                                                       \
+	"  --color[=WHEN]     auto (the default: on a terminal, unless NO_COLOR is set),\n"        \
+	"                     always or never\n"
+int app_option(struct app *app, int c, const char *arg);
 
 #define DECLARE_COMMAND(name)                                                                      \
 	int cmd_##name(int argc, char **argv, struct app *app);                                    \

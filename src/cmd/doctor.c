@@ -1,5 +1,7 @@
 /* demarche doctor: check config, sender, SMTP, IMAP and ledger, one line each; sends nothing. */
 #include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +10,11 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/datadir.h"
 #include "base/error.h"
+#include "base/escape.h"
 #include "base/strutil.h"
+#include "base/term.h"
 #include "base/xalloc.h"
 #include "campaign/account.h"
 #include "campaign/approval.h"
@@ -20,7 +25,7 @@
 #include "transport/probe.h"
 
 const char usage_doctor[] =
-    "usage: demarche doctor\n"
+    "usage: demarche doctor [--format text|json] [-q | -v] [--color=WHEN]\n"
     "\n"
     "Checks the setup without sending anything, one line per check: the configuration\n"
     "(found, loads, permissions safe), [sender] address and domain, the SMTP server\n"
@@ -31,8 +36,14 @@ const char usage_doctor[] =
     "DEMARCHE_IMAP_PASSWORD, else [smtp]/[imap] password_command, else password; the\n"
     "line \"password from ...\" names the source used. No password is ever printed.\n"
     "\n"
+    "--format json prints one object: {\"ok\": true|false, \"checks\": [{\"status\":\n"
+    "\"ok\"|\"skip\"|\"fail\", \"message\": ..., \"fix\": ...}]}. -q prints only the failed\n"
+    "checks; -v adds where the templates and the example roster are found.\n"
+    "\n"
     "Exit: 0 every check passed or was skipped; 78 a configuration problem; 69 a server\n"
-    "check failed; 65 the ledger does not verify.\n";
+    "check failed; 65 the ledger does not verify.\n"
+    "\n"
+    "  --format FMT       text (the default) or json\n" APP_OPTIONS_USAGE;
 
 struct doctor {
 	int rc; /* the code of the first failure */
@@ -44,41 +55,85 @@ static void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail(struct doctor *d, int code, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* How the results are shown: one line each (coloured on a terminal), or JSON at the end. */
+static json_t *json_checks; /* --format json: the checks so far; NULL for text */
+static int quiet, verbose;
+
+static void report(const char *status, const char *colour, const char *fix, const char *fmt,
+                   va_list ap)
+{
+	struct buf b = BUF_INIT;
+
+	buf_vaddf(&b, fmt, ap);
+	if (json_checks) {
+		/* a server's reply need not be UTF-8: then it is shown escaped, as on a terminal */
+		json_t *o = json_object(), *msg = json_string(buf_str(&b));
+		char *shown = msg ? NULL : esc_term_dup(buf_str(&b));
+
+		json_object_set_new(o, "status", json_string(status));
+		json_object_set_new(o, "message", msg ? msg : json_string(shown));
+		if (fix)
+			json_object_set_new(o, "fix", json_string(fix));
+		json_array_append_new(json_checks, o);
+		free(shown);
+	} else if (!quiet || !strcmp(status, "fail")) {
+		int c = term_colour(stdout);
+		char word[8];
+
+		snprintf(word, sizeof word, "%s", status);
+		for (char *w = word; *w; w++)
+			*w = (char)(*w - 'a' + 'A');
+		printf("%s%-4s%s %s", c ? colour : "", word, c ? "\033[0m" : "", buf_str(&b));
+		if (fix)
+			printf(" — fix: %s", fix);
+		putchar('\n');
+	}
+	buf_free(&b);
+}
+
 static void ok(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("OK   ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	report("ok", "\033[32m", NULL, fmt, ap);
 	va_end(ap);
-	putchar('\n');
 }
 
 static void skip(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("SKIP ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	report("skip", "\033[33m", NULL, fmt, ap);
 	va_end(ap);
-	putchar('\n');
 }
 
 static void fail(struct doctor *d, int code, const char *fix, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("FAIL ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	report("fail", "\033[1;31m", fix, fmt, ap);
 	va_end(ap);
-	if (fix)
-		printf(" — fix: %s", fix);
-	putchar('\n');
 	if (!d->fails++)
 		d->rc = code;
+}
+
+/* -v: the data folders (base/datadir.h) and what they hold. */
+static void show_data(void)
+{
+	char **dirs = NULL;
+	size_t n = datadir_list(&dirs);
+
+	if (!n)
+		skip("data: no templates/ or recipients/ found (set DEMARCHE_TEMPLATES and "
+		     "DEMARCHE_RECIPIENTS)");
+	for (size_t i = 0; i < n; i++) {
+		ok("data: %s", dirs[i]);
+		free(dirs[i]);
+	}
+	free(dirs);
 }
 
 /* Replies joined by '\n' on one line: "250-a\n250 b" -> "250-a / 250 b". */
@@ -106,9 +161,18 @@ static int check_config(struct doctor *d, struct app *app)
 	app->cfg_loaded = 1; /* main() frees it */
 	rc = config_load(&app->cfg, app->config_path, &err);
 	if (rc != EX_OK) {
+		/* The message may carry its own fix (an unknown key: the nearest known one). */
+		char *own = err ? strstr(err, "; fix: ") : NULL;
+
+		if (own) {
+			*own = '\0';
+			own += strlen("; fix: ");
+		}
 		fail(d, rc,
 		     rc == EX_NOINPUT ? "give an existing file, or run 'demarche init'"
-		                      : "edit the file as the message says",
+		     : own            ? own
+		                      : "edit the line the message names (demarche init writes a "
+		                        "commented demarche.ini with every key)",
 		     "config: %s", err);
 		free(err);
 		return 0;
@@ -261,10 +325,20 @@ static void check_smtp(struct doctor *d, const struct config *cfg, const char *d
 		goto out;
 	}
 	if (p->stage == PROBE_CONNECT) {
+		/* A TLS mismatch names the scheme and port that go together (RFC 8314 3.3). */
+		int no_tls = p->error && strstr(p->error, "did not speak TLS");
+		char *fix = no_tls ? xasprintf("this port speaks plain SMTP: write url = smtp://%s "
+		                               "(STARTTLS, usually port 587), or smtps:// with the "
+		                               "implicit-TLS port (usually 465)",
+		                               p->hostport)
+		                   : xstrdup("check [smtp] url (host and port) and that the server "
+		                             "runs");
+
 		line = one_line(p->reply);
-		fail(d, EX_UNAVAILABLE, "check [smtp] url (host and port) and that the server runs",
-		     "SMTP connect %s: %s%s%s", p->hostport, p->error ? p->error : "no greeting",
-		     line && *line ? ": " : "", line ? line : "");
+		fail(d, EX_UNAVAILABLE, fix, "SMTP connect %s: %s%s%s", p->hostport,
+		     p->error ? p->error : "no greeting", line && *line ? ": " : "",
+		     line ? line : "");
+		free(fix);
 		goto out;
 	}
 	line = one_line(p->greeting);
@@ -479,14 +553,39 @@ out:
 
 int cmd_doctor(int argc, char **argv, struct app *app)
 {
+	static const struct option opts[] = {
+	    APP_LONG_OPTIONS,
+	    {"format", required_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct doctor d = {EX_OK, 0};
 	const char *domain = NULL;
+	int c, json = 0;
 
-	(void)argv;
-	if (argc > 1) {
+	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took < 0)
+			return EX_USAGE;
+		if (took)
+			continue;
+		if (c == 'f' && (!strcmp(optarg, "json") || !strcmp(optarg, "text"))) {
+			json = !strcmp(optarg, "json");
+			continue;
+		}
 		fputs(usage_doctor, stderr);
 		return EX_USAGE;
 	}
+	if (optind < argc) {
+		fputs(usage_doctor, stderr);
+		return EX_USAGE;
+	}
+	quiet = app->quiet;
+	verbose = app->verbose;
+	if (json)
+		json_checks = json_array();
+	if (verbose)
+		show_data();
 	if (check_config(&d, app)) {
 		check_sender(&d, &app->cfg, &domain);
 		check_smtp(&d, &app->cfg, domain);
@@ -494,6 +593,15 @@ int cmd_doctor(int argc, char **argv, struct app *app)
 		check_approval(&d, &app->cfg);
 	}
 	check_ledger(&d, app);
+	if (json_checks) {
+		json_t *o = json_pack("{s:b, s:o}", "ok", d.fails == 0, "checks", json_checks);
+		char *text = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+
+		puts(text);
+		free(text);
+		json_decref(o);
+		json_checks = NULL;
+	}
 	fflush(stdout);
 	if (d.fails)
 		fprintf(stderr, "demarche doctor: %d check%s failed\n", d.fails,

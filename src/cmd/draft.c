@@ -19,7 +19,7 @@
 
 const char usage_draft[] =
     "usage: demarche draft TEMPLATE -o DIR [--set K=V]... [--params FILE.json] [--force]\n"
-    "                      [--signatories FILE.csv]\n"
+    "                      [--signatories FILE.csv] [-q]\n"
     "       demarche draft TEMPLATE --print-params\n"
     "\n"
     "Fills the campaign params of TEMPLATE (see 'demarche templates') and writes DIR/LANG.md\n"
@@ -43,8 +43,7 @@ const char usage_draft[] =
     "                       reported, near-duplicates reported (warnings, row numbers)\n"
     "  --print-params       write a commented params file for TEMPLATE to stdout (the\n"
     "                       original letter's values) and exit; no -o needed\n"
-    "  --force              write into DIR even when it is not empty\n"
-    "\n"
+    "  --force              write into DIR even when it is not empty\n" APP_OPTIONS_USAGE "\n"
     "Exit: 0; 64 usage; 65 a param missing (all are listed) or unknown, or a bad template\n"
     "(an Attachment outside its folder, a Bcc header); 66 no such template or params file;\n"
     "73 DIR is not empty (without --force), is a symlink, or cannot be written.\n";
@@ -124,18 +123,10 @@ static int is_param(const struct letter *l, const char *name)
 /* The nearest param name to name, for "did you mean"; NULL when none is close. */
 static const char *nearest_param(const struct letter *l, const char *name)
 {
-	size_t n, best = 3;
+	size_t n;
 	const char *const *params = letter_params(l, &n);
-	const char *found = NULL;
 
-	for (size_t i = 0; i < n; i++) {
-		size_t dist = str_distance(name, params[i]);
-		if (dist < best) {
-			best = dist;
-			found = params[i];
-		}
-	}
-	return found;
+	return str_nearest(name, params, n);
 }
 
 int cmd_draft(int argc, char **argv, struct app *app)
@@ -147,6 +138,7 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	    {"force", no_argument, NULL, 'f'},
 	    {"signatories", required_argument, NULL, 'S'},
 	    {"print-params", no_argument, NULL, 'P'},
+	    APP_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
 	const char *outdir = NULL, *params_file = NULL, *signon_file = NULL;
@@ -159,8 +151,15 @@ int cmd_draft(int argc, char **argv, struct app *app)
 	struct stat st;
 	int c, force = 0, drafted = 0, print_params = 0, rc = EX_OK;
 
-	(void)app;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:" APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took < 0) {
+			rc = EX_USAGE;
+			goto out;
+		}
+		if (took)
+			continue;
 		switch (c) {
 		case 'o':
 			outdir = optarg;
@@ -223,9 +222,16 @@ int cmd_draft(int argc, char **argv, struct app *app)
 
 		params = params_load(params_file, &jerr);
 		if (!params) {
-			rc = errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
-			fprintf(stderr, "demarche draft: %s:%d: %s\n", params_file, jerr.line,
-			        jerr.text);
+			int e = errno;
+
+			rc = e == ENOENT ? EX_NOINPUT : EX_DATAERR;
+			/* jansson says line -1 (or 0) when the file could not be read at all */
+			if (jerr.line < 1)
+				fprintf(stderr, "demarche draft: %s: cannot open: %s\n",
+				        params_file, e ? strerror(e) : jerr.text);
+			else
+				fprintf(stderr, "demarche draft: %s:%d:%d: bad JSON: %s\n",
+				        params_file, jerr.line, jerr.column, jerr.text);
 			goto out;
 		}
 		if (!json_is_object(params)) {
@@ -309,10 +315,12 @@ int cmd_draft(int argc, char **argv, struct app *app)
 
 			for (size_t i = 0; i < nl; i++)
 				printf("%s/%s.md\n", outdir, langs[i]);
-			fprintf(stderr,
-			        "demarche draft: wrote campaign %s to %s; next: demarche check %s "
-			        "--to ROSTER.csv\n",
-			        id, outdir, outdir);
+			if (!app->quiet)
+				fprintf(stderr,
+				        "demarche draft: wrote campaign %s to %s; next: demarche "
+				        "check %s "
+				        "--to ROSTER.csv\n",
+				        id, outdir, outdir);
 		}
 		free(id);
 	}

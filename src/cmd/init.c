@@ -1,6 +1,7 @@
 /* demarche init: make a workspace: demarche.ini, appeals/, outbox/, recipients/. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,22 +9,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/datadir.h"
 #include "base/error.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
 
 const char usage_init[] =
-    "usage: demarche init [DIR]\n"
+    "usage: demarche init [-q] [DIR]\n"
     "\n"
     "Makes a workspace in DIR (default: the current folder; made if missing): a commented\n"
     "demarche.ini (mode 0600) with every key and its default, appeals/, outbox/, and the\n"
     "example roster under recipients/. Prints the next commands to run.\n"
     "The example roster is read from $DEMARCHE_RECIPIENTS when set, else the installed share\n"
-    "folder, else the source tree's recipients/.\n"
+    "folder (BIN/../share/demarche, then the install prefix's), else the recipients/ of the\n"
+    "source tree it was built from (wherever the build directory is).\n"
     "\n"
     "Exit: 0; 64 usage; 66 the example roster is not found; 73 DIR already holds a\n"
-    "demarche.ini (nothing is changed) or cannot be written.\n";
+    "demarche.ini (nothing is changed) or cannot be written.\n"
+    "\n" APP_OPTIONS_USAGE;
 
 /*
  * The configuration every workspace starts with: each key of base/config.c's table, commented
@@ -126,45 +130,22 @@ static int is_dir(const char *p)
 static char *find_recipients(void)
 {
 	const char *env = getenv("DEMARCHE_RECIPIENTS");
-	char *exe, *slash, *p;
+	char **dirs = NULL, *found = NULL;
+	size_t n;
 
 	if (env && *env)
 		return is_dir(env) ? xstrdup(env) : NULL;
-	exe = realpath("/proc/self/exe", NULL);
-	if (exe) {
-		/* An installed prefix, wherever it was moved: BIN/../share/demarche/recipients. */
-		slash = strrchr(exe, '/');
-		if (slash && slash != exe) {
-			*slash = '\0';
-			p = xasprintf("%s/../share/demarche/recipients", exe);
-			if (is_dir(p)) {
-				free(exe);
-				return p;
-			}
-			free(p);
-			*slash = '/';
-		}
-	}
-#ifdef DEMARCHE_DATADIR
-	if (is_dir(DEMARCHE_DATADIR "/recipients")) {
-		free(exe);
-		return xstrdup(DEMARCHE_DATADIR "/recipients");
-	}
-#endif
-	/* A build tree: the first folder above the binary holding recipients/ and templates/. */
-	while (exe && (slash = strrchr(exe, '/')) && slash != exe) {
-		*slash = '\0';
-		p = xasprintf("%s/recipients/missions.example.csv", exe);
-		if (access(p, R_OK) == 0) {
-			free(p);
-			p = xasprintf("%s/recipients", exe);
-			free(exe);
-			return p;
-		}
+	n = datadir_list(&dirs);
+	for (size_t i = 0; i < n; i++) {
+		char *p = xasprintf("%s/recipients/missions.example.csv", dirs[i]);
+
+		if (!found && access(p, R_OK) == 0)
+			found = xasprintf("%s/recipients", dirs[i]);
 		free(p);
+		free(dirs[i]);
 	}
-	free(exe);
-	return NULL;
+	free(dirs);
+	return found;
 }
 
 /* Writes len bytes to a new file (it must not exist) with mode. */
@@ -223,15 +204,24 @@ int cmd_init(int argc, char **argv, struct app *app)
 	                                           "README.md"};
 	const char *dir = ".";
 	char *ini = NULL, *recipients = NULL, *path = NULL, *src = NULL, *err = NULL;
-	int rc;
+	static const struct option opts[] = {APP_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+	int rc, c;
 
-	(void)app;
-	if (argc > 2 || (argc == 2 && argv[1][0] == '-' && argv[1][1])) {
+	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took <= 0) {
+			if (!took)
+				fputs(usage_init, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
 		fputs(usage_init, stderr);
 		return EX_USAGE;
 	}
-	if (argc == 2)
-		dir = argv[1];
+	if (optind < argc)
+		dir = argv[optind];
 	ini = xasprintf("%s/demarche.ini", dir);
 	if (access(ini, F_OK) == 0) {
 		rc = error_set(&err, EX_CANTCREAT,
@@ -273,6 +263,9 @@ int cmd_init(int argc, char **argv, struct app *app)
 			goto out;
 	}
 
+	rc = EX_OK;
+	if (app->quiet)
+		goto out;
 	printf("Made a workspace in %s: demarche.ini (mode 0600), appeals/, outbox/, recipients/.\n"
 	       "Next:\n",
 	       dir);

@@ -16,19 +16,28 @@
 #include "base/buf.h"
 #include "base/digest.h"
 #include "base/error.h"
+#include "base/escape.h"
 #include "base/file.h"
+#include "base/strutil.h"
+#include "base/term.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
 #include "campaign/merge.h"
 #include "campaign/message.h"
+#include "mail/decode.h"
+#include "mail/rfc2047.h"
 
 const char usage_preview[] =
     "usage: demarche preview APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
-    "                        [--where COL=VAL]... [--only KEY,...] [--out DIR]\n"
+    "                        [--where COL=VAL]... [--only KEY,...] [--format eml|text|html]\n"
+    "                        [--out DIR [--force]]\n"
     "\n"
-    "Validates as check does, then writes each selected mission's message as DIR/KEY.eml,\n"
-    "or prints the first selected mission's message on standard output. Nothing is written\n"
-    "when validation fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header;\n"
+    "Validates as check does, then writes each selected mission's message as DIR/KEY.eml\n"
+    "with its HTML part beside it as DIR/KEY.html (open it in a browser), or prints the\n"
+    "first selected mission's message on standard output: on a terminal its headers and\n"
+    "text part decoded (--format text), else the raw message (--format eml). DIR must be\n"
+    "new or empty (--force writes into it anyway). Nothing is written when validation\n"
+    "fails (exit 65). SOURCE_DATE_EPOCH, when set, fixes the Date header;\n"
     "DEMARCHE_THREADS sets how many threads compose (default: one per CPU).\n"
     "\n"
     "File names never collide: a key that is not a safe file name ('/', '\\', a control\n"
@@ -36,12 +45,20 @@ const char usage_preview[] =
     "hex digits of the key's SHA-256 appended, as does a key whose name is taken (ignoring\n"
     "case): a_b gives a_b.eml, a/b gives a_b-HHHHHHHH.eml.\n"
     "\n" MERGE_OPTIONS_USAGE
-    "  --out DIR          write every message into DIR (made if missing)\n";
+    "  --format FMT       eml (the message as sent; the default when not on a terminal),\n"
+    "                     text (headers and text part decoded; on a terminal), html\n"
+    "  --out DIR          write every message into DIR (made if missing; must be empty)\n"
+    "  --force            with --out: write into a DIR that holds files\n" APP_OPTIONS_USAGE;
+
+enum preview_format { PF_AUTO, PF_EML, PF_TEXT, PF_HTML };
+
+static int html_view(const struct message *msg, struct buf *b);
 
 struct preview {
 	struct message_run mr;
 	time_t date;
 	const char *out; /* NULL: the first message to stdout */
+	enum preview_format format;
 	/* OUT/.preview-XXXXXX: written while validating, its files renamed at the end; or, when
 	 * OUT is new, PARENT/.OUT.preview-XXXXXX renamed over it at once (whole = 1) */
 	char *stage;
@@ -188,6 +205,16 @@ static int name_for_key(struct preview *p, const char *key, const char *tmp)
 		}
 		path = xasprintf("%s/%s", p->stage, name);
 		rc = move_noreplace(tmp, path);
+		if (rc == 0) {
+			/* KEY.eml's HTML part as KEY.html: the names are unique as the .eml's are */
+			char *from = xasprintf("%s.html", tmp);
+			char *to = xasprintf("%.*s.html", (int)(strlen(path) - 4), path);
+
+			if (access(from, F_OK) == 0 && rename(from, to) != 0)
+				rc = -1;
+			free(from);
+			free(to);
+		}
 		free(path);
 		if (rc == 0 || errno != EEXIST) {
 			name_add(p, name);
@@ -220,6 +247,23 @@ static int stage_one(void *user, const char *key, struct message *msg, char **er
 		rc = error_set(errstr, EX_IOERR, "cannot write %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+	} else {
+		/* its HTML part beside it (PATH.html), named with it by name_for_key() */
+		struct buf b = BUF_INIT;
+		char *hpath = xasprintf("%s.html", path);
+
+		if (html_view(msg, &b) == EX_OK) {
+			fd =
+			    open(hpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (fd < 0 || write_all(fd, b.data, b.len) != 0 || close(fd) != 0) {
+				rc = error_set(errstr, EX_IOERR, "cannot write %s: %s", hpath,
+				               strerror(errno));
+				if (fd >= 0)
+					close(fd);
+			}
+		}
+		buf_free(&b);
+		free(hpath);
 	}
 	message_free(msg); /* here, on the thread that made it */
 	/* The temporary name travels to stage_name() in the message's place. */
@@ -238,9 +282,13 @@ static int stage_name(void *user, struct merge *m, const char *key, long line, s
 	msg->message_id = NULL;
 	if (!tmp)
 		return EX_OK;
-	if (m->d.errors) /* nothing will be written: the stage goes */
+	if (m->d.errors) { /* nothing will be written: the stage goes */
+		char *html = xasprintf("%s.html", tmp);
+
 		unlink(tmp);
-	else if (name_for_key(p, key, tmp) != 0)
+		unlink(html);
+		free(html);
+	} else if (name_for_key(p, key, tmp) != 0)
 		rc = error_set(&p->err, EX_IOERR, "cannot name %s for %s: %s", tmp, key,
 		               strerror(errno));
 	else
@@ -255,6 +303,28 @@ static int compose_only(void *user, struct merge *m, const char *key, long line,
 {
 	(void)user, (void)m, (void)key, (void)line, (void)msg;
 	return 0;
+}
+
+static int str_endswith_eml(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && !strcmp(name + n - 4, ".eml");
+}
+
+/* 1 when dir holds anything (a dot file too): preview --out does not mix old and new. */
+static int dir_has_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d)))
+		found = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return found;
 }
 
 /* Moves the staged files into OUT one by one (commit = 1) or removes them; then the stage
@@ -280,14 +350,85 @@ static int unstage(struct preview *p, int commit)
 		else if (rename(from, to) != 0 && rc == EX_OK)
 			rc = error_set(&p->err, EX_IOERR, "cannot move %s to %s: %s", from, to,
 			               strerror(errno));
-		else
-			p->written++;
+		else if (str_endswith_eml(e->d_name))
+			p->written++; /* messages, not their .html */
 		free(from);
 		free(to);
 	}
 	closedir(d);
 	rmdir(p->stage);
 	return rc;
+}
+
+/* Headers a reader checks, decoded (RFC 2047) and shown in this order. */
+static const char *const shown[] = {"From", "To", "Cc", "Reply-To", "Subject", "Date", NULL};
+
+/* Each line of s (CRLF or LF) escaped for the terminal (controls, bidi: base/escape.h). */
+static void add_lines(struct buf *b, const char *s)
+{
+	while (*s) {
+		size_t n = strcspn(s, "\n");
+		char *line = xstrndup(s, n && s[n - 1] == '\r' ? n - 1 : n);
+
+		esc_term(b, line);
+		buf_addc(b, '\n');
+		free(line);
+		s += n + (s[n] == '\n');
+	}
+}
+
+/* What a proofreader reads: the shown headers decoded, a blank line, the text part. */
+static int text_view(const struct message *msg, struct buf *b)
+{
+	const char *h = msg->data.data, *end = strstr(h, "\r\n\r\n");
+	size_t n;
+	char *text;
+
+	if (!end)
+		return EX_DATAERR;
+	for (size_t k = 0; shown[k]; k++) {
+		for (const char *l = h; l < end; l = strstr(l, "\r\n") + 2) {
+			size_t klen = strlen(shown[k]), vlen;
+			char *raw, *dec;
+
+			if (strncasecmp(l, shown[k], klen) || l[klen] != ':')
+				continue;
+			/* the value with its continuation lines (RFC 5322 2.2.3) */
+			for (vlen = klen + 1; l + vlen < end; vlen++)
+				if (!strncmp(l + vlen, "\r\n", 2) && l[vlen + 2] != ' ' &&
+				    l[vlen + 2] != '\t')
+					break;
+			raw = xstrndup(l + klen + 1, vlen - klen - 1);
+			dec = rfc2047_decode(raw, strcmp(shown[k], "Subject") &&
+			                              strcmp(shown[k], "Date"));
+			buf_addf(b, "%s: ", shown[k]);
+			esc_term(b, dec ? dec + strspn(dec, " \t") : raw);
+			buf_addc(b, '\n');
+			free(raw);
+			free(dec);
+			break;
+		}
+	}
+	buf_addc(b, '\n');
+	text = mail_text_part(msg->data.data, msg->data.len, "plain", &n);
+	if (!text)
+		return EX_DATAERR;
+	add_lines(b, text);
+	free(text);
+	return EX_OK;
+}
+
+/* The HTML part as sent (cmark's document, every value escaped when it was made). */
+static int html_view(const struct message *msg, struct buf *b)
+{
+	size_t n;
+	char *html = mail_text_part(msg->data.data, msg->data.len, "html", &n);
+
+	if (!html)
+		return EX_DATAERR;
+	buf_add(b, html, n);
+	free(html);
+	return EX_OK;
 }
 
 static int write_one(void *user, struct merge *m, const struct roster_row *row,
@@ -304,7 +445,19 @@ static int write_one(void *user, struct merge *m, const struct roster_row *row,
 	json_decref(ctx);
 	if (rc != EX_OK)
 		return rc;
-	rc = write_all(STDOUT_FILENO, msg.data.data, msg.data.len) ? EX_IOERR : EX_OK;
+	if (p->format == PF_EML) {
+		rc = write_all(STDOUT_FILENO, msg.data.data, msg.data.len) ? EX_IOERR : EX_OK;
+	} else {
+		struct buf b = BUF_INIT;
+
+		rc = p->format == PF_HTML ? html_view(&msg, &b) : text_view(&msg, &b);
+		if (rc == EX_OK && write_all(STDOUT_FILENO, b.data, b.len))
+			rc = EX_IOERR;
+		if (rc == EX_DATAERR)
+			error_set(&p->err, rc, "cannot read back the message for %s",
+			          roster_key(row));
+		buf_free(&b);
+	}
 	message_free(&msg);
 	p->written++;
 	return rc == EX_OK ? -1 : rc; /* -1: the first one only */
@@ -337,21 +490,44 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	static const struct option opts[] = {
 	    MERGE_LONG_OPTIONS,
 	    {"out", required_argument, NULL, 'O'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"force", no_argument, NULL, 'F'},
+	    APP_LONG_OPTIONS,
 	    {NULL, 0, NULL, 0},
 	};
+	int force = 0;
 	struct merge_opts mo = {0};
 	struct merge *m = NULL;
 	struct preview p = {0};
 	const char *epoch = getenv("SOURCE_DATE_EPOCH");
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (merge_option(&mo, c, optarg))
+	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took < 0) {
+			rc = EX_USAGE;
+			goto out;
+		}
+		if (took || merge_option(&mo, c, optarg))
 			continue;
 		if (c == 'O') {
 			p.out = optarg;
 			continue;
 		}
+		if (c == 'F') {
+			force = 1;
+			continue;
+		}
+		if (c == 'f' && (p.format = !strcmp(optarg, "eml")    ? PF_EML
+		                            : !strcmp(optarg, "text") ? PF_TEXT
+		                            : !strcmp(optarg, "html") ? PF_HTML
+		                                                      : PF_AUTO) != PF_AUTO)
+			continue;
+		if (c == 'f')
+			fprintf(stderr,
+			        "demarche preview: --format '%s': expected eml, text or html\n",
+			        optarg);
 		fputs(usage_preview, stderr);
 		rc = EX_USAGE;
 		goto out;
@@ -361,7 +537,18 @@ int cmd_preview(int argc, char **argv, struct app *app)
 		rc = EX_USAGE;
 		goto out;
 	}
+	if (p.out && p.format != PF_AUTO && p.format != PF_EML) {
+		fputs("demarche preview: --out writes .eml and .html files; --format goes without "
+		      "it\n",
+		      stderr);
+		rc = EX_USAGE;
+		goto out;
+	}
+	/* A terminal gets what a person reads; a pipe or file the message itself, as before. */
+	if (p.format == PF_AUTO)
+		p.format = term_isatty(stdout) ? PF_TEXT : PF_EML;
 	mo.appeal = argv[optind];
+	mo.quiet = app->quiet;
 	p.date = epoch && *epoch ? (time_t)strtoll(epoch, NULL, 10) : time(NULL);
 	rc = app_config(app);
 	if (rc != EX_OK)
@@ -380,6 +567,15 @@ int cmd_preview(int argc, char **argv, struct app *app)
 		if (!made && errno != EEXIST) {
 			fprintf(stderr, "demarche preview: cannot make %s: %s\n", p.out,
 			        strerror(errno));
+			rc = EX_CANTCREAT;
+			goto out;
+		}
+		if (!made && !force && dir_has_files(p.out)) {
+			fprintf(stderr,
+			        "demarche preview: %s is not empty: its old files would mix with "
+			        "the new "
+			        "ones; choose a new folder, empty it, or add --force\n",
+			        p.out);
 			rc = EX_CANTCREAT;
 			goto out;
 		}
@@ -420,7 +616,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			fprintf(stderr, "demarche preview: %s\n", p.err);
 		goto out;
 	}
-	if (p.out)
+	if (p.out && !app->quiet)
 		fprintf(stderr, "demarche preview: wrote %zu message%s to %s\n", p.written,
 		        p.written == 1 ? "" : "s", p.out);
 	else if (p.written == 0)

@@ -17,6 +17,7 @@
 #include "base/file.h"
 #include "base/utf8.h"
 #include "base/strutil.h"
+#include "base/datadir.h"
 #include "base/xalloc.h"
 #include "letter/letter.h"
 #include "letter/markdown.h"
@@ -1181,9 +1182,8 @@ static void add_dir(char ***v, size_t *n, char *dir)
 size_t letter_template_dirs(char ***dirs)
 {
 	const char *env = getenv("DEMARCHE_TEMPLATES");
-	char **v = NULL;
-	size_t n = 0;
-	char *exe;
+	char **v = NULL, **data;
+	size_t n = 0, ndata;
 
 	if (env && *env) {
 		add_dir(&v, &n, xstrdup(env));
@@ -1191,39 +1191,13 @@ size_t letter_template_dirs(char ***dirs)
 		return n;
 	}
 	add_dir(&v, &n, xstrdup("templates"));
-	/* An installed prefix, wherever it was installed or moved: BIN/../share/demarche. */
-	exe = realpath("/proc/self/exe", NULL);
-	if (exe) {
-		char *slash = strrchr(exe, '/');
-
-		if (slash && slash != exe) {
-			*slash = '\0';
-			add_dir(&v, &n, xasprintf("%s/../share/demarche/templates", exe));
-		}
-		free(exe);
-	}
-#ifdef DEMARCHE_DATADIR
-	add_dir(&v, &n, xstrdup(DEMARCHE_DATADIR "/templates"));
-#endif
-	/* From a build tree: the first folder above the binary holding templates/_layout. */
-	exe = realpath("/proc/self/exe", NULL);
-	if (exe) {
-		char *slash;
-
-		while ((slash = strrchr(exe, '/')) && slash != exe) {
-			char *probe;
-
-			*slash = '\0';
-			probe = xasprintf("%s/templates/_layout", exe);
-			if (is_dir(probe)) {
-				add_dir(&v, &n, xasprintf("%s/templates", exe));
-				free(probe);
-				break;
-			}
-			free(probe);
-		}
-		free(exe);
-	}
+	/* the installed share folder, the source tree (base/datadir.h) */
+	ndata = datadir_list(&data);
+	for (size_t i = 0; i < ndata; i++)
+		add_dir(&v, &n, xasprintf("%s/templates", data[i]));
+	for (size_t i = 0; i < ndata; i++)
+		free(data[i]);
+	free(data);
 	*dirs = v;
 	return n;
 }

@@ -131,9 +131,9 @@ int letter_draft(const struct letter *l, json_t *params, const char *dir, struct
 
 /*
  * Where templates are found, in order: $DEMARCHE_TEMPLATES alone when set; else
- * ./templates, DEMARCHE_DATADIR/templates (the installed share folder), and the source
- * tree's templates/ found above the running binary (so a build tree works). Only existing
- * folders are listed. Returns the count; the caller frees each string and *dirs.
+ * ./templates, then templates/ in each data folder of base/datadir.h (the installed share
+ * folder, the source tree, wherever the build directory is). Only existing folders are
+ * listed. Returns the count; the caller frees each string and *dirs.
  */
 size_t letter_template_dirs(char ***dirs);
 

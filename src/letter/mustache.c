@@ -682,6 +682,22 @@ void mustache_sections(const struct mustache_template *t, mustache_section_fn fn
 	walk_sections(&t->root, fn, user);
 }
 
+static void walk_names(const struct node *n, mustache_name_fn fn, void *user)
+{
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct node *k = &n->kids[i];
+		if (k->type == N_VAR || k->type == N_RAW || k->type == N_SECTION ||
+		    k->type == N_INVERTED)
+			fn(user, k->str, k->line);
+		walk_names(k, fn, user);
+	}
+}
+
+void mustache_names(const struct mustache_template *t, mustache_name_fn fn, void *user)
+{
+	walk_names(&t->root, fn, user);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Partials                                                                                   */
 

@@ -57,6 +57,14 @@ typedef void (*mustache_section_fn)(void *user, const char *name, long line, int
 void mustache_sections(const struct mustache_template *t, mustache_section_fn fn, void *user);
 
 /*
+ * Calls fn for every name t looks up ({{x}}, {{{x}}}, {{&x}}, {{#x}}, {{^x}}, nested ones
+ * too) with the tag's name as written ("a.b") and its line, in source order; partials and
+ * parents are not followed. For check's warning about roster columns no letter uses.
+ */
+typedef void (*mustache_name_fn)(void *user, const char *name, long line);
+void mustache_names(const struct mustache_template *t, mustache_name_fn fn, void *user);
+
+/*
  * Appends s (len bytes) to out escaped as e, as a value is in a template; markdown escapes
  * it as if it started a line (the conservative choice). Can't fail.
  */

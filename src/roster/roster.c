@@ -82,6 +82,9 @@ struct roster {
 	int smtputf8;
 	char **langs;
 	size_t nlangs, en;
+	char **appeal; /* the appeal's languages, or NULL (not known: any of langs will do) */
+	size_t nappeal;
+	size_t fallback; /* index in langs of --fallback-language, or NONE */
 	size_t *by_lang;
 	int (*exclude)(void *user, const char *key);
 	void *exclude_user;
@@ -675,23 +678,32 @@ static void parse_only(struct roster *r, const char *const *only)
 	}
 }
 
-static void set_languages(struct roster *r, const char *const *langs)
+/* "en, es, fr": the appeal's languages, for messages. */
+static void langs_list(const struct roster *r, struct buf *b)
+{
+	for (size_t i = 0; i < r->nappeal; i++)
+		buf_addf(b, "%s%s", i ? ", " : "", r->appeal[i]);
+}
+
+/* langs: en, fr, es (counted in this order), then the appeal's others. */
+static void set_languages(struct roster *r, const char *const *appeal)
 {
 	static const char *const dflt[] = {"en", "fr", "es", NULL};
 	size_t n = 0;
 
-	if (!langs || !*langs)
-		langs = dflt;
-	while (langs[n])
+	while (appeal && appeal[n])
 		n++;
-	r->langs = xcalloc(n + 2, sizeof(*r->langs));
-	for (size_t i = 0; i < n; i++)
-		r->langs[r->nlangs++] = lower_dup(langs[i]);
-	r->en = col_index(r->langs, r->nlangs, "en");
-	if (r->en == NONE) {
-		r->en = r->nlangs;
-		r->langs[r->nlangs++] = xstrdup("en");
+	r->langs = xcalloc(n + 4, sizeof(*r->langs));
+	for (size_t i = 0; dflt[i]; i++)
+		r->langs[r->nlangs++] = xstrdup(dflt[i]);
+	if (n)
+		r->appeal = xcalloc(n + 1, sizeof(*r->appeal));
+	for (size_t i = 0; i < n; i++) {
+		r->appeal[r->nappeal++] = lower_dup(appeal[i]);
+		if (col_index(r->langs, r->nlangs, appeal[i]) == NONE)
+			r->langs[r->nlangs++] = lower_dup(appeal[i]);
 	}
+	r->en = 0;
 	r->by_lang = xcalloc(r->nlangs, sizeof(*r->by_lang));
 	r->stats.nlangs = r->nlangs;
 	r->stats.langs = (const char *const *)r->langs;
@@ -749,6 +761,25 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 	else
 		today(r->date);
 	set_languages(r, o->languages);
+	r->fallback = NONE;
+	if (o->fallback_language) {
+		r->fallback = col_index(r->langs, r->nlangs, o->fallback_language);
+		if (r->appeal && col_index(r->appeal, r->nappeal, o->fallback_language) == NONE)
+			r->fallback = NONE;
+		if (r->fallback == NONE) {
+			struct buf b = BUF_INIT;
+
+			langs_list(r, &b);
+			diags_add(
+			    d, DIAG_ERROR, NULL, 0, NULL,
+			    "--fallback-language '%s': the appeal has no such version (it has "
+			    "%s)",
+			    o->fallback_language, buf_str(&b));
+			buf_free(&b);
+			rc = EX_USAGE;
+			goto out;
+		}
+	}
 	parse_only(r, o->only);
 
 	rc = csvr_read(r->path, header_cb, r, d);
@@ -796,6 +827,7 @@ void roster_free(struct roster *r)
 		free(r->only[i].k);
 	free(r->only);
 	free_strv(r->langs, r->nlangs);
+	free_strv(r->appeal, r->nappeal);
 	free_strv(r->fact_cols, r->nfact_cols);
 	free(r->by_lang);
 	hset_clear(&r->keys);
@@ -838,6 +870,43 @@ const char *roster_facts_as_of(const struct roster *r, long *parties)
 }
 
 /* ---- derived values ---- */
+
+const char *const *roster_header(const struct roster *r, size_t *n)
+{
+	*n = r->ncols;
+	return (const char *const *)r->cols;
+}
+
+/* Columns read by name besides the contact ones: letter parts (roster/parts.c). */
+static const char *const part_columns[] = {"city", NULL};
+
+const char *const *roster_known_columns(void)
+{
+	static const char *const known[] = {"email",      "cc",        "state", "mission",
+	                                    "name",       "honorific", "title", "language",
+	                                    "salutation", "city",      NULL};
+	return known;
+}
+
+int roster_column_used(const struct roster *r, const char *col)
+{
+	if (str_ieq(col, r->key))
+		return 1;
+	for (size_t k = 0; contact_columns[k]; k++)
+		if (str_ieq(col, contact_columns[k]))
+			return 1;
+	for (size_t k = 0; part_columns[k]; k++)
+		if (str_ieq(col, part_columns[k]))
+			return 1;
+	for (size_t t = 0; t < r->ntables; t++)
+		if (str_ieq(col, r->tables[t].col) ||
+		    col_index(r->tables[t].names, r->tables[t].ncols, col) != NONE)
+			return 1;
+	for (size_t w = 0; w < r->nwheres; w++)
+		if (str_ieq(col, r->wheres[w].col))
+			return 1;
+	return 0;
+}
 
 const char *roster_salutation(const char *lang, const char *honorific, const char *name)
 {
@@ -1086,14 +1155,41 @@ static void derive(struct roster *r, struct roster_row *row)
 	size_t i;
 
 	row->lang = r->en;
-	if (!is_blank(lang)) {
-		i = col_index(r->langs, r->nlangs, lang);
-		if (i != NONE)
-			row->lang = i;
-		else
+	if (is_blank(lang))
+		goto out;
+	i = col_index(r->langs, r->nlangs, lang);
+	/* A one-language appeal goes to every en, fr and es mission (the letter warns). */
+	if (i != NONE &&
+	    (!r->appeal || r->nappeal == 1 || col_index(r->appeal, r->nappeal, lang) != NONE)) {
+		row->lang = i;
+	} else if (!r->appeal) {
+		diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
+		          "unknown language '%s'; using en", lang);
+	} else {
+		/* A value the appeal has no version in ("French", "es-ES", "de") is not quietly
+		 * sent in English: an error, unless a fallback was asked for. */
+		struct buf b = BUF_INIT;
+		const char *near = str_nearest(lang, (const char *const *)r->appeal, r->nappeal);
+		const char *dflt =
+		    col_index(r->appeal, r->nappeal, "en") != NONE ? "en" : r->appeal[0];
+
+		langs_list(r, &b);
+		if (r->fallback != NONE) {
+			row->lang = r->fallback;
 			diags_add(r->d, DIAG_WARNING, r->path, row->line, "language",
-			          "unknown language '%s'; using en", lang);
+			          "the appeal has no '%s' version (it has %s); using %s "
+			          "(--fallback-language)",
+			          lang, buf_str(&b), r->langs[r->fallback]);
+		} else {
+			diags_add(r->d, DIAG_ERROR, r->path, row->line, "language",
+			          "the appeal has no '%s' version; it has %s%s%s%s (or "
+			          "--fallback-language %s sends these missions the %s version)",
+			          lang, buf_str(&b), near ? " (did you mean '" : "",
+			          near ? near : "", near ? "'?)" : "", dflt, dflt);
+		}
+		buf_free(&b);
 	}
+out:
 	row->salutation =
 	    roster_salutation(r->langs[row->lang], r->honcol != NONE ? row->v[r->honcol] : NULL,
 	                      r->namecol != NONE ? row->v[r->namecol] : NULL);

@@ -23,6 +23,9 @@ struct roster_opts {
 	const char *const *only;      /* --only values, each "K1,K2,..." */
 	int smtputf8;                 /* non-ASCII addresses allowed (transport offers SMTPUTF8) */
 	const char *const *languages; /* the languages the appeal has; NULL: en, fr, es */
+	/* A language value not in languages: NULL, an error listing them (exit 65); else a
+	 * warning, and the row gets this language (one of languages) */
+	const char *fallback_language;
 	/* --not-received hook: returns 1 to leave the row with this key out. May be NULL. */
 	int (*exclude)(void *user, const char *key);
 	void *exclude_user;
@@ -75,7 +78,8 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 /*
  * Streams the roster once, validating every row (RFC 5322 addresses in email and cc,
  * duplicate keys and addresses, empty key or email, CR/LF in contact columns, NUL
- * anywhere, unknown language: a warning, en used; join values missing from a table: a
+ * anywhere, a language the appeal has not: an error naming them, or with
+ * fallback_language a warning and that language; join values missing from a table: a
  * warning), and calls fn for every valid row that passes the filters, in file order. All
  * problems go to d, with file, row (the line where the record starts) and column.
  * Memory stays flat: one row at a time, plus 12 bytes per key and address for duplicates.
@@ -90,7 +94,17 @@ int roster_each(struct roster *r, int (*fn)(void *user, const struct roster_row 
 
 const struct roster_stats *roster_stats(const struct roster *r); /* never NULL */
 const char *roster_path(const struct roster *r);                 /* the roster file */
-const char *roster_date(const struct roster *r);                 /* the sending date, YYYY-MM-DD */
+/* The roster's own columns as its header names them; owned by the roster. */
+const char *const *roster_header(const struct roster *r, size_t *n);
+/*
+ * 1 when the roster's code reads column col whatever the letter says: the key, the contact
+ * and letter-part columns (email, cc, name, language, city, ...), a join's or a --where's
+ * column. A column that neither this nor the letter uses is worth a warning (a typo).
+ */
+int roster_column_used(const struct roster *r, const char *col);
+/* The columns the code knows by name (NULL-terminated, static), for "did you mean". */
+const char *const *roster_known_columns(void);
+const char *roster_date(const struct roster *r); /* the sending date, YYYY-MM-DD */
 /* The fact columns of the joined facts tables (see above), each once, NULL-terminated and
  * owned by the roster; *n gets the count. */
 const char *const *roster_fact_columns(const struct roster *r, size_t *n);

@@ -106,7 +106,8 @@ grep -q "^bad.csv:126: column 'iso3': error: duplicate key 'KEN' (also in row 62
 	fail "duplicate key not named: $(cat err.txt)"
 grep -q "^bad.csv:126: column 'email': error: .*display name" err.txt ||
 	fail "display name not named: $(cat err.txt)"
-grep -q "^bad.csv:126: column 'language': warning: unknown language 'xx'" err.txt ||
+# A language the appeal has no version in is an error listing those it has (issue 18).
+grep -q "^bad.csv:126: column 'language': error: the appeal has no 'xx' version; it has en, es, fr" err.txt ||
 	fail "unknown language not named: $(cat err.txt)"
 grep -q "nothing was sent" err.txt || fail "no closing line: $(cat err.txt)"
 [ -s out.txt ] && fail "a summary was printed for a bad roster"
@@ -145,9 +146,9 @@ grep -q "appeal/en.md:[0-9]*: error: missing variable 'name'" err.txt ||
 	fail "missing name not named with file and line: $(cat err.txt)"
 grep -q "appeal/fr.md:[0-9]*: error: missing variable 'name'" err.txt ||
 	fail "the French mission's missing name not named: $(cat err.txt)"
-grep -q "noname.csv:[0-9]*: error: the appeal cannot be rendered for 'KEN'" err.txt ||
+grep -q "appeal/en.md:[0-9]*: error: missing variable 'name' in 1 mission: KEN;" err.txt ||
 	fail "the row of KEN not named: $(cat err.txt)"
-grep -q "noname.csv:[0-9]*: error: the appeal cannot be rendered for 'FRA'" err.txt ||
+grep -q "appeal/fr.md:[0-9]*: error: missing variable 'name' in 1 mission: FRA;" err.txt ||
 	fail "the row of FRA not named: $(cat err.txt)"
 [ -s out.txt ] && fail "a summary was printed for a failing check"
 

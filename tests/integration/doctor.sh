@@ -158,5 +158,5 @@ doctor 78 bad.ini
 fails_with "\[sender\] address 'not an address'" 'address'
 printf '[smtp]\nurll = x\n' >broken.ini
 doctor 78 broken.ini
-fails_with "unknown key 'urll'" 'edit'
+fails_with "unknown key 'urll'" "write 'url' instead of 'urll'"
 pass

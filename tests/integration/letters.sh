@@ -17,7 +17,7 @@ for t in asp-session amendment-alert joint-letter security-council review-confer
 	draft_original "$t" "$t"
 	"$DEMARCHE" preview "$t" --to "$R/missions.example.csv" --join "$R/states-parties.csv" \
 		--out "eml-$t" >/dev/null 2>err.txt || fail "preview $t: $(cat err.txt)"
-	[ "$(ls "eml-$t" | wc -l)" = 124 ] || fail "$t: $(ls "eml-$t" | wc -l) messages"
+	[ "$(ls "eml-$t" | grep -c "\.eml$")" = 124 ] || fail "$t: $(ls "eml-$t" | grep -c "\.eml$") messages"
 done
 
 # The joint letter from a sign-on sheet: 120 rows, two of them duplicates (case and accents,
@@ -139,7 +139,7 @@ def bad(name, why):
 
 for t in CAMPAIGN:
     d = f"eml-{t}"
-    for name in sorted(os.listdir(d)):
+    for name in sorted(n for n in os.listdir(d) if n.endswith(".eml")):
         key, where = name[:-4], f"{t}/{name}"
         row = rows[key]
         msg = email.message_from_bytes(open(os.path.join(d, name), "rb").read(),

@@ -16,7 +16,7 @@ printf '[sender]\nname = Coalición por la Corte Penal Internacional\naddress = 
 	--out eml >out.txt 2>err.txt
 expect_rc 0 $? "preview --out: $(cat err.txt)"
 grep -q "wrote 124 messages to eml" err.txt || fail "preview said: $(cat err.txt)"
-[ "$(ls eml | wc -l)" = 124 ] || fail "$(ls eml | wc -l) files"
+[ "$(ls eml | grep -c "\.eml$")" = 124 ] || fail "$(ls eml | grep -c "\.eml$") files"
 
 python3 - eml "$R/missions.example.csv" <<'PY' || fail "see above"
 import csv, email, os, re, sys
@@ -29,7 +29,7 @@ subjects = {
 }
 salutation = {"en": "Your Excellency,", "fr": "Excellence,"}
 ids = set()
-for name in sorted(os.listdir(d)):
+for name in sorted(n for n in os.listdir(d) if n.endswith(".eml")):
     key = name[:-4]
     raw = open(os.path.join(d, name), "rb").read()
     def bad(why):
@@ -120,7 +120,7 @@ h=$(printf 'a/b' | sha256sum | cut -c1-8)
 } >keys.csv
 "$DEMARCHE" preview appeal --to keys.csv --out keys >out.txt 2>err.txt
 expect_rc 0 $? "preview of colliding keys: $(cat err.txt)"
-[ "$(ls -A keys | wc -l)" = 4 ] || fail "4 keys gave: $(ls -A keys)"
+[ "$(ls -A keys | grep -c "\.eml$")" = 4 ] || fail "4 keys gave: $(ls -A keys)"
 grep -q "<ken@missions.example>" "keys/a_b-$h.eml" || fail "a/b is not a_b-$h.eml: $(ls -A keys)"
 grep -q "<alb@missions.example>" keys/a_b.eml || fail "a_b is not a_b.eml: $(ls -A keys)"
 h2=$(printf 'a_b-%s' "$h" | sha256sum | cut -c1-8)

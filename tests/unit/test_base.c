@@ -105,6 +105,24 @@ static void test_distance(void **state)
 	assert_int_equal(str_distance("kitten", "sitting"), 3);
 }
 
+/* "did you mean": typos, shortened names, a region after a language code; nothing far. */
+static void test_nearest(void **state)
+{
+	static const char *const cols[] = {"iso3", "email", "name", "language", NULL, "salutation"};
+	static const char *const langs[] = {"en", "es", "fr"};
+
+	(void)state;
+	assert_string_equal(str_nearest("nmae", cols, 6), "name");
+	assert_string_equal(str_nearest("lang", cols, 6), "language");
+	assert_string_equal(str_nearest("emial", cols, 6), "email");
+	assert_null(str_nearest("name", cols, 6)); /* itself is no suggestion */
+	assert_null(str_nearest("city", cols, 6));
+	assert_string_equal(str_nearest("es-ES", langs, 3), "es");
+	assert_string_equal(str_nearest("fr_CA", langs, 3), "fr");
+	assert_null(str_nearest("xx", langs, 3)); /* two letters off is not a typo */
+	assert_null(str_nearest("French", langs, 3));
+}
+
 /* One UTF-8 check serves letters, templates, rosters and mail (RFC 3629 section 4). */
 static void test_utf8(void **state)
 {
@@ -626,6 +644,7 @@ int main(void)
 	    cmocka_unit_test(test_error),
 	    cmocka_unit_test(test_diags),
 	    cmocka_unit_test(test_distance),
+	    cmocka_unit_test(test_nearest),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_config_values),
 	    cmocka_unit_test(test_config_errors),

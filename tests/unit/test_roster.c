@@ -445,6 +445,44 @@ static void test_good_roster(void **state)
 }
 
 /* BOM, CRLF, trimmed mixed-case header, quoted local part, domain literal, unknown lang. */
+/* With the appeal's languages: a value it has no version in is an error naming them; with a
+ * fallback, a warning and that language (issue 18). */
+static void test_appeal_languages(void **state)
+{
+	static const char *const appeal[] = {"en", "es", "fr", NULL};
+	char *path = data("good/bom-crlf.csv");
+	struct roster_opts o = {.path = path, .languages = appeal};
+	struct diags d = DIAGS_INIT;
+	struct seen s = {0};
+
+	(void)state;
+	assert_int_equal(run(&o, &d, &s, NULL), EX_DATAERR);
+	assert_int_equal(d.errors, 1);
+	assert_int_equal(d.v[0].line, 3);
+	assert_string_equal(d.v[0].column, "language");
+	assert_non_null(strstr(d.v[0].msg, "no 'pt' version; it has en, es, fr"));
+	assert_non_null(strstr(d.v[0].msg, "--fallback-language en"));
+	seen_free(&s);
+	diags_free(&d);
+
+	o.fallback_language = "es";
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(run(&o, &d, &s, NULL), EX_OK);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(d.warnings, 1);
+	assert_non_null(strstr(d.v[0].msg, "using es (--fallback-language)"));
+	assert_string_equal(str(s.ctx[1], "language"), "es");
+	seen_free(&s);
+	diags_free(&d);
+
+	o.fallback_language = "de"; /* not one of the appeal's */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(run(&o, &d, &s, NULL), EX_USAGE);
+	seen_free(&s);
+	diags_free(&d);
+	free(path);
+}
+
 static void test_bom_crlf(void **state)
 {
 	char *path = data("good/bom-crlf.csv");
@@ -932,15 +970,16 @@ static void test_addr_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bad_corpus),         cmocka_unit_test(test_huge_field),
-	    cmocka_unit_test(test_missing_files),      cmocka_unit_test(test_good_roster),
-	    cmocka_unit_test(test_bom_crlf),           cmocka_unit_test(test_filters),
-	    cmocka_unit_test(test_unmatched_join),     cmocka_unit_test(test_smtputf8),
-	    cmocka_unit_test(test_key_email),          cmocka_unit_test(test_salutations),
-	    cmocka_unit_test(test_addr_spec),          cmocka_unit_test(test_addr_split),
-	    cmocka_unit_test(test_row_limit),          cmocka_unit_test(test_column_limit),
-	    cmocka_unit_test(test_size_limit),         cmocka_unit_test(test_cr_line_ends),
-	    cmocka_unit_test(test_three_valued_facts), cmocka_unit_test(test_dated_membership),
+	    cmocka_unit_test(test_bad_corpus),       cmocka_unit_test(test_huge_field),
+	    cmocka_unit_test(test_missing_files),    cmocka_unit_test(test_good_roster),
+	    cmocka_unit_test(test_bom_crlf),         cmocka_unit_test(test_appeal_languages),
+	    cmocka_unit_test(test_filters),          cmocka_unit_test(test_unmatched_join),
+	    cmocka_unit_test(test_smtputf8),         cmocka_unit_test(test_key_email),
+	    cmocka_unit_test(test_salutations),      cmocka_unit_test(test_addr_spec),
+	    cmocka_unit_test(test_addr_split),       cmocka_unit_test(test_row_limit),
+	    cmocka_unit_test(test_column_limit),     cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_cr_line_ends),     cmocka_unit_test(test_three_valued_facts),
+	    cmocka_unit_test(test_dated_membership),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
