@@ -37,6 +37,7 @@ static const struct command commands[] = {
     {"doctor", cmd_doctor, usage_doctor, "check config, SMTP, IMAP and ledger; sends nothing"},
     {"keygen", cmd_keygen, usage_keygen, "make an approver's key pair (Ed25519)"},
     {"approve", cmd_approve, usage_approve, "sign off the exact batch of letters send will send"},
+    {"followup", cmd_followup, usage_followup, "draft a reminder for missions that did not answer"},
     {"ledger", cmd_ledger, usage_ledger, "ledger copy FROM TO: between SQLite and PostgreSQL"},
 };
 

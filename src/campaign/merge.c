@@ -416,6 +416,12 @@ static json_t *mission_context(const struct merge *m, const struct roster_row *r
 	    row, letter_has_language(m->letter, lang) ? lang : letter_languages(m->letter, &nl)[0]);
 
 	json_object_set_new(ctx, "campaign", json_string(m->campaign ? m->campaign : ""));
+	if (m->extend) /* a reminder's first letter (campaign/followup.h) */
+		m->extend(m->extend_user, roster_key(row),
+		          letter_has_language(m->letter, lang)
+		              ? lang
+		              : letter_languages(m->letter, &nl)[0],
+		          ctx);
 	return ctx;
 }
 

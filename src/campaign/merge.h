@@ -72,6 +72,10 @@ struct merge {
 	int quiet, silent;       /* from merge_opts */
 	merge_diag_fn on_diag;
 	void *diag_user;
+	/* More of a mission's context (campaign/followup.h), called for every mission, maybe
+	 * on several threads at once: it only reads. NULL: none. */
+	void (*extend)(void *user, const char *key, const char *lang, json_t *ctx);
+	void *extend_user;
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "base/xalloc.h"
+#include "campaign/followup.h"
 #include "mail/attachment.h"
 #include "mail/compose.h"
 #include "base/address.h"
@@ -191,6 +192,8 @@ static int build(struct message_run *mr, const char *key, json_t *ctx, const str
 	mm.date = date;
 	mm.message_id = msg->message_id;
 	mm.campaign = mr->campaign;
+	/* a reminder replies to the mission's first letter (RFC 5322 section 3.6.4) */
+	mm.in_reply_to = followup_thread(mr->follow, key);
 	mm.text = lo->text;
 	mm.html = lo->html;
 	mm.text_body = tb;

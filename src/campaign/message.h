@@ -14,6 +14,8 @@
 #include "base/config.h"
 #include "campaign/merge.h"
 
+struct followup;
+
 /* What stays the same for every message of a run. */
 struct message_run {
 	char *from_name, *from_addr, *domain, *reply_to;
@@ -26,6 +28,7 @@ struct message_run {
 	struct mail_attachment **atts;
 	size_t natts;
 	pthread_mutex_t lock; /* the attachments: message_build() may run on several threads */
+	const struct followup *follow; /* a reminder: threaded under each first letter; NULL */
 };
 
 /*

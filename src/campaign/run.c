@@ -9,6 +9,7 @@
 #include "base/xalloc.h"
 #include "base/address.h"
 #include "campaign/approval.h"
+#include "base/clock.h"
 
 int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 {
@@ -39,11 +40,15 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 		plan_not_received(&o->mo->ro, &r->nr);
 	}
 
+	r->fu = followup_new(r->ledger, &o->mo->ro); /* a reminder (Follows:) */
+
 	/* 1. Validate everything, composing each mission's message once into the spool. */
 	rc = merge_open(o->mo, "send", &r->m);
 	if (rc != EX_OK)
 		return rc;
 	rc = message_run_init(&r->mr, cfg, r->m, errstr);
+	if (rc == EX_OK && r->fu)
+		rc = followup_bind(r->fu, r->m, &r->mr, clock_real_ms() / 1000, errstr);
 	r->mr.test_to = o->test_to;
 	if (rc == EX_OK && r->mr.example_sender && !r->acct->maildir)
 		rc = error_set(errstr, EX_CONFIG,
@@ -133,5 +138,6 @@ void run_free(struct run *r)
 	ledger_close(r->ledger);
 	account_free(r->acct);
 	merge_free(r->m);
+	followup_free(r->fu);
 	memset(r, 0, sizeof(*r));
 }

@@ -15,6 +15,7 @@
 #include "campaign/account.h"
 #include "campaign/copyq.h"
 #include "campaign/engine.h"
+#include "campaign/followup.h"
 #include "campaign/merge.h"
 #include "campaign/message.h"
 #include "campaign/pace.h"
@@ -49,6 +50,7 @@ struct run {
 	struct transport *t;
 	struct copyq *cq;
 	struct plan_not_received nr;
+	struct followup *fu; /* a reminder (campaign/followup.h) */
 };
 
 /*

@@ -23,6 +23,7 @@ const char usage_audit[] =
     "       demarche audit --matrix --to ROSTER.csv [--by COL]\n"
     "       demarche audit [CAMPAIGN] --format html|xlsx -o FILE [--to ROSTER.csv [--by COL]]\n"
     "       demarche audit [CAMPAIGN] --approvals\n"
+    "       demarche audit [CAMPAIGN] --format ics [-o FILE]   planned sends, reminder dates\n"
     "   roster options: [--key COL] [--join FILE[:COL]]... [--where COL=VAL]...\n"
     "\n"
     "Missions first: a mission is one roster key; it is received when its main address (the\n"
@@ -47,6 +48,9 @@ const char usage_audit[] =
     "(--no-verify: never);\n"
     "--format xlsx -o FILE: a spreadsheet (Summary, By group, Missing, Deliveries, Matrix),\n"
     "every value stored as text.\n"
+    "--format ics [-o FILE]: an iCalendar file (RFC 5545) of the planned sends (the send\n"
+    "calendar's, missions not yet reached) and the reminder dates (demarche followup)\n"
+    "for the team's calendar.\n"
     "A table on a terminal is coloured unless NO_COLOR is set; CSV is RFC 4180 (CRLF).\n"
     "Values are treated as hostile: the table shows control, bidi and invisible characters\n"
     "and bytes that are not UTF-8 escaped (\\x1b, \\u202e, \\xff); a CSV cell starting with\n"
@@ -186,13 +190,14 @@ int cmd_audit(int argc, char **argv, struct app *app)
 				a.out.fmt = RP_HTML;
 			else if (!strcmp(optarg, "xlsx"))
 				a.out.fmt = RP_XLSX;
+			else if (!strcmp(optarg, "ics"))
+				a.out.fmt = RP_ICS;
 			else {
 				char *shown = esc_term_dup(optarg);
 
 				fprintf(stderr,
 				        "demarche audit: unknown format '%s' (table, csv, json, "
-				        "html or "
-				        "xlsx)\n",
+				        "html, xlsx or ics)\n",
 				        shown);
 				free(shown);
 				rc = EX_USAGE;
@@ -274,7 +279,7 @@ int cmd_audit(int argc, char **argv, struct app *app)
 		rc = EX_USAGE;
 		goto out;
 	}
-	if (a.output && a.out.fmt != RP_HTML && a.out.fmt != RP_XLSX) {
+	if (a.output && a.out.fmt != RP_HTML && a.out.fmt != RP_XLSX && a.out.fmt != RP_ICS) {
 		fputs("demarche audit: -o goes with --format html or xlsx\n", stderr);
 		rc = EX_USAGE;
 		goto out;
@@ -328,6 +333,8 @@ int cmd_audit(int argc, char **argv, struct app *app)
 		rc = audit_html(l, &a, &err);
 	else if (a.out.fmt == RP_XLSX)
 		rc = audit_xlsx(l, &a, &err);
+	else if (a.out.fmt == RP_ICS)
+		rc = audit_ics(l, &a, &err);
 	else if (missing)
 		rc = audit_missing(l, &a, &err);
 	else if (matrix)

@@ -33,6 +33,8 @@ int audit_html(struct ledger *l, const struct audit_opts *a, char **err);
 int audit_xlsx(struct ledger *l, const struct audit_opts *a, char **err);
 /* --approvals: who approved which batch of a->campaign (NULL: every campaign), and when. */
 int audit_approvals(struct ledger *l, const struct audit_opts *a, char **err);
+/* The send calendar (src/cmd/audit_ics.c): planned sends and reminder dates, RFC 5545. */
+int audit_ics(struct ledger *l, const struct audit_opts *a, char **err);
 
 /* A table shows times to the second ("2024-06-01T12:03:01Z"); out holds 32 bytes. */
 const char *audit_short_time(const char *iso, char out[32]);

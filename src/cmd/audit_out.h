@@ -8,7 +8,7 @@
 
 #include "base/buf.h"
 
-enum rp_format { RP_TABLE, RP_CSV, RP_JSON, RP_HTML, RP_XLSX };
+enum rp_format { RP_TABLE, RP_CSV, RP_JSON, RP_HTML, RP_XLSX, RP_ICS };
 enum rp_kind { RP_STR, RP_INT };
 
 #define RP_COL_TABLE 0x1 /* shown in a table by default (CSV and JSON show every column) */

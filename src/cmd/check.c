@@ -6,10 +6,12 @@
 #include <sys/stat.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/escape.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
+#include "campaign/followup.h"
 #include "campaign/merge.h"
 #include "cmd/cmd.h"
 #include "letter/mustache.h"
@@ -346,6 +348,8 @@ int cmd_check(int argc, char **argv, struct app *app)
 	struct unknowns u = {0};
 	size_t open_warnings = 0;
 	int c, rc, allow_divergent = 0;
+	struct followup *fu = NULL;
+	char *err = NULL;
 
 	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
 		int took = app_option(app, c, optarg);
@@ -388,7 +392,10 @@ int cmd_check(int argc, char **argv, struct app *app)
 		mo.diag_user = problems;
 		u.json = json_array();
 	}
+	fu = followup_new_readonly(app_store_path(app), &mo.ro); /* a reminder's first letters */
 	rc = merge_open(&mo, "check", &m);
+	if (rc == EX_OK && (rc = followup_bind(fu, m, NULL, clock_real_ms() / 1000, &err)))
+		fprintf(stderr, "demarche check: %s\n", err);
 	if (rc == EX_OK) {
 		u.facts = roster_fact_columns(m->roster, &u.nfacts);
 		/* letters: translation parity (letter/parity.h), printed with the pass's problems */
@@ -430,6 +437,8 @@ out:
 	}
 	free(u.v);
 	merge_free(m);
+	followup_free(fu);
+	free(err);
 	merge_opts_free(&mo);
 	return rc;
 }

@@ -66,6 +66,7 @@ DECLARE_COMMAND(bounces);
 DECLARE_COMMAND(doctor);
 DECLARE_COMMAND(keygen);
 DECLARE_COMMAND(approve);
+DECLARE_COMMAND(followup);
 DECLARE_COMMAND(ledger);
 
 #endif

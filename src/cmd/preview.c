@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/escape.h"
@@ -22,6 +23,7 @@
 #include "base/term.h"
 #include "base/xalloc.h"
 #include "cmd/cmd.h"
+#include "campaign/followup.h"
 #include "campaign/merge.h"
 #include "campaign/message.h"
 #include "mail/decode.h"
@@ -499,6 +501,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	struct merge_opts mo = {0};
 	struct merge *m = NULL;
 	struct preview p = {0};
+	struct followup *fu = NULL;
 	const char *epoch = getenv("SOURCE_DATE_EPOCH");
 	int c, rc;
 
@@ -553,10 +556,13 @@ int cmd_preview(int argc, char **argv, struct app *app)
 	rc = app_config(app);
 	if (rc != EX_OK)
 		goto out;
+	fu = followup_new_readonly(app_store_path(app), &mo.ro); /* a reminder's first letters */
 	rc = merge_open(&mo, "preview", &m);
 	if (rc != EX_OK)
 		goto out;
 	rc = message_run_init(&p.mr, &app->cfg, m, &p.err);
+	if (rc == EX_OK)
+		rc = followup_bind(fu, m, &p.mr, clock_real_ms() / 1000, &p.err);
 	if (rc != EX_OK) {
 		fprintf(stderr, "demarche preview: %s\n", p.err);
 		goto out;
@@ -629,6 +635,7 @@ out:
 	message_run_free(&p.mr);
 	free(p.err);
 	merge_free(m);
+	followup_free(fu);
 	merge_opts_free(&mo);
 	return rc;
 }

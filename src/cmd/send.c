@@ -10,6 +10,11 @@
 #include "cmd/cmd.h"
 #include "campaign/run.h"
 #include "cmd/send.h"
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/escape.h"
+#include "base/xalloc.h"
+#include "campaign/schedule.h"
 
 const char usage_send[] =
     "usage: demarche send APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
@@ -17,6 +22,8 @@ const char usage_send[] =
     "                     [--not-received CAMPAIGN] [--via URL] [--rate N/minute|N/hour]\n"
     "                     [--concurrency N] [--limit N] [--test-to ADDR] [--retry-unknown]\n"
     "                     [--retry-failed] [--amend] [--yes]\n"
+    "                     [--window HH:MM-HH:MM] [--at YYYY-MM-DDTHH:MM [--local]]\n"
+    "                     [--until-done [--until YYYY-MM-DD]]\n"
     "\n"
     "Validates everything first (nothing is sent if anything is wrong: exit 65), then sends\n"
     "one message per mission and records each step in the ledger. A rerun of the same\n"
@@ -35,6 +42,14 @@ const char usage_send[] =
     "  --retry-failed         send again to missions that failed permanently\n"
     "  --amend                the appeal changed since this campaign was first sent: go on\n"
     "  --yes                  do not ask (needed when not on a terminal)\n"
+    "  --window 09:00-17:00   send each mission only inside these hours of its own time\n"
+    "                         zone (roster column timezone, IANA names) on its working\n"
+    "                         days (column weekend, default sat,sun; e.g. fri-sat)\n"
+    "  --at TIME              send nothing before TIME (UTC; with --local, each mission's\n"
+    "                         own local time)\n"
+    "  --until-done           sleep until the next mission's time comes and go on, until\n"
+    "                         every mission is sent; a rerun resumes (the ledger has it)\n"
+    "  --until DATE           with --until-done: stop there (YYYY-MM-DD[THH:MM], UTC)\n"
     "\n"
     "Exit: 0 every selected mission sent; 64 usage; 65 bad input or a damaged ledger, nothing\n"
     "sent; 66 the appeal or the roster cannot be read; 69 some mission failed permanently\n"
@@ -67,6 +82,11 @@ static const struct option send_options[] = {
     {"retry-failed", no_argument, NULL, 'F'},
     {"amend", no_argument, NULL, 'A'},
     {"yes", no_argument, NULL, 'y'},
+    {"window", required_argument, NULL, 'W'},
+    {"at", required_argument, NULL, 'a'},
+    {"local", no_argument, NULL, 'L'},
+    {"until-done", no_argument, NULL, 'D'},
+    {"until", required_argument, NULL, 'u'},
     {NULL, 0, NULL, 0},
 };
 
@@ -75,6 +95,8 @@ struct send_args {
 	const char *not_received, *rate, *via, *test_to;
 	int concurrency, limit, yes, amend;
 	unsigned retry_flags;
+	struct schedule sc; /* the send calendar (campaign/schedule.h) */
+	int until_done;
 };
 
 static int parse_count(const char *opt, const char *s, int *out)
@@ -91,6 +113,45 @@ static int parse_count(const char *opt, const char *s, int *out)
 	}
 	*out = (int)v;
 	return EX_OK;
+}
+
+/* The send calendar's options. */
+static int schedule_option(struct send_args *a, int c, const char *arg)
+{
+	char *err = NULL;
+	int rc = EX_OK;
+
+	if (c == 'W')
+		rc = schedule_parse_window(&a->sc, arg, &err);
+	else if (c == 'a')
+		rc = schedule_parse_at(&a->sc, arg, &err);
+	else if (c == 'u')
+		rc = schedule_parse_until(&a->sc, arg, &err);
+	else if (c == 'L')
+		a->sc.local = 1;
+	else
+		a->until_done = 1;
+	if (rc != EX_OK)
+		fprintf(stderr, "demarche send: %s\n", err);
+	free(err);
+	return rc;
+}
+
+static int schedule_check_args(struct send_args *a)
+{
+	char *err = NULL;
+	int rc = schedule_check(&a->sc, &err);
+
+	if (rc == EX_OK && a->sc.until && !a->until_done)
+		rc = error_set(&err, EX_USAGE, "--until goes with --until-done");
+	if (rc == EX_OK && a->until_done && !schedule_active(&a->sc))
+		rc = error_set(&err, EX_USAGE, "--until-done goes with --window or --at");
+	if (rc == EX_OK && a->test_to && schedule_active(&a->sc))
+		rc = error_set(&err, EX_USAGE, "--test-to sends now: no --window or --at");
+	if (rc != EX_OK)
+		fprintf(stderr, "demarche send: %s\n", err);
+	free(err);
+	return rc;
 }
 
 static int parse_args(int argc, char **argv, struct send_args *a)
@@ -131,11 +192,20 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 		case 'y':
 			a->yes = 1;
 			break;
+		case 'W':
+		case 'a':
+		case 'L':
+		case 'D':
+		case 'u':
+			rc = schedule_option(a, c, optarg);
+			break;
 		default:
 			fputs(usage_send, stderr);
 			return EX_USAGE;
 		}
 	}
+	if (rc == EX_OK && (rc = schedule_check_args(a)) != EX_OK)
+		return rc;
 	if (rc == EX_OK && (optind + 1 != argc || !a->mo.ro.path)) {
 		fputs(usage_send, stderr);
 		rc = EX_USAGE;
@@ -149,9 +219,36 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 	return rc;
 }
 
-int cmd_send(int argc, char **argv, struct app *app)
+/* What a pass of the send calendar left for later. */
+struct waiting {
+	size_t n;
+	int64_t next; /* UTC seconds */
+	char *key, *zone;
+};
+
+static void waiting_note(struct send_args *a, struct run *r, struct waiting *w)
 {
-	struct send_args a = {0};
+	const char *key = NULL;
+	char *err = NULL;
+
+	if (schedule_waiting(&a->sc, r->ledger, r->m->campaign, &a->mo.ro, &w->n, &w->next, &key,
+	                     &err) != EX_OK) {
+		fprintf(stderr, "demarche send: %s\n", err);
+		w->n = 0;
+	}
+	free(err);
+	if (w->n && key) {
+		w->key = xstrdup(key);
+		for (size_t i = 0; i < a->sc.n; i++)
+			if (a->sc.e[i].key == key && a->sc.e[i].zone)
+				w->zone = xstrdup(a->sc.e[i].zone);
+	}
+}
+
+/* One pass: the whole send as before, of the missions whose time has come. */
+static int send_once(struct send_args *pa, struct app *app, struct waiting *w)
+{
+	struct send_args a = *pa;
 	struct run_opts o = {0};
 	struct run r = {0};
 	struct send_view v = {0};
@@ -161,11 +258,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 	char *err = NULL;
 	int rc, copies_rc;
 
-	rc = parse_args(argc, argv, &a);
-	if (rc == EX_OK)
-		rc = app_config(app);
-	if (rc != EX_OK)
-		goto out;
+	rc = EX_OK;
 	o.cfg = &app->cfg;
 	o.store = app_store_path(app);
 	o.mo = &a.mo;
@@ -201,6 +294,7 @@ int cmd_send(int argc, char **argv, struct app *app)
 			fprintf(stderr, "demarche send: nothing sent\n");
 			goto out;
 		}
+		a.yes = 1; /* the send calendar's later passes do not ask again */
 	}
 
 	/* Ctrl-C, SIGTERM and SIGHUP stop alike: the messages in flight finish, then the
@@ -236,6 +330,8 @@ int cmd_send(int argc, char **argv, struct app *app)
 		        "demarche send: the daily cap (%d recipients) is reached: run again "
 		        "later for the rest\n",
 		        app->cfg.smtp.daily_cap);
+	if (schedule_active(&a.sc) && r.ledger && r.m)
+		waiting_note(&a, &r, w);
 	goto out;
 fail:
 	if (err)
@@ -243,6 +339,62 @@ fail:
 out:
 	run_free(&r);
 	free(err);
-	merge_opts_free(&a.mo);
+	pa->yes = a.yes;
 	return rc;
+}
+
+int cmd_send(int argc, char **argv, struct app *app)
+{
+	struct send_args a = {0};
+	int rc, failed = 0;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc == EX_OK)
+		rc = app_config(app);
+	while (rc == EX_OK) {
+		struct waiting w = {0};
+		char when[96];
+
+		if (schedule_active(&a.sc) &&
+		    (rc = schedule_plan(&a.sc, &a.mo.ro, clock_real_ms() / 1000, "send")) != EX_OK)
+			break;
+		rc = send_once(&a, app, &w);
+		failed |= rc == EX_UNAVAILABLE;
+		if (w.n) {
+			char *key = esc_term_dup(w.key); /* a roster value, for a terminal */
+
+			schedule_format_local(w.zone, w.next, when, sizeof(when));
+			printf("%zu missions wait for their time; the next: %s at %s\n", w.n, key,
+			       when);
+			free(key);
+		}
+		free(w.key);
+		free(w.zone);
+		if (!w.n || stop || (rc != EX_OK && rc != EX_TEMPFAIL && rc != EX_UNAVAILABLE))
+			break;
+		if (!a.until_done) {
+			if (rc == EX_OK)
+				rc = EX_TEMPFAIL; /* not started yet: run again (or --until-done) */
+			break;
+		}
+		if (a.sc.until && w.next >= a.sc.until) {
+			fprintf(stderr,
+			        "demarche send: %zu missions left: the next time comes after "
+			        "--until\n",
+			        w.n);
+			rc = EX_TEMPFAIL;
+			break;
+		}
+		fflush(stdout);
+		if (!clock_sleep_until(w.next * 1000, &stop)) {
+			fprintf(stderr,
+			        "demarche send: interrupted while waiting; run again to go on\n");
+			rc = EX_TEMPFAIL;
+			break;
+		}
+		rc = EX_OK;
+	}
+	schedule_free(&a.sc);
+	merge_opts_free(&a.mo);
+	return rc == EX_OK && failed ? EX_UNAVAILABLE : rc;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/xalloc.h"
@@ -109,6 +110,8 @@ const char *const query_sql[Q__COUNT] = {
     /* approvals (approval.c): few, read in chain order */
     [Q_APPROVALS] = "SELECT seq, time, campaign, detail FROM events WHERE kind = 'approval'"
                     " AND (?1 IS NULL OR campaign = ?1) ORDER BY seq",
+    [Q_EVENTS_OF_KIND] = "SELECT time, delivery, detail FROM events"
+                         " WHERE campaign = ?1 AND kind = ?2 ORDER BY seq",
     /* schema 5 (team): every event names who wrote it and where */
     [Q_INSERT_EVENT_WHO] = "INSERT INTO events (seq, time, campaign, delivery, kind, from_state,"
                            " to_state, code, reply, via, detail, prev_hash, hash, operator,"
@@ -540,14 +543,14 @@ void ldb_format_time(time_t t, long ms, char out[32])
 
 void ldb_now(struct ledger *l, char out[32])
 {
-	struct timespec ts;
+	int64_t now;
 
 	if (l->fixed) {
 		ldb_format_time(l->fixed, 0, out);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ldb_format_time(ts.tv_sec, ts.tv_nsec / 1000000, out);
+	now = clock_real_ms(); /* base/clock.h: DEMARCHE_NOW's fake clock in tests */
+	ldb_format_time((time_t)(now / 1000), (long)(now % 1000), out);
 }
 
 /* Who writes the events of this process: [sender] operator, else the login name; the host. */

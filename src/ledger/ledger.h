@@ -380,6 +380,23 @@ void ledger_copy_clear(struct ledger_copy *c); /* safe on a zeroed struct */
  */
 int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, uint32_t *uid);
 
+/* --- The send calendar ------------------------------------------------------------------ */
+
+/* An event that changed no state, as ledger_events() gives it; strings live during the call. */
+struct ledger_event {
+	const char *time; /* ISO 8601 UTC */
+	int64_t delivery; /* 0: about the campaign */
+	const char *detail;
+};
+
+/*
+ * Calls fn for every event of kind ("schedule", "followup", ...: see ledger_record()) about
+ * campaign, oldest first (a walk of the events: for reports, not per message). fn returns
+ * non-zero to stop. Returns EX_OK, fn's value or EX_IOERR.
+ */
+int ledger_events(struct ledger *l, const char *campaign, const char *kind,
+                  int (*fn)(const struct ledger_event *e, void *ctx), void *ctx, char **errstr);
+
 /*
  * Groups writes in one transaction, durable only at ledger_batch_end(commit = 1); end with
  * commit = 0 rolls the whole batch back. Batches nest, and every function that writes opens

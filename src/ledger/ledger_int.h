@@ -63,6 +63,7 @@ enum query {
 	Q_EVENTS_HIGHEST,
 	Q_VERIFY_DELIVERIES,
 	Q_APPROVALS,
+	Q_EVENTS_OF_KIND, /* the send calendar: schedule and followup events */
 	/* schema 5 (team): who and where, leases, ledger copy */
 	Q_INSERT_EVENT_WHO,
 	Q_DUMP_CAMPAIGNS,

@@ -238,3 +238,24 @@ int ledger_find_address(struct ledger *l, const char *campaign, const char *addr
 		return rc;
 	return walk_rows(l, st, fn, ctx, errstr);
 }
+
+int ledger_events(struct ledger *l, const char *campaign, const char *kind,
+                  int (*fn)(const struct ledger_event *e, void *ctx), void *ctx, char **errstr)
+{
+	static const char what[] = "reading events";
+	struct ledger_event e;
+	struct ldb_stmt *st;
+	int rc;
+
+	if ((rc = ldb_query(l, Q_EVENTS_OF_KIND, &st, what, errstr, "tt", campaign, kind)))
+		return rc;
+	while (ldb_next(l, st, &rc, what, errstr)) {
+		e.time = ldb_col_text(st, 0);
+		e.delivery = ldb_col_int64(st, 1);
+		e.detail = ldb_col_text(st, 2);
+		if ((rc = fn(&e, ctx)))
+			break;
+	}
+	ldb_done(st);
+	return rc;
+}

@@ -68,9 +68,10 @@ struct letter {
 #define LETTER_MAX_ATTACHMENTS 20                  /* Attachment headers in one file */
 #define LETTER_MAX_ATTACH_SIZE (25L * 1000 * 1000) /* their total size in bytes */
 
+/* Follows: a reminder names the campaign it follows (campaign/followup.h). */
 static const char *const known_headers[] = {
-    "Title", "Campaign", "Subject",  "Params",   "Attachment",
-    "Cc",    "Bcc",      "Reply-To", "Language", "Audience",
+    "Title", "Campaign", "Subject",  "Params",   "Attachment", "Cc",
+    "Bcc",   "Reply-To", "Language", "Audience", "Follows",
 };
 #define NKNOWN (sizeof(known_headers) / sizeof(known_headers[0]))
 
@@ -383,7 +384,7 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "unknown header '%.*s' (known: Title, Campaign, Subject, "
 				          "Params, Attachment, Cc, Reply-To, Language, "
-				          "Audience)",
+				          "Audience, Follows)",
 				          (int)nlen, nm);
 			} else if (!strcmp(canon, "Bcc")) {
 				/* Known only to be refused with its reason, not as unknown. */
@@ -818,6 +819,10 @@ int letter_render_text(const struct letter *l, const char *language, json_t *ctx
 			slot = &out->reply_to;
 		if (slot) {
 			*slot = v;
+			continue;
+		}
+		if (!strcmp(h->name, "Follows")) { /* read as its source (letter_header_source) */
+			free(v);
 			continue;
 		}
 		/* Attachment */

@@ -139,6 +139,14 @@ static int validate(const struct mail_message *m, char **errstr)
 		return r;
 	if (!m->message_id || strpbrk(m->message_id, "\r\n"))
 		return error_set(errstr, EX_DATAERR, "Message-ID: missing or holds a line break");
+	if (m->in_reply_to) {
+		char *v = msg_id_value(m->in_reply_to);
+
+		free(v);
+		if (!v)
+			return error_set(errstr, EX_DATAERR,
+			                 "In-Reply-To: '%s' is not <left@right>", m->in_reply_to);
+	}
 	if (!m->text)
 		return error_set(errstr, EX_DATAERR, "body: no text");
 	/* A mail_body was checked when it was made. */
@@ -506,6 +514,18 @@ int mail_compose(const struct mail_message *m, struct buf *out, char **errstr)
 		        xstrdup("X-Demarche-Campaign"),
 		        rfc2047_encode_text(m->campaign, sizeof("X-Demarche-Campaign: ") - 1)))));
 		want[nwant++] = "X-Demarche-Campaign";
+	}
+	if (m->in_reply_to) { /* RFC 5322 section 3.6.4: a reply names its parent in both */
+		char *v = msg_id_value(m->in_reply_to);
+
+		must_ok(mailimf_fields_add(
+		    imf,
+		    must(mailimf_field_new_custom(xstrdup("In-Reply-To"), xasprintf("<%s>", v)))));
+		must_ok(mailimf_fields_add(imf, must(mailimf_field_new_custom(
+		                                    xstrdup("References"), xasprintf("<%s>", v)))));
+		free(v);
+		want[nwant++] = "In-Reply-To";
+		want[nwant++] = "References";
 	}
 	want[nwant++] = "MIME-Version";
 	want[nwant++] = "Content-Type";

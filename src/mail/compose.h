@@ -61,6 +61,9 @@ struct mail_message {
 	const struct mail_body *text_body, *html_body;
 	struct mail_attachment *const *attachments;
 	size_t nattachments;
+	/* A reply: "<id>" written as In-Reply-To and References (RFC 5322 section 3.6.4);
+	 * NULL: none. */
+	const char *in_reply_to;
 };
 
 /*

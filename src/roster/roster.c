@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/strutil.h"
+#include "base/tz.h"
 #include "base/xalloc.h"
 #include "base/address.h"
 #include "roster/csvread.h"
@@ -88,6 +89,8 @@ struct roster {
 	size_t *by_lang;
 	int (*exclude)(void *user, const char *key);
 	void *exclude_user;
+	int (*exclude_row)(void *user, const struct roster_row *row);
+	void *exclude_row_user;
 	char date[11];    /* the sending date, YYYY-MM-DD */
 	int audience_any; /* rows need not be States Parties on that date */
 	char **fact_cols; /* the fact columns of every facts table, each once */
@@ -749,6 +752,8 @@ int roster_open(const struct roster_opts *o, struct roster **out, struct diags *
 	r->smtputf8 = o->smtputf8;
 	r->exclude = o->exclude;
 	r->exclude_user = o->exclude_user;
+	r->exclude_row = o->exclude_row;
+	r->exclude_row_user = o->exclude_row_user;
 	r->audience_any = o->audience_any;
 	if (o->date && !valid_date(o->date)) {
 		diags_add(d, DIAG_ERROR, NULL, 0, NULL,
@@ -905,6 +910,9 @@ int roster_column_used(const struct roster *r, const char *col)
 	for (size_t w = 0; w < r->nwheres; w++)
 		if (str_ieq(col, r->wheres[w].col))
 			return 1;
+	/* the send calendar's columns (send --window, --at --local) */
+	if (str_ieq(col, "timezone") || str_ieq(col, "weekend"))
+		return 1;
 	return 0;
 }
 
@@ -1149,6 +1157,23 @@ static void check_values(struct roster *r, const struct roster_row *row, const s
 	}
 }
 
+/* The send calendar's columns (docs/design.md, "The send calendar"): a timezone the tz
+ * database has, a weekend tz_weekend_parse() reads. Empty cells are fine. */
+static void check_calendar(struct roster *r, const struct roster_row *row)
+{
+	const char *tz = roster_get(row, "timezone"), *we = roster_get(row, "weekend");
+	unsigned mask;
+
+	if (tz && *tz && !tz_known(tz))
+		diags_add(r->d, DIAG_ERROR, r->path, row->line, "timezone",
+		          "'%s' is not a time zone of the tz database (an IANA name such as "
+		          "America/New_York or Europe/Brussels)",
+		          tz);
+	if (we && *we && tz_weekend_parse(we, &mask))
+		diags_add(r->d, DIAG_ERROR, r->path, row->line, "weekend",
+		          "'%s' is not a weekend: day names such as sat,sun or fri-sat", we);
+}
+
 static void derive(struct roster *r, struct roster_row *row)
 {
 	const char *lang = r->langcol != NONE ? row->v[r->langcol] : "";
@@ -1214,6 +1239,8 @@ static int selected(struct roster *r, const struct roster_row *row)
 			sel = 0;
 	}
 	if (sel && r->exclude && r->exclude(r->exclude_user, key))
+		sel = 0;
+	if (sel && r->exclude_row && r->exclude_row(r->exclude_row_user, row))
 		sel = 0;
 	return sel;
 }
@@ -1338,6 +1365,7 @@ static int row_cb(void *user, const struct csvr_record *rec)
 	}
 	check_agreement(r, &row);
 	check_facts(r, &row);
+	check_calendar(r, &row);
 	derive(r, &row);
 	if (r->d->errors == errs && selected(r, &row)) {
 		r->stats.selected++;

@@ -11,6 +11,8 @@
 
 #include "base/error.h"
 
+struct roster_row;
+
 /*
  * What to read and select. Only borrowed: every string must outlive roster_open() (it
  * copies what it keeps). The arrays are NULL-terminated and may be NULL.
@@ -31,6 +33,9 @@ struct roster_opts {
 	void *exclude_user;
 	const char *date; /* the sending date, YYYY-MM-DD; NULL: today (local time) */
 	int audience_any; /* the appeal says "Audience: any": former parties may be written to */
+	/* The send calendar's hook: returns 1 to leave this (valid) row out. May be NULL. */
+	int (*exclude_row)(void *user, const struct roster_row *row);
+	void *exclude_row_user;
 };
 
 /*

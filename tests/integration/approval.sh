@@ -67,7 +67,7 @@ grep -q "^approved: batch .* by bob" approve.txt || fail "approve: $(cat approve
 
 # One roster cell changed after the approval: refused, naming the row.
 cp roster.csv roster.orig
-sed -i '/^KEN,/ s/,New York$/,Nairobi/' roster.csv
+sed -i '/^KEN,/ s/,New York,/,Nairobi,/' roster.csv
 cmp -s roster.csv roster.orig && fail "the roster was not changed by the test"
 send >out.txt 2>err.txt
 expect_rc 77 $? "send after a roster cell changed"

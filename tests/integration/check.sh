@@ -99,7 +99,7 @@ grep -q "124 rows, 16 selected" out.txt || fail "--where: $(cat out.txt)"
 
 # A bad roster: every problem listed, with file, row and column.
 cp "$R/missions.example.csv" bad.csv
-printf 'KEN,Kenya again,Mission,Kenya <ken2@missions.example>,,,,,xx,,\n' >>bad.csv
+printf 'KEN,Kenya again,Mission,Kenya <ken2@missions.example>,,,,,xx,,,\n' >>bad.csv
 "$DEMARCHE" check appeal --to bad.csv >out.txt 2>err.txt
 expect_rc 65 $? "check of a bad roster"
 grep -q "^bad.csv:126: column 'iso3': error: duplicate key 'KEN' (also in row 62)" err.txt ||

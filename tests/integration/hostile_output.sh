@@ -260,7 +260,7 @@ D verify >/dev/null || fail "verify"
 # A roster problem quotes the cell: check's diagnostics are escaped like audit's table.
 {
 	head -1 "$R"
-	printf 'FRA,France,M,"fra\033[31m@evil\342\200\256.example",,H.E.,n,t,fr,,New York\n'
+	printf 'FRA,France,M,"fra\033[31m@evil\342\200\256.example",,H.E.,n,t,fr,,New York,Europe/Paris\n'
 } >bad.csv
 "$DEMARCHE" check appeal --to bad.csv --join "$SRCDIR/recipients/states-parties.csv" \
 	>out.txt 2>err.txt

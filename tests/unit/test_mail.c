@@ -635,6 +635,38 @@ static void test_compose_basic(void **state)
 	fixture_free(&f);
 }
 
+/* A reminder replies to its first letter: In-Reply-To and References (RFC 5322 3.6.4). */
+static void test_compose_reply(void **state)
+{
+	struct fixture f;
+	struct buf out = BUF_INIT;
+	char *err = NULL, *names;
+
+	(void)state;
+	set_tz("UTC0");
+	fixture_init(&f);
+	f.m.in_reply_to = "<asp24-priorities.KEN.00aa@coalition.example>";
+	assert_int_equal(mail_compose(&f.m, &out, &err), EX_OK);
+	assert_wire_rules(out.data, out.len);
+	names = header_names(out.data);
+	assert_string_equal(names, "Date,From,To,Message-ID,Subject,X-Demarche-Campaign,"
+	                           "In-Reply-To,References,MIME-Version,Content-Type");
+	free(names);
+	assert_non_null(
+	    strstr(out.data, "\r\nIn-Reply-To: <asp24-priorities.KEN.00aa@coalition.example>\r\n"));
+	assert_non_null(
+	    strstr(out.data, "\r\nReferences: <asp24-priorities.KEN.00aa@coalition.example>\r\n"));
+	/* a value from the ledger is checked like a Message-ID: no header injection */
+	buf_reset(&out);
+	f.m.in_reply_to = "<a@b>\r\nBcc: x@evil.example";
+	assert_int_equal(mail_compose(&f.m, &out, &err), EX_DATAERR);
+	assert_non_null(strstr(err, "In-Reply-To"));
+	assert_int_equal(out.len, 0);
+	free(err);
+	buf_free(&out);
+	fixture_free(&f);
+}
+
 /* The golden message: letter + attachments -> tests/data/mail/golden.eml, byte for byte. */
 static void test_compose_golden(void **state)
 {
@@ -1505,6 +1537,7 @@ int main(void)
 	    cmocka_unit_test(test_content_type),
 	    cmocka_unit_test(test_message_id),
 	    cmocka_unit_test(test_compose_basic),
+	    cmocka_unit_test(test_compose_reply),
 	    cmocka_unit_test(test_compose_golden),
 	    cmocka_unit_test(test_compose_prepared_bodies),
 	    cmocka_unit_test(test_compose_refuses),
