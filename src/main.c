@@ -41,6 +41,7 @@ static const struct command commands[] = {
     {"letter", cmd_letter, usage_letter, "one mission's letter as a PDF on letterhead"},
     {"roster", cmd_roster, usage_roster, "roster diff OLD NEW: missions, addresses, names changed"},
     {"review", cmd_review, usage_review, "serve the campaign to a browser on 127.0.0.1; read-only"},
+    {"ledger", cmd_ledger, usage_ledger, "ledger copy FROM TO: between SQLite and PostgreSQL"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -13,7 +13,7 @@ cmake --build "$BUILD" -j2 >/dev/null
 # shellcheck disable=SC2046
 cc -O2 -std=c17 -D_GNU_SOURCE -I"$ROOT/src" -o "$BUILD/ledger_bench" \
 	"$ROOT/bench/ledger/ledger_bench.c" "$BUILD/libdemarche_core.a" \
-	$(pkg-config --libs sqlite3 libcrypto jansson inih)
+	$(pkg-config --libs sqlite3 libcrypto jansson inih libpq libcurl)
 DEMARCHE=$BUILD/demarche
 
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)," \

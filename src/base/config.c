@@ -97,6 +97,10 @@ static const struct key keys[] = {
     S(letterhead, margins),
     S(letterhead, font),
     S(letterhead, signature),
+    /* a team ledger on PostgreSQL (issue 21) */
+    S(store, url),
+    S(store, password_command),
+    I(store, lease),
 };
 
 /* [letterhead] signature.NAME = FILE: the image set above NAME's line of the signature. */

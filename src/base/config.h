@@ -13,7 +13,8 @@ struct config {
 
 	struct {
 		char *name, *address, *reply_to, *domain;
-		char *operator; /* who sends, for approvals (NULL: the login name) */
+		/* who sends, for approvals and in every ledger event (NULL: the login name) */
+		char *operator;
 	} sender;
 	struct {
 		char *url, *user, *password, *password_command, *oauth_token_command;
@@ -30,6 +31,11 @@ struct config {
 	} imap;
 	struct {
 		char *path;
+		/* a PostgreSQL ledger instead of the file (libpq URL or key=value string, never
+		 * with a password), the command printing its password, the seconds a sender's
+		 * lease on a mission lasts (0: the default) */
+		char *url, *password_command;
+		int lease;
 	} store;
 	/* Two-person approval (docs/design.md, "Two-person approval") */
 	struct {

@@ -24,6 +24,7 @@ struct job {
 	int attempts;
 	int64_t not_before; /* monotonic ms: a deferred message waits for its backoff */
 	int done;
+	int claimed; /* commit_step() took it (another sender of a team ledger may have) */
 };
 
 /* An outcome waiting for the next commit. */
@@ -112,9 +113,10 @@ static int commit_step(struct eng *e, struct job *start)
 	}
 	memset(&o, 0, sizeof(o));
 	o.via = e->o->account;
-	for (size_t k = 0; start && k < start->n && rc == EX_OK; k++)
-		rc = ledger_transition(e->o->ledger, start->deliv[k], LS_SENDING, e->o->retry_flags,
-		                       &o, NULL, &e->err);
+	/* a claim: on a team ledger another sender may have taken the mission since (lease.c) */
+	if (start && rc == EX_OK)
+		rc = ledger_claim(e->o->ledger, e->o->campaign, start->deliv, start->n,
+		                  e->o->retry_flags, &o, &start->claimed, &e->err);
 	if (rc == EX_OK)
 		rc = ledger_batch_end(e->o->ledger, 1, &e->err);
 	else
@@ -215,8 +217,18 @@ static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 	if (e->cap_left >= 0)
 		e->cap_left -= (long)cost;
 	/* 'sending' is committed, with the outcomes waiting, before any byte of it leaves. */
+	j->claimed = 1;
 	if (commit_step(e, j) != EX_OK)
 		return 0;
+	if (!j->claimed) { /* another sender has it: not this run's, as if never planned */
+		if (e->cap_left >= 0)
+			e->cap_left += (long)cost;
+		j->done = 1;
+		j->pm->state = j->pm->rest;
+		e->st->elsewhere++;
+		*wait_ms = 0;
+		return -1;
+	}
 	if (e->o->rl)
 		ratelimit_note(e->o->rl, ratelimit_now());
 	if (j->attempts++ == 0) /* a retry is not one more message against --limit */

@@ -56,6 +56,7 @@ struct engine_stats {
 	size_t rcpt_failed;                     /* addresses refused while others took it */
 	int capped;                             /* stopped by the daily cap */
 	int tx_rc;                              /* what the transport said when it stopped */
+	size_t elsewhere; /* missions another sender of a team ledger took first (ledger_claim) */
 };
 
 /*

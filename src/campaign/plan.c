@@ -401,9 +401,12 @@ static int plan_one(struct plan *p, struct ledger *l, const char *campaign, unsi
 			o.via = via;
 			o.detail = "found in state sending: an earlier run stopped while this "
 			           "message was being handed over; it may or may not have left";
-			rc = ledger_transition(l, d.id, LS_UNKNOWN, 0, &o, &d, errstr);
+			/* in doubt, unless another sender's lease runs (team ledger) */
+			rc = ledger_settle_sending(l, d.id, &o, &d, errstr);
 			if (rc != EX_OK)
 				return rc;
+			if (d.state == LS_SENDING)
+				continue; /* another sender's, under its running lease */
 		}
 		switch (d.state) {
 		case LS_PENDING:

@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "base/term.h"
 #include "cmd/cmd.h"
+#include "ledger/ledger.h"
 
 int app_config(struct app *app)
 {
@@ -22,6 +23,10 @@ int app_config(struct app *app)
 		return rc;
 	}
 	app->cfg_loaded = 1;
+	/* who writes the ledger, and how to reach a PostgreSQL one (issue 21) */
+	ledger_set_operator(app->cfg.sender.operator);
+	ledger_set_password_command(app->cfg.store.password_command);
+	ledger_set_lease(app->cfg.store.lease);
 	return EX_OK;
 }
 
@@ -29,6 +34,8 @@ const char *app_store_path(struct app *app)
 {
 	if (app->store_path)
 		return app->store_path;
+	if (app->cfg_loaded && app->cfg.store.url && *app->cfg.store.url)
+		return app->cfg.store.url;
 	if (app->cfg_loaded && app->cfg.store.path && *app->cfg.store.path)
 		return app->cfg.store.path;
 	return "demarche.db";

@@ -251,6 +251,7 @@ enum {
 	D_CONTENT,
 	D_VERSION,
 	D_DOCUMENT,
+	D_OPERATOR,
 	D__BASE
 };
 
@@ -368,6 +369,7 @@ static int delivery_line(const struct ledger_row *r, void *ctx)
 		cells[D_CONTENT] = cells[D_VERSION] = NULL;
 	}
 	cells[D_DOCUMENT] = doc_find(&dc->docs, r->id);
+	cells[D_OPERATOR] = r->operator_name;
 	if (ros) {
 		long i = rp_roster_find(ros, r->key);
 
@@ -497,6 +499,9 @@ int audit_deliveries(struct ledger *l, const struct audit_opts *a, char **err)
 	col_add(&cs, "version", RP_STR, RP_COL_TABLE);
 	/* the PDF letter it got (Form: pdf, both): only when asked for, older outputs stay */
 	col_add(&cs, "document", RP_STR, RP_COL_ASKED);
+	/* who sent it, on a team ledger (issue 21): only when asked with --columns */
+	col_add(&cs, "operator", RP_STR, RP_COL_ASKED);
+	ledger_want_operator(l, a->out.columns && strstr(a->out.columns, "operator") != NULL);
 	if (a->by)
 		dc.group_col = col_add(&cs, a->by, RP_STR, RP_COL_TABLE);
 	dc.extra_col = col_extras(&cs, ros);

@@ -70,5 +70,6 @@ DECLARE_COMMAND(followup);
 DECLARE_COMMAND(letter);
 DECLARE_COMMAND(roster);
 DECLARE_COMMAND(review);
+DECLARE_COMMAND(ledger);
 
 #endif

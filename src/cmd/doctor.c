@@ -461,6 +461,25 @@ out:
 	free(fix);
 }
 
+/* A PostgreSQL ledger: the connection, TLS, the schema, what the role may do. 1 on failure. */
+static int check_team_ledger(struct doctor *d, struct ledger *l)
+{
+	char *text = NULL;
+	int r = ledger_describe(l, &text);
+
+	if (r & 2)
+		fail(d, EX_NOPERM,
+		     "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public and UPDATE ON "
+		     "deliveries, campaigns, leases to this role",
+		     "ledger: %s", text);
+	else if (r & 1)
+		printf("WARN ledger: %s: add sslmode=verify-full to [store] url\n", text);
+	else
+		ok("ledger: %s", text);
+	free(text);
+	return (r & 2) != 0;
+}
+
 /* [approval]: the approvers read, and enough of them besides the sender. */
 static void check_approval(struct doctor *d, const struct config *cfg)
 {
@@ -502,7 +521,7 @@ static void check_ledger(struct doctor *d, struct app *app)
 	long n = 0;
 	int rc;
 
-	if (access(path, F_OK) != 0) {
+	if (!ledger_store_is_remote(path) && access(path, F_OK) != 0) {
 		skip("ledger: %s does not exist yet (the first send makes it)", path);
 		return;
 	}
@@ -516,6 +535,8 @@ static void check_ledger(struct doctor *d, struct app *app)
 		     path, err);
 		goto out;
 	}
+	if (ledger_store_is_remote(path) && check_team_ledger(d, l)) /* issue 21 */
+		goto out;
 	rc = ledger_verify(l, &n, head, &err);
 	if (rc != EX_OK) {
 		fail(d, EX_DATAERR,

@@ -134,7 +134,7 @@ int send_print_summary(const struct send_view *v, int test, int interrupted)
 {
 	const struct engine_stats *st = &v->st;
 	size_t c[MS__COUNT], selected = 0;
-	size_t ended = st->sent + st->deferred + st->failed + st->unknown;
+	size_t ended = st->sent + st->deferred + st->failed + st->unknown + st->elsewhere;
 	size_t not_started = v->to_send > ended ? v->to_send - ended : 0;
 	char *ch = send_channel(v, 1), *shown = url_redact(v->via);
 	int rc;
@@ -192,6 +192,9 @@ int send_print_summary(const struct send_view *v, int test, int interrupted)
 		       "%zu not started; %zu already sent before\n",
 		       v->m->campaign, ch, st->sent, st->deferred, st->failed, st->unknown,
 		       not_started, v->p->already_sent);
+	if (st->elsewhere) /* a team ledger (issue 21) */
+		printf("  %zu mission%s taken by another sender first\n", st->elsewhere,
+		       st->elsewhere == 1 ? " was" : "s were");
 	if (st->rcpt_failed)
 		printf("  %zu address%s refused while the mission's other addresses took the "
 		       "letter: see demarche audit %s\n",

@@ -66,7 +66,8 @@ int cmd_verify(int argc, char **argv, struct app *app)
 		return rc;
 	path = app_store_path(app);
 	/* nothing to verify, and nothing written: not even SQLite's header into an empty file */
-	if ((missing = stat(path, &sb) != 0) || (S_ISREG(sb.st_mode) && sb.st_size == 0)) {
+	if (!ledger_store_is_remote(path) &&
+	    ((missing = stat(path, &sb) != 0) || (S_ISREG(sb.st_mode) && sb.st_size == 0))) {
 		rc = error_set(&err, EX_NOINPUT,
 		               "ledger %s: %s (nothing has been sent with this store)", path,
 		               missing ? strerror(errno) : "empty file");

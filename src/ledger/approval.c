@@ -1,7 +1,6 @@
 /* Approvals in the chain: recorded as signed 'approval' events, read back and checked. */
 #include "ledger/ledger.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -135,18 +134,18 @@ int ledger_approvals(struct ledger *l, const char *campaign,
                      char **errstr)
 {
 	static const char what[] = "reading approvals";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_APPROVALS, &st, what, errstr, "t", campaign)))
 		return rc;
 	while (!rc && ldb_next(l, st, &rc, what, errstr)) {
 		const char *col = ldb_col_text(st, 2), *d = ldb_col_text(st, 3);
-		size_t len = (size_t)sqlite3_column_bytes(st, 3);
+		size_t len = ldb_col_bytes(st, 3);
 		struct parsed p;
 		int complete = parse(d, len, &p);
 
-		p.a.seq = sqlite3_column_int64(st, 0);
+		p.a.seq = ldb_col_int64(st, 0);
 		p.a.time = ldb_col_text(st, 1);
 		p.a.valid = complete && col && !strcmp(col, p.a.campaign) && signature_ok(&p.a);
 		if (!complete) { /* the row says it is one, but nothing of it can be used */

@@ -1,7 +1,6 @@
 /* Campaigns: recording one, checking a rerun's appeal against it, --amend. */
 #include "ledger/ledger.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@
 
 int ledger_campaign_exists(struct ledger *l, const char *id)
 {
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc, found = 0;
 
 	if ((rc = ldb_query(l, Q_CAMPAIGN_EXISTS, &st, "", NULL, "t", id)))
@@ -28,7 +27,7 @@ int ledger_campaign_begin(struct ledger *l, const char *id, const char *title, c
                           const char *content_hash, int amend, char **errstr)
 {
 	static const char what[] = "recording the campaign";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	struct ledger_outcome o = {0};
 	char *old = NULL, *detail = NULL;
 	char t[32];

@@ -1,7 +1,6 @@
 /* The ledger's hash chain: appending an event, and verify replaying it against the rows. */
 #include "ledger/ledger.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +15,13 @@
 
 void chain_field_int(struct field *f, int64_t v, int null_if_zero)
 {
-	f->type = (null_if_zero && !v) ? SQLITE_NULL : SQLITE_INTEGER;
+	f->type = (null_if_zero && !v) ? LDB_NULL : LDB_INT;
 	f->i = v;
 }
 
 void chain_field_text(struct field *f, const char *s)
 {
-	f->type = s ? SQLITE_TEXT : SQLITE_NULL;
+	f->type = s ? LDB_TEXT : LDB_NULL;
 	f->s = s;
 	f->n = s ? strlen(s) : 0;
 }
@@ -50,10 +49,12 @@ int chain_hash(struct ledger *l, const char *prev, const struct field *f, char o
 {
 	struct buf *b = &l->scratch;
 	size_t need = sizeof(HASH_DOMAIN) + strlen(prev), np = need - sizeof(HASH_DOMAIN);
+	/* schema 5's operator and host only when set: every older event hashes as it did */
+	int nf = f[F_OPERATOR].type == LDB_NULL && f[F_HOST].type == LDB_NULL ? F__V4 : F__COUNT;
 	char *p;
 
-	for (int i = 0; i < F__COUNT; i++)
-		need += 48 + (f[i].type == SQLITE_NULL || f[i].type == SQLITE_INTEGER ? 0 : f[i].n);
+	for (int i = 0; i < nf; i++)
+		need += 48 + (f[i].type == LDB_NULL || f[i].type == LDB_INT ? 0 : f[i].n);
 	buf_reset(b);
 	buf_grow(b, need);
 	p = b->data;
@@ -61,18 +62,18 @@ int chain_hash(struct ledger *l, const char *prev, const struct field *f, char o
 	p += sizeof(HASH_DOMAIN) - 1;
 	memcpy(p, prev, np);
 	p += np;
-	for (int i = 0; i < F__COUNT; i++) {
+	for (int i = 0; i < nf; i++) {
 		switch (f[i].type) {
-		case SQLITE_NULL:
+		case LDB_NULL:
 			*p++ = 'N';
 			*p++ = ';';
 			continue;
-		case SQLITE_INTEGER:
+		case LDB_INT:
 			*p++ = 'i';
 			p = put_int(p, f[i].i);
 			*p++ = ';';
 			continue;
-		case SQLITE_TEXT:
+		case LDB_TEXT:
 			*p++ = 's';
 			break;
 		default:
@@ -100,7 +101,7 @@ int chain_append(struct ledger *l, const char *time, const char *kind, const cha
 	struct field f[F__COUNT];
 	char prev[65] = ZERO_HASH, hash[65];
 	int64_t seq = 1;
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if (!o)
@@ -108,7 +109,7 @@ int chain_append(struct ledger *l, const char *time, const char *kind, const cha
 	if ((rc = ldb_query(l, Q_LAST_EVENT, &st, "reading the last event", errstr, "")))
 		return rc;
 	if (ldb_next(l, st, &rc, "reading the last event", errstr)) {
-		seq = sqlite3_column_int64(st, 0) + 1;
+		seq = ldb_col_int64(st, 0) + 1;
 		if (ldb_col_text(st, 1))
 			snprintf(prev, sizeof(prev), "%s", ldb_col_text(st, 1));
 	}
@@ -127,21 +128,18 @@ int chain_append(struct ledger *l, const char *time, const char *kind, const cha
 	chain_field_text(&f[F_REPLY], o->reply);
 	chain_field_text(&f[F_VIA], o->via);
 	chain_field_text(&f[F_DETAIL], o->detail);
+	chain_field_text(&f[F_OPERATOR], NULL);
+	chain_field_text(&f[F_HOST], NULL);
+	if (l->schema >= 5) /* not while migrating to it */
+		ldb_who(&f[F_OPERATOR], &f[F_HOST]);
 	if (chain_hash(l, prev, f, hash))
 		return error_set(errstr, EX_SOFTWARE, "SHA-256 failed (libcrypto)");
 
-	if ((rc = ldb_query(l, Q_INSERT_EVENT, &st, what, errstr, "")))
-		return rc;
-	sqlite3_bind_int64(st, 1, seq);
-	for (int i = F_TIME; i < F__COUNT; i++) {
-		if (f[i].type == SQLITE_INTEGER)
-			sqlite3_bind_int64(st, i + 1, f[i].i);
-		else
-			ldb_bind_text(st, i + 1, f[i].type == SQLITE_TEXT ? f[i].s : NULL);
-	}
-	ldb_bind_text(st, 12, prev);
-	ldb_bind_text(st, 13, hash);
-	return ldb_finish(l, st, what, errstr);
+	l->last_seq = seq;
+	return ldb_run(l, l->schema >= 5 ? Q_INSERT_EVENT_WHO : Q_INSERT_EVENT, what, errstr,
+	               "ittztttzttttttt", seq, time, campaign, (int64_t)delivery, kind, from, to,
+	               (int64_t)o->code, o->reply, o->via, o->detail, prev, hash, f[F_OPERATOR].s,
+	               f[F_HOST].s);
 }
 
 /* --- What an event's detail says about a row ---------------------------------------------- */
@@ -242,7 +240,7 @@ char *rec_delivery(const char *key, const char *address, const char *message_id,
 int rec_last_ordinal(struct ledger *l, int64_t *n, char **errstr)
 {
 	static const char what[] = "reading the last creation";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	const char *v;
 	size_t len;
 	int rc;
@@ -251,8 +249,7 @@ int rec_last_ordinal(struct ledger *l, int64_t *n, char **errstr)
 	if ((rc = ldb_query(l, Q_LAST_CREATE, &st, what, errstr, "")))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr) && ldb_col_text(st, 0) &&
-	    rec_get(ldb_col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), "ordinal", &v,
-	            &len) == 1)
+	    rec_get(ldb_col_text(st, 0), ldb_col_bytes(st, 0), "ordinal", &v, &len) == 1)
 		*n = strtoll(v, NULL, 10);
 	ldb_done(st);
 	return rc;

@@ -1,7 +1,6 @@
 /* IMAP bookkeeping in the ledger: how far a folder was read, and the Sent copies. */
 #include "ledger/ledger.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +15,15 @@ int ledger_imap_state(struct ledger *l, const char *account, const char *folder,
                       uint32_t *uidvalidity, uint32_t *last_uid, char **errstr)
 {
 	static const char what[] = "reading the IMAP state";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	*uidvalidity = *last_uid = 0;
 	if ((rc = ldb_query(l, Q_IMAP_STATE, &st, what, errstr, "tt", account, folder)))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr)) {
-		*uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
-		*last_uid = (uint32_t)sqlite3_column_int64(st, 1);
+		*uidvalidity = (uint32_t)ldb_col_int64(st, 0);
+		*last_uid = (uint32_t)ldb_col_int64(st, 1);
 	}
 	ldb_done(st);
 	return rc;
@@ -122,7 +121,7 @@ out:
 int ledger_copies_pending(struct ledger *l, int64_t **ids, size_t *n, char **errstr)
 {
 	static const char what[] = "reading pending copies";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	*ids = NULL;
@@ -131,7 +130,7 @@ int ledger_copies_pending(struct ledger *l, int64_t **ids, size_t *n, char **err
 		return rc;
 	while (ldb_next(l, st, &rc, what, errstr)) {
 		*ids = xreallocarray(*ids, *n + 1, sizeof(**ids));
-		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+		(*ids)[(*n)++] = ldb_col_int64(st, 0);
 	}
 	ldb_done(st);
 	return rc;
@@ -140,7 +139,7 @@ int ledger_copies_pending(struct ledger *l, int64_t **ids, size_t *n, char **err
 int ledger_copy_get(struct ledger *l, int64_t id, struct ledger_copy *out, char **errstr)
 {
 	static const char what[] = "reading a pending copy";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	const char *p;
 	int rc;
 
@@ -165,12 +164,12 @@ int ledger_copy_get(struct ledger *l, int64_t id, struct ledger_copy *out, char 
 		out->deliveries[out->n++] = v;
 		p = end;
 	}
-	out->len = (size_t)sqlite3_column_bytes(st, 2);
+	out->len = ldb_col_bytes(st, 2);
 	out->data = xmalloc(out->len + 1);
 	if (out->len)
-		memcpy(out->data, sqlite3_column_blob(st, 2), out->len);
+		memcpy(out->data, ldb_col_blob(st, 2), out->len);
 	out->data[out->len] = '\0';
-	out->attempts = sqlite3_column_int(st, 3);
+	out->attempts = ldb_col_int(st, 3);
 out:
 	ldb_done(st);
 	return rc;
@@ -188,15 +187,15 @@ void ledger_copy_clear(struct ledger_copy *c)
 
 int ledger_sent_copy(struct ledger *l, int64_t delivery, uint32_t *uidvalidity, uint32_t *uid)
 {
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc, found;
 
 	*uidvalidity = *uid = 0;
 	if ((rc = ldb_query(l, Q_SENT_COPY, &st, "", NULL, "i", delivery)))
 		return -1;
 	if ((found = ldb_next(l, st, &rc, "", NULL))) {
-		*uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
-		*uid = (uint32_t)sqlite3_column_int64(st, 1);
+		*uidvalidity = (uint32_t)ldb_col_int64(st, 0);
+		*uid = (uint32_t)ldb_col_int64(st, 1);
 	}
 	ldb_done(st);
 	return rc ? -1 : found;

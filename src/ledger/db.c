@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -20,7 +21,7 @@
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
-static const char *const query_sql[Q__COUNT] = {
+const char *const query_sql[Q__COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
     [Q_COUNT_OBJECTS] = "SELECT count(*) FROM sqlite_master",
     [Q_LAST_EVENT] = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
@@ -54,7 +55,8 @@ static const char *const query_sql[Q__COUNT] = {
     /* the smallest index (the quick check must stay fast at 1M deliveries) */
     [Q_COUNT_DELIVERIES] = "SELECT count(*) FROM deliveries INDEXED BY deliveries_state",
     [Q_HEAD] = "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, reply,"
-               " via, detail, prev_hash, hash FROM events ORDER BY seq DESC LIMIT 2",
+               " via, detail, operator, host, prev_hash, hash FROM events"
+               " ORDER BY seq DESC LIMIT 2",
     [Q_DELIVERY_ROW] = "SELECT state, campaign, key, address, message_id FROM deliveries"
                        " WHERE id = ?1",
     [Q_VERIFY_CAMPAIGNS] = "SELECT id, title, subject, content_hash, first_sent, last_sent"
@@ -99,7 +101,8 @@ static const char *const query_sql[Q__COUNT] = {
     [Q_COPIES] = "SELECT id FROM outbox_copies ORDER BY id",
     [Q_COPY] = "SELECT campaign, deliveries, data, attempts FROM outbox_copies WHERE id = ?1",
     [Q_EVENTS] = "SELECT seq, time, campaign, delivery, kind, from_state, to_state,"
-                 " code, reply, via, detail, prev_hash, hash FROM events ORDER BY seq",
+                 " code, reply, via, detail, operator, host, prev_hash, hash FROM events"
+                 " ORDER BY seq",
     [Q_EVENTS_HIGHEST] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
     [Q_VERIFY_DELIVERIES] = "SELECT id, state, attempts, campaign, key, address, message_id,"
                             " key_norm, address_norm, merged_into, last_code, last_reply, via"
@@ -112,14 +115,69 @@ static const char *const query_sql[Q__COUNT] = {
     /* issue 18: a campaign's latest event of one kind (the names its first send wrote to) */
     [Q_NOTE_LAST] = "SELECT detail FROM events WHERE campaign = ?1 AND kind = ?2"
                     " ORDER BY seq DESC LIMIT 1",
+    /* schema 5 (team): every event names who wrote it and where */
+    [Q_INSERT_EVENT_WHO] = "INSERT INTO events (seq, time, campaign, delivery, kind, from_state,"
+                           " to_state, code, reply, via, detail, prev_hash, hash, operator,"
+                           " host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                           " ?13, ?14, ?15)",
+    /* ledger copy: every table, row by row, in the order its references need */
+    [Q_DUMP_CAMPAIGNS] = "SELECT id, title, subject, content_hash, created, first_sent,"
+                         " last_sent FROM campaigns ORDER BY created, id",
+    [Q_LOAD_CAMPAIGN] = "INSERT INTO campaigns (id, title, subject, content_hash, created,"
+                        " first_sent, last_sent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_DUMP_DELIVERIES] = "SELECT id, campaign, key, address, message_id, state, attempts,"
+                          " last_code, last_reply, via, created, updated, key_norm,"
+                          " address_norm, merged_into FROM deliveries ORDER BY id",
+    [Q_LOAD_DELIVERY] = "INSERT INTO deliveries (id, campaign, key, address, message_id, state,"
+                        " attempts, last_code, last_reply, via, created, updated, key_norm,"
+                        " address_norm, merged_into) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                        " ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [Q_DUMP_EVENTS] = "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code,"
+                      " reply, via, detail, prev_hash, hash, operator, host FROM events"
+                      " ORDER BY seq",
+    [Q_LOAD_EVENT] = "INSERT INTO events (seq, time, campaign, delivery, kind, from_state,"
+                     " to_state, code, reply, via, detail, prev_hash, hash, operator, host)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                     " ?15)",
+    /* loaded by Q_INSERT_OBSERVED, Q_IMAP_STATE_SET and Q_SENT_COPY_SET */
+    [Q_DUMP_OBSERVED] = "SELECT kind, delivery, source, seq FROM observed"
+                        " ORDER BY seq, kind, delivery, source",
+    [Q_DUMP_IMAP_STATE] = "SELECT account, folder, uidvalidity, last_uid, updated"
+                          " FROM imap_state ORDER BY account, folder",
+    [Q_DUMP_SENT_COPIES] = "SELECT delivery, folder, uidvalidity, uid, time FROM sent_copies"
+                           " ORDER BY delivery",
+    [Q_DUMP_OUTBOX] = "SELECT id, campaign, deliveries, data, attempts, last_error, created,"
+                      " updated FROM outbox_copies ORDER BY id",
+    [Q_LOAD_OUTBOX] = "INSERT INTO outbox_copies (id, campaign, deliveries, data, attempts,"
+                      " last_error, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_COUNT_EVENTS] = "SELECT count(*) FROM events",
+    /* several senders on one campaign (PostgreSQL): leases on deliveries being sent */
+    [Q_LEASE_EXPIRED] = "SELECT l.delivery FROM leases l JOIN deliveries d ON d.id = l.delivery"
+                        " WHERE l.campaign = ?1 AND l.until < ?2 AND d.state = 'sending'"
+                        " ORDER BY l.delivery",
+    [Q_LEASE_TAKE] = "INSERT INTO leases (delivery, campaign, holder, since, until)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (delivery) DO UPDATE SET"
+                     " holder = excluded.holder, since = excluded.since,"
+                     " until = excluded.until",
+    [Q_LEASE_DROP] = "DELETE FROM leases WHERE delivery = ?1",
+    [Q_LEASE_HELD] = "SELECT holder, until FROM leases WHERE delivery = ?1",
+    /* audit --columns operator: who wrote each delivery's last event (events_delivery) */
+    [Q_DELIVERIES_WHO] = "SELECT id, campaign, key, address, message_id, state, attempts,"
+                         " last_code, last_reply, via, created, updated,"
+                         " (SELECT operator FROM events e WHERE e.delivery = d.id"
+                         " ORDER BY e.seq DESC LIMIT 1) FROM deliveries d WHERE campaign = ?1"
+                         " ORDER BY key, address",
 };
 
-/* --- SQLite helpers ---------------------------------------------------------------- */
+/* --- Statements over either backend ---------------------------------------------------- */
 
 int ldb_fail(struct ledger *l, char **errstr, const char *what)
 {
-	int rc = sqlite3_errcode(l->db);
+	int rc;
 
+	if (l->pg)
+		return pg_fail(l, errstr, what);
+	rc = sqlite3_errcode(l->db);
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		return error_set(errstr, EX_TEMPFAIL,
 		                 "ledger %s: %s: locked by another demarche; try again", l->path,
@@ -128,7 +186,7 @@ int ldb_fail(struct ledger *l, char **errstr, const char *what)
 	                 sqlite3_errmsg(l->db));
 }
 
-void ldb_bind_text(sqlite3_stmt *st, int i, const char *s)
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -136,9 +194,113 @@ void ldb_bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-const char *ldb_col_text(sqlite3_stmt *st, int i)
+int ldb_col_type(struct ldb_stmt *st, int i)
 {
-	return (const char *)sqlite3_column_text(st, i);
+	if (st->pg)
+		return pg_col_type(st, i);
+	switch (sqlite3_column_type(st->sq, i)) {
+	case SQLITE_NULL:
+		return LDB_NULL;
+	case SQLITE_INTEGER:
+		return LDB_INT;
+	case SQLITE_TEXT:
+		return LDB_TEXT;
+	default:
+		return LDB_OTHER;
+	}
+}
+
+int64_t ldb_col_int64(struct ldb_stmt *st, int i)
+{
+	return st->pg ? pg_col_int64(st, i) : sqlite3_column_int64(st->sq, i);
+}
+
+int ldb_col_int(struct ldb_stmt *st, int i)
+{
+	return (int)ldb_col_int64(st, i);
+}
+
+const char *ldb_col_text(struct ldb_stmt *st, int i)
+{
+	return st->pg ? pg_col_text(st, i) : (const char *)sqlite3_column_text(st->sq, i);
+}
+
+const void *ldb_col_blob(struct ldb_stmt *st, int i)
+{
+	return st->pg ? pg_col_blob(st, i) : sqlite3_column_blob(st->sq, i);
+}
+
+size_t ldb_col_bytes(struct ldb_stmt *st, int i)
+{
+	return st->pg ? pg_col_bytes(st, i) : (size_t)sqlite3_column_bytes(st->sq, i);
+}
+
+int64_t ldb_insert_id(struct ldb_stmt *st)
+{
+	return st->pg ? pg_col_int64(st, 0) : sqlite3_last_insert_rowid(st->l->db);
+}
+
+/* Binds args[0..n) to SQLite statement st (?1...). */
+static void sq_bind(sqlite3_stmt *st, const struct ldb_arg *args, int n)
+{
+	for (int i = 0; i < n; i++) {
+		switch (args[i].type) {
+		case LDB_INT:
+			sqlite3_bind_int64(st, i + 1, args[i].i);
+			break;
+		case LDB_TEXT:
+			bind_text(st, i + 1, args[i].s);
+			break;
+		case LDB_OTHER:
+			sqlite3_bind_blob64(st, i + 1, args[i].s, args[i].n, SQLITE_STATIC);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Sets *st to statement q with args bound; the backend's part of ldb_vquery(). */
+int ldb_bind(struct ledger *l, enum query q, struct ldb_stmt **st, const char *what, char **errstr,
+             const struct ldb_arg *args, int n)
+{
+	struct ldb_stmt *s = &l->st[q];
+
+	*st = NULL;
+	s->l = l;
+	s->q = q;
+	if (l->pg) {
+		int rc = pg_bind(s, what, errstr, args, n);
+
+		if (!rc)
+			*st = s;
+		return rc;
+	}
+	if (!s->sq && sqlite3_prepare_v3(l->db, ldb_sql(l, q), -1, SQLITE_PREPARE_PERSISTENT,
+	                                 (sqlite3_stmt **)&s->sq, NULL) != SQLITE_OK)
+		return ldb_fail(l, errstr, what);
+	sq_bind(s->sq, args, n);
+	*st = s;
+	return EX_OK;
+}
+
+const char *ldb_sql(struct ledger *l, enum query q)
+{
+	/* the events of a ledger opened read-only at schema 4 or older have no operator, host */
+	if (l->schema < 5 && q == Q_EVENTS)
+		return "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, "
+		       "reply,"
+		       " via, detail, NULL, NULL, prev_hash, hash FROM events ORDER BY seq";
+	if (l->schema < 5 && q == Q_HEAD)
+		return "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, "
+		       "reply,"
+		       " via, detail, NULL, NULL, prev_hash, hash FROM events ORDER BY seq DESC"
+		       " LIMIT 2";
+	if (l->schema < 5 && q == Q_DUMP_EVENTS)
+		return "SELECT seq, time, campaign, delivery, kind, from_state, to_state, code, "
+		       "reply,"
+		       " via, detail, prev_hash, hash, NULL, NULL FROM events ORDER BY seq";
+	return query_sql[q];
 }
 
 /*
@@ -148,41 +310,43 @@ const char *ldb_col_text(sqlite3_stmt *st, int i)
  * statement's use. Returns EX_OK, or what ldb_fail() returns (what: what was being done).
  * Hand *st back with ldb_done() once read.
  */
-int ldb_vquery(struct ledger *l, enum query q, sqlite3_stmt **st, const char *what, char **errstr,
-               const char *types, va_list ap)
+int ldb_vquery(struct ledger *l, enum query q, struct ldb_stmt **st, const char *what,
+               char **errstr, const char *types, va_list ap)
 {
-	*st = NULL;
-	if (!l->q[q] && sqlite3_prepare_v3(l->db, query_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
-	                                   &l->q[q], NULL) != SQLITE_OK)
-		return ldb_fail(l, errstr, what);
-	*st = l->q[q];
-	for (int i = 1; types[i - 1]; i++) {
-		int64_t v;
-		const void *p;
+	struct ldb_arg args[LDB_MAX_ARGS];
+	int n = 0;
 
-		switch (types[i - 1]) {
+	memset(args, 0, sizeof(args));
+	for (; types[n] && n < LDB_MAX_ARGS; n++) {
+		struct ldb_arg *a = &args[n];
+
+		switch (types[n]) {
 		case 't':
-			ldb_bind_text(*st, i, va_arg(ap, const char *));
+			a->s = va_arg(ap, const char *);
+			a->type = a->s ? LDB_TEXT : LDB_NULL;
 			break;
 		case 'i':
-			sqlite3_bind_int64(*st, i, va_arg(ap, int64_t));
+			a->i = va_arg(ap, int64_t);
+			a->type = LDB_INT;
 			break;
 		case 'z':
-			if ((v = va_arg(ap, int64_t)))
-				sqlite3_bind_int64(*st, i, v);
+			a->i = va_arg(ap, int64_t);
+			a->type = a->i ? LDB_INT : LDB_NULL;
 			break;
 		case 'b':
-			p = va_arg(ap, const void *);
-			sqlite3_bind_blob64(*st, i, p, va_arg(ap, size_t), SQLITE_STATIC);
+			a->s = va_arg(ap, const void *);
+			a->n = va_arg(ap, size_t);
+			a->type = LDB_OTHER;
 			break;
 		default:
+			a->type = LDB_NULL;
 			break;
 		}
 	}
-	return EX_OK;
+	return ldb_bind(l, q, st, what, errstr, args, n);
 }
 
-int ldb_query(struct ledger *l, enum query q, sqlite3_stmt **st, const char *what, char **errstr,
+int ldb_query(struct ledger *l, enum query q, struct ldb_stmt **st, const char *what, char **errstr,
               const char *types, ...)
 {
 	va_list ap;
@@ -195,32 +359,50 @@ int ldb_query(struct ledger *l, enum query q, sqlite3_stmt **st, const char *wha
 }
 
 /* Makes a statement from ldb_query() ready for its next use. NULL is safe. */
-void ldb_done(sqlite3_stmt *st)
+void ldb_done(struct ldb_stmt *st)
 {
-	if (st) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
+	if (!st)
+		return;
+	if (st->pg) {
+		pg_done(st);
+	} else if (st->sq) {
+		sqlite3_reset(st->sq);
+		sqlite3_clear_bindings(st->sq);
 	}
+}
+
+int ldb_step(struct ldb_stmt *st)
+{
+	int step;
+
+	if (st->l->pg)
+		return pg_step(st);
+	step = sqlite3_step(st->sq);
+	if (step == SQLITE_ROW)
+		return 1;
+	if (step == SQLITE_DONE)
+		return 0;
+	return step == SQLITE_CONSTRAINT ? -1 : -2;
 }
 
 /*
  * Steps st: 1 with a row to read, 0 at the end or on an error, which sets *rc (from
  * ldb_fail(), with what) and leaves it EX_OK otherwise. `while (ldb_next(...))` reads them all.
  */
-int ldb_next(struct ledger *l, sqlite3_stmt *st, int *rc, const char *what, char **errstr)
+int ldb_next(struct ledger *l, struct ldb_stmt *st, int *rc, const char *what, char **errstr)
 {
-	int step = sqlite3_step(st);
+	int step = ldb_step(st);
 
-	if (step == SQLITE_ROW)
+	if (step == 1)
 		return 1;
-	*rc = step == SQLITE_DONE ? EX_OK : ldb_fail(l, errstr, what);
+	*rc = step == 0 ? EX_OK : ldb_fail(l, errstr, what);
 	return 0;
 }
 
 /* Runs st (an INSERT, UPDATE or DELETE from ldb_query()) to its end and hands it back. */
-int ldb_finish(struct ledger *l, sqlite3_stmt *st, const char *what, char **errstr)
+int ldb_finish(struct ledger *l, struct ldb_stmt *st, const char *what, char **errstr)
 {
-	int rc = sqlite3_step(st) == SQLITE_DONE ? EX_OK : ldb_fail(l, errstr, what);
+	int rc = ldb_step(st) >= 0 ? EX_OK : ldb_fail(l, errstr, what);
 
 	ldb_done(st);
 	return rc;
@@ -229,7 +411,7 @@ int ldb_finish(struct ledger *l, sqlite3_stmt *st, const char *what, char **errs
 /* Runs statement q (an INSERT, UPDATE or DELETE) with the arguments of ldb_query(). */
 int ldb_run(struct ledger *l, enum query q, const char *what, char **errstr, const char *types, ...)
 {
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	va_list ap;
 	int rc;
 
@@ -241,9 +423,28 @@ int ldb_run(struct ledger *l, enum query q, const char *what, char **errstr, con
 
 int ldb_exec(struct ledger *l, const char *sql, char **errstr)
 {
+	if (l->pg)
+		return pg_exec(l, sql, errstr);
 	if (sqlite3_exec(l->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return ldb_fail(l, errstr, sql);
 	return EX_OK;
+}
+
+int ldb_read_begin(struct ledger *l, char **errstr)
+{
+	return ldb_exec(l, l->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN",
+	                errstr);
+}
+
+void ldb_read_end(struct ledger *l)
+{
+	if (l->pg ? pg_in_tx(l) : !sqlite3_get_autocommit(l->db))
+		ldb_exec(l, "COMMIT", NULL);
+}
+
+static int in_tx(struct ledger *l)
+{
+	return l->pg ? pg_in_tx(l) : !sqlite3_get_autocommit(l->db);
 }
 
 /*
@@ -251,7 +452,8 @@ int ldb_exec(struct ledger *l, const char *sql, char **errstr)
  * a busy ledger fails at the start, not halfway), each inner one a SAVEPOINT, so a
  * transition inside a batch that fails is undone alone and the batch can go on or stop.
  */
-int ldb_tx_begin(struct ledger *l, char **errstr)
+/* lock: PostgreSQL's chain lock now (every write), or at the first write inside (a batch) */
+static int tx_begin(struct ledger *l, int lock, char **errstr)
 {
 	char sql[40];
 	int rc;
@@ -261,14 +463,31 @@ int ldb_tx_begin(struct ledger *l, char **errstr)
 		                 "ledger %s: the enclosing transaction was rolled back by SQLite",
 		                 l->path);
 	if (l->depth == 0)
-		rc = ldb_exec(l, "BEGIN IMMEDIATE", errstr);
+		rc = ldb_exec(l, l->pg ? "BEGIN" : "BEGIN IMMEDIATE", errstr);
 	else {
 		snprintf(sql, sizeof(sql), "SAVEPOINT ledger_%d", l->depth);
 		rc = ldb_exec(l, sql, errstr);
 	}
-	if (!rc)
-		l->depth++;
-	return rc;
+	if (rc)
+		return rc;
+	l->depth++;
+	/* PostgreSQL: one writer at a time, as SQLite's write lock: everything a write reads
+	 * (the chain's last link above all) is read under it, so the chain stays one line.
+	 * A batch takes it at its first write: a sender's claim that finds the mission taken
+	 * (lease.c) waits for no one. */
+	if (lock && l->pg && !l->locked) {
+		if ((rc = ldb_exec(l, PG_LOCK, errstr))) {
+			ldb_tx_rollback(l);
+			return rc;
+		}
+		l->locked = 1;
+	}
+	return EX_OK;
+}
+
+int ldb_tx_begin(struct ledger *l, char **errstr)
+{
+	return tx_begin(l, 1, errstr);
 }
 
 /* On failure the transaction stays open: the caller then calls ldb_tx_rollback(). */
@@ -286,8 +505,8 @@ int ldb_tx_commit(struct ledger *l, char **errstr)
 		snprintf(sql, sizeof(sql), "RELEASE ledger_%d", l->depth - 1);
 		rc = ldb_exec(l, sql, errstr);
 	}
-	if (!rc)
-		l->depth--;
+	if (!rc && --l->depth == 0)
+		l->locked = 0;
 	return rc;
 }
 
@@ -297,20 +516,21 @@ void ldb_tx_rollback(struct ledger *l)
 
 	if (l->depth <= 0)
 		return;
-	l->depth--;
-	if (sqlite3_get_autocommit(l->db)) {
-		/* SQLite rolled the whole transaction back itself (disk full, I/O error...):
+	if (--l->depth == 0)
+		l->locked = 0;
+	if (!in_tx(l)) {
+		/* SQLite (or the server) rolled the whole transaction back itself (disk full, I/O error...):
 		 * every level is gone; the enclosing ones must not go on as if not */
 		if (l->depth > 0)
 			l->lost = 1;
 		return;
 	}
 	if (l->depth == 0) {
-		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+		ldb_exec(l, "ROLLBACK", NULL);
 		return;
 	}
 	snprintf(sql, sizeof(sql), "ROLLBACK TO ledger_%d; RELEASE ledger_%d", l->depth, l->depth);
-	sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+	ldb_exec(l, sql, NULL);
 }
 
 /* ISO 8601 UTC with milliseconds: sorts as text, readable in the sqlite3 shell. */
@@ -334,6 +554,43 @@ void ldb_now(struct ledger *l, char out[32])
 	}
 	now = clock_real_ms(); /* base/clock.h: DEMARCHE_NOW's fake clock in tests */
 	ldb_format_time((time_t)(now / 1000), (long)(now % 1000), out);
+}
+
+/* Who writes the events of this process: [sender] operator, else the login name; the host. */
+static char *who_operator, *who_host;
+
+void ledger_set_operator(const char *operator_name)
+{
+	free(who_operator);
+	who_operator = operator_name && *operator_name ? xstrdup(operator_name) : NULL;
+}
+
+void ldb_who(struct field *operator_name, struct field *host)
+{
+	if (!who_operator) {
+		struct passwd *pw = getpwuid(getuid());
+		const char *env = getenv("LOGNAME");
+
+		who_operator = xstrdup(pw && pw->pw_name ? pw->pw_name : env ? env : "unknown");
+	}
+	if (!who_host) {
+		char h[256];
+
+		if (gethostname(h, sizeof(h)) != 0)
+			snprintf(h, sizeof(h), "unknown");
+		h[sizeof(h) - 1] = '\0';
+		who_host = xstrdup(h);
+	}
+	chain_field_text(operator_name, who_operator);
+	chain_field_text(host, who_host);
+}
+
+const char *ledger_operator(void)
+{
+	struct field o, h;
+
+	ldb_who(&o, &h);
+	return o.s;
 }
 
 void ledger_set_clock(struct ledger *l, time_t fixed)
@@ -398,8 +655,8 @@ static int open_readonly(struct ledger *l, char **errstr)
 		goto out;
 	}
 	/* the probe's statement belongs to this connection: gone with it */
-	sqlite3_finalize(l->q[Q_USER_VERSION]);
-	l->q[Q_USER_VERSION] = NULL;
+	sqlite3_finalize(l->st[Q_USER_VERSION].sq);
+	l->st[Q_USER_VERSION].sq = NULL;
 	sqlite3_close(l->db);
 	l->db = NULL;
 	if (stat(wal, &sb) == 0 && sb.st_size > 0) {
@@ -435,6 +692,11 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 	l->lockfd = -1;
 	l->readonly = (flags & LEDGER_READONLY) != 0;
 	l->md = digest_new();
+	if (pg_is_store(path)) {
+		if ((rc = pg_open(l, path, flags, errstr)))
+			goto out;
+		goto check;
+	}
 	if (stat(path, &sb) != 0) {
 		if (errno != ENOENT || !(flags & LEDGER_CREATE) || l->readonly) {
 			rc = error_set(errstr, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
@@ -509,6 +771,7 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 			l->schema = LEDGER_SCHEMA_VERSION;
 		}
 	}
+check:
 	if ((flags & LEDGER_CHECK) && (rc = ledger_quick_check(l, errstr)))
 		goto out;
 	*out = l;
@@ -517,6 +780,11 @@ int ledger_open(const char *path, int flags, struct ledger **out, char **errstr)
 out:
 	ledger_close(l);
 	return rc;
+}
+
+int ledger_store_is_remote(const char *store)
+{
+	return pg_is_store(store);
 }
 
 int ledger_schema(struct ledger *l)
@@ -529,11 +797,12 @@ void ledger_close(struct ledger *l)
 	if (!l)
 		return;
 	for (int i = 0; i < Q__COUNT; i++)
-		sqlite3_finalize(l->q[i]);
+		sqlite3_finalize(l->st[i].sq);
 	if (l->db)
 		sqlite3_close(l->db);
 	if (l->lockfd >= 0)
 		close(l->lockfd); /* after sqlite3_close(): see lock_file() */
+	pg_close(l);
 	digest_free(l->md);
 	buf_free(&l->scratch);
 	free(l->path);
@@ -559,7 +828,7 @@ int ledger_file_mode_check(const char *path, char **warning)
 
 int ledger_batch_begin(struct ledger *l, char **errstr)
 {
-	return ldb_tx_begin(l, errstr);
+	return tx_begin(l, 0, errstr);
 }
 
 int ledger_batch_end(struct ledger *l, int commit, char **errstr)

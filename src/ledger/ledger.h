@@ -37,8 +37,9 @@ int ledger_state_received(enum ledger_state s);
 /* The schema version this program writes (PRAGMA user_version). */
 /* 2: IMAP (Sent copies, bounces, replies); 3: indexes for audit's column widths;
  * 4: identity without case, every row in the chain (creation and adoption events);
- * 5: the state 'staged' allowed in deliveries.state */
-#define LEDGER_SCHEMA_VERSION 5
+ * 5: the state 'staged' allowed in deliveries.state;
+ * 6: events name their operator and host; leases (several senders, PostgreSQL) */
+#define LEDGER_SCHEMA_VERSION 6
 
 struct ledger; /* opaque; one SQLite connection, used by one thread at a time (NOMUTEX) */
 
@@ -68,9 +69,54 @@ struct ledger; /* opaque; one SQLite connection, used by one thread at a time (N
  * *errstr names the file and the fix.
  */
 int ledger_open(const char *path, int flags, struct ledger **out, char **errstr);
+/*
+ * A path that is "postgresql://...", "postgres://..." or a libpq "key=value ..." string
+ * opens a PostgreSQL ledger instead (docs/design.md, "A team ledger on PostgreSQL"): the
+ * same API, schema and chain. There LEDGER_EXCLUSIVE takes no lock (several senders share
+ * a campaign through leases), LEDGER_CREATE creates the tables in an existing database, and
+ * more codes: EX_CONFIG (a password in the string: use password_command or ~/.pgpass),
+ * EX_UNAVAILABLE (cannot connect), EX_TEMPFAIL (the connection broke: try again).
+ */
+/* 1 when store names a PostgreSQL ledger (see above), not a file. Can't fail. */
+int ledger_store_is_remote(const char *store);
 /* The schema version of the open file (LEDGER_SCHEMA_VERSION unless opened read-only). */
 int ledger_schema(struct ledger *l);
 void ledger_close(struct ledger *l); /* NULL is safe */
+
+/*
+ * Who writes: every event of schema 5 records the operator ([sender] operator; NULL or ""
+ * restores the default, the login name) and the host name. Process-wide; set it before the
+ * first write. ledger_operator(): the name in use (static; never NULL).
+ */
+void ledger_set_operator(const char *operator_name);
+const char *ledger_operator(void);
+
+/* PostgreSQL stores: the command whose first output line is the role's password ([store]
+ * password_command; NULL: none, libpq reads ~/.pgpass itself). Process-wide. */
+void ledger_set_password_command(const char *command);
+
+/*
+ * For doctor: what the ledger is (backend, server version, database, role, TLS, schema,
+ * whether the role may append events and write deliveries), in *text (caller frees).
+ * Returns 0, or the sum of 1 (a PostgreSQL connection over the network without TLS) and 2
+ * (the role may not write what a send writes). Can't fail.
+ */
+int ledger_describe(struct ledger *l, char **text);
+
+/*
+ * ledger copy: every campaign, delivery, event, observation, IMAP state and Sent copy of
+ * `from` into `to` (both open for writing; `to` must hold no event), in one transaction of
+ * `to`, rows and ids as they are: the copy's chain is the original's. Verifies `from` first
+ * (nothing is copied from a damaged ledger) and the copy after; their heads must agree.
+ * Works between any two backends. EX_OK with *r filled, EX_DATAERR (a chain does not
+ * verify), EX_CANTCREAT (`to` is not empty), EX_IOERR, EX_TEMPFAIL.
+ */
+struct ledger_copy_report {
+	long campaigns, deliveries, events;
+	char head_from[65], head_to[65];
+};
+int ledger_copy_all(struct ledger *from, struct ledger *to, struct ledger_copy_report *r,
+                    char **errstr);
 
 /* Tests and benchmarks only: the clock events are stamped with (0: the real clock). */
 void ledger_set_clock(struct ledger *l, time_t fixed);
@@ -176,6 +222,7 @@ struct ledger_row {
 	int last_code;
 	const char *last_reply, *via;
 	const char *created, *updated; /* ISO 8601 UTC */
+	const char *operator_name;     /* who wrote its last event (ledger_want_operator()) */
 };
 
 /* A callback returning non-zero stops the walk; that value is then returned. It must not
@@ -189,6 +236,9 @@ typedef int (*ledger_row_fn)(const struct ledger_row *row, void *ctx);
  */
 int ledger_deliveries(struct ledger *l, const char *campaign, ledger_row_fn fn, void *ctx,
                       char **errstr);
+/* Makes ledger_deliveries() fill each row's operator_name too (schema 5; one index look-up
+ * a row, so only when asked). Can't fail. */
+void ledger_want_operator(struct ledger *l, int want);
 
 /*
  * Widest key, address and last reply (in characters, 0 when none) among campaign's
@@ -409,5 +459,24 @@ int ledger_approval_add(struct ledger *l, const struct ledger_approval *a, char 
 int ledger_approvals(struct ledger *l, const char *campaign,
                      int (*fn)(const struct ledger_approval *a, void *ctx), void *ctx,
                      char **errstr);
+/* --- A team ledger (schema 5) ---------------------------------------------------------- */
+
+/*
+ * Several senders on one campaign (docs/design.md, "A team ledger on PostgreSQL").
+ * ledger_claim(): deliveries[0..n) (one mission's) to sending through the one door, all or
+ * none: on PostgreSQL only when each may still go there (another sender may have taken or
+ * sent it since this run planned), with a lease (holder: operator@host pid, since, until
+ * now + ledger_set_lease() seconds, default 300); *claimed 1 when taken, 0 when another
+ * sender has it (nothing written). SQLite (one sender per file) transitions them as
+ * ledger_transition() does. Codes as ledger_transition().
+ * ledger_settle_sending(): a delivery found in state sending when a run plans: in doubt
+ * (unknown, with o) unless, on PostgreSQL, another sender's lease on it is still running
+ * (then *d says sending and nothing is written). Codes as ledger_transition().
+ */
+void ledger_set_lease(int seconds);
+int ledger_claim(struct ledger *l, const char *campaign, const int64_t *deliveries, size_t n,
+                 unsigned flags, const struct ledger_outcome *o, int *claimed, char **errstr);
+int ledger_settle_sending(struct ledger *l, int64_t delivery, const struct ledger_outcome *o,
+                          struct ledger_delivery *d, char **errstr);
 
 #endif

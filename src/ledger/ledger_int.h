@@ -2,8 +2,8 @@
 #ifndef DEMARCHE_LEDGER_INT_H
 #define DEMARCHE_LEDGER_INT_H
 
-#include <sqlite3.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -65,7 +65,46 @@ enum query {
 	Q_APPROVALS,
 	Q_EVENTS_OF_KIND, /* the send calendar: schedule and followup events */
 	Q_NOTE_LAST,      /* issue 18: a campaign's latest event of one kind (the roster's names) */
+	/* schema 5 (team): who and where, leases, ledger copy */
+	Q_INSERT_EVENT_WHO,
+	Q_DUMP_CAMPAIGNS,
+	Q_LOAD_CAMPAIGN,
+	Q_DUMP_DELIVERIES,
+	Q_LOAD_DELIVERY,
+	Q_DUMP_EVENTS,
+	Q_LOAD_EVENT,
+	Q_DUMP_OBSERVED,
+	Q_DUMP_IMAP_STATE,
+	Q_DUMP_SENT_COPIES,
+	Q_DUMP_OUTBOX,
+	Q_LOAD_OUTBOX,
+	Q_COUNT_EVENTS,
+	Q_LEASE_EXPIRED,
+	Q_LEASE_TAKE,
+	Q_LEASE_DROP,
+	Q_LEASE_HELD,
+	Q_DELIVERIES_WHO,
 	Q__COUNT
+};
+
+/*
+ * The SQL dialects: query_sql[] (db.c) is written once, portably, with ?N parameters; the
+ * PostgreSQL backend turns ?N into $N and takes its own text from pg_query_sql[] (pg.c)
+ * where the two must differ (COLLATE NOCASE, INDEXED BY, INSERT OR REPLACE, IS ?N...).
+ */
+extern const char *const query_sql[Q__COUNT];
+
+/* Column types as ldb_col_type() reports them, whatever the backend. */
+enum { LDB_NULL, LDB_INT, LDB_TEXT, LDB_OTHER };
+
+/* A statement of one backend: SQLite's prepared statement, or PostgreSQL's result and the
+ * row being read (pg.c). One per query per ledger (l->st[q]). */
+struct pgres;
+struct ldb_stmt {
+	struct ledger *l;
+	enum query q;
+	struct sqlite3_stmt *sq; /* SQLite only */
+	struct pgres *pg;        /* PostgreSQL only */
 };
 
 /* The columns of a struct ledger_row, in query.c's fill_row() order. */
@@ -73,16 +112,21 @@ enum query {
 	"SELECT id, campaign, key, address, message_id, state, attempts, last_code, last_reply,"   \
 	" via, created, updated FROM deliveries "
 
+struct pgconn;
 struct ledger {
-	sqlite3 *db;
-	char *path;
-	time_t fixed; /* 0: the real clock */
-	int schema;   /* the file's user_version once open (older only when read-only) */
-	int readonly; /* LEDGER_READONLY: nothing is ever written */
-	int lockfd;   /* LEDGER_EXCLUSIVE's flock() on the file; closed after sqlite3_close() */
-	int depth;    /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
-	int lost;     /* SQLite rolled back an enclosing transaction: refuse until it ends */
-	sqlite3_stmt *q[Q__COUNT];
+	struct sqlite3 *db; /* SQLite only */
+	struct pgconn *pg;  /* PostgreSQL only (pg.c) */
+	char *path;         /* the file, or the connection string as shown (no password) */
+	time_t fixed;       /* 0: the real clock */
+	int schema;         /* the file's user_version once open (older only when read-only) */
+	int readonly;       /* LEDGER_READONLY: nothing is ever written */
+	int lockfd; /* LEDGER_EXCLUSIVE's flock() on the file; closed after sqlite3_close() */
+	int depth;  /* open write transactions: 1 the BEGIN, more the SAVEPOINTs in it */
+	int lost;   /* SQLite rolled back an enclosing transaction: refuse until it ends */
+	struct ldb_stmt st[Q__COUNT];
+	int64_t last_seq;   /* the event chain_append() wrote last */
+	int want_operator;  /* ledger_want_operator() */
+	int locked;         /* PostgreSQL: this transaction holds the chain lock (db.c) */
 	struct digest *md;  /* base/digest: SHA-256 fetched once per process */
 	struct buf scratch; /* the canonical encoding being hashed */
 };
@@ -91,12 +135,39 @@ struct ledger {
 extern const char *const ledger_state_names[LS__COUNT];
 extern const int ledger_legal[LS__COUNT][LS__COUNT];
 
-/* --- db.c: SQLite helpers ---------------------------------------------------------------- */
+/* --- db.c: statements over either backend --------------------------------------------- */
+
+/* One bound parameter: LDB_NULL, LDB_INT (i), LDB_TEXT (s) or LDB_OTHER (a blob: s, n). */
+struct ldb_arg {
+	int type;
+	int64_t i;
+	const char *s;
+	size_t n;
+};
+#define LDB_MAX_ARGS 16
+/* Sets *st to statement q with args[0..n) bound to ?1...; the strings must outlive its use. */
+int ldb_bind(struct ledger *l, enum query q, struct ldb_stmt **st, const char *what, char **errstr,
+             const struct ldb_arg *args, int n);
+/* The SQL of q for this ledger's backend and schema. */
+const char *ldb_sql(struct ledger *l, enum query q);
 
 /* EX_TEMPFAIL (busy/locked) or EX_IOERR naming the file, what and SQLite's message. */
 int ldb_fail(struct ledger *l, char **errstr, const char *what);
-void ldb_bind_text(sqlite3_stmt *st, int i, const char *s);
-const char *ldb_col_text(sqlite3_stmt *st, int i);
+/* The current row's column i: its type (LDB_*), value, and bytes (text or blob). */
+int ldb_col_type(struct ldb_stmt *st, int i);
+int64_t ldb_col_int64(struct ldb_stmt *st, int i);
+int ldb_col_int(struct ldb_stmt *st, int i);
+const char *ldb_col_text(struct ldb_stmt *st, int i);
+const void *ldb_col_blob(struct ldb_stmt *st, int i);
+size_t ldb_col_bytes(struct ldb_stmt *st, int i);
+/* The id the INSERT st just made (SQLite's rowid; PostgreSQL's RETURNING id). */
+int64_t ldb_insert_id(struct ldb_stmt *st);
+/* Steps st once: 1 a row, 0 done, -1 a constraint refused it, -2 another error. */
+int ldb_step(struct ldb_stmt *st);
+/* A read transaction (verify, the quick check): one snapshot of the chain and the rows.
+ * ldb_read_end() is safe when none is open. */
+int ldb_read_begin(struct ledger *l, char **errstr);
+void ldb_read_end(struct ledger *l);
 /*
  * Sets *st to statement q with the arguments bound to ?1, ?2, ... as types says: 't' a
  * string (NULL: NULL), 'i' an int64_t, 'z' an int64_t stored as NULL when 0, 'b' a blob
@@ -104,15 +175,15 @@ const char *ldb_col_text(sqlite3_stmt *st, int i);
  * outlive the statement's use. Returns EX_OK, or what ldb_fail() returns. Hand *st back
  * with ldb_done() once read.
  */
-int ldb_vquery(struct ledger *l, enum query q, sqlite3_stmt **st, const char *what, char **errstr,
-               const char *types, va_list ap);
-int ldb_query(struct ledger *l, enum query q, sqlite3_stmt **st, const char *what, char **errstr,
+int ldb_vquery(struct ledger *l, enum query q, struct ldb_stmt **st, const char *what,
+               char **errstr, const char *types, va_list ap);
+int ldb_query(struct ledger *l, enum query q, struct ldb_stmt **st, const char *what, char **errstr,
               const char *types, ...);
-void ldb_done(sqlite3_stmt *st); /* NULL is safe */
+void ldb_done(struct ldb_stmt *st); /* NULL is safe */
 /* Steps st: 1 with a row, 0 at the end or on an error (then *rc is set, else EX_OK). */
-int ldb_next(struct ledger *l, sqlite3_stmt *st, int *rc, const char *what, char **errstr);
+int ldb_next(struct ledger *l, struct ldb_stmt *st, int *rc, const char *what, char **errstr);
 /* Runs st (INSERT, UPDATE, DELETE) to its end and hands it back. */
-int ldb_finish(struct ledger *l, sqlite3_stmt *st, const char *what, char **errstr);
+int ldb_finish(struct ledger *l, struct ldb_stmt *st, const char *what, char **errstr);
 /* Runs statement q (INSERT, UPDATE, DELETE) with the arguments of ldb_query(). */
 int ldb_run(struct ledger *l, enum query q, const char *what, char **errstr, const char *types,
             ...);
@@ -128,6 +199,33 @@ void ldb_tx_rollback(struct ledger *l);
 /* ISO 8601 UTC with milliseconds; ldb_now(): the ledger's clock. */
 void ldb_format_time(time_t t, long ms, char out[32]);
 void ldb_now(struct ledger *l, char out[32]);
+
+/* --- pg.c: the PostgreSQL backend (the only file that sees libpq) ----------------------- */
+
+/* Every write transaction's start: one writer at a time, as SQLite's BEGIN IMMEDIATE. */
+#define PG_LOCK_KEY "7236828457829638243" /* "demarche" as a 64-bit number */
+#define PG_LOCK     "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")"
+
+/* 1 when store names a PostgreSQL database (postgresql://, postgres://, or key=value). */
+int pg_is_store(const char *store);
+/* ledger_open() of a PostgreSQL store: connects, checks and migrates the schema. */
+int pg_open(struct ledger *l, const char *conninfo, int flags, char **errstr);
+void pg_close(struct ledger *l);
+int pg_fail(struct ledger *l, char **errstr, const char *what);
+int pg_bind(struct ldb_stmt *st, const char *what, char **errstr, const struct ldb_arg *args,
+            int n);
+int pg_step(struct ldb_stmt *st);
+void pg_done(struct ldb_stmt *st);
+int pg_col_type(struct ldb_stmt *st, int i);
+int64_t pg_col_int64(struct ldb_stmt *st, int i);
+const char *pg_col_text(struct ldb_stmt *st, int i);
+const void *pg_col_blob(struct ldb_stmt *st, int i);
+size_t pg_col_bytes(struct ldb_stmt *st, int i);
+int pg_exec(struct ledger *l, const char *sql, char **errstr);
+int pg_in_tx(struct ledger *l);
+/* pg_schema.c: the schema version, and the migrations to PG_SCHEMA (== LEDGER_SCHEMA_VERSION) */
+int pg_schema_version(struct ledger *l, int *v, char **errstr);
+int pg_schema_migrate(struct ledger *l, char **errstr);
 
 /* --- schema.c ------------------------------------------------------------------------------ */
 
@@ -157,11 +255,14 @@ enum {
 	F_REPLY,
 	F_VIA,
 	F_DETAIL,
+	F__V4,              /* the fields of every event up to schema 4 */
+	F_OPERATOR = F__V4, /* schema 5: who wrote it ([sender] operator) and on which host; */
+	F_HOST,             /* encoded only when one is set, so older events hash as before */
 	F__COUNT
 };
 
 struct field {
-	int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_TEXT, other */
+	int type; /* LDB_NULL, LDB_INT, LDB_TEXT, LDB_OTHER */
 	int64_t i;
 	const char *s;
 	size_t n;
@@ -169,6 +270,8 @@ struct field {
 
 void chain_field_int(struct field *f, int64_t v, int null_if_zero);
 void chain_field_text(struct field *f, const char *s);
+/* The operator and host every event of schema 5 records (db.c; set once per process). */
+void ldb_who(struct field *operator_name, struct field *host);
 /* hash = SHA-256(HASH_DOMAIN || prev || encoding(f)), lowercase hex; 0 (kept for callers). */
 int chain_hash(struct ledger *l, const char *prev, const struct field *f, char out[65]);
 /* Appends one event to the chain; the caller holds the write transaction. */

@@ -1,7 +1,6 @@
 /* Read-only questions to the ledger: audit's rows and counts, the rate window, IMAP look-ups. */
 #include "ledger/ledger.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,7 @@ static const enum ledger_state best_order[LS__COUNT] = {
 int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *count, char **errstr)
 {
 	static const char what[] = "counting sent messages";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	char t[32];
 	int rc;
 
@@ -29,31 +28,33 @@ int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *cou
 	if ((rc = ldb_query(l, Q_COUNT_SENT, &st, what, errstr, "tt", via, t)))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr))
-		*count = sqlite3_column_int64(st, 0);
+		*count = ldb_col_int64(st, 0);
 	else if (!rc)
 		rc = ldb_fail(l, errstr, what);
 	ldb_done(st);
 	return rc;
 }
 
-static void fill_row(sqlite3_stmt *st, struct ledger_row *r)
+static void fill_row(struct ldb_stmt *st, struct ledger_row *r)
 {
-	r->id = sqlite3_column_int64(st, 0);
+	r->id = ldb_col_int64(st, 0);
 	r->campaign = ldb_col_text(st, 1);
 	r->key = ldb_col_text(st, 2);
 	r->address = ldb_col_text(st, 3);
 	r->message_id = ldb_col_text(st, 4);
 	r->state = ledger_state_parse(ldb_col_text(st, 5));
-	r->attempts = sqlite3_column_int(st, 6);
-	r->last_code = sqlite3_column_int(st, 7);
+	r->attempts = ldb_col_int(st, 6);
+	r->last_code = ldb_col_int(st, 7);
 	r->last_reply = ldb_col_text(st, 8);
 	r->via = ldb_col_text(st, 9);
 	r->created = ldb_col_text(st, 10);
 	r->updated = ldb_col_text(st, 11);
+	r->operator_name = st->q == Q_DELIVERIES_WHO ? ldb_col_text(st, 12) : NULL;
 }
 
 /* Calls fn for each row of st (a query of ROW_COLUMNS), then hands st back. */
-static int walk_rows(struct ledger *l, sqlite3_stmt *st, ledger_row_fn fn, void *ctx, char **errstr)
+static int walk_rows(struct ledger *l, struct ldb_stmt *st, ledger_row_fn fn, void *ctx,
+                     char **errstr)
 {
 	struct ledger_row r;
 	int rc = EX_OK;
@@ -67,13 +68,19 @@ static int walk_rows(struct ledger *l, sqlite3_stmt *st, ledger_row_fn fn, void 
 	return rc;
 }
 
+void ledger_want_operator(struct ledger *l, int want)
+{
+	l->want_operator = want;
+}
+
 int ledger_deliveries(struct ledger *l, const char *campaign, ledger_row_fn fn, void *ctx,
                       char **errstr)
 {
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
-	if ((rc = ldb_query(l, Q_DELIVERIES, &st, "reading deliveries", errstr, "t", campaign)))
+	if ((rc = ldb_query(l, l->want_operator && l->schema >= 5 ? Q_DELIVERIES_WHO : Q_DELIVERIES,
+	                    &st, "reading deliveries", errstr, "t", campaign)))
 		return rc;
 	return walk_rows(l, st, fn, ctx, errstr);
 }
@@ -82,16 +89,16 @@ int ledger_delivery_widths(struct ledger *l, const char *campaign, struct ledger
                            char **errstr)
 {
 	static const char what[] = "reading deliveries";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	memset(w, 0, sizeof(*w));
 	if ((rc = ldb_query(l, Q_WIDTHS, &st, what, errstr, "t", campaign)))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr)) {
-		w->key = sqlite3_column_int(st, 0);
-		w->address = sqlite3_column_int(st, 1);
-		w->reply = sqlite3_column_int(st, 2);
+		w->key = ldb_col_int(st, 0);
+		w->address = ldb_col_int(st, 1);
+		w->reply = ldb_col_int(st, 2);
 	} else if (!rc) {
 		rc = ldb_fail(l, errstr, what);
 	}
@@ -103,14 +110,14 @@ int ledger_delivery_widths(struct ledger *l, const char *campaign, struct ledger
 static int count_states(struct ledger *l, struct ledger_campaign *c, char **errstr)
 {
 	static const char what[] = "counting deliveries";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_STATE_COUNTS, &st, what, errstr, "t", c->id)))
 		return rc;
 	while (ldb_next(l, st, &rc, what, errstr)) {
 		int s = ledger_state_parse(ldb_col_text(st, 0));
-		long n = sqlite3_column_int64(st, 1);
+		long n = ldb_col_int64(st, 1);
 
 		if (s >= 0)
 			c->counts[s] = n;
@@ -123,7 +130,7 @@ static int count_states(struct ledger *l, struct ledger_campaign *c, char **errs
 int ledger_campaigns(struct ledger *l, ledger_campaign_fn fn, void *ctx, char **errstr)
 {
 	static const char what[] = "reading campaigns";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	struct ledger_campaign c;
 	int rc;
 
@@ -149,7 +156,7 @@ int ledger_missing(struct ledger *l, const char *campaign, const char *const *ke
                    int (*fn)(const char *key, void *ctx), void *ctx, char **errstr)
 {
 	static const char what[] = "reading deliveries";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc = EX_OK, received;
 
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -167,7 +174,7 @@ int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const cha
                   size_t ncampaigns, int *states, char **errstr)
 {
 	static const char what[] = "reading deliveries";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc = EX_OK;
 	int rank[LS__COUNT];
 
@@ -198,7 +205,7 @@ int ledger_matrix(struct ledger *l, const char *const *keys, size_t n, const cha
 int ledger_find_message(struct ledger *l, const char *message_id, ledger_row_fn fn, void *ctx,
                         char **errstr)
 {
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	char *bare, *angled;
 	size_t n;
 	int rc;
@@ -224,7 +231,7 @@ int ledger_find_message(struct ledger *l, const char *message_id, ledger_row_fn 
 int ledger_find_address(struct ledger *l, const char *campaign, const char *address,
                         ledger_row_fn fn, void *ctx, char **errstr)
 {
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_FIND_ADDRESS, &st, "reading deliveries", errstr, "tt", campaign,
@@ -238,14 +245,14 @@ int ledger_events(struct ledger *l, const char *campaign, const char *kind,
 {
 	static const char what[] = "reading events";
 	struct ledger_event e;
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_EVENTS_OF_KIND, &st, what, errstr, "tt", campaign, kind)))
 		return rc;
 	while (ldb_next(l, st, &rc, what, errstr)) {
 		e.time = ldb_col_text(st, 0);
-		e.delivery = sqlite3_column_int64(st, 1);
+		e.delivery = ldb_col_int64(st, 1);
 		e.detail = ldb_col_text(st, 2);
 		if ((rc = fn(&e, ctx)))
 			break;

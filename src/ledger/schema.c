@@ -13,6 +13,11 @@
 #include "base/xalloc.h"
 #include "ledger/ledger_int.h"
 
+static const char *sq_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
 /* Schema migrations: migrations[i] takes user_version i to i + 1. Append only. */
 static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
     "CREATE TABLE campaigns ("
@@ -93,6 +98,17 @@ static const char *const migrations[LEDGER_SCHEMA_VERSION] = {
        cannot alter a CHECK constraint: migrate_v5() widens it in the schema text, which
        every existing row already satisfies (sqlite.org/lang_altertable.html, section 7). */
     "SELECT 1;",
+    /* 6 (team): each event names its operator and host (in its hash when set, chain.c);
+       leases of deliveries being sent, for several senders on one PostgreSQL ledger
+       (mirrored here so both backends keep one schema) */
+    "ALTER TABLE events ADD COLUMN operator TEXT;"
+    "ALTER TABLE events ADD COLUMN host TEXT;"
+    "CREATE TABLE leases ("
+    " delivery INTEGER PRIMARY KEY REFERENCES deliveries(id),"
+    " campaign TEXT NOT NULL, holder TEXT NOT NULL, since TEXT NOT NULL, until TEXT NOT NULL);"
+    "CREATE INDEX leases_campaign ON leases(campaign, until);"
+    /* audit --columns operator: a delivery's last event */
+    "CREATE INDEX events_delivery ON events(delivery, seq);",
 };
 
 /* The state history of each delivery of one identity, to decide whether they can merge. */
@@ -131,14 +147,13 @@ static int merge_collisions(struct ledger *l, char **errstr)
 		struct buf names = BUF_INIT;
 
 		for (int i = 0; i < 3; i++)
-			sqlite3_bind_text(rows, i + 1, ldb_col_text(groups, i), -1,
-			                  SQLITE_TRANSIENT);
+			sqlite3_bind_text(rows, i + 1, sq_text(groups, i), -1, SQLITE_TRANSIENT);
 		while (sqlite3_step(rows) == SQLITE_ROW) {
 			int64_t id = sqlite3_column_int64(rows, 0);
-			const char *h = ldb_col_text(rows, 3);
+			const char *h = sq_text(rows, 3);
 
 			buf_addf(&names, "%s%lld (%s, %s: %s)", names.len ? " and " : "",
-			         (long long)id, ldb_col_text(rows, 1), ldb_col_text(rows, 2),
+			         (long long)id, sq_text(rows, 1), sq_text(rows, 2),
 			         h && *h ? h : "never sent");
 			if (n < sizeof(ids) / sizeof(ids[0]))
 				ids[n++] = id;
@@ -156,8 +171,8 @@ static int merge_collisions(struct ledger *l, char **errstr)
 			keep = ids[0];
 		if (ambiguous) {
 			if (bad++ < 10)
-				buf_addf(&why, "\n  campaign %s: deliveries %s",
-				         ldb_col_text(groups, 0), buf_str(&names));
+				buf_addf(&why, "\n  campaign %s: deliveries %s", sq_text(groups, 0),
+				         buf_str(&names));
 		} else {
 			for (size_t i = 0; i < n && !rc; i++) {
 				char *sql;
@@ -210,11 +225,10 @@ static int adopt_rows(struct ledger *l, char **errstr)
 	if (sqlite3_prepare_v2(l->db, csql, -1, &st, NULL) != SQLITE_OK)
 		return ldb_fail(l, errstr, "adopting campaigns");
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		char *d = rec_campaign(ldb_col_text(st, 3), ldb_col_text(st, 1),
-		                       ldb_col_text(st, 2), NULL, 1);
+		char *d = rec_campaign(sq_text(st, 3), sq_text(st, 1), sq_text(st, 2), NULL, 1);
 
 		o.detail = d;
-		rc = chain_append(l, t, "adopt", ldb_col_text(st, 0), 0, NULL, NULL, &o, errstr);
+		rc = chain_append(l, t, "adopt", sq_text(st, 0), 0, NULL, NULL, &o, errstr);
 		free(d);
 	}
 	sqlite3_finalize(st);
@@ -223,13 +237,12 @@ static int adopt_rows(struct ledger *l, char **errstr)
 	if (sqlite3_prepare_v2(l->db, dsql, -1, &st, NULL) != SQLITE_OK)
 		return ldb_fail(l, errstr, "adopting deliveries");
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		char *d =
-		    rec_delivery(ldb_col_text(st, 2), ldb_col_text(st, 3), ldb_col_text(st, 4),
-		                 sqlite3_column_int64(st, 5), 1, ++ordinal);
+		char *d = rec_delivery(sq_text(st, 2), sq_text(st, 3), sq_text(st, 4),
+		                       sqlite3_column_int64(st, 5), 1, ++ordinal);
 
 		o.detail = d;
-		rc = chain_append(l, t, "create", ldb_col_text(st, 1), sqlite3_column_int64(st, 0),
-		                  NULL, NULL, &o, errstr);
+		rc = chain_append(l, t, "create", sq_text(st, 1), sqlite3_column_int64(st, 0), NULL,
+		                  NULL, &o, errstr);
 		free(d);
 	}
 	sqlite3_finalize(st);
@@ -294,14 +307,14 @@ out:
 int schema_user_version(struct ledger *l, int *v, char **errstr)
 {
 	static const char what[] = "reading the schema version";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if (!(rc = ldb_query(l, Q_USER_VERSION, &st, what, errstr, "")) &&
 	    !ldb_next(l, st, &rc, what, errstr) && !rc)
 		rc = error_set(errstr, EX_IOERR, "ledger %s: %s: no answer", l->path, what);
 	if (!rc)
-		*v = sqlite3_column_int(st, 0);
+		*v = ldb_col_int(st, 0);
 	else if (sqlite3_errcode(l->db) == SQLITE_NOTADB)
 		rc = error_set(errstr, EX_DATAERR,
 		               "%s is not a demarche ledger (not an SQLite database)", l->path);
@@ -312,13 +325,13 @@ int schema_user_version(struct ledger *l, int *v, char **errstr)
 static int count_objects(struct ledger *l, long *n, char **errstr)
 {
 	static const char what[] = "reading the schema";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_COUNT_OBJECTS, &st, what, errstr, "")))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr))
-		*n = sqlite3_column_int64(st, 0);
+		*n = ldb_col_int64(st, 0);
 	ldb_done(st);
 	return rc;
 }

@@ -1,7 +1,6 @@
 /* The one door: delivery states, creating deliveries, transitions, events, observations. */
 #include "ledger/ledger.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +59,16 @@ static int find_delivery(struct ledger *l, const char *campaign, const char *key
                          const char *address_norm, struct ledger_delivery *out, char **errstr)
 {
 	static const char what[] = "reading deliveries";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_FIND_DELIVERY, &st, what, errstr, "ttt", campaign, key_norm,
 	                    address_norm)))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr)) {
-		out->id = sqlite3_column_int64(st, 0);
+		out->id = ldb_col_int64(st, 0);
 		out->state = ledger_state_parse(ldb_col_text(st, 1));
-		out->attempts = sqlite3_column_int(st, 2);
+		out->attempts = ldb_col_int(st, 2);
 	} else if (!rc) {
 		rc = -1;
 	}
@@ -88,18 +87,18 @@ static int check_never_created(struct ledger *l, const char *campaign, const cha
 {
 	static const char what[] = "reading creation events";
 	char *lo = rec_identity(key_norm, address_norm), *hi = xasprintf("%s\x7f", lo);
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	/* every creation detail goes on with " key ..." (0x20) after the identity */
 	if (!(rc = ldb_query(l, Q_CREATE_SEEN, &st, what, errstr, "ttt", campaign, lo, hi))) {
 		if (ldb_next(l, st, &rc, what, errstr))
-			rc = error_set(
-			    errstr, EX_DATAERR,
-			    "ledger damaged: delivery %lld (%s, %s) of campaign %s is in "
-			    "the chain but its row is missing or was edited; nothing was "
-			    "sent to it again; run demarche verify",
-			    (long long)sqlite3_column_int64(st, 0), key, address, campaign);
+			rc =
+			    error_set(errstr, EX_DATAERR,
+			              "ledger damaged: delivery %lld (%s, %s) of campaign %s is in "
+			              "the chain but its row is missing or was edited; nothing was "
+			              "sent to it again; run demarche verify",
+			              (long long)ldb_col_int64(st, 0), key, address, campaign);
 		ldb_done(st);
 	}
 	free(lo);
@@ -114,9 +113,9 @@ int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
 	char *kn = NULL, *an = NULL, *detail = NULL;
 	int64_t ordinal = 0;
 	struct ledger_outcome o = {0};
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	char t[32];
-	int rc, step, open = 0;
+	int rc, step = 0, open = 0;
 
 	if (!campaign || !key || !address)
 		return error_set(errstr, EX_SOFTWARE, "internal error: delivery without a key");
@@ -138,21 +137,30 @@ int ledger_delivery_get(struct ledger *l, const char *campaign, const char *key,
 	if ((rc = check_never_created(l, campaign, key, address, kn, an, errstr)))
 		goto out;
 	ldb_now(l, t);
-	if ((rc = ldb_query(l, Q_INSERT_DELIVERY, &st, "recording a delivery", errstr, "ttttttt",
-	                    campaign, key, address, message_id, t, kn, an)))
-		goto out;
-	step = sqlite3_step(st);
-	ldb_done(st);
-	if (step == SQLITE_CONSTRAINT && ledger_campaign_exists(l, campaign) == 0) {
+	/* PostgreSQL: a refused INSERT ends the whole transaction, so ask first */
+	if (l->pg && ledger_campaign_exists(l, campaign) == 0) {
 		rc = error_set(errstr, EX_DATAERR, "no campaign '%s' in ledger %s", campaign,
 		               l->path);
 		goto out;
 	}
-	if (step != SQLITE_DONE) {
+	if ((rc = ldb_query(l, Q_INSERT_DELIVERY, &st, "recording a delivery", errstr, "ttttttt",
+	                    campaign, key, address, message_id, t, kn, an)))
+		goto out;
+	if ((step = ldb_step(st)) >= 0)
+		out->id = ldb_insert_id(st);
+	if (step == -2)
 		rc = ldb_fail(l, errstr, "recording a delivery");
+	ldb_done(st);
+	if (step == -1 && ledger_campaign_exists(l, campaign) == 0) {
+		rc = error_set(errstr, EX_DATAERR, "no campaign '%s' in ledger %s", campaign,
+		               l->path);
 		goto out;
 	}
-	out->id = sqlite3_last_insert_rowid(l->db);
+	if (step < 0) {
+		if (!rc)
+			rc = ldb_fail(l, errstr, "recording a delivery");
+		goto out;
+	}
 	out->state = LS_PENDING;
 	out->attempts = 0;
 	if ((rc = rec_last_ordinal(l, &ordinal, errstr)))
@@ -190,7 +198,7 @@ int door_read_delivery(struct ledger *l, int64_t id, int *state, int *attempts, 
                        char **key, char **errstr)
 {
 	static const char what[] = "reading a delivery";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_DELIVERY, &st, what, errstr, "i", id)))
@@ -198,7 +206,7 @@ int door_read_delivery(struct ledger *l, int64_t id, int *state, int *attempts, 
 	if (ldb_next(l, st, &rc, what, errstr)) {
 		*state = ledger_state_parse(ldb_col_text(st, 0));
 		if (attempts)
-			*attempts = sqlite3_column_int(st, 1);
+			*attempts = ldb_col_int(st, 1);
 		if (campaign)
 			*campaign = xstrdup(ldb_col_text(st, 2) ? ldb_col_text(st, 2) : "");
 		if (key)
@@ -341,7 +349,7 @@ int ledger_note_last(struct ledger *l, const char *campaign, const char *kind, c
                      char **errstr)
 {
 	static const char what[] = "reading a campaign's notes";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	*detail = NULL;
@@ -358,7 +366,7 @@ int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to,
 {
 	static const struct ledger_outcome none = {0};
 	struct ledger_outcome eo;
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	char *campaign = NULL, *detail = NULL, *line = NULL, t[32];
 	enum ledger_observed did;
 	int rc, seen, from;
@@ -401,9 +409,9 @@ int ledger_observe(struct ledger *l, const char *kind, int64_t delivery, int to,
 		ldb_now(l, t);
 		rc = chain_append(l, t, kind, campaign, delivery, NULL, NULL, &eo, errstr);
 	}
-	/* seq: the event just appended; the UPDATEs after it do not move last_insert_rowid */
+	/* seq: the event just appended (the door's UPDATEs come after it) */
 	if (rc || (rc = ldb_run(l, Q_INSERT_OBSERVED, "recording an observation", errstr, "titi",
-	                        kind, delivery, source, (int64_t)sqlite3_last_insert_rowid(l->db))))
+	                        kind, delivery, source, l->last_seq)))
 		goto out;
 commit:
 	rc = ldb_tx_commit(l, errstr);

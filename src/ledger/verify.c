@@ -127,15 +127,15 @@ static void replay_free(struct replay *r)
 	buf_free(&r->problems);
 }
 
-static void column_field(sqlite3_stmt *st, int col, struct field *f)
+static void column_field(struct ldb_stmt *st, int col, struct field *f)
 {
-	f->type = sqlite3_column_type(st, col);
-	if (f->type == SQLITE_INTEGER) {
-		f->i = sqlite3_column_int64(st, col);
-	} else if (f->type != SQLITE_NULL) {
+	f->type = ldb_col_type(st, col);
+	if (f->type == LDB_INT) {
+		f->i = ldb_col_int64(st, col);
+	} else if (f->type != LDB_NULL) {
 		/* text, or a real/blob only tampering can put there: hash its bytes */
-		f->s = (const char *)sqlite3_column_blob(st, col);
-		f->n = (size_t)sqlite3_column_bytes(st, col);
+		f->s = (const char *)ldb_col_blob(st, col);
+		f->n = ldb_col_bytes(st, col);
 		if (!f->s)
 			f->s = "";
 	}
@@ -143,7 +143,7 @@ static void column_field(sqlite3_stmt *st, int col, struct field *f)
 
 static int is_kind(const struct field *f, const char *kind)
 {
-	return f[F_KIND].type == SQLITE_TEXT && f[F_KIND].n == strlen(kind) &&
+	return f[F_KIND].type == LDB_TEXT && f[F_KIND].n == strlen(kind) &&
 	       !memcmp(f[F_KIND].s, kind, f[F_KIND].n);
 }
 
@@ -159,7 +159,7 @@ static char *dup_item(const char *d, size_t len, const char *name)
 static void replay_campaign(struct replay *r, const struct field *f)
 {
 	char *id =
-	    f[F_CAMPAIGN].type == SQLITE_TEXT ? xstrndup(f[F_CAMPAIGN].s, f[F_CAMPAIGN].n) : NULL;
+	    f[F_CAMPAIGN].type == LDB_TEXT ? xstrndup(f[F_CAMPAIGN].s, f[F_CAMPAIGN].n) : NULL;
 	struct camp *c = camp_find(r, id, 1);
 	const char *v;
 	size_t n;
@@ -168,7 +168,7 @@ static void replay_campaign(struct replay *r, const struct field *f)
 	if (!c)
 		return;
 	c->events++;
-	if (f[F_DETAIL].type != SQLITE_TEXT ||
+	if (f[F_DETAIL].type != LDB_TEXT ||
 	    rec_get(f[F_DETAIL].s, f[F_DETAIL].n, "content_hash", &v, &n) != 1)
 		return; /* schema 3's free text: "sha256 ...; title: ..." */
 	c->known = 1;
@@ -184,7 +184,7 @@ static void replay_campaign(struct replay *r, const struct field *f)
 /* The state named by field f, or -1. */
 static int field_state(const struct field *f)
 {
-	for (int i = 0; f->type == SQLITE_TEXT && i < LS__COUNT; i++)
+	for (int i = 0; f->type == LDB_TEXT && i < LS__COUNT; i++)
 		if (strlen(ledger_state_names[i]) == f->n &&
 		    !memcmp(f->s, ledger_state_names[i], f->n))
 			return i;
@@ -194,11 +194,11 @@ static int field_state(const struct field *f)
 static int replay_event(struct replay *r, const struct field *f, char **errstr)
 {
 	int64_t seq = f[F_SEQ].i;
-	int64_t d = f[F_DELIVERY].type == SQLITE_INTEGER ? f[F_DELIVERY].i : 0;
+	int64_t d = f[F_DELIVERY].type == LDB_INT ? f[F_DELIVERY].i : 0;
 	struct track *t;
 
 	if (is_kind(f, "create")) {
-		if (d <= 0 || f[F_DETAIL].type != SQLITE_TEXT)
+		if (d <= 0 || f[F_DETAIL].type != LDB_TEXT)
 			return error_set(errstr, EX_DATAERR,
 			                 "event %lld: a creation without a delivery or detail",
 			                 (long long)seq);
@@ -225,7 +225,7 @@ static int replay_event(struct replay *r, const struct field *f, char **errstr)
 		}
 		t->detail = arena_put(r, f[F_DETAIL].s, f[F_DETAIL].n);
 		t->dlen = f[F_DETAIL].n;
-		if (f[F_CAMPAIGN].type == SQLITE_TEXT) {
+		if (f[F_CAMPAIGN].type == LDB_TEXT) {
 			char *id = xstrndup(f[F_CAMPAIGN].s, f[F_CAMPAIGN].n);
 
 			t->campaign = (int)(camp_find(r, id, 1) - r->camps);
@@ -241,8 +241,8 @@ static int replay_event(struct replay *r, const struct field *f, char **errstr)
 	}
 	if (is_kind(f, "approval")) { /* its signature must verify (approval.c) */
 		char *why = approval_event_problem(
-		    f[F_CAMPAIGN].type == SQLITE_TEXT ? f[F_CAMPAIGN].s : NULL, f[F_CAMPAIGN].n,
-		    f[F_DETAIL].type == SQLITE_TEXT ? f[F_DETAIL].s : NULL, f[F_DETAIL].n);
+		    f[F_CAMPAIGN].type == LDB_TEXT ? f[F_CAMPAIGN].s : NULL, f[F_CAMPAIGN].n,
+		    f[F_DETAIL].type == LDB_TEXT ? f[F_DETAIL].s : NULL, f[F_DETAIL].n);
 
 		if (why)
 			problem(r, "event %lld: %s", (long long)seq, why);
@@ -271,20 +271,20 @@ static int replay_event(struct replay *r, const struct field *f, char **errstr)
 	t->state = (signed char)to;
 	t->sendings += to == LS_SENDING;
 	/* as the door's UPDATE: coalesce(new, old) */
-	if (f[F_CODE].type == SQLITE_INTEGER) {
+	if (f[F_CODE].type == LDB_INT) {
 		t->code = (int)f[F_CODE].i;
 		t->has_code = 1;
 	}
-	if (f[F_REPLY].type == SQLITE_TEXT)
+	if (f[F_REPLY].type == LDB_TEXT)
 		t->reply = arena_put(r, f[F_REPLY].s, f[F_REPLY].n);
-	if (f[F_VIA].type == SQLITE_TEXT) {
+	if (f[F_VIA].type == LDB_TEXT) {
 		const char *last = arena_get(r, r->last_via);
 
 		if (!last || strlen(last) != f[F_VIA].n || memcmp(last, f[F_VIA].s, f[F_VIA].n))
 			r->last_via = arena_put(r, f[F_VIA].s, f[F_VIA].n);
 		t->via = r->last_via;
 	}
-	if (to == LS_SENT && f[F_CAMPAIGN].type == SQLITE_TEXT && f[F_TIME].type == SQLITE_TEXT) {
+	if (to == LS_SENT && f[F_CAMPAIGN].type == LDB_TEXT && f[F_TIME].type == LDB_TEXT) {
 		char *id = xstrndup(f[F_CAMPAIGN].s, f[F_CAMPAIGN].n);
 		struct camp *c = camp_find(r, id, 1);
 
@@ -340,16 +340,16 @@ static int verify_deliveries(struct replay *r, int full, char **errstr)
 {
 	static const char what[] = "reading deliveries";
 	struct ledger *l = r->l;
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, full ? Q_VERIFY_DELIVERIES : Q_VERIFY_DELIVERIES_V3, &st, what,
 	                    errstr, "")))
 		return rc;
 	while (ldb_next(l, st, &rc, what, errstr)) {
-		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t id = ldb_col_int64(st, 0);
 		int s = ledger_state_parse(ldb_col_text(st, 1));
-		int attempts = sqlite3_column_int(st, 2);
+		int attempts = ldb_col_int(st, 2);
 		struct track none = {.state = -1}, *t = id > 0 && id < r->ntr ? &r->tr[id] : &none;
 		int want = t->state >= 0 ? t->state : LS_PENDING;
 		char merged[24];
@@ -385,11 +385,11 @@ static int verify_deliveries(struct replay *r, int full, char **errstr)
 		check_item(r, t, id, "message_id", "message_id", ldb_col_text(st, 6));
 		check_item(r, t, id, "key_norm", "key_norm", ldb_col_text(st, 7));
 		check_item(r, t, id, "address_norm", "address_norm", ldb_col_text(st, 8));
-		snprintf(merged, sizeof(merged), "%lld", (long long)sqlite3_column_int64(st, 9));
+		snprintf(merged, sizeof(merged), "%lld", (long long)ldb_col_int64(st, 9));
 		check_item(r, t, id, "merged_into", "merged_into",
-		           sqlite3_column_type(st, 9) == SQLITE_NULL ? NULL : merged);
-		if ((sqlite3_column_type(st, 10) == SQLITE_NULL) != !t->has_code ||
-		    (t->has_code && sqlite3_column_int(st, 10) != t->code))
+		           ldb_col_type(st, 9) == LDB_NULL ? NULL : merged);
+		if ((ldb_col_type(st, 10) == LDB_NULL) != !t->has_code ||
+		    (t->has_code && ldb_col_int(st, 10) != t->code))
 			problem(r, "delivery %lld (%s, %s): last_code edited (the chain says %d)",
 			        (long long)id, ldb_col_text(st, 4), ldb_col_text(st, 5),
 			        t->has_code ? t->code : 0);
@@ -429,7 +429,7 @@ static int verify_campaigns(struct replay *r, char **errstr)
 {
 	static const char what[] = "reading campaigns";
 	struct ledger *l = r->l;
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	if ((rc = ldb_query(l, Q_VERIFY_CAMPAIGNS, &st, what, errstr, "")))
@@ -499,20 +499,20 @@ struct pipe {
 };
 
 /* Copies the current row of st into batch b. */
-static void batch_add(struct batch *b, sqlite3_stmt *st)
+static void batch_add(struct batch *b, struct ldb_stmt *st)
 {
 	size_t i = b->n++;
 
 	for (int c = 0; c < F__COUNT + 2; c++) {
-		int type = sqlite3_column_type(st, c);
+		int type = ldb_col_type(st, c);
 
 		if (c < F__COUNT)
 			b->f[i][c].type = type;
-		if (type == SQLITE_INTEGER && c < F__COUNT) {
-			b->f[i][c].i = sqlite3_column_int64(st, c);
-		} else if (type != SQLITE_NULL) {
-			const void *p = sqlite3_column_blob(st, c);
-			size_t n = (size_t)sqlite3_column_bytes(st, c);
+		if (type == LDB_INT && c < F__COUNT) {
+			b->f[i][c].i = ldb_col_int64(st, c);
+		} else if (type != LDB_NULL) {
+			const void *p = ldb_col_blob(st, c);
+			size_t n = ldb_col_bytes(st, c);
 
 			b->off[i][c] = b->data.len;
 			buf_add(&b->data, p ? p : "", n);
@@ -542,9 +542,9 @@ static void check_batch(struct pipe *p, struct batch *b)
 		                        : b->data.data + b->off[i][F__COUNT + 1];
 
 		for (int c = 0; c < F__COUNT; c++)
-			if (f[c].type != SQLITE_NULL && f[c].type != SQLITE_INTEGER)
+			if (f[c].type != LDB_NULL && f[c].type != LDB_INT)
 				f[c].s = b->data.data + b->off[i][c];
-		if (f[F_SEQ].type != SQLITE_INTEGER || seq != p->expect) {
+		if (f[F_SEQ].type != LDB_INT || seq != p->expect) {
 			p->rc =
 			    error_set(&p->err, EX_DATAERR,
 			              seq == p->expect + 1
@@ -610,7 +610,7 @@ static void *checker(void *arg)
 static int read_events(struct ledger *l, struct pipe *p, char **errstr)
 {
 	static const char what[] = "reading events";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc = EX_OK, k = 0, stop = 0, more = 1;
 
 	if ((rc = ldb_query(l, Q_EVENTS, &st, what, errstr, "")))
@@ -649,7 +649,7 @@ int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 	static const char what[] = "reading events";
 	struct replay r = {.l = l};
 	struct pipe *p = xcalloc(1, sizeof(*p));
-	sqlite3_stmt *st = NULL;
+	struct ldb_stmt *st = NULL;
 	pthread_t th;
 	int full = l->schema >= 4, rc, rc2;
 
@@ -660,7 +660,7 @@ int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	/* One read transaction, so the chain and the rows are one snapshot. */
-	if ((rc = ldb_exec(l, "BEGIN", errstr)))
+	if ((rc = ldb_read_begin(l, errstr)))
 		goto out;
 	if (pthread_create(&th, NULL, checker, p)) {
 		rc = error_set(errstr, EX_OSERR, "verify: cannot start a thread");
@@ -680,7 +680,7 @@ int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 		goto out;
 	/* AUTOINCREMENT remembers the highest seq ever used: a shorter chain lost its tail */
 	if (!ldb_query(l, Q_EVENTS_HIGHEST, &st, what, NULL, "") &&
-	    ldb_next(l, st, &rc, what, NULL) && sqlite3_column_int64(st, 0) > p->last_seq) {
+	    ldb_next(l, st, &rc, what, NULL) && ldb_col_int64(st, 0) > p->last_seq) {
 		rc = error_set(errstr, EX_DATAERR,
 		               "event %lld: the events after event %lld are missing (deleted)",
 		               (long long)p->last_seq + 1, (long long)p->last_seq);
@@ -702,8 +702,7 @@ int ledger_verify(struct ledger *l, long *nevents, char head[65], char **errstr)
 	memcpy(head, p->prev, 65);
 out:
 	ldb_done(st);
-	if (!sqlite3_get_autocommit(l->db))
-		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+	ldb_read_end(l);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	buf_free(&p->b[0].data);
@@ -719,14 +718,14 @@ out:
 static int count(struct ledger *l, enum query q, int64_t *n, char **errstr)
 {
 	static const char what[] = "counting rows";
-	sqlite3_stmt *st;
+	struct ldb_stmt *st;
 	int rc;
 
 	*n = 0;
 	if ((rc = ldb_query(l, q, &st, what, errstr, "")))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr))
-		*n = sqlite3_column_int64(st, 0);
+		*n = ldb_col_int64(st, 0);
 	ldb_done(st);
 	return rc;
 }
@@ -735,13 +734,13 @@ static int count(struct ledger *l, enum query q, int64_t *n, char **errstr)
 #define RUN_VERIFY   "; run demarche verify"
 
 /* The head event against the row it changed (st: Q_HEAD on the head). */
-static int head_row(struct ledger *l, sqlite3_stmt *head, char **errstr)
+static int head_row(struct ledger *l, struct ldb_stmt *head, char **errstr)
 {
-	int64_t seq = sqlite3_column_int64(head, 0), d = sqlite3_column_int64(head, 3);
+	int64_t seq = ldb_col_int64(head, 0), d = ldb_col_int64(head, 3);
 	const char *kind = ldb_col_text(head, 4), *to = ldb_col_text(head, 6);
-	const char *detail = ldb_col_text(head, 10);
-	size_t dlen = (size_t)sqlite3_column_bytes(head, 10);
-	sqlite3_stmt *st;
+	const char *detail = ldb_col_text(head, F_DETAIL);
+	size_t dlen = ldb_col_bytes(head, F_DETAIL);
+	struct ldb_stmt *st;
 	int rc;
 
 	if (d <= 0 || !kind)
@@ -769,7 +768,7 @@ static int head_row(struct ledger *l, sqlite3_stmt *head, char **errstr)
 int ledger_quick_check(struct ledger *l, char **errstr)
 {
 	static const char what[] = "reading the last events";
-	sqlite3_stmt *st = NULL;
+	struct ldb_stmt *st = NULL;
 	struct field f[F__COUNT];
 	int64_t creates, deliveries, seq = 0, highest = 0;
 	char hash[65], prev[65] = "";
@@ -777,7 +776,7 @@ int ledger_quick_check(struct ledger *l, char **errstr)
 
 	if (l->schema < 4)
 		return EX_OK; /* schema 3, read-only: its rows are not in the chain yet */
-	if ((rc = ldb_exec(l, "BEGIN", errstr)))
+	if ((rc = ldb_read_begin(l, errstr)))
 		return rc;
 	/* the last creation's ordinal: how many creations the chain holds, even when some
 	 * were deleted together with their rows (one index look-up, not a count) */
@@ -794,9 +793,10 @@ int ledger_quick_check(struct ledger *l, char **errstr)
 	if ((rc = ldb_query(l, Q_HEAD, &st, what, errstr, "")))
 		goto out;
 	if (ldb_next(l, st, &rc, what, errstr)) {
-		const char *sprev = ldb_col_text(st, 11), *shash = ldb_col_text(st, 12);
+		const char *sprev = ldb_col_text(st, F__COUNT),
+		           *shash = ldb_col_text(st, F__COUNT + 1);
 
-		seq = sqlite3_column_int64(st, 0);
+		seq = ldb_col_int64(st, 0);
 		for (int i = 0; i < F__COUNT; i++)
 			column_field(st, i, &f[i]);
 		if (!sprev || !shash || chain_hash(l, sprev, f, hash) || strcmp(hash, shash)) {
@@ -808,8 +808,8 @@ int ledger_quick_check(struct ledger *l, char **errstr)
 		if ((rc = head_row(l, st, errstr)))
 			goto out;
 		if (ldb_next(l, st, &rc, what, errstr)) {
-			if (sqlite3_column_int64(st, 0) != seq - 1 ||
-			    !same_str(ldb_col_text(st, 12), prev)) {
+			if (ldb_col_int64(st, 0) != seq - 1 ||
+			    !same_str(ldb_col_text(st, F__COUNT + 1), prev)) {
 				DAMAGED("the last event (%lld) does not follow the one before "
 				        "it" RUN_VERIFY,
 				        (long long)seq);
@@ -826,12 +826,12 @@ int ledger_quick_check(struct ledger *l, char **errstr)
 		goto out;
 	if (!ldb_query(l, Q_EVENTS_HIGHEST, &st, what, NULL, "") &&
 	    ldb_next(l, st, &rc, what, NULL))
-		highest = sqlite3_column_int64(st, 0);
+		highest = ldb_col_int64(st, 0);
 	rc = EX_OK;
 	if (highest > seq)
 		DAMAGED("the last %lld events were deleted" RUN_VERIFY, (long long)(highest - seq));
 out:
 	ldb_done(st);
-	sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+	ldb_read_end(l);
 	return rc;
 }

@@ -91,7 +91,7 @@ cmp x.csv "$DATA/matrix.csv" || fail "--matrix differs"
 
 # --- audit CAMPAIGN streams: widths from indexes, rows in index order (schema 3) ------------
 # (the schema-1 sample was migrated by fresh())
-[ "$(sqlite3 s.db "PRAGMA user_version")" = 5 ] || fail "the sample was not migrated to 5"
+[ "$(sqlite3 s.db "PRAGMA user_version")" = 6 ] || fail "the sample was not migrated to 6"
 plan=$(sqlite3 s.db "EXPLAIN QUERY PLAN SELECT (SELECT max(length(key)) FROM deliveries
 	WHERE campaign = 'c'), (SELECT max(length(address)) FROM deliveries WHERE campaign = 'c'),
 	(SELECT max(length(last_reply)) FROM deliveries WHERE campaign = 'c')")

@@ -32,9 +32,87 @@
 
 static char tmpdir[64];
 
+/*
+ * DEMARCHE_TEST_STORE (a libpq "host=... port=... user=..." string, from test_ledger.cmake's
+ * second registration): the same tests on PostgreSQL, one database per ledger name.
+ */
+static const char *pg_base;
+
 static char *tpath(const char *name)
 {
+	if (pg_base) {
+		char *p = xasprintf("%s dbname=t_%s", pg_base, name);
+
+		for (char *c = strstr(p, "dbname=t_") + 9; *c; c++)
+			if (*c == '.' || *c == '-')
+				*c = '_';
+		return p;
+	}
 	return xasprintf("%s/%s", tmpdir, name);
+}
+
+/* psql on database path (pg_base + dbname), with -c q: its exit status; out: its output */
+static int psql(const char *path, const char *dbname_override, const char *q, char **out)
+{
+	char *cmd, *f = xasprintf("%s/psql.out", tmpdir), *conn = xstrdup(path);
+	int rc;
+
+	if (dbname_override)
+		strcpy(strstr(conn, "dbname=") + 7, dbname_override);
+	setenv("DEMARCHE_PSQL_CONN", conn, 1);
+	setenv("DEMARCHE_PSQL_SQL", q, 1);
+	cmd = xasprintf("/usr/lib/postgresql/15/bin/psql -X -q -A -t -v ON_ERROR_STOP=1"
+	                " -d \"$DEMARCHE_PSQL_CONN\" -c \"$DEMARCHE_PSQL_SQL\" >%s 2>&1",
+	                f);
+	rc = system(cmd);
+	if (out) {
+		FILE *fp = fopen(f, "r");
+		char line[4096] = "";
+
+		if (fp) {
+			if (!fgets(line, sizeof(line), fp))
+				line[0] = '\0';
+			fclose(fp);
+		}
+		line[strcspn(line, "\n")] = '\0';
+		*out = xstrdup(line);
+	}
+	free(cmd);
+	free(f);
+	free(conn);
+	return rc;
+}
+
+/* Removes the ledger at p: the file, or (PostgreSQL) its database, made anew and empty. */
+static void fresh(const char *p)
+{
+	if (pg_base) {
+		char *db = strstr(p, "dbname=") + 7;
+		char *drop = xasprintf("DROP DATABASE IF EXISTS %s", db);
+		char *make = xasprintf("CREATE DATABASE %s", db);
+
+		if (psql(p, "postgres", drop, NULL) || psql(p, "postgres", make, NULL))
+			fail_msg("cannot make database %s", db);
+		free(drop);
+		free(make);
+		return;
+	}
+	unlink(p);
+}
+
+/* 1 when a ledger was made at p. */
+static int exists(const char *p)
+{
+	char *out = NULL;
+	int r;
+
+	if (!pg_base)
+		return access(p, F_OK) == 0;
+	r = !psql(p, NULL, "SELECT count(*) FROM pg_tables WHERE tablename = 'demarche_schema'",
+	          &out) &&
+	    !strcmp(out, "1");
+	free(out);
+	return r;
 }
 
 static int setup_dir(void **state)
@@ -60,7 +138,7 @@ static struct ledger *open_new(const char *name)
 	char *p = tpath(name), *err = NULL;
 	struct ledger *l = NULL;
 
-	unlink(p);
+	fresh(p);
 	if (ledger_open(p, LEDGER_CREATE, &l, &err) != EX_OK)
 		fail_msg("ledger_open %s: %s", p, err);
 	free(p);
@@ -72,11 +150,23 @@ static void sql(const char *path, const char *q)
 	sqlite3 *db;
 	char *msg = NULL;
 
+	if (pg_base) {
+		/* as SQLite without foreign_keys: no trigger or reference stops the tampering */
+		char *t = xasprintf("SET session_replication_role = replica; %s", q);
+
+		if (psql(path, NULL, t, NULL))
+			fail_msg("%s: failed", q);
+		free(t);
+		return;
+	}
+
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (sqlite3_exec(db, q, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("%s: %s", q, msg);
 	sqlite3_close(db);
 }
+
+static long count_sql(const char *path, const char *q);
 
 static int64_t deliver(struct ledger *l, const char *campaign, const char *key)
 {
@@ -151,7 +241,7 @@ static int make_sample(const char *path)
 	char *err = NULL;
 	int rc;
 
-	unlink(path);
+	fresh(path);
 	if ((rc = ledger_open(path, LEDGER_CREATE, &l, &err)))
 		goto out;
 	ledger_set_clock(l, T0);
@@ -514,6 +604,14 @@ static void test_campaign_hash_rule(void **state)
 	char *p = tpath("campaign.db");
 	sqlite3 *db;
 	sqlite3_stmt *st;
+	if (pg_base) {
+		assert_int_equal(count_sql(p, "SELECT count(*) FROM events WHERE kind = 'amend'"
+		                              " AND seq = 2"),
+		                 1);
+		free(p);
+		free(err);
+		return;
+	}
 	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
 	assert_int_equal(
 	    sqlite3_prepare_v2(db, "SELECT group_concat(kind) FROM events", -1, &st, NULL), 0);
@@ -652,7 +750,10 @@ static void expect_broken(const char *tamper, const char *want1, const char *wan
 	long n;
 
 	assert_int_equal(make_sample(p), 0);
-	q = xasprintf("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; %s", tamper);
+	/* PostgreSQL: sql() sets session_replication_role, which no trigger stands up to */
+	q = pg_base ? xstrdup(tamper)
+	            : xasprintf("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; %s",
+	                        tamper);
 	sql(p, q);
 	free(q);
 	assert_int_equal(ledger_open(p, 0, &l, &err), EX_OK);
@@ -675,14 +776,17 @@ static void test_verify_tampering(void **state)
 	              "event 1", "edited");
 	expect_broken("DELETE FROM events WHERE seq = 4", "event 5", "missing");
 	/* a deletion hidden by renumbering breaks the prev_hash link */
-	expect_broken("DELETE FROM events WHERE seq = 4; UPDATE events SET seq = seq - 1 WHERE "
-	              "seq > 4",
-	              "event 4", "prev_hash");
+	if (!pg_base) /* PostgreSQL checks the key row by row */
+		expect_broken("DELETE FROM events WHERE seq = 4; UPDATE events SET seq = seq - 1 "
+		              "WHERE seq > 4",
+		              "event 4", "prev_hash");
 	/* the tail: AUTOINCREMENT remembers, and the delivery no longer matches its events */
 	expect_broken("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)", "missing",
 	              NULL);
-	expect_broken("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);"
-	              "UPDATE sqlite_sequence SET seq = seq - 1 WHERE name = 'events'",
+	expect_broken(pg_base ? "DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);"
+	                        "UPDATE events_highest SET seq = seq - 1"
+	                      : "DELETE FROM events WHERE seq = (SELECT max(seq) FROM events);"
+	                        "UPDATE sqlite_sequence SET seq = seq - 1 WHERE name = 'events'",
 	              "delivery", "events");
 	/* two rows' content swapped (reordered) */
 	expect_broken("CREATE TEMP TABLE a AS SELECT * FROM events WHERE seq IN (3, 4);"
@@ -758,8 +862,10 @@ static long count_transitions(const char *path)
 	sqlite3_stmt *st;
 	long n;
 
-	if (access(path, F_OK) != 0)
+	if (!exists(path))
 		return 0;
+	if (pg_base)
+		return count_sql(path, "SELECT count(*) FROM events WHERE kind = 'transition'");
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db,
 	                                    "SELECT count(*) FROM events WHERE kind = 'transition'",
@@ -779,7 +885,7 @@ static void test_crash(void **state)
 	int runs = getenv("LEDGER_CRASH_RUNS") ? atoi(getenv("LEDGER_CRASH_RUNS")) : 50;
 
 	(void)state;
-	unlink(p);
+	fresh(p);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	for (int run = 0; run < runs; run++) {
 		struct ledger *l = NULL;
@@ -810,7 +916,7 @@ static void test_crash(void **state)
 		while (read(fds[0], &v, sizeof(v)) == sizeof(v))
 			last = v;
 		close(fds[0]);
-		if (access(p, F_OK) != 0)
+		if (!exists(p))
 			continue; /* killed before it made the store: nothing to check */
 
 		/* opens, verifies, and lost no committed transition */
@@ -828,6 +934,8 @@ static void test_crash(void **state)
 		settled += d.fixed;
 		verify_ok(l, NULL);
 		ledger_close(l);
+		if (pg_base)
+			continue;
 		assert_int_equal(stat(p, &sb), 0);
 		assert_int_equal(sb.st_mode & 0777, 0600);
 	}
@@ -862,6 +970,11 @@ static long count_events(const char *path, const char *where)
 	char *q = xasprintf("SELECT count(*) FROM events WHERE %s", where);
 	long n;
 
+	if (pg_base) {
+		n = count_sql(path, q);
+		free(q);
+		return n;
+	}
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -1045,6 +1158,16 @@ static long count_sql(const char *path, const char *q)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	long n = -1;
+
+	if (pg_base) {
+		char *out = NULL;
+
+		if (psql(path, NULL, q, &out))
+			fail_msg("%s: %s", q, out);
+		n = atol(out);
+		free(out);
+		return n;
+	}
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
@@ -1287,6 +1410,84 @@ static void test_readonly_and_lock(void **state)
 	free(p);
 }
 
+/* --- several writers at once (schema 6: who wrote each event) ------------------------------ */
+
+static void writer_child(const char *path, int w)
+{
+	struct ledger *l = NULL;
+	char *err = NULL, op[16];
+
+	snprintf(op, sizeof(op), "op%d", w);
+	ledger_set_operator(op);
+	if (ledger_open(path, 0, &l, &err))
+		_exit(3);
+	for (int i = 0; i < 40; i++) {
+		char key[32];
+		struct ledger_delivery d;
+
+		snprintf(key, sizeof(key), "w%d-%d", w, i);
+		if (ledger_delivery_get(l, "team", key, "a@b.example", NULL, &d, &err) ||
+		    ledger_transition(l, d.id, LS_SENDING, 0, NULL, NULL, &err) ||
+		    ledger_transition(l, d.id, LS_SENT, 0,
+		                      &(struct ledger_outcome){250, "250 ok", "smtp://x", NULL},
+		                      NULL, &err)) {
+			fprintf(stderr, "writer %d: %s\n", w, err);
+			_exit(4);
+		}
+	}
+	ledger_close(l);
+	_exit(0);
+}
+
+/* Four processes append to one chain at once: it stays one line, and names each of them. */
+static void test_concurrent_writers(void **state)
+{
+	struct ledger *l = open_new("team.db");
+	char *p = tpath("team.db"), *err = NULL;
+	pid_t pids[4];
+	long n = 0;
+
+	(void)state;
+	ledger_set_operator("lead");
+	assert_int_equal(ledger_campaign_begin(l, "team", "t", "s", H1, 0, &err), EX_OK);
+	ledger_close(l);
+	for (int w = 0; w < 4; w++) {
+		pids[w] = fork();
+		assert_true(pids[w] >= 0);
+		if (pids[w] == 0)
+			writer_child(p, w);
+	}
+	for (int w = 0; w < 4; w++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(ledger_open(p, LEDGER_CHECK, &l, &err), EX_OK);
+	verify_ok(l, &n);
+	assert_int_equal(n, 1 + 4 * 40 * 3);
+	ledger_close(l);
+	assert_int_equal(count_sql(p, "SELECT count(DISTINCT operator) FROM events"), 5);
+	assert_int_equal(count_sql(p, "SELECT count(*) FROM events WHERE operator = 'op2'"
+	                              " AND host IS NOT NULL"),
+	                 40 * 3);
+	/* the operator is in the hash: edit it, and verify names the event */
+	sql(p, pg_base ? "UPDATE events SET operator = 'mallory' WHERE seq = 5"
+	               : "DROP TRIGGER events_no_update;"
+	                 "UPDATE events SET operator = 'mallory' WHERE seq = 5");
+	assert_int_equal(ledger_open(p, LEDGER_READONLY, &l, &err), EX_OK);
+	{
+		char head[65];
+
+		assert_int_equal(ledger_verify(l, &n, head, &err), EX_DATAERR);
+		assert_non_null(strstr(err, "event 5"));
+	}
+	ledger_close(l);
+	ledger_set_operator(NULL);
+	free(p);
+	free(err);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1308,6 +1509,22 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_savepoints),
 	    cmocka_unit_test(test_migrate_collisions),
 	    cmocka_unit_test(test_readonly_and_lock),
+	    cmocka_unit_test(test_concurrent_writers),
+	};
+	/* the tests that are not about SQLite files (migrations from old files, modes, locks) */
+	const struct CMUnitTest pg_tests[] = {
+	    cmocka_unit_test(test_states),
+	    cmocka_unit_test(test_every_transition),
+	    cmocka_unit_test(test_transition_records),
+	    cmocka_unit_test(test_campaign_hash_rule),
+	    cmocka_unit_test(test_rate_window),
+	    cmocka_unit_test(test_queries),
+	    cmocka_unit_test(test_verify_tampering),
+	    cmocka_unit_test(test_crash),
+	    cmocka_unit_test(test_observe),
+	    cmocka_unit_test(test_imap_state_and_copies),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_concurrent_writers),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--make-sample"))
@@ -1325,5 +1542,9 @@ int main(int argc, char **argv)
 		free(err);
 		return rc;
 	}
+	if ((pg_base = getenv("DEMARCHE_TEST_STORE")) && *pg_base)
+		return cmocka_run_group_tests_name("ledger on PostgreSQL", pg_tests, setup_dir,
+		                                   teardown_dir);
+	pg_base = NULL;
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
