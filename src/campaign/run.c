@@ -12,14 +12,14 @@
 #include "campaign/approval.h"
 #include "base/clock.h"
 
-int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
+/* The account (a URL with a password is refused here, before anything is written), the
+ * rate and the concurrency: the start of a send, a real one or a dry run. */
+static int run_account(struct run *r, const struct run_opts *o, char **errstr)
 {
 	const struct config *cfg = o->cfg;
-	time_t date = time(NULL);
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	/* A URL with a password is refused here, before anything is written. */
 	rc = account_resolve(ACCOUNT_SMTP, cfg, o->via, 0, &r->acct, errstr);
 	if (rc != EX_OK)
 		return rc;
@@ -27,6 +27,17 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 	r->concurrency = o->concurrency              ? o->concurrency
 	                 : cfg->smtp.concurrency > 0 ? cfg->smtp.concurrency
 	                                             : 1;
+	return EX_OK;
+}
+
+int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
+{
+	const struct config *cfg = o->cfg;
+	time_t date = time(NULL);
+	int rc;
+
+	if ((rc = run_account(r, o, errstr)) != EX_OK)
+		return rc;
 	/* One send at a time per ledger (the lock is on the file, whatever path reaches it),
 	 * and never on a damaged one: a deleted row must not become a new delivery. */
 	rc = ledger_open(o->store, LEDGER_CREATE | LEDGER_EXCLUSIVE | LEDGER_CHECK, &r->ledger,
@@ -157,14 +168,8 @@ int run_dry(struct run *r, const struct run_opts *o, char **errstr)
 	const struct config *cfg = o->cfg;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	rc = account_resolve(ACCOUNT_SMTP, cfg, o->via, 0, &r->acct, errstr);
-	if (rc != EX_OK)
+	if ((rc = run_account(r, o, errstr)) != EX_OK)
 		return rc;
-	r->rate = o->rate ? o->rate : cfg->smtp.rate;
-	r->concurrency = o->concurrency              ? o->concurrency
-	                 : cfg->smtp.concurrency > 0 ? cfg->smtp.concurrency
-	                                             : 1;
 	/* Read only, and only when it exists: a dry run creates, migrates and locks nothing. */
 	if (access(o->store, F_OK) == 0 &&
 	    (rc = ledger_open(o->store, LEDGER_READONLY | LEDGER_CHECK, &r->ledger, errstr)) !=

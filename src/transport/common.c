@@ -2,6 +2,7 @@
 #include "transport/common.h"
 
 #include "base/clock.h"
+#include "base/xalloc.h"
 
 /* An envelope address goes into an SMTP command line: no CR, LF or other controls
  * (RFC 5321 section 4.1.2), and no brackets of its own (curl adds them). */
@@ -44,6 +45,21 @@ int transport_msg_check(const struct transport_msg *m, const char **why)
 		}
 	}
 	return 0;
+}
+
+void transport_report_all(struct transport_rcpt **rcpt, size_t *cap, const struct transport_msg *m,
+                          struct transport_result *r, transport_done_fn done, void *u)
+{
+	size_t n = m->nrcpt ? m->nrcpt : 1;
+
+	if (n > *cap) {
+		*rcpt = xreallocarray(*rcpt, n, sizeof(**rcpt));
+		*cap = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		(*rcpt)[i] = (struct transport_rcpt){r->state, r->code, r->reply};
+	r->rcpt = *rcpt;
+	done(u, m, r);
 }
 
 int64_t transport_now_ms(void)

@@ -17,6 +17,14 @@
  */
 int transport_msg_check(const struct transport_msg *m, const char **why);
 
+/*
+ * The recipients' entries of a result that has one outcome for the whole message (maildir,
+ * sendmail): every recipient of m gets r's state, code and reply, in *rcpt (grown to *cap
+ * as needed, owned by the backend); then done(u, m, r).
+ */
+void transport_report_all(struct transport_rcpt **rcpt, size_t *cap, const struct transport_msg *m,
+                          struct transport_result *r, transport_done_fn done, void *u);
+
 /* Milliseconds on the monotonic clock. */
 int64_t transport_now_ms(void);
 

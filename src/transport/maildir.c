@@ -21,22 +21,6 @@ struct maildir {
 	size_t cap;
 };
 
-/* Reports r for m, every recipient with the message's outcome. */
-static void report(struct maildir *md, const struct transport_msg *m, struct transport_result *r,
-                   transport_done_fn done, void *u)
-{
-	size_t n = m->nrcpt ? m->nrcpt : 1;
-
-	if (n > md->cap) {
-		md->rcpt = xreallocarray(md->rcpt, n, sizeof(*md->rcpt));
-		md->cap = n;
-	}
-	for (size_t i = 0; i < n; i++)
-		md->rcpt[i] = (struct transport_rcpt){r->state, r->code, r->reply};
-	r->rcpt = md->rcpt;
-	done(u, m, r);
-}
-
 /* mkdir -p for DIR itself (mode 0700 for what we create). */
 static int mkdir_p(const char *path)
 {
@@ -201,7 +185,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 		if (transport_msg_check(&m, &why) < 0) {
 			r.state = TX_FAILED;
 			r.error = why;
-			report(md, &m, &r, done, u);
+			transport_report_all(&md->rcpt, &md->cap, &m, &r, done, u);
 			continue;
 		}
 		n = deliver(md, &m, &name, &what);
@@ -211,7 +195,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 
 			r.state = n == -2 ? TX_UNKNOWN : TX_DEFERRED;
 			r.error = err;
-			report(md, &m, &r, done, u);
+			transport_report_all(&md->rcpt, &md->cap, &m, &r, done, u);
 			error_set(errstr, EX_IOERR, "%s", err);
 			free(err);
 			free(name);
@@ -219,7 +203,7 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 		}
 		reply = xasprintf("maildir: new/%s", name);
 		r.reply = reply;
-		report(md, &m, &r, done, u);
+		transport_report_all(&md->rcpt, &md->cap, &m, &r, done, u);
 		free(reply);
 		free(name);
 	}

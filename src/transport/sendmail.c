@@ -156,22 +156,6 @@ int sendmail_open(const struct transport_opts *o, void **impl, char **errstr)
 	return EX_OK;
 }
 
-/* Reports r for m, every recipient with the message's outcome (as maildir does). */
-static void report(struct sendmail *sm, const struct transport_msg *m, struct transport_result *r,
-                   transport_done_fn done, void *u)
-{
-	size_t n = m->nrcpt ? m->nrcpt : 1;
-
-	if (n > sm->cap) {
-		sm->rcpt = xreallocarray(sm->rcpt, n, sizeof(*sm->rcpt));
-		sm->cap = n;
-	}
-	for (size_t i = 0; i < n; i++)
-		sm->rcpt[i] = (struct transport_rcpt){r->state, r->code, r->reply};
-	r->rcpt = sm->rcpt;
-	done(u, m, r);
-}
-
 /* The child, between fork() and exec: only async-signal-safe calls. */
 static void child(char *const *argv, int in, int out, char **env)
 {
@@ -393,13 +377,13 @@ static int sendmail_run(void *impl, transport_next_fn next, transport_done_fn do
 		if (transport_msg_check(&m, &why) < 0) {
 			r.state = TX_FAILED;
 			r.error = why;
-			report(sm, &m, &r, done, u);
+			transport_report_all(&sm->rcpt, &sm->cap, &m, &r, done, u);
 			continue;
 		}
 		rc = pipe_one(sm, &m, stop, &r, &reply, &error);
 		r.reply = reply;
 		r.error = error;
-		report(sm, &m, &r, done, u);
+		transport_report_all(&sm->rcpt, &sm->cap, &m, &r, done, u);
 		free(reply);
 		free(error);
 		if (rc != EX_OK)

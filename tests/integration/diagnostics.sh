@@ -20,7 +20,7 @@ expect_rc 65 $? "check with {{nmae}}"
 [ "$(grep -c "missing variable 'nmae'" err.txt)" = 3 ] ||
 	fail "not one line per file: $(grep -c "missing variable 'nmae'" err.txt) lines"
 line=$(grep -n '{{nmae}}' appeal/en.md | cut -d: -f1)
-grep -q "^appeal/en.md:$line: error: missing variable 'nmae' in 87 missions: AFG, ALB, AND, ATG, ARM, AUS, AUT, BGD, … (did you mean 'name'?); the roster's columns are: iso3, state, mission, email, cc, honorific, name, title, language, salutation, city$" err.txt ||
+grep -q "^appeal/en.md:$line: error: missing variable 'nmae' in 87 missions: AFG, ALB, AND, ATG, ARM, AUS, AUT, BGD, … (did you mean 'name'?); the roster's columns are: iso3, state, mission, email, cc, honorific, name, title, language, salutation, city, timezone$" err.txt ||
 	fail "the en line: $(grep "en.md" err.txt)"
 grep -q "^demarche check: 3 problems; nothing was sent$" err.txt || fail "the count: $(tail -1 err.txt)"
 [ "$(wc -l <err.txt)" = 4 ] || fail "more than one line per problem: $(wc -l <err.txt) lines"

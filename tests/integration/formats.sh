@@ -88,7 +88,7 @@ expect_rc 65 $? "check --quiet of a bad roster"
 grep -q "column 'email': error" out.txt || fail "check -q hid an error: $(cat out.txt)"
 grep -q "warning" out.txt && fail "check -q showed a warning: $(cat out.txt)"
 "$DEMARCHE" check appeal --to lang.csv -v >out.txt 2>/dev/null
-grep -q "^roster columns: iso3 state mission email cc honorific name title lang salutation city$" out.txt ||
+grep -q "^roster columns: iso3 state mission email cc honorific name title lang salutation city timezone$" out.txt ||
 	fail "check -v: $(cat out.txt)"
 "$DEMARCHE" --store none.db doctor -q >out.txt 2>&1
 expect_rc 0 $? "doctor -q"
