@@ -234,6 +234,23 @@ static void approval(struct review *r, struct app *app, const struct merge_opts 
 	approvers_free(&ap);
 }
 
+/* The roster changes since the previous campaign, as check prints them (read-only). */
+static void changes(struct review *r, const struct merge_opts *mo, struct merge *m)
+{
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+
+	if (!r->l)
+		return;
+	if (plan_changes(r->l, m, mo->nonly || mo->nwheres, &b, &err) != EX_OK) {
+		buf_reset(&b);
+		buf_addf(&b, "the ledger could not say what changed: %s\n", err ? err : "?");
+	}
+	review_site_changes(&r->site, buf_str(&b));
+	buf_free(&b);
+	free(err);
+}
+
 static void plan_note(struct review *r)
 {
 	size_t k[3] = {0, 0, 0};
@@ -334,6 +351,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 			r.site.by = NULL;
 	}
 	approval(&r, app, &mo, m);
+	changes(&r, &mo, m);
 	plan_note(&r);
 	/* Blocked before the server's thread starts, so it inherits the mask: the signals
 	 * that end review are taken here, by sigwait(). */

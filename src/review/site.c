@@ -17,7 +17,7 @@
 
 struct review_templates {
 	struct mustache_partials *partials;
-	struct mustache_template *campaign, *mission, *languages;
+	struct mustache_template *campaign, *mission, *languages, *changes;
 };
 
 /* A letter's HTML part in its frame: its inline styles, nothing else, and no script. */
@@ -65,7 +65,8 @@ int review_site_init(struct review_site *s, char **errstr)
 	s->t->partials = mustache_partials_new(load_partial, NULL);
 	if ((rc = compile("campaign.mustache", &s->t->campaign, errstr)) ||
 	    (rc = compile("mission.mustache", &s->t->mission, errstr)) ||
-	    (rc = compile("languages.mustache", &s->t->languages, errstr)))
+	    (rc = compile("languages.mustache", &s->t->languages, errstr)) ||
+	    (rc = compile("changes.mustache", &s->t->changes, errstr)))
 		return rc;
 	return EX_OK;
 }
@@ -161,6 +162,32 @@ void review_site_warning(struct review_site *s, const char *msg)
 void review_site_parity(struct review_site *s, const char *msg)
 {
 	push(&s->parity, &s->nparity, dup0(msg));
+}
+
+void review_site_changes(struct review_site *s, const char *text)
+{
+	const char *p = text ? text : "";
+
+	s->has_ledger = 1;
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char *line;
+
+		if (!s->changes_summary) {
+			s->changes_summary = xstrndup(p, len);
+		} else {
+			while (len && *p == ' ') { /* the list's indent */
+				p++;
+				len--;
+			}
+			line = xstrndup(p, len);
+			push(&s->changes, &s->nchanges, line);
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
 }
 
 void review_site_approval(struct review_site *s, const char *batch, const char *date,
@@ -412,6 +439,17 @@ static void page_mission(const struct review_site *s, size_t i, struct review_re
 	render(s, s->t->mission, c, rp);
 }
 
+static void page_changes(const struct review_site *s, struct review_reply *rp)
+{
+	json_t *c = page_ctx(s, "Roster changes", "nav_changes");
+
+	json_object_set_new(c, "has_ledger", json_boolean(s->has_ledger));
+	set_s(c, "summary", s->changes_summary);
+	json_object_set_new(c, "changes", strings(s->changes, s->nchanges));
+	json_object_set_new(c, "has_changes", json_boolean(s->nchanges > 0));
+	render(s, s->t->changes, c, rp);
+}
+
 static void page_languages(const struct review_site *s, struct review_reply *rp)
 {
 	json_t *c = page_ctx(s, "Languages", "nav_languages"), *cols = json_array();
@@ -505,6 +543,10 @@ void review_site_route(void *user, const struct review_request *rq, struct revie
 		page_languages(s, rp);
 		return;
 	}
+	if (!strcmp(p, "/changes")) {
+		page_changes(s, rp);
+		return;
+	}
 	if (!strcmp(p, "/audit") && s->audit) {
 		page_audit(s, rp);
 		return;
@@ -558,6 +600,8 @@ void review_site_free(struct review_site *s)
 	free_strings(s->warnings, s->nwarnings);
 	free_strings(s->parity, s->nparity);
 	free(s->plan_note);
+	free(s->changes_summary);
+	free_strings(s->changes, s->nchanges);
 	free(s->batch);
 	free(s->batch_date);
 	free(s->approved_by);
@@ -566,6 +610,7 @@ void review_site_free(struct review_site *s)
 		mustache_free(s->t->campaign);
 		mustache_free(s->t->mission);
 		mustache_free(s->t->languages);
+		mustache_free(s->t->changes);
 		mustache_partials_free(s->t->partials);
 		free(s->t);
 	}

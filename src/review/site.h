@@ -45,6 +45,12 @@ struct review_site {
 	char **warnings, **parity;
 	size_t nwarnings, nparity;
 	char *plan_note;
+	/* the roster changes since the previous campaign (campaign/plan.h's plan_changes()):
+	 * its summary line and one line per change; has_ledger 0: no ledger to compare with */
+	int has_ledger;
+	char *changes_summary;
+	char **changes;
+	size_t nchanges;
 	/* the approval (campaign/approval.h), shown when batch is set (review_site_approval()) */
 	char *batch, *batch_date, *approved_by, *approval_notes;
 	size_t batch_missions, approvals_counted;
@@ -69,6 +75,9 @@ void review_site_language(struct review_site *s, const char *lang, const char *s
 /* A warning from check, or a finding of the parity check (copied). */
 void review_site_warning(struct review_site *s, const char *msg);
 void review_site_parity(struct review_site *s, const char *msg);
+
+/* plan_changes()'s text: the first line is the summary, each further line a change. */
+void review_site_changes(struct review_site *s, const char *text);
 
 /* The batch send would send (its hash, letters' date, missions) and what the ledger's
  * approvals say of it: how many count of how many required, by whom, and why others do not
