@@ -194,6 +194,10 @@ void review_site_approval(struct review_site *s, const char *batch, const char *
                           size_t missions, int required, size_t counted, const char *by,
                           const char *notes)
 {
+	free(s->batch);
+	free(s->batch_date);
+	free(s->approved_by);
+	free(s->approval_notes);
 	s->batch = dup0(batch);
 	s->batch_date = dup0(date);
 	s->batch_missions = missions;
@@ -332,7 +336,7 @@ static const char *header(const struct review_mission *m, const char *name)
 	return NULL;
 }
 
-static void page_campaign(const struct review_site *s, struct review_reply *rp)
+static void page_campaign(const struct review_site *s, const char *csrf, struct review_reply *rp)
 {
 	json_t *c = page_ctx(s, "Campaign", "nav_campaign"), *langs = json_array(),
 	       *rows = json_array(), *g;
@@ -393,6 +397,11 @@ static void page_campaign(const struct review_site *s, struct review_reply *rp)
 		    json_boolean(s->approvals_counted >= (size_t)s->approvals_required));
 		set_s(a, "by", s->approved_by);
 		set_s(a, "notes", s->approval_notes);
+		if (s->approve) {
+			json_object_set_new(a, "can_approve", json_true());
+			set_s(a, "csrf", csrf);
+			set_s(a, "approver", s->approver);
+		}
 		json_object_set_new(c, "approval", a);
 	}
 	json_object_set_new(c, "warnings", strings(s->warnings, s->nwarnings));
@@ -522,14 +531,32 @@ void review_site_route(void *user, const struct review_request *rq, struct revie
 	char *end;
 
 	if (!strcmp(rq->method, "POST")) {
-		/* no action in this build changes anything: the CSRF check has passed, still 404 */
-		rp->status = 404;
+		/* the CSRF check has passed (review/http.c); the only action is approving */
 		rp->type = "text/plain; charset=utf-8";
-		buf_adds(&rp->body, "no such action\n");
+		if (strcmp(p, "/approve")) {
+			rp->status = 404;
+			buf_adds(&rp->body, "no such action\n");
+		} else if (!s->approve) {
+			rp->status = 403;
+			buf_adds(&rp->body,
+			         "approving is off: start review with --allow-approve\n");
+		} else {
+			char *hash = review_form_value(rq->body, rq->body_len, "batch");
+
+			if (!hash || !*hash) {
+				rp->status = 400;
+				buf_adds(&rp->body, "no batch hash in the form\n");
+			} else {
+				rp->status = s->approve(s->approve_user, hash, &rp->body);
+				if (rp->status == 303)
+					rp->location = xstrdup("/#approval");
+			}
+			free(hash);
+		}
 		return;
 	}
 	if (!strcmp(p, "/")) {
-		page_campaign(s, rp);
+		page_campaign(s, rq->csrf, rp);
 		return;
 	}
 	if (!strcmp(p, "/style.css")) {

@@ -32,11 +32,21 @@ struct review_mission {
 /* Gives the audit report's HTML; EX_OK or a code with *err. */
 typedef int (*review_audit_fn)(void *user, struct buf *out, char **err);
 
+/*
+ * Approves the batch whose hash the form carried (review --allow-approve): returns the HTTP
+ * status, 303 when recorded, 409 when hash is no longer the batch send would send, another
+ * code with a message in msg.
+ */
+typedef int (*review_approve_fn)(void *user, const char *hash, struct buf *msg);
+
 struct review_site {
 	/* set by the caller (borrowed) before review_site_init() */
 	const char *campaign, *appeal, *roster, *by, *content_hash;
 	review_audit_fn audit; /* NULL: no ledger, no audit page */
 	void *audit_user;
+	review_approve_fn approve; /* NULL: read-only, no approve form, POST /approve refused */
+	void *approve_user;
+	const char *approver; /* the name approve signs as */
 	/* filled through the functions below */
 	struct review_mission *m;
 	size_t n, cap;
@@ -81,7 +91,8 @@ void review_site_changes(struct review_site *s, const char *text);
 
 /* The batch send would send (its hash, letters' date, missions) and what the ledger's
  * approvals say of it: how many count of how many required, by whom, and why others do not
- * (notes: lines). Strings copied; NULL is fine for by and notes. Can't fail. */
+ * (notes: lines). Strings copied; NULL is fine for by and notes; a second call replaces
+ * the first. Can't fail. */
 void review_site_approval(struct review_site *s, const char *batch, const char *date,
                           size_t missions, int required, size_t counted, const char *by,
                           const char *notes);
