@@ -57,7 +57,7 @@ start_review() { # [--allow-approve]
 		wait $PID 2>/dev/null
 	fi
 	: >url.txt
-	dm review appeal --to new.csv --port "$PORT" "$@" >url.txt 2>review.err &
+	"$DEMARCHE" --store ledger.db review appeal --to new.csv --by state --port "$PORT" "$@" >url.txt 2>review.err &
 	PID=$!
 	CLEANUP+=("kill $PID")
 	for _ in $(seq 3000); do
@@ -81,7 +81,7 @@ grep -q 'id="changes-summary">since the last letter (campaign asp22-priorities i
 	fail "changes summary: $(cat changes.html)"
 grep -q '<li><code>new      XYZ</code></li>' changes.html || fail "XYZ not new: $(cat changes.html)"
 grep -q '<li><code>removed  DEU</code></li>' changes.html || fail "DEU not removed"
-grep -q '<li><code>address  KEN: ken@missions.example.* -&gt; ken.new@missions.example</code></li>' \
+grep -q '<li><code>address  KEN: [^<]*ken@missions.example[^<]* -&gt; ken.new@missions.example' \
 	changes.html || fail "KEN's address: $(grep KEN changes.html)"
 grep -q 'name     FRA: .* -&gt; Mr. &lt;script&gt;alert(1)&lt;/script&gt;, Permanent Representative' \
 	changes.html || fail "FRA's name not escaped: $(grep FRA changes.html)"
@@ -117,8 +117,8 @@ curl -s -b jar --max-time 60 "$ORIGIN/" >page.html || fail "GET /"
 grep -q 'id="batch-hash"' page.html || fail "no batch hash shown"
 grep -q 'approve-form' page.html && fail "an approve form without --allow-approve"
 grep -q "read-only" review.err || fail "review does not say read-only"
-CSRF=$(curl -s -b jar --max-time 60 "$ORIGIN/" | grep -o 'csrf[^>]*' | head -1)
-TOKEN=$(sed -n 's/^\(.*\)$/\1/p' jar | awk '$6=="demarche_review"{print $7}')
+# (no form: the page gives no CSRF token to post with; the route itself refuses even a POST
+# that passes the CSRF check: unit.review)
 [ "$(code -b jar -X POST -d "csrf=0&batch=$BATCH" "$ORIGIN/approve")" = 403 ] ||
 	fail "POST /approve without --allow-approve: not 403"
 N=$(sqlite3 ledger.db "select count(*) from events where kind like '%approv%'")
