@@ -181,9 +181,9 @@ static void parity(struct review *r, const struct merge *m)
  * campaign's deliveries folded per mission. Without a ledger every mission would be sent.
  */
 static int open_ledger(struct review *r, struct app *app, const struct merge_opts *mo,
-                       const char *campaign)
+                       const char *campaign, int by_given)
 {
-	const char *path = app_store_path(app);
+	const char *path = app_store_path(app), *audit_by = r->by;
 	struct diags d = DIAGS_INIT;
 	struct stat st;
 	int rc;
@@ -193,12 +193,20 @@ static int open_ledger(struct review *r, struct app *app, const struct merge_opt
 	if ((rc = ledger_open(path, LEDGER_READONLY, &r->l, &r->err)))
 		return rc;
 	rc = rp_roster_read(&mo->ro, r->by, NULL, &r->rr, &d);
+	if (rc == EX_USAGE && !by_given) {
+		/* the default column (un_regional_group) is in no row: the audit has no groups */
+		diags_free(&d);
+		rp_roster_free(&r->rr);
+		memset(&r->rr, 0, sizeof(r->rr));
+		audit_by = NULL;
+		rc = rp_roster_read(&mo->ro, NULL, NULL, &r->rr, &d);
+	}
 	diags_print(&d, stderr);
 	diags_free(&d);
 	if (rc)
 		return rc;
 	r->audit.roster = &r->rr;
-	r->audit.by = r->by;
+	r->audit.by = audit_by;
 	r->audit.campaign = NULL;
 	if (rp_campaign_fold(r->l, campaign, NULL, &r->rr, &r->camp, &r->err) == EX_OK)
 		r->have_camp = 1;
@@ -411,7 +419,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 		r.by = "un_regional_group"; /* dropped below when no mission has it */
 	if ((rc = message_run_init(&r.mr, &app->cfg, m, &r.err)) != EX_OK)
 		goto out;
-	if ((rc = open_ledger(&r, app, &mo, m->campaign)) != EX_OK)
+	if ((rc = open_ledger(&r, app, &mo, m->campaign, by_given)) != EX_OK)
 		goto out;
 	r.site.campaign = m->campaign;
 	r.site.appeal = letter_path(m->letter);
