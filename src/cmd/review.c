@@ -15,6 +15,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "base/sign.h"
+#include "base/strutil.h"
 #include "base/xalloc.h"
 #include "campaign/approval.h"
 #include "campaign/batch.h"
@@ -325,7 +326,7 @@ static int approve_post(void *user, const char *hash, struct buf *msg)
 static int approve_init(struct review *r, struct app *app, const struct merge_opts *mo,
                         struct merge *m)
 {
-	char pub[SIGN_PUBLIC_B64];
+	char pub[SIGN_PUBLIC_B64], *sender;
 	int rc;
 
 	if ((rc = approvers_parse(&app->cfg, &r->ap, &r->err)) != EX_OK)
@@ -346,6 +347,9 @@ static int approve_init(struct review *r, struct app *app, const struct merge_op
 	r->site.approve = approve_post;
 	r->site.approve_user = r;
 	r->site.approver = r->me->name;
+	sender = approval_sender(&app->cfg);
+	r->site.approver_is_sender = str_ieq(sender, r->me->name);
+	free(sender);
 	return EX_OK;
 }
 

@@ -401,6 +401,8 @@ static void page_campaign(const struct review_site *s, const char *csrf, struct 
 			json_object_set_new(a, "can_approve", json_true());
 			set_s(a, "csrf", csrf);
 			set_s(a, "approver", s->approver);
+			json_object_set_new(a, "approver_is_sender",
+			                    json_boolean(s->approver_is_sender));
 		}
 		json_object_set_new(c, "approval", a);
 	}

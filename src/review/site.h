@@ -46,7 +46,8 @@ struct review_site {
 	void *audit_user;
 	review_approve_fn approve; /* NULL: read-only, no approve form, POST /approve refused */
 	void *approve_user;
-	const char *approver; /* the name approve signs as */
+	const char *approver;   /* the name approve signs as */
+	int approver_is_sender; /* then the approval will not count for this sender's send */
 	/* filled through the functions below */
 	struct review_mission *m;
 	size_t n, cap;

@@ -210,6 +210,12 @@ static void test_approve(void **state)
 	assert_non_null(strstr(buf_str(&rp.body), "<form method=\"post\" action=\"/approve\""));
 	assert_non_null(strstr(buf_str(&rp.body), "name=\"csrf\" value=\"c5rf\""));
 	assert_non_null(strstr(buf_str(&rp.body), "name=\"batch\" value=\"abc\""));
+	assert_null(strstr(buf_str(&rp.body), "approver-is-sender"));
+	buf_free(&rp.body);
+	s->approver_is_sender = 1;
+	get(s, "GET", "/", &rp);
+	no_raw_markup(buf_str(&rp.body));
+	assert_non_null(strstr(buf_str(&rp.body), "approver-is-sender"));
 	buf_free(&rp.body);
 	post(s, "/approve", "csrf=c5rf", &rp);
 	assert_int_equal(rp.status, 400);
