@@ -43,6 +43,12 @@ dm send appeal --to old.csv --via maildir:outbox --yes >send.out 2>&1 ||
 	fail "the first letter: $(cat send.out)"
 sed -i 's/^Campaign: .*/Campaign: second-letter/' appeal/*.md
 
+# --allow-approve without approvers configured: refused at start, nothing served.
+dm review appeal --to new.csv --allow-approve >url.txt 2>err.txt
+expect_rc 78 $? "review --allow-approve without [approval] approvers: $(cat err.txt)"
+grep -q "no \[approval\] approvers" err.txt || fail "the refusal does not say why: $(cat err.txt)"
+[ -s url.txt ] && fail "a URL printed: $(cat url.txt)"
+
 # Two-person approval for the second: bob approves (his key is [approval] key), the sender
 # (the login name) is not bob.
 dm keygen --out bob.key --name bob >bob.out 2>&1 || fail "keygen: $(cat bob.out)"
