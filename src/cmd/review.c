@@ -312,9 +312,11 @@ static int approve_post(void *user, const char *hash, struct buf *msg)
 	}
 	ledger_close(l);
 	free(err);
+	err = NULL;
 	batch_free(&b);
 	plan_free(&p);
 	if (status == 303) {
+		/* the ledger may be new: read it from now on (the approval section) */
 		if (!r->l && ledger_open(app_store_path(r->app), LEDGER_READONLY, &r->l, &err))
 			free(err);
 		approval(r, r->app, r->mo, r->m);
