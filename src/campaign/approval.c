@@ -8,9 +8,11 @@
 
 #include "base/error.h"
 #include "base/escape.h"
+#include "base/secret.h"
 #include "base/sign.h"
 #include "base/strutil.h"
 #include "base/xalloc.h"
+#include "campaign/plan.h"
 
 int approvers_parse(const struct config *cfg, struct approvers *a, char **errstr)
 {
@@ -257,5 +259,50 @@ out:
 	batch_free(&b);
 	approval_tally_free(&t);
 	approvers_free(&ap);
+	return rc;
+}
+
+int approval_key_load(const struct config *cfg, const char *file, struct sign_key **k,
+                      char **errstr)
+{
+	char *path = file ? xstrdup(file) : approval_key_path(cfg), *pass = NULL;
+	int rc = EX_OK;
+
+	if (sign_key_sealed(path))
+		rc = secret_get("DEMARCHE_KEY_PASSPHRASE", cfg->approval.passphrase_command, &pass,
+		                errstr);
+	if (rc == EX_OK)
+		rc = sign_key_load(path, pass, k, errstr);
+	secret_free(pass);
+	free(path);
+	return rc;
+}
+
+int approval_record(struct ledger *l, struct merge *m, const struct batch *b,
+                    const struct sign_key *key, const char *approver, char **errstr)
+{
+	struct ledger_approval la = {0};
+	char pub[SIGN_PUBLIC_B64], sig[SIGN_SIG_B64], *components, *st;
+	size_t len;
+	int rc;
+
+	/* an amended appeal stays for send --amend to record */
+	if (ledger_campaign_exists(l, m->campaign) == 0 &&
+	    (rc = plan_campaign_begin(l, m, 0, errstr)) != EX_OK)
+		return rc;
+	sign_key_public(key, pub);
+	components = batch_components(b);
+	la.campaign = m->campaign;
+	la.approver = approver;
+	la.public_key = pub;
+	la.batch = b->hash;
+	la.date = b->date;
+	la.components = components;
+	st = ledger_approval_statement(&la, &len);
+	sign_detached(key, st, len, sig);
+	free(st);
+	la.signature = sig;
+	rc = ledger_approval_add(l, &la, errstr);
+	free(components);
 	return rc;
 }

@@ -40,6 +40,25 @@ char *approval_sender(const struct config *cfg);
  * (~/.config when unset). Allocated. */
 char *approval_key_path(const struct config *cfg);
 
+struct sign_key;
+struct merge;
+
+/*
+ * The approver's secret key from file (NULL: approval_key_path()), unsealed with the
+ * passphrase from DEMARCHE_KEY_PASSPHRASE or [approval] passphrase_command when it is sealed.
+ * EX_OK with *k (sign_key_free()), or a code with *errstr.
+ */
+int approval_key_load(const struct config *cfg, const char *file, struct sign_key **k,
+                      char **errstr);
+
+/*
+ * Records approver's approval of batch b of m's campaign, signed with key (whose public half
+ * is the approver's), in l's hash chain; the campaign is begun first when it is new (as send
+ * would). demarche approve's and review's one way to approve. EX_OK or the ledger's code.
+ */
+int approval_record(struct ledger *l, struct merge *m, const struct batch *b,
+                    const struct sign_key *key, const char *approver, char **errstr);
+
 /* What the ledger's approvals of a campaign say about one batch. */
 struct approval_tally {
 	size_t counted;   /* distinct approvers, not the sender, valid, of this very batch */

@@ -5,7 +5,6 @@
 #include <time.h>
 
 #include "base/escape.h"
-#include "base/secret.h"
 #include "base/sign.h"
 #include "base/strutil.h"
 #include "base/term.h"
@@ -93,22 +92,6 @@ static int parse_args(int argc, char **argv, struct approve_args *a)
 	return EX_OK;
 }
 
-/* The approver's key: loaded (unsealed with the passphrase when it is sealed). */
-static int load_key(const struct config *cfg, const char *file, struct sign_key **k, char **errstr)
-{
-	char *path = file ? xstrdup(file) : approval_key_path(cfg), *pass = NULL;
-	int rc = EX_OK;
-
-	if (sign_key_sealed(path))
-		rc = secret_get("DEMARCHE_KEY_PASSPHRASE", cfg->approval.passphrase_command, &pass,
-		                errstr);
-	if (rc == EX_OK)
-		rc = sign_key_load(path, pass, k, errstr);
-	secret_free(pass);
-	free(path);
-	return rc;
-}
-
 static void print_batch(const struct merge *m, const struct batch *b)
 {
 	const struct roster_stats *s = roster_stats(m->roster);
@@ -171,7 +154,7 @@ int cmd_approve(int argc, char **argv, struct app *app)
 	struct plan_not_received nr = {0};
 	struct batch b = {0};
 	const struct approver *me;
-	char pub[SIGN_PUBLIC_B64], sig[SIGN_SIG_B64], *err = NULL, *components = NULL;
+	char pub[SIGN_PUBLIC_B64], *err = NULL;
 	int rc, mr_init = 0;
 
 	if ((rc = parse_args(argc, argv, &a)) != EX_OK || (rc = app_config(app)) != EX_OK)
@@ -185,7 +168,7 @@ int cmd_approve(int argc, char **argv, struct app *app)
 		    "each approver (demarche keygen prints it)");
 		goto fail;
 	}
-	if ((rc = load_key(&app->cfg, a.key_file, &key, &err)) != EX_OK)
+	if ((rc = approval_key_load(&app->cfg, a.key_file, &key, &err)) != EX_OK)
 		goto fail;
 	sign_key_public(key, pub);
 	if (!(me = approvers_find(&ap, pub))) {
@@ -238,30 +221,9 @@ int cmd_approve(int argc, char **argv, struct app *app)
 		fprintf(stderr, "demarche approve: nothing approved\n");
 		goto out;
 	}
-	/* The approval is an event of the campaign: recorded first when it is new (as send would);
-	 * an amended appeal stays for send --amend to record. */
-	if (ledger_campaign_exists(l, m->campaign) == 0 &&
-	    (rc = plan_campaign_begin(l, m, 0, &err)) != EX_OK)
+	/* The approval is an event of the campaign (campaign/approval.h). */
+	if ((rc = approval_record(l, m, &b, key, me->name, &err)) != EX_OK)
 		goto fail;
-	components = batch_components(&b);
-	{
-		struct ledger_approval la = {0};
-		size_t len;
-		char *st;
-
-		la.campaign = m->campaign;
-		la.approver = me->name;
-		la.public_key = pub;
-		la.batch = b.hash;
-		la.date = b.date;
-		la.components = components;
-		st = ledger_approval_statement(&la, &len);
-		sign_detached(key, st, len, sig);
-		free(st);
-		la.signature = sig;
-		if ((rc = ledger_approval_add(l, &la, &err)) != EX_OK)
-			goto fail;
-	}
 	{
 		char *c = esc_term_dup(m->campaign), *n = esc_term_dup(me->name);
 
@@ -276,7 +238,6 @@ fail:
 	if (err)
 		fprintf(stderr, "demarche approve: %s\n", err);
 out:
-	free(components);
 	batch_free(&b);
 	approval_tally_free(&t);
 	plan_free(&p);

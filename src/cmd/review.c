@@ -14,6 +14,8 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/sign.h"
+#include "base/strutil.h"
 #include "base/xalloc.h"
 #include "campaign/approval.h"
 #include "campaign/batch.h"
@@ -30,6 +32,7 @@
 const char usage_review[] =
     "usage: demarche review APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
     "                       [--where COL=VAL]... [--only KEY,...] [--by COL] [--port N]\n"
+    "                       [--allow-approve]\n"
     "\n"
     "Validates as check does, composes every selected mission's message as preview does, and\n"
     "serves the campaign to a browser on 127.0.0.1 until interrupted (Ctrl-C): the campaign\n"
@@ -37,7 +40,9 @@ const char usage_review[] =
     "each mission's message (headers decoded, the HTML part sandboxed, the text part) with\n"
     "next and previous, the languages side by side with the parity check's findings, and\n"
     "the audit report when the ledger exists, and with [approval] the batch send would send\n"
-    "and the approvals of it that count. It never sends and never writes the ledger.\n"
+    "and the approvals of it that count, and the roster changes since the previous campaign\n"
+    "(new and removed missions, changed addresses and names). It never sends and, unless\n"
+    "--allow-approve, never writes the ledger.\n"
     "\n"
     "Prints one URL holding a random one-time token: the first visit opens a session (a\n"
     "cookie) and any request without it is refused (403). Only 127.0.0.1 is listened on;\n"
@@ -47,7 +52,13 @@ const char usage_review[] =
     "\n" MERGE_OPTIONS_USAGE
     "  --by COL           group missions by this column (default un_regional_group when the\n"
     "                     roster or a join has it)\n"
-    "  --port N           listen on this port (default: a free one)\n";
+    "  --port N           listen on this port (default: a free one)\n"
+    "  --allow-approve    offer an Approve button under the batch hash: a POST carrying that\n"
+    "                     hash records an approval exactly as demarche approve does, signed\n"
+    "                     with [approval] key (a sealed key's passphrase from\n"
+    "                     DEMARCHE_KEY_PASSPHRASE or [approval] passphrase_command, read at\n"
+    "                     start, never in the browser); refused (409) when the batch is no\n"
+    "                     longer the one send would send. Without it review is read-only.\n";
 
 struct review {
 	struct review_site site;
@@ -62,6 +73,13 @@ struct review {
 	int have_camp;
 	struct audit_opts audit;
 	char *err;
+	/* --allow-approve: what approving needs, from the start */
+	struct app *app;
+	const struct merge_opts *mo;
+	struct merge *m;
+	struct approvers ap;
+	const struct approver *me;
+	struct sign_key *key;
 };
 
 /* What send would do with key, from its main address's state in the ledger. */
@@ -164,9 +182,9 @@ static void parity(struct review *r, const struct merge *m)
  * campaign's deliveries folded per mission. Without a ledger every mission would be sent.
  */
 static int open_ledger(struct review *r, struct app *app, const struct merge_opts *mo,
-                       const char *campaign)
+                       const char *campaign, int by_given)
 {
-	const char *path = app_store_path(app);
+	const char *path = app_store_path(app), *audit_by = r->by;
 	struct diags d = DIAGS_INIT;
 	struct stat st;
 	int rc;
@@ -176,12 +194,20 @@ static int open_ledger(struct review *r, struct app *app, const struct merge_opt
 	if ((rc = ledger_open(path, LEDGER_READONLY, &r->l, &r->err)))
 		return rc;
 	rc = rp_roster_read(&mo->ro, r->by, NULL, &r->rr, &d);
+	if (rc == EX_USAGE && !by_given) {
+		/* the default column (un_regional_group) is in no row: the audit has no groups */
+		diags_free(&d);
+		rp_roster_free(&r->rr);
+		memset(&r->rr, 0, sizeof(r->rr));
+		audit_by = NULL;
+		rc = rp_roster_read(&mo->ro, NULL, NULL, &r->rr, &d);
+	}
 	diags_print(&d, stderr);
 	diags_free(&d);
 	if (rc)
 		return rc;
 	r->audit.roster = &r->rr;
-	r->audit.by = r->by;
+	r->audit.by = audit_by;
 	r->audit.campaign = NULL;
 	if (rp_campaign_fold(r->l, campaign, NULL, &r->rr, &r->camp, &r->err) == EX_OK)
 		r->have_camp = 1;
@@ -234,6 +260,101 @@ static void approval(struct review *r, struct app *app, const struct merge_opts 
 	approvers_free(&ap);
 }
 
+/* The roster changes since the previous campaign, as check prints them (read-only). */
+static void changes(struct review *r, const struct merge_opts *mo, struct merge *m)
+{
+	struct buf b = BUF_INIT;
+	char *err = NULL;
+
+	if (!r->l)
+		return;
+	if (plan_changes(r->l, m, mo->nonly || mo->nwheres, &b, &err) != EX_OK) {
+		buf_reset(&b);
+		buf_addf(&b, "the ledger could not say what changed: %s\n", err ? err : "?");
+	}
+	review_site_changes(&r->site, buf_str(&b));
+	buf_free(&b);
+	free(err);
+}
+
+/*
+ * POST /approve (--allow-approve): the batch composed again as send would, compared with the
+ * hash the page showed and the form carried, then recorded as demarche approve records it
+ * (campaign/approval.h). The approval section is read again afterwards.
+ */
+static int approve_post(void *user, const char *hash, struct buf *msg)
+{
+	struct review *r = user;
+	struct plan p = {0};
+	struct batch b = {0};
+	struct ledger *l = NULL;
+	char *err = NULL;
+	int status = 500;
+
+	if (plan_compose(&p, r->m, &r->mr, time(NULL), "review", &err) != EX_OK ||
+	    batch_compute(&b, &r->app->cfg, r->mo, r->m, &r->mr, &p, &err) != EX_OK) {
+		buf_addf(msg, "the batch could not be composed: %s\n", err ? err : "?");
+	} else if (strcmp(b.hash, hash)) {
+		status = 409;
+		buf_addf(msg,
+		         "this page's batch is no longer the one send would send (now %s): "
+		         "reload the campaign page\n",
+		         b.hash);
+	} else if (ledger_open(app_store_path(r->app), LEDGER_CREATE | LEDGER_CHECK, &l, &err) !=
+	               EX_OK ||
+	           approval_record(l, r->m, &b, r->key, r->me->name, &err) != EX_OK) {
+		buf_addf(msg, "the approval was not recorded: %s\n", err ? err : "?");
+	} else {
+		status = 303;
+		buf_addf(msg, "approved: batch %.16s\n", b.hash);
+		fprintf(stderr, "demarche review: approved: batch %.16s of campaign %s by %s\n",
+		        b.hash, r->m->campaign, r->me->name);
+	}
+	ledger_close(l);
+	free(err);
+	err = NULL;
+	batch_free(&b);
+	plan_free(&p);
+	if (status == 303) {
+		/* the ledger may be new: read it from now on (the approval section) */
+		if (!r->l && ledger_open(app_store_path(r->app), LEDGER_READONLY, &r->l, &err))
+			free(err);
+		approval(r, r->app, r->mo, r->m);
+	}
+	return status;
+}
+
+/* --allow-approve: the key and who it is, read once at start (never from the browser). */
+static int approve_init(struct review *r, struct app *app, const struct merge_opts *mo,
+                        struct merge *m)
+{
+	char pub[SIGN_PUBLIC_B64], *sender;
+	int rc;
+
+	if ((rc = approvers_parse(&app->cfg, &r->ap, &r->err)) != EX_OK)
+		return rc;
+	if (!r->ap.n)
+		return error_set(&r->err, EX_CONFIG,
+		                 "--allow-approve: no [approval] approvers in the configuration");
+	if ((rc = approval_key_load(&app->cfg, NULL, &r->key, &r->err)) != EX_OK)
+		return rc;
+	sign_key_public(r->key, pub);
+	if (!(r->me = approvers_find(&r->ap, pub)))
+		return error_set(&r->err, EX_CONFIG,
+		                 "--allow-approve: your key %s is not in [approval] approvers",
+		                 pub);
+	r->app = app;
+	r->mo = mo;
+	r->m = m;
+	r->site.approve = approve_post;
+	r->site.approve_user = r;
+	r->site.approver = r->me->name;
+	sender = approval_sender(&app->cfg);
+	r->site.approver_is_sender = str_ieq(sender, r->me->name);
+	free(sender);
+	return EX_OK;
+}
+
 static void plan_note(struct review *r)
 {
 	size_t k[3] = {0, 0, 0};
@@ -255,6 +376,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 	    MERGE_LONG_OPTIONS,
 	    {"port", required_argument, NULL, 'P'},
 	    {"by", required_argument, NULL, 'B'},
+	    {"allow-approve", no_argument, NULL, 'A'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct merge_opts mo = {0};
@@ -264,7 +386,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 	const char *epoch = getenv("SOURCE_DATE_EPOCH");
 	unsigned long port = 0;
 	sigset_t set;
-	int c, rc, sig, by_given = 0;
+	int c, rc, sig, by_given = 0, allow_approve = 0;
 	char *end;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -276,6 +398,9 @@ int cmd_review(int argc, char **argv, struct app *app)
 			if (!errno && !*end && port > 0 && port < 65536)
 				continue;
 			fprintf(stderr, "demarche review: --port wants 1 to 65535\n");
+		} else if (c == 'A') {
+			allow_approve = 1;
+			continue;
 		} else if (c == 'B') {
 			r.by = optarg;
 			by_given = 1;
@@ -300,7 +425,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 		r.by = "un_regional_group"; /* dropped below when no mission has it */
 	if ((rc = message_run_init(&r.mr, &app->cfg, m, &r.err)) != EX_OK)
 		goto out;
-	if ((rc = open_ledger(&r, app, &mo, m->campaign)) != EX_OK)
+	if ((rc = open_ledger(&r, app, &mo, m->campaign, by_given)) != EX_OK)
 		goto out;
 	r.site.campaign = m->campaign;
 	r.site.appeal = letter_path(m->letter);
@@ -308,6 +433,8 @@ int cmd_review(int argc, char **argv, struct app *app)
 	r.site.by = r.by;
 	r.site.content_hash = r.mr.content_hash;
 	if ((rc = review_site_init(&r.site, &r.err)) != EX_OK)
+		goto out;
+	if (allow_approve && (rc = approve_init(&r, app, &mo, m)) != EX_OK)
 		goto out;
 	parity(&r, m);
 	if ((rc = merge_validate(m, "review", add_row, &r)) != EX_OK)
@@ -334,6 +461,7 @@ int cmd_review(int argc, char **argv, struct app *app)
 			r.site.by = NULL;
 	}
 	approval(&r, app, &mo, m);
+	changes(&r, &mo, m);
 	plan_note(&r);
 	/* Blocked before the server's thread starts, so it inherits the mask: the signals
 	 * that end review are taken here, by sigwait(). */
@@ -345,9 +473,10 @@ int cmd_review(int argc, char **argv, struct app *app)
 	if ((rc = review_server_start((unsigned)port, review_site_route, &r.site, &srv, &r.err)))
 		goto out;
 	fprintf(stderr,
-	        "demarche review: %zu mission%s of campaign %s; read-only. Open this URL (once; "
+	        "demarche review: %zu mission%s of campaign %s; %s. Open this URL (once; "
 	        "Ctrl-C stops):\n",
-	        r.site.n, r.site.n == 1 ? "" : "s", m->campaign);
+	        r.site.n, r.site.n == 1 ? "" : "s", m->campaign,
+	        r.site.approve ? "approving allowed" : "read-only");
 	printf("%s\n", review_server_url(srv));
 	fflush(stdout);
 	sigwait(&set, &sig);
@@ -362,6 +491,8 @@ out:
 	rp_campaign_free(&r.camp);
 	rp_roster_free(&r.rr);
 	ledger_close(r.l);
+	sign_key_free(r.key);
+	approvers_free(&r.ap);
 	message_run_free(&r.mr);
 	free(r.err);
 	merge_free(m);

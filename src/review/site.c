@@ -17,7 +17,7 @@
 
 struct review_templates {
 	struct mustache_partials *partials;
-	struct mustache_template *campaign, *mission, *languages;
+	struct mustache_template *campaign, *mission, *languages, *changes;
 };
 
 /* A letter's HTML part in its frame: its inline styles, nothing else, and no script. */
@@ -65,7 +65,8 @@ int review_site_init(struct review_site *s, char **errstr)
 	s->t->partials = mustache_partials_new(load_partial, NULL);
 	if ((rc = compile("campaign.mustache", &s->t->campaign, errstr)) ||
 	    (rc = compile("mission.mustache", &s->t->mission, errstr)) ||
-	    (rc = compile("languages.mustache", &s->t->languages, errstr)))
+	    (rc = compile("languages.mustache", &s->t->languages, errstr)) ||
+	    (rc = compile("changes.mustache", &s->t->changes, errstr)))
 		return rc;
 	return EX_OK;
 }
@@ -163,10 +164,40 @@ void review_site_parity(struct review_site *s, const char *msg)
 	push(&s->parity, &s->nparity, dup0(msg));
 }
 
+void review_site_changes(struct review_site *s, const char *text)
+{
+	const char *p = text ? text : "";
+
+	s->has_ledger = 1;
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char *line;
+
+		if (!s->changes_summary) {
+			s->changes_summary = xstrndup(p, len);
+		} else {
+			while (len && *p == ' ') { /* the list's indent */
+				p++;
+				len--;
+			}
+			line = xstrndup(p, len);
+			push(&s->changes, &s->nchanges, line);
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+}
+
 void review_site_approval(struct review_site *s, const char *batch, const char *date,
                           size_t missions, int required, size_t counted, const char *by,
                           const char *notes)
 {
+	free(s->batch);
+	free(s->batch_date);
+	free(s->approved_by);
+	free(s->approval_notes);
 	s->batch = dup0(batch);
 	s->batch_date = dup0(date);
 	s->batch_missions = missions;
@@ -305,7 +336,7 @@ static const char *header(const struct review_mission *m, const char *name)
 	return NULL;
 }
 
-static void page_campaign(const struct review_site *s, struct review_reply *rp)
+static void page_campaign(const struct review_site *s, const char *csrf, struct review_reply *rp)
 {
 	json_t *c = page_ctx(s, "Campaign", "nav_campaign"), *langs = json_array(),
 	       *rows = json_array(), *g;
@@ -366,6 +397,13 @@ static void page_campaign(const struct review_site *s, struct review_reply *rp)
 		    json_boolean(s->approvals_counted >= (size_t)s->approvals_required));
 		set_s(a, "by", s->approved_by);
 		set_s(a, "notes", s->approval_notes);
+		if (s->approve) {
+			json_object_set_new(a, "can_approve", json_true());
+			set_s(a, "csrf", csrf);
+			set_s(a, "approver", s->approver);
+			json_object_set_new(a, "approver_is_sender",
+			                    json_boolean(s->approver_is_sender));
+		}
 		json_object_set_new(c, "approval", a);
 	}
 	json_object_set_new(c, "warnings", strings(s->warnings, s->nwarnings));
@@ -410,6 +448,17 @@ static void page_mission(const struct review_site *s, size_t i, struct review_re
 	set_s(c, "text", m->text);
 	json_object_set_new(c, "headers", h);
 	render(s, s->t->mission, c, rp);
+}
+
+static void page_changes(const struct review_site *s, struct review_reply *rp)
+{
+	json_t *c = page_ctx(s, "Roster changes", "nav_changes");
+
+	json_object_set_new(c, "has_ledger", json_boolean(s->has_ledger));
+	set_s(c, "summary", s->changes_summary);
+	json_object_set_new(c, "changes", strings(s->changes, s->nchanges));
+	json_object_set_new(c, "has_changes", json_boolean(s->nchanges > 0));
+	render(s, s->t->changes, c, rp);
 }
 
 static void page_languages(const struct review_site *s, struct review_reply *rp)
@@ -484,14 +533,32 @@ void review_site_route(void *user, const struct review_request *rq, struct revie
 	char *end;
 
 	if (!strcmp(rq->method, "POST")) {
-		/* no action in this build changes anything: the CSRF check has passed, still 404 */
-		rp->status = 404;
+		/* the CSRF check has passed (review/http.c); the only action is approving */
 		rp->type = "text/plain; charset=utf-8";
-		buf_adds(&rp->body, "no such action\n");
+		if (strcmp(p, "/approve")) {
+			rp->status = 404;
+			buf_adds(&rp->body, "no such action\n");
+		} else if (!s->approve) {
+			rp->status = 403;
+			buf_adds(&rp->body,
+			         "approving is off: start review with --allow-approve\n");
+		} else {
+			char *hash = review_form_value(rq->body, rq->body_len, "batch");
+
+			if (!hash || !*hash) {
+				rp->status = 400;
+				buf_adds(&rp->body, "no batch hash in the form\n");
+			} else {
+				rp->status = s->approve(s->approve_user, hash, &rp->body);
+				if (rp->status == 303)
+					rp->location = xstrdup("/#approval");
+			}
+			free(hash);
+		}
 		return;
 	}
 	if (!strcmp(p, "/")) {
-		page_campaign(s, rp);
+		page_campaign(s, rq->csrf, rp);
 		return;
 	}
 	if (!strcmp(p, "/style.css")) {
@@ -503,6 +570,10 @@ void review_site_route(void *user, const struct review_request *rq, struct revie
 	}
 	if (!strcmp(p, "/languages")) {
 		page_languages(s, rp);
+		return;
+	}
+	if (!strcmp(p, "/changes")) {
+		page_changes(s, rp);
 		return;
 	}
 	if (!strcmp(p, "/audit") && s->audit) {
@@ -558,6 +629,8 @@ void review_site_free(struct review_site *s)
 	free_strings(s->warnings, s->nwarnings);
 	free_strings(s->parity, s->nparity);
 	free(s->plan_note);
+	free(s->changes_summary);
+	free_strings(s->changes, s->nchanges);
 	free(s->batch);
 	free(s->batch_date);
 	free(s->approved_by);
@@ -566,6 +639,7 @@ void review_site_free(struct review_site *s)
 		mustache_free(s->t->campaign);
 		mustache_free(s->t->mission);
 		mustache_free(s->t->languages);
+		mustache_free(s->t->changes);
 		mustache_partials_free(s->t->partials);
 		free(s->t);
 	}

@@ -32,11 +32,22 @@ struct review_mission {
 /* Gives the audit report's HTML; EX_OK or a code with *err. */
 typedef int (*review_audit_fn)(void *user, struct buf *out, char **err);
 
+/*
+ * Approves the batch whose hash the form carried (review --allow-approve): returns the HTTP
+ * status, 303 when recorded, 409 when hash is no longer the batch send would send, another
+ * code with a message in msg.
+ */
+typedef int (*review_approve_fn)(void *user, const char *hash, struct buf *msg);
+
 struct review_site {
 	/* set by the caller (borrowed) before review_site_init() */
 	const char *campaign, *appeal, *roster, *by, *content_hash;
 	review_audit_fn audit; /* NULL: no ledger, no audit page */
 	void *audit_user;
+	review_approve_fn approve; /* NULL: read-only, no approve form, POST /approve refused */
+	void *approve_user;
+	const char *approver;   /* the name approve signs as */
+	int approver_is_sender; /* then the approval will not count for this sender's send */
 	/* filled through the functions below */
 	struct review_mission *m;
 	size_t n, cap;
@@ -45,6 +56,12 @@ struct review_site {
 	char **warnings, **parity;
 	size_t nwarnings, nparity;
 	char *plan_note;
+	/* the roster changes since the previous campaign (campaign/plan.h's plan_changes()):
+	 * its summary line and one line per change; has_ledger 0: no ledger to compare with */
+	int has_ledger;
+	char *changes_summary;
+	char **changes;
+	size_t nchanges;
 	/* the approval (campaign/approval.h), shown when batch is set (review_site_approval()) */
 	char *batch, *batch_date, *approved_by, *approval_notes;
 	size_t batch_missions, approvals_counted;
@@ -70,9 +87,13 @@ void review_site_language(struct review_site *s, const char *lang, const char *s
 void review_site_warning(struct review_site *s, const char *msg);
 void review_site_parity(struct review_site *s, const char *msg);
 
+/* plan_changes()'s text: the first line is the summary, each further line a change. */
+void review_site_changes(struct review_site *s, const char *text);
+
 /* The batch send would send (its hash, letters' date, missions) and what the ledger's
  * approvals say of it: how many count of how many required, by whom, and why others do not
- * (notes: lines). Strings copied; NULL is fine for by and notes. Can't fail. */
+ * (notes: lines). Strings copied; NULL is fine for by and notes; a second call replaces
+ * the first. Can't fail. */
 void review_site_approval(struct review_site *s, const char *batch, const char *date,
                           size_t missions, int required, size_t counted, const char *by,
                           const char *notes);

@@ -138,12 +138,99 @@ static void test_not_found(void **state)
 		assert_int_equal(rp.status, 404);
 		buf_free(&rp.body);
 	}
-	/* nothing in this build changes anything: a POST that passed the CSRF check is 404 */
+	/* a POST that passed the CSRF check to anything but /approve is 404 */
 	get(*state, "POST", "/", &rp);
 	assert_int_equal(rp.status, 404);
 	buf_free(&rp.body);
 	get(*state, "GET", "/style.css", &rp);
 	assert_string_equal(rp.type, "text/css; charset=utf-8");
+	buf_free(&rp.body);
+}
+
+/* The changes page: plan_changes()'s lines, escaped. */
+static void test_changes(void **state)
+{
+	struct review_site *s = *state;
+	struct review_reply rp;
+
+	get(s, "GET", "/changes", &rp);
+	assert_non_null(strstr(buf_str(&rp.body), "No ledger yet"));
+	buf_free(&rp.body);
+	review_site_changes(s, "since the last letter (campaign c1 in the ledger): 1 new\n"
+	                       "  new      XYZ\n"
+	                       "  name     FRA: a -> " EVIL "\n");
+	get(s, "GET", "/changes", &rp);
+	assert_int_equal(rp.status, 0);
+	no_raw_markup(buf_str(&rp.body));
+	assert_non_null(strstr(buf_str(&rp.body), "campaign c1 in the ledger): 1 new</p>"));
+	assert_non_null(strstr(buf_str(&rp.body), "<li><code>new      XYZ</code></li>"));
+	assert_non_null(strstr(buf_str(&rp.body), "FRA: a -&gt; &lt;script&gt;"));
+	buf_free(&rp.body);
+}
+
+static const char *approved;
+
+static int fake_approve(void *user, const char *hash, struct buf *msg)
+{
+	(void)user;
+	approved = hash;
+	buf_adds(msg, "ok\n");
+	return strcmp(hash, "abc") ? 409 : 303;
+}
+
+static void post(struct review_site *s, const char *path, const char *body, struct review_reply *rp)
+{
+	struct review_request rq = {"POST", path, "c5rf", body, strlen(body)};
+
+	memset(rp, 0, sizeof(*rp));
+	buf_init(&rp->body);
+	review_site_route(s, &rq, rp);
+}
+
+/* Approving: no form and 403 unless the server allows it; the form carries the hash shown. */
+static void test_approve(void **state)
+{
+	struct review_site *s = *state;
+	struct review_reply rp;
+
+	review_site_approval(s, "abc", "2026-12-02", 2, 1, 0, NULL, NULL);
+	get(s, "GET", "/", &rp);
+	assert_null(strstr(buf_str(&rp.body), "approve-form"));
+	buf_free(&rp.body);
+	post(s, "/approve", "csrf=c5rf&batch=abc", &rp);
+	assert_int_equal(rp.status, 403);
+	assert_null(approved);
+	buf_free(&rp.body);
+
+	s->approve = fake_approve;
+	s->approver = EVIL;
+	review_site_approval(s, "abc", "2026-12-02", 2, 1, 0, NULL, NULL); /* replaces */
+	get(s, "GET", "/", &rp);
+	no_raw_markup(buf_str(&rp.body));
+	assert_non_null(strstr(buf_str(&rp.body), "<form method=\"post\" action=\"/approve\""));
+	assert_non_null(strstr(buf_str(&rp.body), "name=\"csrf\" value=\"c5rf\""));
+	assert_non_null(strstr(buf_str(&rp.body), "name=\"batch\" value=\"abc\""));
+	assert_null(strstr(buf_str(&rp.body), "approver-is-sender"));
+	buf_free(&rp.body);
+	s->approver_is_sender = 1;
+	get(s, "GET", "/", &rp);
+	no_raw_markup(buf_str(&rp.body));
+	assert_non_null(strstr(buf_str(&rp.body), "approver-is-sender"));
+	buf_free(&rp.body);
+	post(s, "/approve", "csrf=c5rf", &rp);
+	assert_int_equal(rp.status, 400);
+	buf_free(&rp.body);
+	post(s, "/approve", "csrf=c5rf&batch=abd", &rp);
+	assert_int_equal(rp.status, 409);
+	assert_null(rp.location);
+	buf_free(&rp.body);
+	post(s, "/approve", "csrf=c5rf&batch=abc", &rp);
+	assert_int_equal(rp.status, 303);
+	assert_string_equal(rp.location, "/#approval");
+	free(rp.location);
+	buf_free(&rp.body);
+	post(s, "/other", "csrf=c5rf&batch=abc", &rp);
+	assert_int_equal(rp.status, 404);
 	buf_free(&rp.body);
 }
 
@@ -172,6 +259,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_campaign_escapes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mission, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_approve, setup, teardown),
 	    cmocka_unit_test(test_form_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
