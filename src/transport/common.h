@@ -25,6 +25,9 @@ int transport_msg_check(const struct transport_msg *m, const char **why);
 void transport_report_all(struct transport_rcpt **rcpt, size_t *cap, const struct transport_msg *m,
                           struct transport_result *r, transport_done_fn done, void *u);
 
+/* transport_ops.connections of a backend that holds none (maildir, sendmail): 0. */
+long transport_no_connections(const void *impl);
+
 /* Milliseconds on the monotonic clock. */
 int64_t transport_now_ms(void);
 

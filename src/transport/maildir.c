@@ -209,12 +209,6 @@ static int maildir_run(void *impl, transport_next_fn next, transport_done_fn don
 	}
 }
 
-static long maildir_connections(const void *impl)
-{
-	(void)impl;
-	return 0;
-}
-
 static void maildir_free(void *impl)
 {
 	struct maildir *md = impl;
@@ -228,5 +222,5 @@ static void maildir_free(void *impl)
 
 /* A Maildir is a staging channel: nothing in it has reached a mission (docs/design.md,
  * "Staging is not delivery"). */
-const struct transport_ops maildir_ops = {"maildir", maildir_run, maildir_connections, maildir_free,
-                                          1};
+const struct transport_ops maildir_ops = {"maildir", maildir_run, transport_no_connections,
+                                          maildir_free, 1};

@@ -391,12 +391,6 @@ static int sendmail_run(void *impl, transport_next_fn next, transport_done_fn do
 	}
 }
 
-static long sendmail_connections(const void *impl)
-{
-	(void)impl;
-	return 0;
-}
-
 static void sendmail_free(void *impl)
 {
 	struct sendmail *sm = impl;
@@ -408,5 +402,5 @@ static void sendmail_free(void *impl)
 	free(sm);
 }
 
-const struct transport_ops sendmail_ops = {"sendmail", sendmail_run, sendmail_connections,
+const struct transport_ops sendmail_ops = {"sendmail", sendmail_run, transport_no_connections,
                                            sendmail_free, 0};
