@@ -6,14 +6,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-1000000}
 DIR=${2:-$(mktemp -d /tmp/demarche-bench-XXXXXX)}
 BUILD=$ROOT/build/bench
+. "$ROOT/bench/lib/ledger-bench.bash"
 # shellcheck disable=SC2086
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DDEMARCHE_TESTS=OFF \
 	${BENCH_CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD" -j2 >/dev/null
-# shellcheck disable=SC2046
-cc -O2 -std=c17 -D_GNU_SOURCE -I"$ROOT/src" -o "$BUILD/ledger_bench" \
-	"$ROOT/bench/ledger/ledger_bench.c" "$BUILD/libdemarche_core.a" \
-	$(pkg-config --libs sqlite3 libcrypto jansson inih libpq libcurl)
+build_ledger_bench "$BUILD"
 DEMARCHE=$BUILD/demarche
 
 echo "== $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)," \
