@@ -25,6 +25,7 @@ struct job {
 	int64_t not_before; /* monotonic ms: a deferred message waits for its backoff */
 	int done;
 	int claimed; /* commit_step() took it (another sender of a team ledger may have) */
+	int intent;  /* gated: 1 its 'sending' committed, -1 held at the gate, 0 not yet asked */
 };
 
 /* An outcome waiting for the next commit. */
@@ -56,6 +57,11 @@ struct eng {
 	long cap_left;
 	int fatal;
 	char *err;
+	/* The dot gate (transport_run_gated()): messages handed out whose 'sending' the next
+	 * commit_step() makes durable, while they go out. */
+	int gated;
+	struct job **handed;
+	size_t nhanded, ahanded;
 };
 
 static int stopping(const struct eng *e)
@@ -90,9 +96,33 @@ static int job_load(struct eng *e, struct plan_mission *pm, struct job *j)
 	return EX_OK;
 }
 
+/* A claim: on a team ledger another sender may have taken the mission since (lease.c). */
+static int claim(struct eng *e, struct job *j)
+{
+	struct ledger_outcome o = {0};
+
+	o.via = e->o->account;
+	return ledger_claim(e->o->ledger, e->o->campaign, j->deliv, j->n, e->o->retry_flags, &o,
+	                    &j->claimed, &e->err);
+}
+
+/* The messages handed out (gated) learn whether their 'sending' committed: rc. */
+static void handed_settle(struct eng *e, int rc)
+{
+	for (size_t i = 0; i < e->nhanded; i++) {
+		struct job *j = e->handed[i];
+
+		if (rc != EX_OK)
+			j->claimed = 1; /* not taken elsewhere: the commit failed */
+		j->intent = rc == EX_OK && j->claimed ? 1 : -1;
+	}
+	e->nhanded = 0;
+}
+
 /*
- * One transaction: the outcomes waiting, then (when start is not NULL) start's deliveries
- * to 'sending'. Committed before the function returns: nothing of start leaves before.
+ * One transaction: the outcomes waiting, then start's deliveries (when start is not NULL)
+ * and those of the messages handed out through the dot gate to 'sending'. Committed before
+ * the function returns: nothing of start leaves before, and no final dot of the others.
  * Then the Sent copies whose 'sent' just committed are queued.
  */
 static int commit_step(struct eng *e, struct job *start)
@@ -100,7 +130,9 @@ static int commit_step(struct eng *e, struct job *start)
 	struct ledger_outcome o = {0};
 	int rc;
 
-	if ((!e->npend && !start) || e->o->test_to)
+	if (e->o->test_to)
+		handed_settle(e, EX_OK); /* a test records no state */
+	if ((!e->npend && !start && !e->nhanded) || e->o->test_to)
 		return EX_OK;
 	rc = ledger_batch_begin(e->o->ledger, &e->err);
 	o.via = e->o->account;
@@ -111,12 +143,10 @@ static int commit_step(struct eng *e, struct job *start)
 		rc = ledger_transition(e->o->ledger, e->pend[i].deliv, e->pend[i].to, 0, &o, NULL,
 		                       &e->err);
 	}
-	memset(&o, 0, sizeof(o));
-	o.via = e->o->account;
-	/* a claim: on a team ledger another sender may have taken the mission since (lease.c) */
 	if (start && rc == EX_OK)
-		rc = ledger_claim(e->o->ledger, e->o->campaign, start->deliv, start->n,
-		                  e->o->retry_flags, &o, &start->claimed, &e->err);
+		rc = claim(e, start);
+	for (size_t i = 0; i < e->nhanded && rc == EX_OK; i++)
+		rc = claim(e, e->handed[i]);
 	if (rc == EX_OK)
 		rc = ledger_batch_end(e->o->ledger, 1, &e->err);
 	else
@@ -126,6 +156,7 @@ static int commit_step(struct eng *e, struct job *start)
 		free(e->pend[i].detail);
 	}
 	e->npend = 0;
+	handed_settle(e, rc);
 	for (size_t i = 0; i < e->ncopies; i++) {
 		if (rc == EX_OK && e->o->copies)
 			copyq_push(e->o->copies, e->o->campaign, e->copies[i].deliv, e->copies[i].n,
@@ -216,10 +247,19 @@ static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 	}
 	if (e->cap_left >= 0)
 		e->cap_left -= (long)cost;
-	/* 'sending' is committed, with the outcomes waiting, before any byte of it leaves. */
 	j->claimed = 1;
-	if (commit_step(e, j) != EX_OK)
+	if (e->gated) {
+		/* The dot gate: its 'sending' commits (commit_msg()) while it goes out. */
+		j->intent = 0;
+		if (e->nhanded == e->ahanded) {
+			e->ahanded = e->ahanded ? 2 * e->ahanded : 8;
+			e->handed = xreallocarray(e->handed, e->ahanded, sizeof(*e->handed));
+		}
+		e->handed[e->nhanded++] = j;
+	} else if (commit_step(e, j) != EX_OK) {
+		/* 'sending' is committed, with the outcomes waiting, before any byte leaves. */
 		return 0;
+	}
 	if (!j->claimed) { /* another sender has it: not this run's, as if never planned */
 		if (e->cap_left >= 0)
 			e->cap_left += (long)cost;
@@ -252,6 +292,38 @@ static int next_msg(void *u, struct transport_msg *tm, long *wait_ms)
 	if (rc != 1)
 		commit_step(e, NULL);
 	return rc;
+}
+
+/*
+ * The dot gate: the transport asks for each message handed out, before its final dot. The
+ * first ask commits every handed-out message's 'sending' with the outcomes waiting (group
+ * commit); the others are answered from memory.
+ */
+static int commit_msg(void *u, const struct transport_msg *tm)
+{
+	struct eng *e = u;
+	struct job *j = tm->user;
+
+	if (j->intent == 0)
+		commit_step(e, NULL);
+	return j->intent > 0;
+}
+
+/*
+ * A message held at the gate (its commit failed, or another sender took it): no final dot
+ * left, nothing was delivered, and the ledger never said 'sending': as if never started.
+ */
+static void held_msg(struct eng *e, struct job *j)
+{
+	if (e->cap_left >= 0)
+		e->cap_left += (long)(e->o->test_to ? 1 : j->n);
+	if (--j->attempts == 0)
+		e->st->started--;
+	if (!j->claimed) {
+		j->done = 1;
+		j->pm->state = j->pm->rest;
+		e->st->elsewhere++;
+	}
 }
 
 static enum ledger_state to_ledger(const struct eng *e, enum transport_state s)
@@ -325,6 +397,10 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 	size_t keep = 0, deferred = 0;
 	int retry;
 
+	if (e->gated && j->intent < 0) {
+		held_msg(e, j);
+		return;
+	}
 	if (e->o->test_to) {
 		record_test(e, j, res);
 		for (size_t i = 0; i < j->n; i++)
@@ -403,7 +479,13 @@ static int run_window(struct eng *e)
 
 	e->next_job = 0;
 	e->nretry = 0;
-	rc = run(e->o->t, next_msg, done_msg, e, e->o->stop, &e->err);
+	if (e->gated)
+		rc = transport_run_gated(e->o->t, next_msg, commit_msg, done_msg, e, e->o->stop,
+		                         &e->err);
+	else
+		rc = run(e->o->t, next_msg, done_msg, e, e->o->stop, &e->err);
+	/* A message the transport never asked about never got its final dot: no 'sending'. */
+	e->nhanded = 0;
 	if (commit_step(e, NULL) != EX_OK && rc == EX_OK)
 		rc = e->fatal;
 	for (size_t i = 0; i < e->njobs; i++) {
@@ -432,6 +514,8 @@ int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats 
 	e->p = p;
 	e->st = st;
 	e->cap_left = o->cap_left;
+	/* The dot gate where the transport keeps it; the tests' fake transports do not. */
+	e->gated = !o->run && transport_gated(o->t);
 	for (size_t i = 0; i < p->n && rc == EX_OK && !finished(e); i++) {
 		rc = job_load(e, &p->m[i], &e->jobs[e->njobs]);
 		if (rc != EX_OK)
@@ -452,6 +536,7 @@ int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats 
 	}
 	free(e->err);
 	free(e->pend);
+	free(e->handed);
 	free(e->copies);
 	free(e);
 	return rc;

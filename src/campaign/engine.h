@@ -1,8 +1,11 @@
 /*
  * The send engine (docs/design.md, "The send pipeline"): takes a plan and hands its
  * messages to a transport in windows, one ledger writer on the caller's thread. A message's
- * 'sending' is committed before any byte of it leaves; outcomes are group-committed with the
- * next message's 'sending', so after a crash at most the messages in flight are in doubt.
+ * 'sending' is committed before it can be delivered: through SMTP (transport_gated()) while
+ * MAIL, RCPT, DATA and the body go out, before the final dot (the dot gate); through the
+ * others before any byte of it leaves. Outcomes are group-committed with the next messages'
+ * 'sending', so after a crash at most the messages in flight are in doubt, and a message
+ * whose 'sending' never committed was never delivered (its dot never left).
  * Deferred messages are retried within the run with exponential backoff (monotonic clock);
  * the rate limit, --limit and the daily cap (recipients) are honoured; each address's own
  * RCPT answer decides its delivery; Sent copies are queued only after their 'sent' commits.
@@ -32,7 +35,7 @@ struct engine_opts {
 	const char *campaign;
 	const char *account; /* recorded as the events' via: never a password */
 	struct transport *t;
-	engine_run_fn run;    /* NULL: transport_run() */
+	engine_run_fn run;    /* NULL: transport_run(), or transport_run_gated() when gated */
 	struct ratelimit *rl; /* NULL: no pacing */
 	long cap_left;        /* recipients the daily cap still allows; -1: no cap */
 	size_t limit;         /* messages this run may start (--limit); 0: no limit */

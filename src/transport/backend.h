@@ -15,6 +15,10 @@ struct transport_ops {
 	void (*free)(void *impl); /* NULL-safe */
 	/* 1: a staging channel (a local outbox): what it takes has not reached the recipient */
 	int staging;
+	/* transport_run_gated()'s contract; NULL: the backend keeps no dot gate */
+	int (*run_gated)(void *impl, transport_next_fn next, transport_commit_fn commit,
+	                 transport_done_fn done, void *u, volatile sig_atomic_t *stop,
+	                 char **errstr);
 };
 
 /* Each returns EX_OK with *impl set, or transport_open()'s codes with *errstr. */

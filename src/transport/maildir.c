@@ -222,5 +222,5 @@ static void maildir_free(void *impl)
 
 /* A Maildir is a staging channel: nothing in it has reached a mission (docs/design.md,
  * "Staging is not delivery"). */
-const struct transport_ops maildir_ops = {"maildir", maildir_run, transport_no_connections,
-                                          maildir_free, 1};
+const struct transport_ops maildir_ops = {"maildir",    maildir_run, transport_no_connections,
+                                          maildir_free, 1,           NULL};

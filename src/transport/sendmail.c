@@ -402,5 +402,5 @@ static void sendmail_free(void *impl)
 	free(sm);
 }
 
-const struct transport_ops sendmail_ops = {"sendmail", sendmail_run, transport_no_connections,
-                                           sendmail_free, 0};
+const struct transport_ops sendmail_ops = {
+    "sendmail", sendmail_run, transport_no_connections, sendmail_free, 0, NULL};

@@ -10,6 +10,12 @@
  * One mutex guards the slots; a slot goes IDLE -> READY (the caller put a message in it) ->
  * BUSY (its worker sends it) -> FINISHED (the caller reports it with done()) -> IDLE. next()
  * and done() run on the caller's thread only, so the ledger keeps one writer.
+ *
+ * The dot gate (smtp_run_gated()): a slot's gate is CLOSED when its message is handed to the
+ * worker; the worker sends MAIL, RCPT, DATA and the body while the caller's thread runs
+ * commit() (the ledger's fsync), and waits at the gate before the last byte. The caller fills
+ * every free slot first and then calls commit() for each, so one commit covers the intents of
+ * all the messages that start together (and the outcomes waiting).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +36,7 @@
 #define POLL_MS              200 /* how often *stop is looked at, at most */
 
 enum slot_state { SLOT_IDLE, SLOT_READY, SLOT_BUSY, SLOT_FINISHED };
+enum gate { GATE_OPEN, GATE_CLOSED, GATE_SHUT }; /* SHUT: no final dot for this message */
 
 struct smtp;
 
@@ -38,8 +45,9 @@ struct slot {
 	struct smtp *s;
 	pthread_t tid;
 	int started;       /* the thread runs */
-	pthread_cond_t cv; /* signalled when the slot becomes READY, or at quit */
+	pthread_cond_t cv; /* signalled when the slot becomes READY, its gate moves, or at quit */
 	enum slot_state st;
+	enum gate gate;
 	struct smtp_session *ss;
 	struct transport_msg msg;
 	struct transport_result res;
@@ -54,8 +62,25 @@ struct smtp {
 	pthread_mutex_t mu;
 	pthread_cond_t done_cv; /* signalled when a slot is FINISHED */
 	int quit;               /* the workers leave (end of a run) */
+	int gated;              /* this run keeps the dot gate */
 	atomic_int abort;       /* *stop reached 2: transfers in flight are abandoned */
 };
+
+/* The dot gate, on the worker's thread: waits until the caller's commit() has answered for
+ * this slot's message. 0: the final dot may go; -1: not (shut, or abandoned on *stop >= 2). */
+static int slot_gate(void *arg)
+{
+	struct slot *sl = arg;
+	struct smtp *s = sl->s;
+	int open;
+
+	pthread_mutex_lock(&s->mu);
+	while (sl->gate == GATE_CLOSED && !atomic_load(&s->abort))
+		pthread_cond_wait(&sl->cv, &s->mu);
+	open = sl->gate == GATE_OPEN;
+	pthread_mutex_unlock(&s->mu);
+	return open ? 0 : -1;
+}
 
 static void *worker(void *arg)
 {
@@ -70,7 +95,8 @@ static void *worker(void *arg)
 			break;
 		sl->st = SLOT_BUSY;
 		pthread_mutex_unlock(&s->mu);
-		smtp_session_send(sl->ss, &sl->msg, &sl->res, &sl->fatal, &sl->fatal_msg);
+		smtp_session_send(sl->ss, &sl->msg, s->gated ? slot_gate : NULL, sl, &sl->res,
+		                  &sl->fatal, &sl->fatal_msg);
 		pthread_mutex_lock(&s->mu);
 		sl->st = SLOT_FINISHED;
 		pthread_cond_signal(&s->done_cv);
@@ -166,7 +192,7 @@ static int report_finished(struct smtp *s, transport_done_fn done, void *u, int 
 	for (int i = 0; i < s->nslots; i++) {
 		struct slot *sl = &s->slots[i];
 
-		if (sl->st != SLOT_FINISHED)
+		if (sl->st != SLOT_FINISHED || sl->gate == GATE_CLOSED)
 			continue;
 		if (sl->fatal && !*fatal) {
 			*fatal = sl->fatal;
@@ -179,6 +205,15 @@ static int report_finished(struct smtp *s, transport_done_fn done, void *u, int 
 		n++;
 	}
 	return n;
+}
+
+/* 1 when a message is finished and may be reported (mutex held). */
+static int any_finished(const struct smtp *s)
+{
+	for (int i = 0; i < s->nslots; i++)
+		if (s->slots[i].st == SLOT_FINISHED && s->slots[i].gate != GATE_CLOSED)
+			return 1;
+	return 0;
 }
 
 static struct slot *idle_slot(struct smtp *s)
@@ -217,15 +252,35 @@ static void refuse(const struct transport_msg *m, const char *why, transport_don
 	free(rc);
 }
 
-static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, void *u,
-                    volatile sig_atomic_t *stop, char **errstr)
+/* Calls commit() for every slot whose gate is closed, and opens or shuts it (mutex held;
+ * released around commit()). */
+static void gates_commit(struct smtp *s, transport_commit_fn commit, void *u)
 {
-	struct smtp *s = impl;
+	for (int i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		int go;
+
+		if (sl->gate != GATE_CLOSED)
+			continue;
+		pthread_mutex_unlock(&s->mu);
+		go = commit(u, &sl->msg); /* sl->msg is only written on this thread */
+		pthread_mutex_lock(&s->mu);
+		sl->gate = go ? GATE_OPEN : GATE_SHUT;
+		pthread_cond_signal(&sl->cv);
+	}
+}
+
+/* transport_run() when commit is NULL, transport_run_gated() otherwise. */
+static int smtp_run_with(struct smtp *s, transport_next_fn next, transport_commit_fn commit,
+                         transport_done_fn done, void *u, volatile sig_atomic_t *stop,
+                         char **errstr)
+{
 	char *fatal_msg = NULL;
 	int64_t ask_at = 0;
 	int dry = 0, fatal = 0, busy = 0, rc = EX_OK, err;
 
 	atomic_store(&s->abort, 0);
+	s->gated = commit != NULL;
 	err = workers_start(s);
 	if (err)
 		return error_set(errstr, EX_SOFTWARE, "cannot start the SMTP threads: %s",
@@ -236,11 +291,14 @@ static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, 
 		int64_t now, w = POLL_MS;
 
 		busy -= report_finished(s, done, u, &fatal, &fatal_msg);
-		if (stop && *stop >= 2)
+		if (stop && *stop >= 2 && !atomic_load(&s->abort)) {
 			atomic_store(&s->abort, 1);
-		now = transport_now_ms();
-		if (!dry && !fatal && !transport_stopping(stop) && now >= ask_at &&
-		    (sl = idle_slot(s))) {
+			for (int i = 0; i < s->nslots; i++) /* workers waiting at a gate */
+				pthread_cond_signal(&s->slots[i].cv);
+		}
+		/* Every free slot gets a message, then (gated) their intents commit together. */
+		while (!dry && !fatal && !transport_stopping(stop) &&
+		       transport_now_ms() >= ask_at && (sl = idle_slot(s))) {
 			struct transport_msg m = {0};
 			const char *why;
 			long wait = 0;
@@ -249,6 +307,8 @@ static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, 
 			pthread_mutex_unlock(&s->mu);
 			n = next(u, &m, &wait);
 			if (n > 0 && transport_msg_check(&m, &why) < 0) {
+				if (commit) /* its 'sending' first, as when it would have left */
+					commit(u, &m);
 				refuse(&m, why, done, u);
 				n = 2; /* asked and answered: ask again */
 			}
@@ -259,18 +319,23 @@ static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, 
 				ask_at = transport_now_ms() + (wait > 0 ? wait : 1);
 			else if (n == 1) {
 				sl->msg = m;
+				sl->gate = commit ? GATE_CLOSED : GATE_OPEN;
 				sl->st = SLOT_READY;
 				busy++;
 				pthread_cond_signal(&sl->cv);
 			}
-			continue;
 		}
+		if (commit)
+			gates_commit(s, commit, u);
 		if (busy == 0 && (dry || fatal || transport_stopping(stop)))
 			break;
 		/* Wait for an outcome, the pace, or a look at *stop. */
+		now = transport_now_ms();
 		if (!dry && !fatal && !transport_stopping(stop) && idle_slot(s) && ask_at - now < w)
 			w = ask_at - now;
-		if (w > 0)
+		/* A worker may have finished while the mutex was let go (next(), commit()): its
+		 * signal found no one waiting. */
+		if (w > 0 && !any_finished(s))
 			wait_ms(s, w);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -281,6 +346,19 @@ static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, 
 		rc = error_set(errstr, EX_TEMPFAIL, "interrupted");
 	free(fatal_msg);
 	return rc;
+}
+
+static int smtp_run(void *impl, transport_next_fn next, transport_done_fn done, void *u,
+                    volatile sig_atomic_t *stop, char **errstr)
+{
+	return smtp_run_with(impl, next, NULL, done, u, stop, errstr);
+}
+
+static int smtp_run_gated(void *impl, transport_next_fn next, transport_commit_fn commit,
+                          transport_done_fn done, void *u, volatile sig_atomic_t *stop,
+                          char **errstr)
+{
+	return smtp_run_with(impl, next, commit, done, u, stop, errstr);
 }
 
 static long smtp_connections(const void *impl)
@@ -310,4 +388,11 @@ static void smtp_free(void *impl)
 	free(s);
 }
 
-const struct transport_ops smtp_ops = {"smtp", smtp_run, smtp_connections, smtp_free, 0};
+const struct transport_ops smtp_ops = {
+    .name = "smtp",
+    .run = smtp_run,
+    .connections = smtp_connections,
+    .free = smtp_free,
+    .staging = 0,
+    .run_gated = smtp_run_gated,
+};

@@ -53,9 +53,14 @@ struct smtp_session {
 	size_t *tx;
 	size_t ntx;
 	struct curl_slist *rcpt_list;
-	size_t nrcpt_sent;   /* RCPT commands sent so far */
-	size_t off;          /* bytes of msg->data handed to curl */
-	int eof;             /* all of them: from now on a lost connection leaves it in doubt */
+	size_t nrcpt_sent; /* RCPT commands sent so far */
+	size_t off;        /* bytes of msg->data handed to curl */
+	int eof;           /* all of them: from now on a lost connection leaves it in doubt */
+	/* The dot gate (transport_run_gated()): asked when DATA is answered 354. */
+	int (*gate)(void *arg); /* NULL: no gate */
+	void *gate_arg;
+	int gate_open;       /* 0 not asked yet, 1 open, -1 shut */
+	int held;            /* shut by the caller (not by *abort): the message was held back */
 	int reply_after_eof; /* a complete reply arrived after that */
 	enum cmd cmd;
 	int in_auth; /* a 334 came: the next line out continues AUTH (RFC 4954 section 4) */
@@ -74,6 +79,16 @@ static const char *keep(struct smtp_session *ss, char *s)
 	ss->owned = xreallocarray(ss->owned, ss->nowned + 1, sizeof(*ss->owned));
 	ss->owned[ss->nowned++] = s;
 	return s;
+}
+
+/* Asks the dot gate once per message: 1 open, -1 shut (or abandoned on *abort). */
+static int gate_pass(struct smtp_session *ss)
+{
+	if (!ss->gate_open) {
+		ss->gate_open = ss->gate(ss->gate_arg) == 0 ? 1 : -1;
+		ss->held = ss->gate_open < 0 && !atomic_load(ss->abort);
+	}
+	return ss->gate_open;
 }
 
 /* The message data, from memory. Curl dot-stuffs it and adds the final dot (RFC 5321
@@ -221,6 +236,16 @@ static int on_reply(struct smtp_session *ss, int code)
 		free(ss->rcpt_text[i]);
 		ss->rcpt_text[i] = xstrdup(buf_str(&ss->reply));
 	}
+	/*
+	 * The dot gate: MAIL, RCPT and DATA went out while the caller committed 'sending'; the
+	 * data, and so the final dot, waits here until that commit is durable. Not at the last
+	 * byte: curl 7.88 ends an upload of known size when the bytes it wrote, dot-stuffing
+	 * included, equal that size, so it may not ask for a byte held back. A shut gate ends
+	 * the transfer before any data: the connection closes, the server delivers nothing
+	 * (RFC 5321 section 4.1.1.4: no final dot, no message).
+	 */
+	if (ss->cmd == CMD_DATA && code == 354 && ss->gate && gate_pass(ss) < 0)
+		return -1;
 	/* curl skips AUTH when the server does not offer it (in cleartext, say); we do not send
 	 * as someone else than told: abort before RCPT. Only a new connection greets us. */
 	if (ss->cmd == CMD_MAIL && code < 300 && ss->conf->auth && ss->hello_seen &&
@@ -339,6 +364,7 @@ static void message_reset(struct smtp_session *ss, const struct transport_msg *m
 	}
 	memset(ss->rcpt, 0, n * sizeof(*ss->rcpt));
 	ss->msg = m;
+	ss->gate_open = ss->held = 0;
 	for (size_t i = 0; i < m->nrcpt; i++)
 		ss->tx[i] = i;
 	ss->ntx = m->nrcpt;
@@ -417,7 +443,9 @@ static const char *local_error(struct smtp_session *ss, CURLcode cc)
 	struct buf b = BUF_INIT;
 	const char *s, *after;
 
-	if (cc == CURLE_ABORTED_BY_CALLBACK)
+	if (ss->held)
+		return "held before its final dot: its 'sending' was not committed";
+	if (cc == CURLE_ABORTED_BY_CALLBACK || ss->gate_open < 0)
 		return "interrupted";
 	if (ss->malformed)
 		return ss->malformed;
@@ -557,12 +585,15 @@ static int too_many(int code, const char *text)
 }
 
 void smtp_session_send(struct smtp_session *ss, const struct transport_msg *m,
-                       struct transport_result *r, int *fatal, const char **fatal_msg)
+                       int (*gate)(void *arg), void *gate_arg, struct transport_result *r,
+                       int *fatal, const char **fatal_msg)
 {
 	struct tx first = {TX_DEFERRED, 0, NULL, NULL, 0};
 	int all_refused = 1;
 
 	message_reset(ss, m);
+	ss->gate = gate;
+	ss->gate_arg = gate_arg;
 	*fatal = 0;
 	*fatal_msg = NULL;
 	for (int round = 0; ss->ntx > 0; round++) {

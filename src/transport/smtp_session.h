@@ -32,9 +32,16 @@ int smtp_session_new(const struct smtp_conf *c, const struct transport_opts *o,
  * with *fatal_msg when no further message should be tried, else to 0 and NULL. Everything
  * *r and *fatal_msg point to belongs to the session and lives until the next call or
  * smtp_session_free(). Can't fail otherwise.
+ *
+ * gate (NULL: none) is the dot gate: called at most once, on this thread, when the server
+ * has answered DATA with 354 and before any of the data (so before the final dot) is handed
+ * to curl; it may block. 0 lets the data go; -1 closes the connection there, without the
+ * dot: *r is then deferred, with the error "held before its final dot" (or "interrupted"
+ * when *abort is set).
  */
 void smtp_session_send(struct smtp_session *ss, const struct transport_msg *m,
-                       struct transport_result *r, int *fatal, const char **fatal_msg);
+                       int (*gate)(void *arg), void *gate_arg, struct transport_result *r,
+                       int *fatal, const char **fatal_msg);
 
 /* How many connections the session has opened so far. Can't fail. */
 long smtp_session_connections(const struct smtp_session *ss);

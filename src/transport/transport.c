@@ -54,6 +54,20 @@ int transport_run(struct transport *t, transport_next_fn next, transport_done_fn
 	return t->ops->run(t->impl, next, done, u, stop, errstr);
 }
 
+int transport_gated(const struct transport *t)
+{
+	return t && t->ops->run_gated;
+}
+
+int transport_run_gated(struct transport *t, transport_next_fn next, transport_commit_fn commit,
+                        transport_done_fn done, void *u, volatile sig_atomic_t *stop, char **errstr)
+{
+	if (!t->ops->run_gated)
+		return error_set(errstr, EX_SOFTWARE, "the %s transport keeps no dot gate",
+		                 t->ops->name);
+	return t->ops->run_gated(t->impl, next, commit, done, u, stop, errstr);
+}
+
 void transport_close(struct transport *t)
 {
 	if (!t)

@@ -4,11 +4,14 @@
  * interface chosen by URL.
  *
  * The caller drives a run with two callbacks. next() is called only when a connection slot
- * is free; it fills in a message (after committing 'sending' to the ledger) and nothing of
- * that message leaves before next() returns. done() is called exactly once for every message
- * next() handed out, with the outcome, before transport_run() returns. Both are called from
- * inside transport_run(), on the caller's thread only (never from a worker thread), one at a
- * time: the ledger keeps one writer.
+ * is free; it fills in a message. With transport_run() the caller commits the message's
+ * 'sending' to the ledger first, and nothing of the message leaves before next() returns.
+ * With transport_run_gated() (SMTP only: transport_gated()) the message starts at once and a
+ * third callback, commit(), makes its 'sending' durable while MAIL, RCPT, DATA and the body
+ * go out: only the final dot waits for it (the dot gate, docs/design.md). done() is called
+ * exactly once for every message next() handed out, with the outcome, before the run
+ * returns. All of them are called on the caller's thread only (never from a worker thread),
+ * one at a time: the ledger keeps one writer.
  */
 #ifndef DEMARCHE_TRANSPORT_H
 #define DEMARCHE_TRANSPORT_H
@@ -103,6 +106,16 @@ struct transport_result {
 typedef int (*transport_next_fn)(void *u, struct transport_msg *m, long *wait_ms);
 typedef void (*transport_done_fn)(void *u, const struct transport_msg *m,
                                   const struct transport_result *r);
+/*
+ * The dot gate (transport_run_gated()): m was handed out by next() and may already be on
+ * the wire, but its final dot has not left. Returns 1 when m's 'sending' is durable (the dot
+ * may go), 0 when it must not be delivered (the commit failed, another sender took it): then
+ * no final dot is sent, and done() reports m deferred with the error "held before its final
+ * dot". Called once per message, before done() for it (the messages that start together
+ * are asked about one after the other): a caller may make all their intents durable in one
+ * commit at the first call and answer the others from memory.
+ */
+typedef int (*transport_commit_fn)(void *u, const struct transport_msg *m);
 
 struct transport;
 
@@ -139,6 +152,27 @@ int transport_open(const struct transport_opts *o, struct transport **t, char **
  */
 int transport_run(struct transport *t, transport_next_fn next, transport_done_fn done, void *u,
                   volatile sig_atomic_t *stop, char **errstr);
+
+/*
+ * 1 when t keeps the dot gate, so that transport_run_gated() may be used: SMTP, where a
+ * message the server has not seen the final dot of is not delivered (RFC 5321 section
+ * 4.1.1.4: a connection lost before it delivers nothing). 0 for maildir: and sendmail:,
+ * which hand the whole message over at once: their callers commit in next().
+ */
+int transport_gated(const struct transport *t);
+
+/*
+ * transport_run() with the dot gate: next() hands out a message whose 'sending' is not yet
+ * durable; the transport starts it (MAIL, RCPT, DATA, the body) and calls commit() for it on
+ * the caller's thread, and the final dot leaves only once commit() answered 1. A message's
+ * data is never complete on the server before its intent is in the ledger, so after a crash
+ * a message is either never delivered (no intent: the ledger still has it pending) or in
+ * doubt (intent, no outcome), and at most the messages in flight are in doubt, as with
+ * transport_run(). Returns as transport_run(); EX_SOFTWARE when !transport_gated(t).
+ */
+int transport_run_gated(struct transport *t, transport_next_fn next, transport_commit_fn commit,
+                        transport_done_fn done, void *u, volatile sig_atomic_t *stop,
+                        char **errstr);
 
 /* Closes connections (QUIT) and frees t. t may be NULL. */
 void transport_close(struct transport *t);
