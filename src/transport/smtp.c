@@ -8,14 +8,15 @@
  * thread-safe as long as each handle stays on one thread at a time.
  *
  * One mutex guards the slots; a slot goes IDLE -> READY (the caller put a message in it) ->
- * BUSY (its worker sends it) -> FINISHED (the caller reports it with done()) -> IDLE. next()
- * and done() run on the caller's thread only, so the ledger keeps one writer.
+ * BUSY (its worker sends it) -> FINISHED (the caller reports it with done()) -> IDLE. next(),
+ * commit() and done() run on the caller's thread only, so the ledger keeps one writer.
  *
  * The dot gate (smtp_run_gated()): a slot's gate is CLOSED when its message is handed to the
- * worker; the worker sends MAIL, RCPT, DATA and the body while the caller's thread runs
- * commit() (the ledger's fsync), and waits at the gate before the last byte. The caller fills
- * every free slot first and then calls commit() for each, so one commit covers the intents of
- * all the messages that start together (and the outcomes waiting).
+ * worker; the worker sends MAIL, RCPT and DATA while the caller's thread runs commit() (the
+ * ledger's fsync), and at the 354 waits for the gate before any of the data, so before the
+ * final dot. The caller fills every free slot first and then calls commit() for each, so one
+ * commit covers the intents of all the messages that start together (and the outcomes
+ * waiting). A slot is reported only once its gate has been answered.
  */
 #include <errno.h>
 #include <pthread.h>
