@@ -266,8 +266,16 @@ int cmd_send(int argc, char **argv, struct app *app)
 			fprintf(stderr, "demarche send: %s\n", err);
 		free(err);
 		if (again) {
+			struct stopsig ss;
+			int woke;
+
+			/* Ctrl-C while waiting ends the wait, not the process: nothing is in
+			 * flight, and the message below says how to go on. */
 			fflush(stdout);
-			if (clock_sleep_until(w.next * 1000, &stop)) {
+			stopsig_catch(&ss, &stop);
+			woke = clock_sleep_until(w.next * 1000, &stop);
+			stopsig_release(&ss);
+			if (woke) {
 				rc = EX_OK;
 			} else {
 				fprintf(stderr, "demarche send: interrupted while waiting; run "
