@@ -115,8 +115,9 @@ static char *resolve_path(const char *dir, const char *rel)
 	return xasprintf("%s/%s", dir, rel);
 }
 
-int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
-                       struct letter_out *out, struct diags *d)
+/* letter_render_text(), or letter_render_md() when text is 0. */
+static int render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
+                  struct diags *d, int text)
 {
 	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
 	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, l->partials, d};
@@ -218,9 +219,22 @@ int letter_render_text(const struct letter *l, const char *language, json_t *ctx
 	/* The text part from cmark's tree (letter/plaintext.h), not from the source; the
 	 * Markdown is kept for letter_html(). */
 	out->md = markdown_renumber(buf_str(&body));
-	out->text = plaintext_from_markdown(out->md, strlen(out->md));
+	if (text)
+		out->text = plaintext_from_markdown(out->md, strlen(out->md));
 	buf_free(&body);
 	return EX_OK;
+}
+
+int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
+                       struct letter_out *out, struct diags *d)
+{
+	return render(l, language, ctx, out, d, 1);
+}
+
+int letter_render_md(const struct letter *l, const char *language, json_t *ctx,
+                     struct letter_out *out, struct diags *d)
+{
+	return render(l, language, ctx, out, d, 0);
 }
 
 char *letter_html(const struct letter_out *lo)
