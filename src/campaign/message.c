@@ -162,29 +162,28 @@ static const char *ctx_str(json_t *ctx, const char *name)
  * Only for an HTML that ends with a line end (letter_html()'s always does): one that does
  * not gets a soft break, which the reader reads as nothing.
  */
-static void html_view(struct message *msg, const char *html)
+static void html_view(struct buf *out, const char *html, size_t n)
 {
-	size_t n = strlen(html), lf = 0;
-	char *o;
+	buf_grow(out, n + n / 16 + 16);
+	for (size_t i = 0; i < n;) {
+		const char *lf = memchr(html + i, '\n', n - i);
+		size_t k = lf ? (size_t)(lf - html) : n;
 
-	if (!n || html[n - 1] != '\n')
-		return;
-	for (const char *p = html; (p = memchr(p, '\n', (size_t)(html + n - p))); p++)
-		lf++;
-	o = msg->html_view = xmalloc(n + lf + 1);
-	for (size_t i = 0; i < n; i++) {
-		if (html[i] == '\n' && (i == 0 || html[i - 1] != '\r'))
-			*o++ = '\r';
-		*o++ = html[i];
+		buf_add(out, html + i, k - i);
+		if (!lf)
+			break;
+		if (k == 0 || html[k - 1] != '\r')
+			buf_addc(out, '\r');
+		buf_addc(out, '\n');
+		i = k + 1;
 	}
-	*o = '\0';
-	msg->html_view_len = (size_t)(o - msg->html_view);
 }
 
-/* message_build() with the bodies already encoded (tb, hb; NULL: encoded by mail_compose). */
+/* message_build() with the bodies already encoded (tb, hb; NULL: encoded by mail_compose)
+ * and lo->html's html_view() (view; NULL: made here when wanted). */
 static int build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
-                 const struct mail_body *tb, const struct mail_body *hb, time_t date,
-                 struct message *msg, char **errstr)
+                 const struct mail_body *tb, const struct mail_body *hb, const struct buf *view,
+                 time_t date, struct message *msg, char **errstr)
 {
 	struct mail_message mm = {0};
 	struct mail_address to, reply;
@@ -272,8 +271,19 @@ static int build(struct message_run *mr, const char *key, json_t *ctx, const str
 	rc = mail_compose(&mm, &msg->data, errstr);
 	if (rc != EX_OK)
 		goto out;
-	if (mr->html_views && mm.html && mm.html == lo->html)
-		html_view(msg, mm.html);
+	/* What the reader gets from a part that does not end with a line end is not this (a
+	 * soft break ends it); letter_html() always ends with one. */
+	if (mr->html_views && mm.html && mm.html == lo->html && *mm.html &&
+	    mm.html[strlen(mm.html) - 1] == '\n') {
+		struct buf b = BUF_INIT;
+
+		if (view)
+			buf_add(&b, view->data, view->len);
+		else
+			html_view(&b, mm.html, strlen(mm.html));
+		msg->html_view_len = b.len;
+		msg->html_view = buf_detach(&b);
+	}
 	add_rcpt(msg, to.addr);
 	for (size_t i = 0; i < cc.n; i++)
 		add_rcpt(msg, cc.v[i].addr);
@@ -295,7 +305,7 @@ out:
 int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
                   time_t date, struct message *msg, char **errstr)
 {
-	return build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+	return build(mr, key, ctx, lo, NULL, NULL, NULL, date, msg, errstr);
 }
 
 #define CACHE_SLOTS 8   /* a few languages, or a few variants of one */
@@ -309,6 +319,7 @@ struct body_entry {
 	size_t mdlen;
 	struct mail_body tb, hb; /* valid: both encoded (the texts are valid UTF-8) */
 	int valid;
+	struct buf view; /* html_view() of html, made when first wanted */
 };
 
 /*
@@ -322,6 +333,7 @@ struct tail_entry {
 	char *text, *html; /* its text; its HTML fragment and the document's close */
 	size_t textlen, htmllen;
 	struct buf tqp, hqp; /* both quoted-printable: lines encode alone */
+	struct buf view;     /* html_view() of html (it starts a line), made when first wanted */
 	int valid;           /* both valid UTF-8 */
 };
 
@@ -347,6 +359,7 @@ static void entry_clear(struct body_entry *e)
 	free(e->html);
 	buf_free(&e->tb.qp);
 	buf_free(&e->hb.qp);
+	buf_free(&e->view);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -357,6 +370,7 @@ static void tail_clear(struct tail_entry *t)
 	free(t->html);
 	buf_free(&t->tqp);
 	buf_free(&t->hqp);
+	buf_free(&t->view);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -434,8 +448,11 @@ static struct tail_entry *tail_find(struct message_cache *mc, const char *md, si
 	for (size_t i = 0; i < TAIL_SLOTS; i++) {
 		struct tail_entry *t = &mc->t[i];
 
+		/* The tail was checked whole when it was made (tail_add()): only the head and
+		 * the cut need checking, which markdown_splits_at() does on md up to the cut's
+		 * first byte. */
 		if (t->md && t->mdlen < len && !memcmp(md + len - t->mdlen, t->md, t->mdlen) &&
-		    markdown_splits_at(md, len, len - t->mdlen)) {
+		    markdown_splits_at(md, len - t->mdlen + 1, len - t->mdlen)) {
 			*at = len - t->mdlen;
 			return t;
 		}
@@ -506,8 +523,9 @@ static void remember(struct message_cache *mc, const char *md, size_t len)
  * encodes line by line, and both heads end with a line end, so are the encoded parts.
  * Sets lo->text and lo->html (the caller frees them) and, when valid, tb and hb.
  */
-static int build_split(const struct tail_entry *t, const struct letter_out *lo, size_t at,
-                       char **text, char **html, struct mail_body *tb, struct mail_body *hb)
+static int build_split(struct tail_entry *t, const struct letter_out *lo, size_t at, int views,
+                       char **text, char **html, struct mail_body *tb, struct mail_body *hb,
+                       struct buf *view)
 {
 	struct buf tx = BUF_INIT, h = BUF_INIT;
 	char *fragment, *head = plaintext_and_html(lo->md, at, &fragment);
@@ -535,6 +553,12 @@ static int build_split(const struct tail_entry *t, const struct letter_out *lo, 
 		mail_qp_encode(&hb->qp, h.data, h.len);
 		buf_add(&hb->qp, t->hqp.data, t->hqp.len);
 	}
+	if (views) { /* lines convert alone too, and the head ends with one */
+		if (!t->view.len)
+			html_view(&t->view, t->html, t->htmllen);
+		html_view(view, h.data, h.len);
+		buf_add(view, t->view.data, t->view.len);
+	}
 	buf_add(&h, t->html, t->htmllen);
 	*text = buf_detach(&tx);
 	*html = buf_detach(&h);
@@ -550,6 +574,7 @@ int message_build_cached(struct message_run *mr, struct message_cache *mc, const
 	struct tail_entry *t = NULL;
 	char *text0 = lo->text, *text = NULL, *html = NULL;
 	struct mail_body tb, hb;
+	struct buf view = BUF_INIT;
 	int rc;
 
 	if (!e && !(t = tail_find(mc, lo->md, len, &at)) && !(t = tail_add(mc, lo->md, len, &at))) {
@@ -559,17 +584,20 @@ int message_build_cached(struct message_run *mr, struct message_cache *mc, const
 	if (e) { /* borrowed for the build only */
 		lo->text = e->text;
 		lo->html = e->html;
+		if (mr->html_views && !e->view.len)
+			html_view(&e->view, e->html, strlen(e->html));
 		if (!e->valid) /* mail_compose() says what is wrong */
-			rc = build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+			rc = build(mr, key, ctx, lo, NULL, NULL, &e->view, date, msg, errstr);
 		else
-			rc = build(mr, key, ctx, lo, &e->tb, &e->hb, date, msg, errstr);
+			rc = build(mr, key, ctx, lo, &e->tb, &e->hb, &e->view, date, msg, errstr);
 	} else {
-		int valid = build_split(t, lo, at, &text, &html, &tb, &hb);
+		int valid = build_split(t, lo, at, mr->html_views, &text, &html, &tb, &hb, &view);
 
 		lo->text = text;
 		lo->html = html;
-		rc = build(mr, key, ctx, lo, valid ? &tb : NULL, valid ? &hb : NULL, date, msg,
-		           errstr);
+		rc = build(mr, key, ctx, lo, valid ? &tb : NULL, valid ? &hb : NULL, &view, date,
+		           msg, errstr);
+		buf_free(&view);
 		buf_free(&tb.qp);
 		buf_free(&hb.qp);
 		free(text);

@@ -215,7 +215,8 @@ static int name_for_key(struct preview *p, const char *key, const char *tmp)
 			char *from = xasprintf("%s.html", tmp);
 			char *to = xasprintf("%.*s.html", (int)(strlen(path) - 4), path);
 
-			if (access(from, F_OK) == 0 && rename(from, to) != 0)
+			/* none when the message has no HTML part */
+			if (rename(from, to) != 0 && errno != ENOENT)
 				rc = -1;
 			free(from);
 			free(to);
