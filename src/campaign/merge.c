@@ -574,7 +574,7 @@ static void job_run(struct compose *c, struct job *j, struct message_cache *mc)
 	struct letter_out lo = {0};
 	char *err = NULL;
 
-	if (letter_render_text(m->letter, j->lang, j->ctx, &lo, &j->d) != EX_OK)
+	if (letter_render_md(m->letter, j->lang, j->ctx, &lo, &j->d) != EX_OK)
 		goto out; /* grouped when delivered */
 	j->rendered = 1;
 	if (lo.fell_back) {

@@ -9,6 +9,10 @@
 #include "campaign/followup.h"
 #include "mail/attachment.h"
 #include "mail/compose.h"
+#include "mail/encode.h"
+#include "letter/markdown.h"
+#include "letter/plaintext.h"
+#include "base/utf8.h"
 #include "base/address.h"
 #include "campaign/document.h"
 
@@ -152,10 +156,34 @@ static const char *ctx_str(json_t *ctx, const char *name)
 	return json_string_value(json_object_get(ctx, name));
 }
 
-/* message_build() with the bodies already encoded (tb, hb; NULL: encoded by mail_compose). */
+/*
+ * What a reader decoding the text/html part gets (mail/decode.h): the HTML with its line
+ * ends as quoted-printable writes them (mail/encode.h), CRLF, a CR before LF kept as it is.
+ * Only for an HTML that ends with a line end (letter_html()'s always does): one that does
+ * not gets a soft break, which the reader reads as nothing.
+ */
+static void html_view(struct buf *out, const char *html, size_t n)
+{
+	buf_grow(out, n + n / 16 + 16);
+	for (size_t i = 0; i < n;) {
+		const char *lf = memchr(html + i, '\n', n - i);
+		size_t k = lf ? (size_t)(lf - html) : n;
+
+		buf_add(out, html + i, k - i);
+		if (!lf)
+			break;
+		if (k == 0 || html[k - 1] != '\r')
+			buf_addc(out, '\r');
+		buf_addc(out, '\n');
+		i = k + 1;
+	}
+}
+
+/* message_build() with the bodies already encoded (tb, hb; NULL: encoded by mail_compose)
+ * and lo->html's html_view() (view; NULL: made here when wanted). */
 static int build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
-                 const struct mail_body *tb, const struct mail_body *hb, time_t date,
-                 struct message *msg, char **errstr)
+                 const struct mail_body *tb, const struct mail_body *hb, const struct buf *view,
+                 time_t date, struct message *msg, char **errstr)
 {
 	struct mail_message mm = {0};
 	struct mail_address to, reply;
@@ -243,6 +271,19 @@ static int build(struct message_run *mr, const char *key, json_t *ctx, const str
 	rc = mail_compose(&mm, &msg->data, errstr);
 	if (rc != EX_OK)
 		goto out;
+	/* What the reader gets from a part that does not end with a line end is not this (a
+	 * soft break ends it); letter_html() always ends with one. */
+	if (mr->html_views && mm.html && mm.html == lo->html && *mm.html &&
+	    mm.html[strlen(mm.html) - 1] == '\n') {
+		struct buf b = BUF_INIT;
+
+		if (view)
+			buf_add(&b, view->data, view->len);
+		else
+			html_view(&b, mm.html, strlen(mm.html));
+		msg->html_view_len = b.len;
+		msg->html_view = buf_detach(&b);
+	}
 	add_rcpt(msg, to.addr);
 	for (size_t i = 0; i < cc.n; i++)
 		add_rcpt(msg, cc.v[i].addr);
@@ -264,21 +305,45 @@ out:
 int message_build(struct message_run *mr, const char *key, json_t *ctx, const struct letter_out *lo,
                   time_t date, struct message *msg, char **errstr)
 {
-	return build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
+	return build(mr, key, ctx, lo, NULL, NULL, NULL, date, msg, errstr);
 }
 
-#define CACHE_SLOTS 8 /* a few languages, or a few variants of one */
+#define CACHE_SLOTS 8   /* a few languages, or a few variants of one */
+#define TAIL_SLOTS  8   /* the parts of those that stay the same */
+#define RECENT      4   /* letters kept to find those parts in */
+#define TAIL_MIN    256 /* bytes: a shorter part is not worth keeping */
 
+/* A letter body seen whole: its title and Markdown, and both parts made from them. */
 struct body_entry {
-	char *title, *md, *html; /* the key: the title and the Markdown both parts come from */
+	char *title, *md, *text, *html; /* the key: the title and the Markdown */
 	size_t mdlen;
 	struct mail_body tb, hb; /* valid: both encoded (the texts are valid UTF-8) */
 	int valid;
+	struct buf view; /* html_view() of html, made when first wanted */
+};
+
+/*
+ * The end of a letter's Markdown that is the same from mission to mission (after the
+ * address and the salutation, say), rendered once: markdown_splits_at() says where a letter
+ * may be cut so that the two ends render apart as they do together.
+ */
+struct tail_entry {
+	char *md; /* the key: the Markdown from the cut to the end */
+	size_t mdlen;
+	char *text, *html; /* its text; its HTML fragment and the document's close */
+	size_t textlen, htmllen;
+	struct buf tqp, hqp; /* both quoted-printable: lines encode alone */
+	struct buf view;     /* html_view() of html (it starts a line), made when first wanted */
+	int valid;           /* both valid UTF-8 */
 };
 
 struct message_cache {
 	struct body_entry e[CACHE_SLOTS];
 	size_t next; /* the slot to reuse on a miss (round robin) */
+	struct tail_entry t[TAIL_SLOTS];
+	size_t tnext;
+	char *recent[RECENT]; /* the last few letters rendered whole */
+	size_t recent_len[RECENT], rnext;
 };
 
 struct message_cache *message_cache_new(void)
@@ -290,10 +355,23 @@ static void entry_clear(struct body_entry *e)
 {
 	free(e->title);
 	free(e->md);
+	free(e->text);
 	free(e->html);
 	buf_free(&e->tb.qp);
 	buf_free(&e->hb.qp);
+	buf_free(&e->view);
 	memset(e, 0, sizeof(*e));
+}
+
+static void tail_clear(struct tail_entry *t)
+{
+	free(t->md);
+	free(t->text);
+	free(t->html);
+	buf_free(&t->tqp);
+	buf_free(&t->hqp);
+	buf_free(&t->view);
+	memset(t, 0, sizeof(*t));
 }
 
 void message_cache_free(struct message_cache *mc)
@@ -302,35 +380,60 @@ void message_cache_free(struct message_cache *mc)
 		return;
 	for (size_t i = 0; i < CACHE_SLOTS; i++)
 		entry_clear(&mc->e[i]);
+	for (size_t i = 0; i < TAIL_SLOTS; i++)
+		tail_clear(&mc->t[i]);
+	for (size_t i = 0; i < RECENT; i++)
+		free(mc->recent[i]);
 	free(mc);
 }
 
-/*
- * The entry for lo's title and Markdown: found, or made in the next slot (HTML by cmark,
- * both parts encoded). The HTML and the plain text depend on nothing else (letter_html(),
- * letter/plaintext.h), and the encoded parts on nothing but those, so a hit gives exactly
- * what a fresh build would.
- */
-static struct body_entry *cache_get(struct message_cache *mc, const struct letter_out *lo)
+/* The HTML document letter_html() makes, from a fragment already rendered. */
+static char *html_document(const char *title, const char *fragment)
 {
-	size_t len = strlen(lo->md);
+	struct buf b = BUF_INIT;
+
+	markdown_html_open(&b, title);
+	buf_adds(&b, fragment);
+	markdown_html_close(&b);
+	return buf_detach(&b);
+}
+
+/*
+ * The entry for lo's title and Markdown, or NULL. The HTML and the plain text depend on
+ * nothing else (letter_html(), letter/plaintext.h), and the encoded parts on nothing but
+ * those, so a hit gives exactly what a fresh build would.
+ */
+static struct body_entry *cache_find(struct message_cache *mc, const struct letter_out *lo,
+                                     size_t len)
+{
 	const char *title = lo->title ? lo->title : "";
-	struct body_entry *e;
 
 	for (size_t i = 0; i < CACHE_SLOTS; i++) {
-		e = &mc->e[i];
+		struct body_entry *e = &mc->e[i];
+
 		if (e->md && e->mdlen == len && !memcmp(e->md, lo->md, len) &&
 		    !strcmp(e->title, title))
 			return e;
 	}
-	e = &mc->e[mc->next];
+	return NULL;
+}
+
+/* A new entry for lo in the next slot: HTML and text from one cmark run, both encoded. */
+static struct body_entry *cache_add(struct message_cache *mc, const struct letter_out *lo,
+                                    size_t len)
+{
+	struct body_entry *e = &mc->e[mc->next];
+	char *fragment;
+
 	mc->next = (mc->next + 1) % CACHE_SLOTS;
 	entry_clear(e);
-	e->title = xstrdup(title);
-	e->md = xstrdup(lo->md);
+	e->title = xstrdup(lo->title ? lo->title : "");
+	e->md = xstrndup(lo->md, len);
 	e->mdlen = len;
-	e->html = letter_html(lo);
-	e->valid = mail_body(&e->tb, lo->text, strlen(lo->text));
+	e->text = plaintext_and_html(lo->md, len, &fragment);
+	e->html = html_document(lo->title, fragment);
+	free(fragment);
+	e->valid = mail_body(&e->tb, e->text, strlen(e->text));
 	if (e->valid && !mail_body(&e->hb, e->html, strlen(e->html))) {
 		buf_free(&e->tb.qp);
 		e->valid = 0;
@@ -338,18 +441,169 @@ static struct body_entry *cache_get(struct message_cache *mc, const struct lette
 	return e;
 }
 
+/* The tail that md (len bytes) ends with where it may be cut, or NULL; *at: the cut. */
+static struct tail_entry *tail_find(struct message_cache *mc, const char *md, size_t len,
+                                    size_t *at)
+{
+	for (size_t i = 0; i < TAIL_SLOTS; i++) {
+		struct tail_entry *t = &mc->t[i];
+
+		/* The tail was checked whole when it was made (tail_add()): only the head and
+		 * the cut need checking, which markdown_splits_at() does on md up to the cut's
+		 * first byte. */
+		if (t->md && t->mdlen < len && !memcmp(md + len - t->mdlen, t->md, t->mdlen) &&
+		    markdown_splits_at(md, len - t->mdlen + 1, len - t->mdlen)) {
+			*at = len - t->mdlen;
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A tail for md made from what it has in common with a recent letter (a mission of the same
+ * language), cut at the first place it may be; NULL when there is none worth keeping.
+ */
+static struct tail_entry *tail_add(struct message_cache *mc, const char *md, size_t len, size_t *at)
+{
+	size_t best = len;
+	struct tail_entry *t;
+	char *fragment;
+	struct buf html = BUF_INIT;
+
+	for (size_t i = 0; i < RECENT; i++) {
+		const char *r = mc->recent[i];
+		size_t rl = mc->recent_len[i], n = 0;
+
+		if (!r)
+			continue;
+		while (n < len && n < rl && md[len - 1 - n] == r[rl - 1 - n])
+			n++;
+		for (size_t p = len - n; p + TAIL_MIN <= len && p < best; p++) {
+			if (markdown_splits_at(md, len, p)) {
+				best = p;
+				break;
+			}
+		}
+	}
+	if (best == len)
+		return NULL;
+	t = &mc->t[mc->tnext];
+	mc->tnext = (mc->tnext + 1) % TAIL_SLOTS;
+	tail_clear(t);
+	t->md = xstrndup(md + best, len - best);
+	t->mdlen = len - best;
+	t->text = plaintext_and_html(t->md, t->mdlen, &fragment);
+	t->textlen = strlen(t->text);
+	buf_adds(&html, fragment);
+	free(fragment);
+	markdown_html_close(&html);
+	t->htmllen = html.len;
+	t->html = buf_detach(&html);
+	t->valid = utf8_valid(t->text, t->textlen) && utf8_valid(t->html, t->htmllen);
+	if (t->valid) {
+		mail_qp_encode(&t->tqp, t->text, t->textlen);
+		mail_qp_encode(&t->hqp, t->html, t->htmllen);
+	}
+	*at = best;
+	return t;
+}
+
+static void remember(struct message_cache *mc, const char *md, size_t len)
+{
+	free(mc->recent[mc->rnext]);
+	mc->recent[mc->rnext] = xstrndup(md, len);
+	mc->recent_len[mc->rnext] = len;
+	mc->rnext = (mc->rnext + 1) % RECENT;
+}
+
+/*
+ * A letter cut at at before tail t: the head rendered now, the tail's parts appended.
+ * markdown_splits_at() makes this what a whole render gives; and as quoted-printable
+ * encodes line by line, and both heads end with a line end, so are the encoded parts.
+ * Sets lo->text and lo->html (the caller frees them) and, when valid, tb and hb.
+ */
+static int build_split(struct tail_entry *t, const struct letter_out *lo, size_t at, int views,
+                       char **text, char **html, struct mail_body *tb, struct mail_body *hb,
+                       struct buf *view)
+{
+	struct buf tx = BUF_INIT, h = BUF_INIT;
+	char *fragment, *head = plaintext_and_html(lo->md, at, &fragment);
+	size_t hlen = strlen(head);
+	int valid;
+
+	buf_grow(&tx, hlen + 1 + t->textlen);
+	buf_add(&tx, head, hlen);
+	if (hlen && t->textlen) /* plaintext_from_markdown(): one empty line between blocks */
+		buf_addc(&tx, '\n');
+	hlen = tx.len;
+	buf_add(&tx, t->text, t->textlen);
+	free(head);
+	markdown_html_open(&h, lo->title);
+	buf_adds(&h, fragment);
+	free(fragment);
+	valid = t->valid && utf8_valid(tx.data, hlen) && utf8_valid(h.data, h.len);
+	memset(tb, 0, sizeof(*tb));
+	memset(hb, 0, sizeof(*hb));
+	if (valid) {
+		buf_grow(&tb->qp, t->tqp.len + 3 * hlen);
+		mail_qp_encode(&tb->qp, tx.data, hlen);
+		buf_add(&tb->qp, t->tqp.data, t->tqp.len);
+		buf_grow(&hb->qp, t->hqp.len + 3 * h.len);
+		mail_qp_encode(&hb->qp, h.data, h.len);
+		buf_add(&hb->qp, t->hqp.data, t->hqp.len);
+	}
+	if (views) { /* lines convert alone too, and the head ends with one */
+		if (!t->view.len)
+			html_view(&t->view, t->html, t->htmllen);
+		html_view(view, h.data, h.len);
+		buf_add(view, t->view.data, t->view.len);
+	}
+	buf_add(&h, t->html, t->htmllen);
+	*text = buf_detach(&tx);
+	*html = buf_detach(&h);
+	return valid;
+}
+
 int message_build_cached(struct message_run *mr, struct message_cache *mc, const char *key,
                          json_t *ctx, struct letter_out *lo, time_t date, struct message *msg,
                          char **errstr)
 {
-	struct body_entry *e = cache_get(mc, lo);
+	size_t len = strlen(lo->md), at = 0;
+	struct body_entry *e = cache_find(mc, lo, len);
+	struct tail_entry *t = NULL;
+	char *text0 = lo->text, *text = NULL, *html = NULL;
+	struct mail_body tb, hb;
+	struct buf view = BUF_INIT;
 	int rc;
 
-	lo->html = e->html; /* borrowed for the build only */
-	if (!e->valid)      /* mail_compose() says what is wrong */
-		rc = build(mr, key, ctx, lo, NULL, NULL, date, msg, errstr);
-	else
-		rc = build(mr, key, ctx, lo, &e->tb, &e->hb, date, msg, errstr);
+	if (!e && !(t = tail_find(mc, lo->md, len, &at)) && !(t = tail_add(mc, lo->md, len, &at))) {
+		remember(mc, lo->md, len);
+		e = cache_add(mc, lo, len);
+	}
+	if (e) { /* borrowed for the build only */
+		lo->text = e->text;
+		lo->html = e->html;
+		if (mr->html_views && !e->view.len)
+			html_view(&e->view, e->html, strlen(e->html));
+		if (!e->valid) /* mail_compose() says what is wrong */
+			rc = build(mr, key, ctx, lo, NULL, NULL, &e->view, date, msg, errstr);
+		else
+			rc = build(mr, key, ctx, lo, &e->tb, &e->hb, &e->view, date, msg, errstr);
+	} else {
+		int valid = build_split(t, lo, at, mr->html_views, &text, &html, &tb, &hb, &view);
+
+		lo->text = text;
+		lo->html = html;
+		rc = build(mr, key, ctx, lo, valid ? &tb : NULL, valid ? &hb : NULL, &view, date,
+		           msg, errstr);
+		buf_free(&view);
+		buf_free(&tb.qp);
+		buf_free(&hb.qp);
+		free(text);
+		free(html);
+	}
+	lo->text = text0;
 	lo->html = NULL;
 	return rc;
 }
@@ -359,6 +613,7 @@ void message_free(struct message *msg)
 	buf_free(&msg->data);
 	free(msg->message_id);
 	free(msg->document);
+	free(msg->html_view);
 	for (size_t i = 0; i < msg->nrcpt; i++)
 		free(msg->rcpt[i]);
 	free(msg->rcpt);

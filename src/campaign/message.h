@@ -31,6 +31,7 @@ struct message_run {
 	pthread_mutex_t lock; /* the attachments: message_build() may run on several threads */
 	const struct followup *follow; /* a reminder: threaded under each first letter; NULL */
 	struct document_run *doc;      /* Form: pdf or both (campaign/document.h); else NULL */
+	int html_views;                /* preview: each message's html_view too */
 };
 
 /*
@@ -49,6 +50,11 @@ struct message {
 	char **rcpt; /* envelope recipients: the mission's addresses (email, cc, letter Cc/Bcc) */
 	size_t nrcpt;
 	char *document; /* the attached PDF letter's hex SHA-256 (Form: pdf, both), or NULL */
+	/* With mr->html_views: the text/html part as mail_text_part() reads it back (the
+	 * letter's HTML; a cover note's is not given), so preview need not parse the message;
+	 * NULL when not given. */
+	char *html_view;
+	size_t html_view_len;
 };
 
 /*
@@ -73,10 +79,14 @@ struct message_cache *message_cache_new(void);
 void message_cache_free(struct message_cache *mc);
 
 /*
- * message_build() for a letter from letter_render_text() (lo->html NULL; the HTML comes
- * from mc when the same text and title were seen, else from letter_html(), and lo->html
- * is NULL again on return). The message is the same as message_build() gives for
- * letter_render()'s letter, byte for byte. Returns as message_build().
+ * message_build() for a letter from letter_render_md() or letter_render_text() (lo->html
+ * NULL; lo->text, if set, is not read). Both parts come from mc when the same text and title
+ * were seen; else the end of the Markdown that is the same as in recent missions (the letter
+ * after the salutation, say) is rendered and encoded once and kept in mc, and only the rest
+ * is rendered for this mission (letter/markdown.h, markdown_splits_at()); else from one
+ * cmark run. lo->text and lo->html are as they were on return. The message is the same as
+ * message_build() gives for letter_render()'s letter, byte for byte. Returns as
+ * message_build().
  */
 int message_build_cached(struct message_run *mr, struct message_cache *mc, const char *key,
                          json_t *ctx, struct letter_out *lo, time_t date, struct message *msg,

@@ -215,7 +215,8 @@ static int name_for_key(struct preview *p, const char *key, const char *tmp)
 			char *from = xasprintf("%s.html", tmp);
 			char *to = xasprintf("%.*s.html", (int)(strlen(path) - 4), path);
 
-			if (access(from, F_OK) == 0 && rename(from, to) != 0)
+			/* none when the message has no HTML part */
+			if (rename(from, to) != 0 && errno != ENOENT)
 				rc = -1;
 			free(from);
 			free(to);
@@ -257,7 +258,9 @@ static int stage_one(void *user, const char *key, struct message *msg, char **er
 		struct buf b = BUF_INIT;
 		char *hpath = xasprintf("%s.html", path);
 
-		if (html_view(msg, &b) == EX_OK) {
+		if (msg->html_view) /* known already: no need to parse the message */
+			buf_add(&b, msg->html_view, msg->html_view_len);
+		if (msg->html_view || html_view(msg, &b) == EX_OK) {
 			fd =
 			    open(hpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 			if (fd < 0 || write_all(fd, b.data, b.len) != 0 || close(fd) != 0) {
@@ -620,6 +623,7 @@ int cmd_preview(int argc, char **argv, struct app *app)
 			rc = EX_CANTCREAT;
 			goto out;
 		}
+		p.mr.html_views = 1;
 		rc = merge_compose_prep(m, &p.mr, p.date, "preview", stage_one, stage_name, &p);
 		if (stage_end(&p, rc == EX_OK) != EX_OK && rc == EX_OK)
 			rc = EX_IOERR;

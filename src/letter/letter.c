@@ -1,72 +1,23 @@
 /* Letter files: headers + Markdown body per language, compiled once, rendered per mission. */
 #include <ctype.h>
-#include <errno.h>
 #include <dirent.h>
-#include <fcntl.h>
+#include <errno.h>
 #include <libgen.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/confine.h"
 #include "base/digest.h"
 #include "base/error.h"
 #include "base/file.h"
-#include "base/utf8.h"
 #include "base/strutil.h"
-#include "base/datadir.h"
+#include "base/utf8.h"
 #include "base/xalloc.h"
 #include "letter/letter.h"
-#include "letter/markdown.h"
-#include "letter/plaintext.h"
+#include "letter/letter_int.h"
 #include "letter/mustache.h"
-
-/* One header value: its source, where it was, and its compiled template. */
-struct header {
-	char *name; /* canonical spelling: "Title", "Reply-To", ... */
-	char *src;
-	long line;
-	struct mustache_template *tpl;
-};
-
-struct letter_file {
-	char *language;
-	char *path; /* as opened */
-	char *dir;  /* its folder: attachments and partials are relative to it */
-	char *bytes;
-	size_t len;
-	struct header *headers;
-	size_t nheaders;
-	char **params;
-	size_t nparams;
-	long body_line;
-	char *body_src;
-	struct mustache_template *body;
-};
-
-struct letter {
-	char *path;
-	char *layout_dir;
-	struct letter_file *files;
-	size_t nfiles;
-	const char **languages;
-	char **params;
-	size_t nparams;
-	char hash[65];
-	struct mustache_partials *partials;
-};
-
-/*
- * Input limits: a letter is a few pages (the longest of the Coalition's is 12 KB), and what
- * goes out must fit the mail providers' message size limits (commonly 25 MB, base64 adds
- * a third). Each is refused with an error naming the limit.
- */
-#define LETTER_MAX_SIZE        (1024 * 1024)       /* bytes in one LANG.md or partial */
-#define LETTER_MAX_ATTACHMENTS 20                  /* Attachment headers in one file */
-#define LETTER_MAX_ATTACH_SIZE (25L * 1000 * 1000) /* their total size in bytes */
 
 /* Follows: a reminder names the campaign it follows (campaign/followup.h). */
 static const char *const known_headers[] = {
@@ -235,7 +186,7 @@ static int compile(const char *path, const char *src, size_t len, long line,
 	return rc;
 }
 
-static const struct header *find_header(const struct letter_file *f, const char *name)
+const struct header *letter_find_header(const struct letter_file *f, const char *name)
 {
 	for (size_t i = 0; i < f->nheaders; i++)
 		if (!strcmp(f->headers[i].name, name))
@@ -393,7 +344,7 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 				    "Bcc is refused: a hidden recipient is not allowed in a "
 				    "letter to a mission (every address it goes to shows; use "
 				    "Cc)");
-			} else if (!repeatable(canon) && find_header(f, canon)) {
+			} else if (!repeatable(canon) && letter_find_header(f, canon)) {
 				diags_add(d, DIAG_ERROR, f->path, hline, NULL,
 				          "header '%s' given twice", canon);
 			} else if (!strcmp(canon, "Attachment") &&
@@ -461,9 +412,9 @@ static size_t parse_file(struct letter_file *f, struct diags *d)
 		compile(f->path, h->src, strlen(h->src), h->line, &h->tpl, d);
 	}
 	compile(f->path, f->body_src, strlen(f->body_src), f->body_line, &f->body, d);
-	if (!find_header(f, "Subject"))
+	if (!letter_find_header(f, "Subject"))
 		diags_add(d, DIAG_ERROR, f->path, 1, NULL, "no Subject header");
-	if (!find_header(f, "Campaign"))
+	if (!letter_find_header(f, "Campaign"))
 		diags_add(d, DIAG_ERROR, f->path, 1, NULL,
 		          "no Campaign header (the id the ledger records, e.g. asp24-priorities)");
 	return d->errors - errors0;
@@ -492,7 +443,7 @@ static int load_file(struct letter_file *f, const char *path, const char *langua
 		return EX_DATAERR;
 	if (parse_file(f, d))
 		return EX_DATAERR;
-	lang = find_header(f, "Language");
+	lang = letter_find_header(f, "Language");
 	if (lang && !valid_language(lang->src)) {
 		diags_add(d, DIAG_ERROR, path, lang->line, NULL,
 		          "Language: '%s' is not a language code such as en, fr, es", lang->src);
@@ -640,7 +591,7 @@ int letter_form_parse(const char *s)
 int letter_form_any_pdf(const struct letter *l)
 {
 	for (size_t i = 0; i < l->nfiles; i++) {
-		const struct header *h = find_header(&l->files[i], "Form");
+		const struct header *h = letter_find_header(&l->files[i], "Form");
 		if (h && letter_form_parse(h->src) > 0)
 			return 1;
 	}
@@ -650,7 +601,7 @@ int letter_form_any_pdf(const struct letter *l)
 int letter_audience_any(const struct letter *l)
 {
 	for (size_t i = 0; i < l->nfiles; i++) {
-		const struct header *h = find_header(&l->files[i], "Audience");
+		const struct header *h = letter_find_header(&l->files[i], "Audience");
 		if (h && !strcasecmp(h->src, "any"))
 			return 1;
 	}
@@ -688,7 +639,7 @@ const char *letter_hash(const struct letter *l)
 }
 
 /* The file for language, else en, else the first; *fell_back = 1 when not language's own. */
-static const struct letter_file *pick_file(const struct letter *l, const char *language,
+const struct letter_file *letter_pick_file(const struct letter *l, const char *language,
                                            int *fell_back)
 {
 	*fell_back = 0;
@@ -707,604 +658,7 @@ static const struct letter_file *pick_file(const struct letter *l, const char *l
 const char *letter_header_source(const struct letter *l, const char *language, const char *name)
 {
 	int fb;
-	const struct header *h = find_header(pick_file(l, language, &fb), name);
+	const struct header *h = letter_find_header(letter_pick_file(l, language, &fb), name);
 
 	return h ? h->src : NULL;
-}
-
-/* Renders one header value; a rendered line break is refused (header injection). */
-static int render_header(const struct letter_file *f, const struct header *h, json_t *ctx,
-                         const struct mustache_render_opts *opts, char **out, struct diags *d)
-{
-	struct buf b = BUF_INIT;
-	int rc = mustache_render(h->tpl, ctx, opts, &b);
-
-	*out = NULL;
-	if (rc != EX_OK) {
-		buf_free(&b);
-		return rc;
-	}
-	if (strpbrk(buf_str(&b), "\r\n")) {
-		diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-		          "%s renders with a line break; a header value must be one line", h->name);
-		buf_free(&b);
-		return EX_DATAERR;
-	}
-	*out = buf_detach(&b);
-	return EX_OK;
-}
-
-int letter_campaign_id(const struct letter *l, char **id, struct diags *d)
-{
-	struct mustache_render_opts opts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
-	json_t *empty = json_object();
-	int rc = EX_OK;
-
-	*id = NULL;
-	for (size_t i = 0; i < l->nfiles; i++) {
-		const struct letter_file *f = &l->files[i];
-		const struct header *h = find_header(f, "Campaign");
-		size_t e0 = d->errors;
-		char *v = NULL;
-
-		if (!h) {
-			diags_add(d, DIAG_ERROR, f->path, 1, NULL, "no Campaign header");
-			rc = EX_DATAERR;
-			continue;
-		}
-		if (render_header(f, h, empty, &opts, &v, d) != EX_OK) {
-			if (d->errors > e0)
-				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-				          "Campaign needs variables: this is a template; draft an "
-				          "appeal from it first");
-			rc = EX_DATAERR;
-			continue;
-		}
-		if (!*v) {
-			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Campaign is empty");
-			rc = EX_DATAERR;
-		} else if (*id && strcmp(*id, v)) {
-			diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-			          "Campaign '%s' differs from '%s' in %s", v, *id,
-			          l->files[0].path);
-			rc = EX_DATAERR;
-		}
-		if (!*id)
-			*id = v;
-		else
-			free(v);
-	}
-	json_decref(empty);
-	if (rc != EX_OK) {
-		free(*id);
-		*id = NULL;
-	}
-	return rc;
-}
-
-void letter_out_free(struct letter_out *out)
-{
-	if (!out)
-		return;
-	free(out->language);
-	free(out->title);
-	free(out->subject);
-	free(out->campaign);
-	free(out->cc);
-	free(out->bcc);
-	free(out->reply_to);
-	for (size_t i = 0; i < out->nattachments; i++) {
-		free(out->attachments[i]);
-		free(out->attachment_rel[i]);
-	}
-	free(out->attachments);
-	free(out->attachment_rel);
-	free(out->attachment_dir);
-	free(out->text);
-	free(out->md);
-	free(out->html);
-	memset(out, 0, sizeof(*out));
-}
-
-static char *resolve_path(const char *dir, const char *rel)
-{
-	if (rel[0] == '/' || !strcmp(dir, "."))
-		return xstrdup(rel);
-	return xasprintf("%s/%s", dir, rel);
-}
-
-int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
-                       struct letter_out *out, struct diags *d)
-{
-	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 1, 0, l->partials, d};
-	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 1, 0, l->partials, d};
-	const struct letter_file *f;
-	struct buf body = BUF_INIT;
-	size_t e0 = d->errors;
-	int fell_back, rc = EX_OK;
-	long long attach_size = 0;
-	struct stat st;
-
-	memset(out, 0, sizeof(*out));
-	f = pick_file(l, language, &fell_back);
-	out->language = xstrdup(f->language);
-	out->fell_back = fell_back;
-	{
-		const struct header *fh = find_header(f, "Form");
-		out->form = fh && letter_form_parse(fh->src) > 0 ? letter_form_parse(fh->src)
-		                                                 : LETTER_FORM_EMAIL;
-	}
-	for (size_t i = 0; i < f->nheaders; i++) {
-		const struct header *h = &f->headers[i];
-		char *v = NULL, **slot = NULL;
-
-		if (!h->tpl)
-			continue; /* Params, Language */
-		if (render_header(f, h, ctx, &hopts, &v, d) != EX_OK) {
-			rc = EX_DATAERR;
-			continue;
-		}
-		if (!strcmp(h->name, "Title"))
-			slot = &out->title;
-		else if (!strcmp(h->name, "Subject"))
-			slot = &out->subject;
-		else if (!strcmp(h->name, "Campaign"))
-			slot = &out->campaign;
-		else if (!strcmp(h->name, "Cc"))
-			slot = &out->cc;
-		else if (!strcmp(h->name, "Reply-To"))
-			slot = &out->reply_to;
-		if (slot) {
-			*slot = v;
-			continue;
-		}
-		if (!strcmp(h->name, "Follows")) { /* read as its source (letter_header_source) */
-			free(v);
-			continue;
-		}
-		/* Attachment */
-		if (!*v) {
-			diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment is empty");
-			rc = EX_DATAERR;
-			free(v);
-			continue;
-		}
-		if (!out->attachment_dir)
-			out->attachment_dir = xstrdup(f->dir);
-		out->attachments = xreallocarray(out->attachments, out->nattachments + 1,
-		                                 sizeof(*out->attachments));
-		out->attachment_rel = xreallocarray(out->attachment_rel, out->nattachments + 1,
-		                                    sizeof(*out->attachment_rel));
-		out->attachments[out->nattachments] = resolve_path(f->dir, v);
-		out->attachment_rel[out->nattachments] = v;
-		out->nattachments++;
-		/* Opened as send will open it: inside the folder, a regular file. */
-		{
-			char *why = NULL;
-			int fd, r = confine_open(f->dir, v, &fd, &st, NULL, &why);
-
-			if (r != EX_OK) {
-				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-				          "Attachment '%s' refused: %s", v, why);
-				rc = EX_DATAERR;
-			} else if ((attach_size += st.st_size) > LETTER_MAX_ATTACH_SIZE) {
-				diags_add(d, DIAG_ERROR, f->path, h->line, NULL,
-				          "attachments up to '%s' total %lld bytes, over the %ld "
-				          "byte limit (25 MB)",
-				          out->attachments[out->nattachments - 1], attach_size,
-				          LETTER_MAX_ATTACH_SIZE);
-				rc = EX_DATAERR;
-			}
-			if (fd >= 0)
-				close(fd);
-			free(why);
-		}
-	}
-	/* About the size of its source: no regrowth as it is rendered. */
-	buf_grow(&body, strlen(f->body_src) + 256);
-	if (mustache_render(f->body, ctx, &bopts, &body) != EX_OK)
-		rc = EX_DATAERR;
-	if (rc == EX_OK && d->errors > e0)
-		rc = EX_DATAERR;
-	if (rc != EX_OK) {
-		buf_free(&body);
-		letter_out_free(out);
-		return rc;
-	}
-	if (!out->title)
-		out->title = xstrdup(out->subject ? out->subject : "");
-	/* The text part from cmark's tree (letter/plaintext.h), not from the source; the
-	 * Markdown is kept for letter_html(). */
-	out->md = markdown_renumber(buf_str(&body));
-	out->text = plaintext_from_markdown(out->md, strlen(out->md));
-	buf_free(&body);
-	return EX_OK;
-}
-
-char *letter_html(const struct letter_out *lo)
-{
-	return markdown_html_document(lo->md, strlen(lo->md), lo->title);
-}
-
-int letter_render(const struct letter *l, const char *language, json_t *ctx, struct letter_out *out,
-                  struct diags *d)
-{
-	int rc = letter_render_text(l, language, ctx, out, d);
-
-	if (rc == EX_OK)
-		out->html = letter_html(out);
-	return rc;
-}
-
-/* One file draft writes: its name in the appeal's folder and its bytes. */
-struct draft_out {
-	char *name;
-	char *data;
-	size_t len;
-	mode_t mode;
-	char *source; /* an attachment's canonical path; NULL for LANG.md */
-	char *tmp;    /* its temporary name while written, NULL once renamed or removed */
-	int placed;   /* renamed into place over nothing: removed again when a later one fails */
-};
-
-struct draft_outs {
-	struct draft_out *v;
-	size_t n;
-};
-
-static void draft_outs_free(struct draft_outs *o)
-{
-	for (size_t i = 0; i < o->n; i++) {
-		free(o->v[i].name);
-		free(o->v[i].data);
-		free(o->v[i].source);
-		free(o->v[i].tmp);
-	}
-	free(o->v);
-	memset(o, 0, sizeof(*o));
-}
-
-/*
- * Adds a file to write (takes data and source). The same attachment named twice (e.g. by
- * each language) is written once; two different files under one name are refused, so that
- * one never silently replaces the other (an attachment called fr.md, or a/x.pdf and b/x.pdf).
- */
-static int draft_add(struct draft_outs *o, const char *name, char *data, size_t len, mode_t mode,
-                     char *source, const char *file, long line, struct diags *d)
-{
-	for (size_t i = 0; i < o->n; i++) {
-		if (strcmp(o->v[i].name, name))
-			continue;
-		if (source && o->v[i].source && !strcmp(source, o->v[i].source)) {
-			free(data);
-			free(source);
-			return EX_OK;
-		}
-		diags_add(d, DIAG_ERROR, file, line, NULL,
-		          "two different files would be written as '%s' in the appeal's folder",
-		          name);
-		free(data);
-		free(source);
-		return EX_DATAERR;
-	}
-	o->v = xreallocarray(o->v, o->n + 1, sizeof(*o->v));
-	o->v[o->n] = (struct draft_out){xstrdup(name), data, len, mode, source, NULL, 0};
-	o->n++;
-	return EX_OK;
-}
-
-/* Reads the attachment rel of f (as confine_open() allows) into o. */
-static int draft_attachment(const struct letter_file *f, const struct header *h, const char *rel,
-                            struct draft_outs *o, struct diags *d)
-{
-	char *why = NULL, *resolved = NULL, *data = NULL;
-	const char *base = strrchr(rel, '/');
-	struct stat st;
-	size_t len = 0;
-	int fd, rc;
-
-	rc = confine_open(f->dir, rel, &fd, &st, &resolved, &why);
-	if (rc == EX_OK) {
-		rc = confine_read(fd, LETTER_MAX_ATTACH_SIZE, &data, &len, &why);
-		close(fd);
-	}
-	if (rc != EX_OK) {
-		diags_add(d, DIAG_ERROR, f->path, h->line, NULL, "Attachment '%s' refused: %s", rel,
-		          why);
-		free(why);
-		free(resolved);
-		return EX_DATAERR;
-	}
-	/* The copy is never more open than its source: its read and write bits, no more. */
-	return draft_add(o, base ? base + 1 : rel, data, len, st.st_mode & 0666, resolved, f->path,
-	                 h->line, d);
-}
-
-/* Removes what this draft created: temporary files, and files it put where none was. */
-static void draft_rollback(int dfd, struct draft_outs *o)
-{
-	for (size_t i = 0; i < o->n; i++) {
-		if (o->v[i].tmp)
-			unlinkat(dfd, o->v[i].tmp, 0);
-		if (o->v[i].placed)
-			unlinkat(dfd, o->v[i].name, 0);
-	}
-}
-
-/*
- * Writes o into dir: each file new under a temporary name (O_EXCL | O_NOFOLLOW: nothing
- * planted there is followed), then each renamed into place. rename() replaces a symlink
- * or a hard link at the name instead of writing through it.
- */
-static int draft_write(const char *dir, struct draft_outs *o, struct diags *d)
-{
-	char *path = xstrdup(dir);
-	int dfd, rc = EX_OK;
-
-	/* "DIR/" would make O_NOFOLLOW follow DIR itself. */
-	for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
-		path[n - 1] = '\0';
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		diags_add(d, DIAG_ERROR, dir, 0, NULL, "%s",
-		          errno == ELOOP || errno == ENOTDIR
-		              ? "a symlink or not a folder; draft does not write through a "
-		                "symlink (name the real folder)"
-		              : strerror(errno));
-		free(path);
-		return EX_CANTCREAT;
-	}
-	for (size_t i = 0; i < o->n && rc == EX_OK; i++) {
-		struct draft_out *w = &o->v[i];
-		int fd = -1;
-
-		for (unsigned k = 0; k < 100 && fd < 0; k++) {
-			free(w->tmp);
-			w->tmp = xasprintf(".draft-%ld-%zu-%u.tmp", (long)getpid(), i, k);
-			fd = openat(dfd, w->tmp,
-			            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->mode);
-			if (fd < 0 && errno != EEXIST)
-				break;
-		}
-		if (fd < 0) {
-			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot create %s: %s", w->tmp,
-			          strerror(errno));
-			free(w->tmp);
-			w->tmp = NULL;
-			rc = EX_CANTCREAT;
-			break;
-		}
-		if (write_all(fd, w->data, w->len) != 0) {
-			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
-			          strerror(errno));
-			rc = EX_IOERR;
-		}
-		if (close(fd) != 0 && rc == EX_OK) {
-			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
-			          strerror(errno));
-			rc = EX_IOERR;
-		}
-	}
-	for (size_t i = 0; i < o->n && rc == EX_OK; i++) {
-		struct draft_out *w = &o->v[i];
-		struct stat st;
-		int existed = fstatat(dfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-
-		if (renameat(dfd, w->tmp, dfd, w->name) != 0) {
-			diags_add(d, DIAG_ERROR, dir, 0, NULL, "cannot write %s: %s", w->name,
-			          strerror(errno));
-			rc = EX_CANTCREAT;
-			break;
-		}
-		free(w->tmp);
-		w->tmp = NULL;
-		w->placed = !existed;
-	}
-	if (rc != EX_OK)
-		draft_rollback(dfd, o);
-	close(dfd);
-	free(path);
-	return rc;
-}
-
-/* Renders one file residually into out (headers then body); its attachments read into o. */
-static int draft_file(const struct letter *l, const struct letter_file *f, json_t *params,
-                      struct draft_outs *o, struct buf *out, struct diags *d)
-{
-	struct mustache_render_opts hopts = {MUSTACHE_ESCAPE_NONE, 0, 1, l->partials, d};
-	struct mustache_render_opts bopts = {MUSTACHE_ESCAPE_MARKDOWN, 0, 1, l->partials, d};
-	int rc = EX_OK;
-
-	for (size_t i = 0; i < f->nheaders; i++) {
-		const struct header *h = &f->headers[i];
-		char *v = NULL;
-
-		if (!h->tpl) {
-			/* Params are filled; Language is the file name now; Audience stays. */
-			if (!strcmp(h->name, "Audience") || !strcmp(h->name, "Form"))
-				buf_addf(out, "%s: %s\n", h->name, h->src);
-			continue;
-		}
-		if (render_header(f, h, params, &hopts, &v, d) != EX_OK) {
-			rc = EX_DATAERR;
-			continue;
-		}
-		if (!strcmp(h->name, "Attachment")) {
-			const char *base = strrchr(v, '/');
-			char *name = xstrdup(base ? base + 1 : v);
-			int r = draft_attachment(f, h, v, o, d);
-
-			if (r != EX_OK)
-				rc = r;
-			free(v);
-			v = name;
-		}
-		buf_addf(out, "%s: %s\n", h->name, v);
-		free(v);
-	}
-	buf_addc(out, '\n');
-	if (mustache_render(f->body, params, &bopts, out) != EX_OK)
-		rc = EX_DATAERR;
-	return rc;
-}
-
-int letter_draft(const struct letter *l, json_t *params, const char *dir, struct diags *d)
-{
-	struct draft_outs o = {0};
-	struct buf b = BUF_INIT;
-	size_t e0 = d->errors;
-	int rc = EX_OK;
-
-	if (!json_is_object(params)) {
-		diags_add(d, DIAG_ERROR, NULL, 0, NULL, "the params must be a JSON object");
-		return EX_DATAERR;
-	}
-	for (size_t i = 0; i < l->nparams; i++)
-		if (!json_object_get(params, l->params[i]))
-			diags_add(d, DIAG_ERROR, l->path, 0, NULL, "missing param '%s'",
-			          l->params[i]);
-	if (d->errors > e0)
-		return EX_DATAERR;
-	/* Everything rendered and read before anything is written. */
-	for (size_t i = 0; i < l->nfiles; i++) {
-		const struct letter_file *f = &l->files[i];
-		char *name = xasprintf("%s.md", f->language);
-		int r;
-
-		buf_reset(&b);
-		r = draft_file(l, f, params, &o, &b, d);
-		if (r == EX_OK) {
-			size_t len = b.len;
-
-			r = draft_add(&o, name, buf_detach(&b), len, 0666, NULL, f->path, 0, d);
-		}
-		if (r != EX_OK && rc == EX_OK)
-			rc = r;
-		free(name);
-	}
-	if (rc == EX_OK)
-		rc = draft_write(dir, &o, d);
-	buf_free(&b);
-	draft_outs_free(&o);
-	return rc;
-}
-
-static int is_dir(const char *p)
-{
-	struct stat st;
-
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static void add_dir(char ***v, size_t *n, char *dir)
-{
-	char *real = realpath(dir, NULL);
-
-	if (!real || !is_dir(real)) {
-		free(real);
-		free(dir);
-		return;
-	}
-	for (size_t i = 0; i < *n; i++) {
-		char *other = realpath((*v)[i], NULL);
-		int same = other && !strcmp(other, real);
-
-		free(other);
-		if (same) {
-			free(real);
-			free(dir);
-			return;
-		}
-	}
-	free(real);
-	*v = xreallocarray(*v, *n + 1, sizeof(**v));
-	(*v)[(*n)++] = dir;
-}
-
-size_t letter_template_dirs(char ***dirs)
-{
-	const char *env = getenv("DEMARCHE_TEMPLATES");
-	char **v = NULL, **data;
-	size_t n = 0, ndata;
-
-	if (env && *env) {
-		add_dir(&v, &n, xstrdup(env));
-		*dirs = v;
-		return n;
-	}
-	add_dir(&v, &n, xstrdup("templates"));
-	/* the installed share folder, the source tree (base/datadir.h) */
-	ndata = datadir_list(&data);
-	for (size_t i = 0; i < ndata; i++)
-		add_dir(&v, &n, xasprintf("%s/templates", data[i]));
-	for (size_t i = 0; i < ndata; i++)
-		free(data[i]);
-	free(data);
-	*dirs = v;
-	return n;
-}
-
-int letter_find_template(const char *id, char **path, char **layout_dir, char **errstr)
-{
-	char **dirs = NULL;
-	size_t n = letter_template_dirs(&dirs);
-	int rc = EX_NOINPUT;
-
-	*path = *layout_dir = NULL;
-	if (strchr(id, '/')) {
-		if (is_dir(id) || access(id, R_OK) == 0) {
-			char *copy = xstrdup(id), *parent, *lay;
-
-			while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
-				copy[strlen(copy) - 1] = '\0';
-			*path = xstrdup(copy);
-			parent = dirname(copy);
-			lay = xasprintf("%s/_layout", parent);
-			if (is_dir(lay))
-				*layout_dir = lay;
-			else
-				free(lay);
-			free(copy);
-			rc = EX_OK;
-		} else {
-			error_set(errstr, EX_NOINPUT, "%s: no such template", id);
-		}
-		goto out;
-	}
-	if (!*id || id[0] == '_' || id[0] == '.' || strstr(id, "..")) {
-		error_set(errstr, EX_NOINPUT, "'%s' is not a template name", id);
-		goto out;
-	}
-	for (size_t i = 0; i < n && rc != EX_OK; i++) {
-		char *p = xasprintf("%s/%s", dirs[i], id);
-
-		if (is_dir(p)) {
-			char *lay = xasprintf("%s/_layout", dirs[i]);
-
-			*path = p;
-			if (is_dir(lay))
-				*layout_dir = lay;
-			else
-				free(lay);
-			rc = EX_OK;
-		} else {
-			free(p);
-		}
-	}
-	if (rc != EX_OK) {
-		struct buf b = BUF_INIT;
-
-		for (size_t i = 0; i < n; i++)
-			buf_addf(&b, "%s%s", i ? ", " : "", dirs[i]);
-		error_set(errstr, EX_NOINPUT,
-		          "no template '%s' in %s (see 'demarche templates'; DEMARCHE_TEMPLATES "
-		          "names another folder)",
-		          id, n ? buf_str(&b) : "any template folder");
-		buf_free(&b);
-	}
-out:
-	for (size_t i = 0; i < n; i++)
-		free(dirs[i]);
-	free(dirs);
-	return rc;
 }

@@ -120,6 +120,13 @@ int letter_render(const struct letter *l, const char *language, json_t *ctx, str
 int letter_render_text(const struct letter *l, const char *language, json_t *ctx,
                        struct letter_out *out, struct diags *d);
 char *letter_html(const struct letter_out *lo);
+/*
+ * letter_render_text() without out->text (left NULL, as out->html): for a caller that makes
+ * both parts from out->md itself (campaign/message.h renders what stays the same from
+ * mission to mission once). May be called from several threads at once on one letter.
+ */
+int letter_render_md(const struct letter *l, const char *language, json_t *ctx,
+                     struct letter_out *out, struct diags *d);
 
 /* Frees what out holds and zeroes it; safe on a zeroed or NULL out. */
 void letter_out_free(struct letter_out *out);

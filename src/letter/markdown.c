@@ -24,25 +24,62 @@ char *markdown_to_html(const char *md, size_t len)
 	return copy;
 }
 
+void markdown_html_open(struct buf *b, const char *title)
+{
+	buf_adds(b, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n");
+	if (title) {
+		buf_adds(b, "<title>");
+		esc_html_chars(b, title, 0);
+		buf_adds(b, "</title>\n");
+	}
+	/* Inline style only: many mail readers drop <style> blocks. */
+	buf_adds(b, "</head>\n<body style=\"font-family: Georgia, 'Times New Roman', serif; "
+	            "font-size: 15px; line-height: 1.5; color: #111; max-width: 42em; "
+	            "margin: 1em auto; padding: 0 1em;\">\n");
+}
+
+void markdown_html_close(struct buf *b)
+{
+	buf_adds(b, "</body>\n</html>\n");
+}
+
 char *markdown_html_document(const char *md, size_t len, const char *title)
 {
 	struct buf b = BUF_INIT;
 	char *body = markdown_to_html(md, len);
 
-	buf_adds(&b, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n");
-	if (title) {
-		buf_adds(&b, "<title>");
-		esc_html_chars(&b, title, 0);
-		buf_adds(&b, "</title>\n");
-	}
-	/* Inline style only: many mail readers drop <style> blocks. */
-	buf_adds(&b, "</head>\n<body style=\"font-family: Georgia, 'Times New Roman', serif; "
-	             "font-size: 15px; line-height: 1.5; color: #111; max-width: 42em; "
-	             "margin: 1em auto; padding: 0 1em;\">\n");
+	markdown_html_open(&b, title);
 	buf_adds(&b, body);
-	buf_adds(&b, "</body>\n</html>\n");
+	markdown_html_close(&b);
 	free(body);
 	return buf_detach(&b);
+}
+
+int markdown_splits_at(const char *md, size_t len, size_t at)
+{
+	unsigned char c;
+
+	if (at < 2 || at >= len || md[at - 2] != '\n' || md[at - 1] != '\n')
+		return 0;
+	/* A paragraph starts here, and nothing above runs on into it: after an empty line,
+	 * only a line indented under a list item would continue that item. */
+	c = (unsigned char)md[at];
+	if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80))
+		return 0;
+	/* Link reference definitions apply to the whole document (CommonMark 4.7). */
+	if (memmem(md, len, "]:", 2))
+		return 0;
+	/* Blocks that empty lines do not end: fenced code (4.5), raw HTML kinds 1 to 5 (4.6;
+	 * kinds 6 and 7 end at an empty line). */
+	if (memmem(md, at, "```", 3) || memmem(md, at, "~~~", 3))
+		return 0;
+	for (const char *p = md; (p = memchr(p, '<', (size_t)(md + at - p))); p++) {
+		char n = p + 1 < md + at ? p[1] : '\0';
+
+		if (n == '!' || n == '?' || (n && strchr("sSpPtT", n)))
+			return 0;
+	}
+	return 1;
 }
 
 /* The number of an ordered list item at line (no indentation), or -1; *text: after "N. ". */

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "base/buf.h"
+
 /*
  * The HTML fragment for md (len bytes, UTF-8). Safe mode: raw HTML and javascript:/data:
  * links from the source are dropped. Quotes and dashes are kept as written (no "smart"
@@ -17,6 +19,22 @@ char *markdown_to_html(const char *md, size_t len);
  * frees the result; can't fail.
  */
 char *markdown_html_document(const char *md, size_t len, const char *title);
+/* What markdown_html_document() puts before the fragment and after it, appended to b. */
+void markdown_html_open(struct buf *b, const char *title);
+void markdown_html_close(struct buf *b);
+
+/*
+ * 1 when md (len bytes) reads as md[0..at) followed by md[at..len), each read alone: the
+ * same blocks (markdown_to_html() and plaintext_from_markdown() give the two halves' results
+ * one after the other, with one empty line between the texts when both have one), and
+ * markdown_renumber() gives the two halves' results one after the other. So the part of a
+ * letter that is the same for every mission can be rendered once. Conservative: at must
+ * follow an empty line and start a line of text at the margin (a letter or a non-ASCII
+ * character, so no other block can start there); the first half may hold no fenced code and
+ * no raw HTML block start (they run past empty lines), and md no link reference definition
+ * (its use may be in the other half). 0 otherwise. Can't fail.
+ */
+int markdown_splits_at(const char *md, size_t len, size_t at);
 
 /*
  * md with the items of each top-level ordered list numbered in sequence from the list's

@@ -232,16 +232,13 @@ static void blocks(cmark_node *parent, struct buf *out)
 	}
 }
 
-char *plaintext_from_markdown(const char *md, size_t len)
+/* The text of doc (see plaintext_from_markdown()). */
+static char *text_of(cmark_node *doc)
 {
-	cmark_node *doc = cmark_parse_document(md ? md : "", md ? len : 0, CMARK_OPT_VALIDATE_UTF8);
 	struct buf out = BUF_INIT;
 	struct buf clean = BUF_INIT;
 
-	if (!doc)
-		abort(); /* cmark only fails when out of memory */
 	blocks(doc, &out);
-	cmark_node_free(doc);
 	/* The last guard: no line ends in a blank, whatever the source held. */
 	for (const char *p = buf_str(&out); *p;) {
 		size_t l = strcspn(p, "\n");
@@ -255,4 +252,33 @@ char *plaintext_from_markdown(const char *md, size_t len)
 	}
 	buf_free(&out);
 	return buf_detach(&clean);
+}
+
+char *plaintext_from_markdown(const char *md, size_t len)
+{
+	cmark_node *doc = cmark_parse_document(md ? md : "", md ? len : 0, CMARK_OPT_VALIDATE_UTF8);
+	char *text;
+
+	if (!doc)
+		abort(); /* cmark only fails when out of memory */
+	text = text_of(doc);
+	cmark_node_free(doc);
+	return text;
+}
+
+char *plaintext_and_html(const char *md, size_t len, char **html)
+{
+	/* The options of markdown_to_html(): CMARK_OPT_SAFE only changes what the HTML
+	 * renderer writes, so the tree is the one plaintext_from_markdown() reads. */
+	int opts = CMARK_OPT_SAFE | CMARK_OPT_VALIDATE_UTF8;
+	cmark_node *doc = cmark_parse_document(md ? md : "", md ? len : 0, opts);
+	char *h, *text;
+
+	if (!doc || !(h = cmark_render_html(doc, opts)))
+		abort(); /* cmark only fails when out of memory */
+	*html = xstrdup(h);
+	free(h);
+	text = text_of(doc);
+	cmark_node_free(doc);
+	return text;
 }

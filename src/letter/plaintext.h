@@ -21,4 +21,10 @@
  */
 char *plaintext_from_markdown(const char *md, size_t len);
 
+/*
+ * plaintext_from_markdown(md) and, in *html, markdown_to_html(md) (letter/markdown.h), from
+ * one parse: a letter needs both parts. The caller frees both; can't fail.
+ */
+char *plaintext_and_html(const char *md, size_t len, char **html);
+
 #endif

@@ -207,4 +207,26 @@ for key, state, attempts, updated in db.execute(
         sys.exit(f"JOR sent at {updated}, expected Sunday 09:00 in Amman")
 PY
 "$DEMARCHE" --store three.db verify >/dev/null || fail "verify after the kill"
+
+# SIGTERM (as Ctrl-C) while it sleeps until Amman's Sunday: the wait ends with a message,
+# exit 75, not a process killed by the signal. (A background job ignores SIGINT.)
+PORT=$(free_port)
+sink_start "$WORK/sink3" "$PORT" || fail "smtp-sink 3"
+CLEANUP+=("sink_stop $WORK/sink3")
+DEMARCHE_NOW=2026-12-04T13:59:50Z DEMARCHE_SPEED=20000 \
+	S int.db --window 09:00-17:00 --until-done >out3.txt 2>&1 &
+pid=$!
+for _ in $(seq 1200); do
+	[ "$(sink_count "$WORK/sink3")" -ge 2 ] && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+sleep 0.5
+pkill -TERM -P "$pid" || kill -TERM "$pid"
+wait "$pid"
+expect_rc 75 $? "SIGTERM while waiting: $(cat out3.txt)"
+grep -q "interrupted while waiting; run again to go on" out3.txt ||
+	fail "no 'interrupted while waiting': $(cat out3.txt)"
+sent=$(sqlite3 int.db "select group_concat(distinct key) from (select key from deliveries where state = 'sent' order by key)")
+[ "$sent" = BEL,KEN ] || fail "SIGTERM while waiting: sent '$sent', not BEL and KEN"
 pass
