@@ -68,6 +68,10 @@ static int port_open(int port)
 	return ok;
 }
 
+/* The server running, stopped by each test's teardown when a failed assertion skipped
+ * server_stop(). */
+static pid_t live_pid;
+
 /* faulty_smtp.py on a free port, logging to DIR/faulty.log. */
 static void server_start(struct server *sv)
 {
@@ -91,6 +95,7 @@ static void server_start(struct server *sv)
 		      (char *)NULL);
 		_exit(127);
 	}
+	live_pid = sv->pid;
 	for (int i = 0; i < 400 && !port_open(sv->port); i++)
 		poll(NULL, 0, 25);
 	assert_true(port_open(sv->port));
@@ -104,6 +109,7 @@ static void server_stop(struct server *sv)
 
 	kill(sv->pid, SIGTERM);
 	waitpid(sv->pid, NULL, 0);
+	live_pid = 0;
 	assert_int_equal(system(cmd), 0);
 	free(cmd);
 	free(sv->log);
@@ -338,11 +344,22 @@ static void test_engine_commit_fails(void **state)
 	server_stop(&sv);
 }
 
+static int stop_live(void **state)
+{
+	(void)state;
+	if (live_pid > 0) {
+		kill(live_pid, SIGTERM);
+		waitpid(live_pid, NULL, 0);
+		live_pid = 0;
+	}
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_transport_gate),
-	    cmocka_unit_test(test_engine_commit_fails),
+	    cmocka_unit_test_teardown(test_transport_gate, stop_live),
+	    cmocka_unit_test_teardown(test_engine_commit_fails, stop_live),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
