@@ -152,13 +152,16 @@ static char *unknown_key(const char *path, int lineno, const char *section, cons
 	buf_addf(&b, "; the keys of [%s] are:", section);
 	for (size_t i = 0; i < n; i++)
 		buf_addf(&b, "%s %s", i ? "," : "", names[i]);
+	if (!strcmp(section, "letterhead"))
+		buf_adds(&b, ", signature.NAME");
 	return buf_detach(&b);
 }
 
 /*
  * Sections whose pairs are kept as they stand, for config_section_hash() (an approval covers
  * them). [letterhead] takes its keys above (the letter as a PDF) and signature.NAME; any
- * other key there is still taken as it stands, as before those keys were defined.
+ * other key there is an error like anywhere else: a misspelt 'fotter' must not vanish from
+ * a letter unnoticed.
  */
 static const char *const kept_sections[] = {"letterhead"};
 
@@ -204,8 +207,6 @@ static int on_pair(void *user, const char *section, const char *name, const char
 		}
 	}
 	if (!k && !strcmp(section, "letterhead") && letterhead_signature(st->cfg, name, value))
-		return 1;
-	if (!k && kept(section))
 		return 1;
 	if (!k) {
 		if (!st->err)

@@ -7,7 +7,7 @@
 /*
  * The one normaliser of keys and addresses: ASCII case folding over the whole value (bytes
  * A-Z become a-z; every other byte, UTF-8 included, stays), exactly as the roster's
- * duplicate checks compare them (src/roster/roster.c hash_ci/strcasecmp). "ALB" and "alb",
+ * duplicate checks compare them (src/roster/pass.c hash_ci/strcasecmp). "ALB" and "alb",
  * "ken@missions.example" and "KEN@Missions.Example" are one identity. No trimming: the
  * roster already refuses values with surrounding blanks.
  */

@@ -30,6 +30,20 @@ static int run_account(struct run *r, const struct run_opts *o, char **errstr)
 	return EX_OK;
 }
 
+/* Once the sender is known, a send and a dry run alike: no example sender through a server
+ * (a local outbox may have one), and a --test-to that is an address. */
+static int run_check_sender(const struct run *r, const struct run_opts *o, char **errstr)
+{
+	if (r->mr.example_sender && !r->acct->maildir)
+		return error_set(errstr, EX_CONFIG,
+		                 "set [sender] name and address in demarche.ini before sending "
+		                 "through %s",
+		                 r->acct->url);
+	if (o->test_to && address_check(o->test_to, strlen(o->test_to), 0))
+		return error_set(errstr, EX_USAGE, "--test-to '%s' is not an address", o->test_to);
+	return EX_OK;
+}
+
 int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 {
 	const struct config *cfg = o->cfg;
@@ -62,13 +76,8 @@ int run_prepare(struct run *r, const struct run_opts *o, char **errstr)
 	if (rc == EX_OK && r->fu)
 		rc = followup_bind(r->fu, r->m, &r->mr, clock_real_ms() / 1000, errstr);
 	r->mr.test_to = o->test_to;
-	if (rc == EX_OK && r->mr.example_sender && !r->acct->maildir)
-		rc = error_set(errstr, EX_CONFIG,
-		               "set [sender] name and address in demarche.ini before sending "
-		               "through %s",
-		               r->acct->url);
-	if (rc == EX_OK && o->test_to && address_check(o->test_to, strlen(o->test_to), 0))
-		rc = error_set(errstr, EX_USAGE, "--test-to '%s' is not an address", o->test_to);
+	if (rc == EX_OK)
+		rc = run_check_sender(r, o, errstr);
 	if (rc == EX_OK)
 		rc = plan_compose(&r->p, r->m, &r->mr, date, "send", errstr);
 	if (rc == EX_OK && r->nr.error)
@@ -185,13 +194,8 @@ int run_dry(struct run *r, const struct run_opts *o, char **errstr)
 		return rc;
 	rc = message_run_init(&r->mr, cfg, r->m, errstr);
 	r->mr.test_to = o->test_to;
-	if (rc == EX_OK && r->mr.example_sender && !transport_url_staging(r->acct->url))
-		rc = error_set(errstr, EX_CONFIG,
-		               "set [sender] name and address in demarche.ini before sending "
-		               "through %s",
-		               r->acct->url);
-	if (rc == EX_OK && o->test_to && address_check(o->test_to, strlen(o->test_to), 0))
-		rc = error_set(errstr, EX_USAGE, "--test-to '%s' is not an address", o->test_to);
+	if (rc == EX_OK)
+		rc = run_check_sender(r, o, errstr);
 	if (rc == EX_OK)
 		rc = plan_compose(&r->p, r->m, &r->mr, time(NULL), "send", errstr);
 	if (rc == EX_OK && r->nr.error)

@@ -1,6 +1,8 @@
 /* Shared setup for the subcommands: configuration and ledger location, loaded once. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/error.h"
 #include "base/term.h"
@@ -67,4 +69,35 @@ int app_option(struct app *app, int c, const char *arg)
 	default:
 		return 0;
 	}
+}
+
+int app_format_only(int argc, char **argv, struct app *app, const char *usage, int *json)
+{
+	static const struct option opts[] = {
+	    APP_LONG_OPTIONS,
+	    {"format", required_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*json = 0;
+	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
+		int took = app_option(app, c, optarg);
+
+		if (took < 0)
+			return EX_USAGE;
+		if (took)
+			continue;
+		if (c == 'f' && (!strcmp(optarg, "json") || !strcmp(optarg, "text"))) {
+			*json = !strcmp(optarg, "json");
+			continue;
+		}
+		fputs(usage, stderr);
+		return EX_USAGE;
+	}
+	if (optind < argc) {
+		fputs(usage, stderr);
+		return EX_USAGE;
+	}
+	return EX_OK;
 }

@@ -47,6 +47,12 @@ const char *app_store_path(struct app *app);
 	"  --color[=WHEN]     auto (the default: on a terminal, unless NO_COLOR is set),\n"        \
 	"                     always or never\n"
 int app_option(struct app *app, int c, const char *arg);
+/*
+ * All the options of a command that takes the output options and --format text|json and
+ * no operand (doctor, verify): EX_OK with *json, or EX_USAGE having printed the usage (or,
+ * for a bad --color, why).
+ */
+int app_format_only(int argc, char **argv, struct app *app, const char *usage, int *json);
 
 #define DECLARE_COMMAND(name)                                                                      \
 	int cmd_##name(int argc, char **argv, struct app *app);                                    \

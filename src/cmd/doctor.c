@@ -1,6 +1,5 @@
 /* demarche doctor: check config, sender, SMTP, IMAP and ledger, one line each; sends nothing. */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -553,33 +552,12 @@ out:
 
 int cmd_doctor(int argc, char **argv, struct app *app)
 {
-	static const struct option opts[] = {
-	    APP_LONG_OPTIONS,
-	    {"format", required_argument, NULL, 'f'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct doctor d = {EX_OK, 0};
 	const char *domain = NULL;
-	int c, json = 0;
+	int json = 0;
 
-	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
-		int took = app_option(app, c, optarg);
-
-		if (took < 0)
-			return EX_USAGE;
-		if (took)
-			continue;
-		if (c == 'f' && (!strcmp(optarg, "json") || !strcmp(optarg, "text"))) {
-			json = !strcmp(optarg, "json");
-			continue;
-		}
-		fputs(usage_doctor, stderr);
+	if (app_format_only(argc, argv, app, usage_doctor, &json) != EX_OK)
 		return EX_USAGE;
-	}
-	if (optind < argc) {
-		fputs(usage_doctor, stderr);
-		return EX_USAGE;
-	}
 	quiet = app->quiet;
 	verbose = app->verbose;
 	if (json)

@@ -4,82 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "base/term.h"
-#include "cmd/cmd.h"
-#include "campaign/run.h"
-#include "cmd/send.h"
 #include "base/clock.h"
 #include "base/error.h"
-#include "base/escape.h"
-#include "base/xalloc.h"
+#include "base/stopsig.h"
+#include "base/term.h"
+#include "campaign/run.h"
 #include "campaign/schedule.h"
+#include "campaign/sendrun.h"
+#include "cmd/cmd.h"
+#include "cmd/send.h"
 
-const char usage_send[] =
-    "usage: demarche send APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
-    "                     [--where COL=VAL | COL!=VAL]... [--only KEY,...]\n"
-    "                     [--not-received CAMPAIGN] [--via URL] [--rate N/minute|N/hour]\n"
-    "                     [--concurrency N] [--limit N] [--test-to ADDR] [--retry-unknown]\n"
-    "                     [--retry-failed] [--amend] [--yes] [--dry-run]\n"
-    "                     [--format text|json] [-v]\n"
-    "                     [--window HH:MM-HH:MM] [--at YYYY-MM-DDTHH:MM [--local]]\n"
-    "                     [--until-done [--until YYYY-MM-DD]]\n"
-    "\n"
-    "Validates everything first (nothing is sent if anything is wrong: exit 65), then sends\n"
-    "one message per mission and records each step in the ledger. A rerun of the same\n"
-    "campaign skips what was sent, retries what was deferred, and leaves failed and in-doubt\n"
-    "(unknown) missions alone unless asked.\n"
-    "\n"
-    "A Maildir outbox (maildir:DIR, the default while [smtp] url is unset) is a staging\n"
-    "channel: its messages are recorded 'staged', not sent; a later send through smtp:// or\n"
-    "sendmail: sends them to the missions.\n"
-    "\n" MERGE_OPTIONS_USAGE
-    "  --via URL              smtp://HOST[:PORT], smtps://HOST[:PORT], maildir:DIR (stage\n"
-    "                         only) or sendmail:PROGRAM (default: [smtp] url, else\n"
-    "                         [smtp] sendmail, else maildir:./outbox)\n"
-    "  --dry-run              validate and plan, print what would go where (key, language,\n"
-    "                         transport, addresses), write nothing; no --yes needed\n"
-    "  --format text|json     the summary as text (default) or one JSON object\n"
-    "  -v, --verbose          print the SMTP dialogue to stderr (AUTH masked)\n"
-    "  --not-received CAMP    only missions with no delivered message of campaign CAMP\n"
-    "  --rate N/minute        pace the sending (also N/hour; default [smtp] rate)\n"
-    "  --concurrency N        connections at once (default [smtp] concurrency, 1)\n"
-    "  --limit N              send at most N messages in this run\n"
-    "  --test-to ADDR         send every selected message to ADDR instead, Subject [TEST];\n"
-    "                         recorded as test events, not as deliveries\n"
-    "  --retry-unknown        send again to missions in doubt (unknown)\n"
-    "  --retry-failed         send again to missions that failed permanently\n"
-    "  --amend                the appeal changed since this campaign was first sent: go on\n"
-    "  --yes                  do not ask (needed when not on a terminal)\n"
-    "  --window 09:00-17:00   send each mission only inside these hours of its own time\n"
-    "                         zone (roster column timezone, IANA names) on its working\n"
-    "                         days (column weekend, default sat,sun; e.g. fri-sat)\n"
-    "  --at TIME              send nothing before TIME (UTC; with --local, each mission's\n"
-    "                         own local time)\n"
-    "  --until-done           sleep until the next mission's time comes and go on, until\n"
-    "                         every mission is sent; a rerun resumes (the ledger has it)\n"
-    "  --until DATE           with --until-done: stop there (YYYY-MM-DD[THH:MM], UTC)\n"
-    "\n"
-    "Exit: 0 every selected mission sent (into a Maildir outbox: staged); 64 usage; 65 bad\n"
-    "input or a damaged ledger, nothing sent; 66 the appeal or the roster cannot be read;\n"
-    "69 some mission failed permanently (see demarche audit); 70 internal error; 73 the\n"
-    "ledger or the spool cannot be created;\n"
-    "74 the ledger or the spool cannot be written; 75 some mission deferred, in doubt or not\n"
-    "yet started (rate or daily cap, --limit, stopped by Ctrl-C, SIGTERM or SIGHUP, another\n"
-    "send holding the ledger): run again later; 77 not approved ([approval] required: see\n"
-    "demarche approve; nothing recorded); 78 configuration (credentials, TLS, a\n"
-    "password in a URL). The summary counts the campaign's selected missions, not only\n"
-    "this run's messages.\n";
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (stop < 2)
-		stop++;
-}
+static volatile sig_atomic_t stop; /* Ctrl-C, SIGTERM, SIGHUP: base/stopsig.h */
 
 static const struct option send_options[] = {
     MERGE_LONG_OPTIONS,
@@ -106,9 +42,8 @@ static const struct option send_options[] = {
 
 struct send_args {
 	struct merge_opts mo;
-	const char *not_received, *rate, *via, *test_to;
-	int concurrency, limit, yes, amend, dry, json, verbose;
-	unsigned retry_flags;
+	struct run_opts o; /* --via, --rate, --concurrency, --limit, --retry-*, ...; -v */
+	int yes, dry, json;
 	struct schedule sc; /* the send calendar (campaign/schedule.h) */
 	int until_done;
 };
@@ -151,25 +86,9 @@ static int schedule_option(struct send_args *a, int c, const char *arg)
 	return rc;
 }
 
-static int schedule_check_args(struct send_args *a)
-{
-	char *err = NULL;
-	int rc = schedule_check(&a->sc, &err);
-
-	if (rc == EX_OK && a->sc.until && !a->until_done)
-		rc = error_set(&err, EX_USAGE, "--until goes with --until-done");
-	if (rc == EX_OK && a->until_done && !schedule_active(&a->sc))
-		rc = error_set(&err, EX_USAGE, "--until-done goes with --window or --at");
-	if (rc == EX_OK && a->test_to && schedule_active(&a->sc))
-		rc = error_set(&err, EX_USAGE, "--test-to sends now: no --window or --at");
-	if (rc != EX_OK)
-		fprintf(stderr, "demarche send: %s\n", err);
-	free(err);
-	return rc;
-}
-
 static int parse_args(int argc, char **argv, struct send_args *a)
 {
+	char *err = NULL;
 	int c, rc = EX_OK;
 
 	while (rc == EX_OK && (c = getopt_long(argc, argv, "v", send_options, NULL)) != -1) {
@@ -177,16 +96,16 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 			continue;
 		switch (c) {
 		case 'N':
-			a->not_received = optarg;
+			a->o.not_received = optarg;
 			break;
 		case 'V':
-			a->via = optarg;
+			a->o.via = optarg;
 			break;
 		case 'n':
 			a->dry = 1;
 			break;
 		case 'v':
-			a->verbose = 1;
+			a->o.verbose = 1;
 			break;
 		case 'f':
 			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
@@ -198,25 +117,25 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 			a->json = !strcmp(optarg, "json");
 			break;
 		case 'r':
-			a->rate = optarg;
+			a->o.rate = optarg;
 			break;
 		case 'c':
-			rc = parse_count("--concurrency", optarg, &a->concurrency);
+			rc = parse_count("--concurrency", optarg, &a->o.concurrency);
 			break;
 		case 'l':
-			rc = parse_count("--limit", optarg, &a->limit);
+			rc = parse_count("--limit", optarg, &a->o.limit);
 			break;
 		case 'T':
-			a->test_to = optarg;
+			a->o.test_to = optarg;
 			break;
 		case 'U':
-			a->retry_flags |= LEDGER_RETRY_UNKNOWN;
+			a->o.retry_flags |= LEDGER_RETRY_UNKNOWN;
 			break;
 		case 'F':
-			a->retry_flags |= LEDGER_RETRY_FAILED;
+			a->o.retry_flags |= LEDGER_RETRY_FAILED;
 			break;
 		case 'A':
-			a->amend = 1;
+			a->o.amend = 1;
 			break;
 		case 'y':
 			a->yes = 1;
@@ -233,8 +152,12 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 			return EX_USAGE;
 		}
 	}
-	if (rc == EX_OK && (rc = schedule_check_args(a)) != EX_OK)
+	if (rc == EX_OK &&
+	    (rc = sendrun_check(&a->sc, a->until_done, a->o.test_to, &err)) != EX_OK) {
+		fprintf(stderr, "demarche send: %s\n", err);
+		free(err);
 		return rc;
+	}
 	if (rc == EX_OK && (optind + 1 != argc || !a->mo.ro.path)) {
 		fputs(usage_send, stderr);
 		rc = EX_USAGE;
@@ -248,89 +171,40 @@ static int parse_args(int argc, char **argv, struct send_args *a)
 	return rc;
 }
 
-/* What a pass of the send calendar left for later. */
-struct waiting {
-	size_t n;
-	int64_t next; /* UTC seconds */
-	char *key, *zone;
-};
-
-static void waiting_note(struct send_args *a, struct run *r, struct waiting *w)
-{
-	const char *key = NULL;
-	char *err = NULL;
-
-	if (schedule_waiting(&a->sc, r->ledger, r->m->campaign, &a->mo.ro, &w->n, &w->next, &key,
-	                     &err) != EX_OK) {
-		fprintf(stderr, "demarche send: %s\n", err);
-		w->n = 0;
-	}
-	free(err);
-	if (w->n && key) {
-		w->key = xstrdup(key);
-		for (size_t i = 0; i < a->sc.n; i++)
-			if (a->sc.e[i].key == key && a->sc.e[i].zone)
-				w->zone = xstrdup(a->sc.e[i].zone);
-	}
-}
-
 /* One pass: the whole send as before, of the missions whose time has come. */
-static int send_once(struct send_args *pa, struct app *app, struct waiting *w)
+static int send_once(struct send_args *pa, struct app *app, struct sendrun_wait *w)
 {
 	struct send_args a = *pa;
-	struct run_opts o = {0};
 	struct run r = {0};
 	struct send_view v = {0};
 	struct engine_opts eo = {0};
-	struct sigaction sa, old[3];
-	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	struct stopsig ss;
+	int filtered = a.mo.nonly || a.mo.nwheres || a.o.not_received;
 	char *err = NULL;
-	int rc, copies_rc;
+	int rc, copies_rc, summary_rc;
 
-	rc = EX_OK;
-	o.cfg = &app->cfg;
-	o.store = app_store_path(app);
-	o.mo = &a.mo;
-	o.via = a.via;
-	o.rate = a.rate;
-	o.test_to = a.test_to;
-	o.not_received = a.not_received;
-	o.concurrency = a.concurrency;
-	o.limit = a.limit;
-	o.amend = a.amend;
-	o.retry_flags = a.retry_flags;
-	o.verbose = a.verbose || app->verbose; /* demarche -v send, or send -v */
-	rc = a.dry ? run_dry(&r, &o, &err) : run_prepare(&r, &o, &err);
+	a.o.cfg = &app->cfg;
+	a.o.store = app_store_path(app);
+	a.o.mo = &a.mo;
+	a.o.verbose |= app->verbose; /* demarche -v send, or send -v */
+	rc = a.dry ? run_dry(&r, &a.o, &err) : run_prepare(&r, &a.o, &err);
 	if (rc != EX_OK)
 		goto fail; /* bad input: every problem is printed already */
-	v.staging = r.p.staging;
-	v.json = a.json;
-	v.m = r.m;
-	v.mr = &r.mr;
-	v.p = &r.p;
-	v.via = r.acct->url;
-	v.rate = r.rate;
-	v.concurrency = r.concurrency;
-	v.to_send = r.to_send;
+	send_view_init(&v, &r, a.json);
 	if (a.dry) { /* the plan, what would go where, what changed since the last letter */
 		send_print_plan(&v);
 		rc = send_print_dry(&v);
-		print_changes(stdout, r.ledger, NULL, r.m,
-		              a.mo.nonly || a.mo.nwheres || a.not_received);
+		print_changes(stdout, r.ledger, NULL, r.m, filtered);
 		goto out;
 	}
 	if (r.pace.cap_left == 0 && r.p.n) {
-		printf(
-		    "campaign %s: nothing sent: the daily cap (%d recipients) is reached: %ld in "
-		    "the last 24 hours through %s; run again later\n",
-		    r.m->campaign, app->cfg.smtp.daily_cap, r.pace.sent_today, v.via);
+		send_print_capped(&v, app->cfg.smtp.daily_cap, r.pace.sent_today);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
 	if (!a.yes) {
 		send_print_plan(&v);
-		print_changes(stderr, r.ledger, NULL, r.m,
-		              a.mo.nonly || a.mo.nwheres || a.not_received);
+		print_changes(stderr, r.ledger, NULL, r.m, filtered);
 		if (!term_confirm("Type 'send' to send, anything else to stop: ", "send")) {
 			fprintf(stderr, "demarche send: nothing sent\n");
 			goto out;
@@ -340,39 +214,27 @@ static int send_once(struct send_args *pa, struct app *app, struct waiting *w)
 
 	/* Ctrl-C, SIGTERM and SIGHUP stop alike: the messages in flight finish, then the
 	 * summary (a second one abandons them: in doubt). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	for (int i = 0; i < 3; i++)
-		sigaction(sigs[i], &sa, &old[i]);
+	stopsig_catch(&ss, &stop);
 	v.progress = term_isatty(stderr);
 	v.t0 = ratelimit_now();
 	eo.stop = &stop;
 	eo.report = send_print_outcome;
 	eo.report_u = &v;
-	rc = run_send(&r, &o, &eo, &v.st, &copies_rc, &err);
-	for (int i = 0; i < 3; i++)
-		sigaction(sigs[i], &old[i], NULL);
+	rc = run_send(&r, &a.o, &eo, &v.st, &copies_rc, &err);
+	stopsig_release(&ss);
 	if (v.progress)
 		term_status_done(stderr);
 	if (err)
 		fprintf(stderr, "demarche send: %s\n", err);
-	{
-		int summary_rc = send_print_summary(&v, a.test_to != NULL, stop != 0);
-
-		if (rc == EX_OK)
-			rc = copies_rc != EX_OK ? copies_rc : summary_rc;
-	}
-	if (stop)
-		fprintf(stderr, "demarche send: interrupted; the ledger is consistent: run again "
-		                "to go on\n");
-	if (v.st.capped)
-		fprintf(stderr,
-		        "demarche send: the daily cap (%d recipients) is reached: run again "
-		        "later for the rest\n",
-		        app->cfg.smtp.daily_cap);
-	if (schedule_active(&a.sc) && r.ledger && r.m)
-		waiting_note(&a, &r, w);
+	summary_rc = send_print_summary(&v, a.o.test_to != NULL, stop != 0);
+	if (rc == EX_OK)
+		rc = copies_rc != EX_OK ? copies_rc : summary_rc;
+	send_print_stopped(&v, stop != 0, app->cfg.smtp.daily_cap);
+	free(err);
+	err = NULL;
+	if (schedule_active(&a.sc) && r.ledger && r.m &&
+	    sendrun_waiting(&a.sc, &r, &a.mo.ro, w, &err) != EX_OK)
+		goto fail;
 	goto out;
 fail:
 	if (err)
@@ -387,53 +249,34 @@ out:
 int cmd_send(int argc, char **argv, struct app *app)
 {
 	struct send_args a = {0};
-	int rc, failed = 0;
+	int rc, failed = 0, again = 1;
 
 	rc = parse_args(argc, argv, &a);
 	if (rc == EX_OK)
 		rc = app_config(app);
-	while (rc == EX_OK) {
-		struct waiting w = {0};
-		char when[96];
+	while (rc == EX_OK && again && (rc = sendrun_plan(&a.sc, &a.mo.ro, "send")) == EX_OK) {
+		struct sendrun_wait w = {0};
+		char *err = NULL;
 
-		if (schedule_active(&a.sc) &&
-		    (rc = schedule_plan(&a.sc, &a.mo.ro, clock_real_ms() / 1000, "send")) != EX_OK)
-			break;
 		rc = send_once(&a, app, &w);
 		failed |= rc == EX_UNAVAILABLE;
-		if (w.n) {
-			char *key = esc_term_dup(w.key); /* a roster value, for a terminal */
-
-			schedule_format_local(w.zone, w.next, when, sizeof(when));
-			printf("%zu missions wait for their time; the next: %s at %s\n", w.n, key,
-			       when);
-			free(key);
+		send_print_waiting(&w);
+		again = sendrun_again(&a.sc, a.until_done, stop != 0, &w, &rc, &err);
+		if (err)
+			fprintf(stderr, "demarche send: %s\n", err);
+		free(err);
+		if (again) {
+			fflush(stdout);
+			if (clock_sleep_until(w.next * 1000, &stop)) {
+				rc = EX_OK;
+			} else {
+				fprintf(stderr, "demarche send: interrupted while waiting; run "
+				                "again to go on\n");
+				rc = EX_TEMPFAIL;
+				again = 0;
+			}
 		}
-		free(w.key);
-		free(w.zone);
-		if (!w.n || stop || (rc != EX_OK && rc != EX_TEMPFAIL && rc != EX_UNAVAILABLE))
-			break;
-		if (!a.until_done) {
-			if (rc == EX_OK)
-				rc = EX_TEMPFAIL; /* not started yet: run again (or --until-done) */
-			break;
-		}
-		if (a.sc.until && w.next >= a.sc.until) {
-			fprintf(stderr,
-			        "demarche send: %zu missions left: the next time comes after "
-			        "--until\n",
-			        w.n);
-			rc = EX_TEMPFAIL;
-			break;
-		}
-		fflush(stdout);
-		if (!clock_sleep_until(w.next * 1000, &stop)) {
-			fprintf(stderr,
-			        "demarche send: interrupted while waiting; run again to go on\n");
-			rc = EX_TEMPFAIL;
-			break;
-		}
-		rc = EX_OK;
+		sendrun_wait_free(&w);
 	}
 	schedule_free(&a.sc);
 	merge_opts_free(&a.mo);

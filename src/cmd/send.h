@@ -8,6 +8,8 @@
 #include "campaign/merge.h"
 #include "campaign/message.h"
 #include "campaign/plan.h"
+#include "campaign/run.h"
+#include "campaign/sendrun.h"
 
 struct send_view {
 	const struct merge *m;
@@ -24,6 +26,9 @@ struct send_view {
 	int staging;
 	int json; /* --format json: the summary as one JSON object on stdout */
 };
+
+/* The view of a prepared run (campaign/run.h); json: --format json. */
+void send_view_init(struct send_view *v, const struct run *r, int json);
 
 /* How the transport is described, plainly: "real send through smtp://HOST:PORT" or
  * "written to the local outbox DIR; nothing was sent to the missions". Caller frees. */
@@ -52,5 +57,11 @@ void send_print_outcome(void *u, const char *key, const struct transport_result 
  * deferred, in doubt or not started, 0 when all are sent.
  */
 int send_print_summary(const struct send_view *v, int test, int interrupted);
+/* The daily cap reached before anything was sent: one line on stdout. */
+void send_print_capped(const struct send_view *v, int daily_cap, long sent_today);
+/* After the summary, on stderr: stopped by a signal (interrupted), or by the daily cap. */
+void send_print_stopped(const struct send_view *v, int interrupted, int daily_cap);
+/* What the send calendar left for later (nothing when w->n is 0): a line on stdout. */
+void send_print_waiting(const struct sendrun_wait *w);
 
 #endif

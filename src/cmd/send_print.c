@@ -1,4 +1,4 @@
-/* demarche send's output: the plan, the progress line, each problem, the summary. */
+/* demarche send's output: its usage, the plan, the progress line, each problem, the summary. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +10,80 @@
 #include "base/term.h"
 #include "base/url.h"
 #include "base/xalloc.h"
+#include "cmd/cmd.h"
 #include "cmd/send.h"
 #include "transport/ratelimit.h"
+
+/* Here with the rest of what send prints: send.c keeps the options and the steps. */
+const char usage_send[] =
+    "usage: demarche send APPEAL --to ROSTER.csv [--key COL] [--join FILE[:COL]]...\n"
+    "                     [--where COL=VAL | COL!=VAL]... [--only KEY,...]\n"
+    "                     [--not-received CAMPAIGN] [--via URL] [--rate N/minute|N/hour]\n"
+    "                     [--concurrency N] [--limit N] [--test-to ADDR] [--retry-unknown]\n"
+    "                     [--retry-failed] [--amend] [--yes] [--dry-run]\n"
+    "                     [--format text|json] [-v]\n"
+    "                     [--window HH:MM-HH:MM] [--at YYYY-MM-DDTHH:MM [--local]]\n"
+    "                     [--until-done [--until YYYY-MM-DD]]\n"
+    "\n"
+    "Validates everything first (nothing is sent if anything is wrong: exit 65), then sends\n"
+    "one message per mission and records each step in the ledger. A rerun of the same\n"
+    "campaign skips what was sent, retries what was deferred, and leaves failed and in-doubt\n"
+    "(unknown) missions alone unless asked.\n"
+    "\n"
+    "A Maildir outbox (maildir:DIR, the default while [smtp] url is unset) is a staging\n"
+    "channel: its messages are recorded 'staged', not sent; a later send through smtp:// or\n"
+    "sendmail: sends them to the missions.\n"
+    "\n" MERGE_OPTIONS_USAGE
+    "  --via URL              smtp://HOST[:PORT], smtps://HOST[:PORT], maildir:DIR (stage\n"
+    "                         only) or sendmail:PROGRAM (default: [smtp] url, else\n"
+    "                         [smtp] sendmail, else maildir:./outbox)\n"
+    "  --dry-run              validate and plan, print what would go where (key, language,\n"
+    "                         transport, addresses), write nothing; no --yes needed\n"
+    "  --format text|json     the summary as text (default) or one JSON object\n"
+    "  -v, --verbose          print the SMTP dialogue to stderr (AUTH masked)\n"
+    "  --not-received CAMP    only missions with no delivered message of campaign CAMP\n"
+    "  --rate N/minute        pace the sending (also N/hour; default [smtp] rate)\n"
+    "  --concurrency N        connections at once (default [smtp] concurrency, 1)\n"
+    "  --limit N              send at most N messages in this run\n"
+    "  --test-to ADDR         send every selected message to ADDR instead, Subject [TEST];\n"
+    "                         recorded as test events, not as deliveries\n"
+    "  --retry-unknown        send again to missions in doubt (unknown)\n"
+    "  --retry-failed         send again to missions that failed permanently\n"
+    "  --amend                the appeal changed since this campaign was first sent: go on\n"
+    "  --yes                  do not ask (needed when not on a terminal)\n"
+    "  --window 09:00-17:00   send each mission only inside these hours of its own time\n"
+    "                         zone (roster column timezone, IANA names) on its working\n"
+    "                         days (column weekend, default sat,sun; e.g. fri-sat)\n"
+    "  --at TIME              send nothing before TIME (UTC; with --local, each mission's\n"
+    "                         own local time)\n"
+    "  --until-done           sleep until the next mission's time comes and go on, until\n"
+    "                         every mission is sent; a rerun resumes (the ledger has it)\n"
+    "  --until DATE           with --until-done: stop there (YYYY-MM-DD[THH:MM], UTC)\n"
+    "\n"
+    "Exit: 0 every selected mission sent (into a Maildir outbox: staged); 64 usage; 65 bad\n"
+    "input or a damaged ledger, nothing sent; 66 the appeal or the roster cannot be read;\n"
+    "69 some mission failed permanently (see demarche audit); 70 internal error; 73 the\n"
+    "ledger or the spool cannot be created;\n"
+    "74 the ledger or the spool cannot be written; 75 some mission deferred, in doubt or not\n"
+    "yet started (rate or daily cap, --limit, stopped by Ctrl-C, SIGTERM or SIGHUP, another\n"
+    "send holding the ledger): run again later; 77 not approved ([approval] required: see\n"
+    "demarche approve; nothing recorded); 78 configuration (credentials, TLS, a\n"
+    "password in a URL). The summary counts the campaign's selected missions, not only\n"
+    "this run's messages.\n";
+
+void send_view_init(struct send_view *v, const struct run *r, int json)
+{
+	memset(v, 0, sizeof(*v));
+	v->staging = r->p.staging;
+	v->json = json;
+	v->m = r->m;
+	v->mr = &r->mr;
+	v->p = &r->p;
+	v->via = r->acct->url;
+	v->rate = r->rate;
+	v->concurrency = r->concurrency;
+	v->to_send = r->to_send;
+}
 
 /* docs/design.md, "Staging is not delivery": the words say where the letters go. */
 char *send_channel(const struct send_view *v, int past)
@@ -328,4 +400,35 @@ int print_changes(FILE *fp, struct ledger *l, const char *store, struct merge *m
 	buf_free(&b);
 	free(err);
 	return rc;
+}
+
+void send_print_capped(const struct send_view *v, int daily_cap, long sent_today)
+{
+	printf("campaign %s: nothing sent: the daily cap (%d recipients) is reached: %ld in the "
+	       "last 24 hours through %s; run again later\n",
+	       v->m->campaign, daily_cap, sent_today, v->via);
+}
+
+void send_print_stopped(const struct send_view *v, int interrupted, int daily_cap)
+{
+	if (interrupted)
+		fprintf(stderr, "demarche send: interrupted; the ledger is consistent: run again "
+		                "to go on\n");
+	if (v->st.capped)
+		fprintf(stderr,
+		        "demarche send: the daily cap (%d recipients) is reached: run again "
+		        "later for the rest\n",
+		        daily_cap);
+}
+
+void send_print_waiting(const struct sendrun_wait *w)
+{
+	char when[96], *key;
+
+	if (!w->n)
+		return;
+	key = esc_term_dup(w->key); /* a roster value, for a terminal */
+	schedule_format_local(w->zone, w->next, when, sizeof(when));
+	printf("%zu missions wait for their time; the next: %s at %s\n", w->n, key, when);
+	free(key);
 }

@@ -1,6 +1,5 @@
 /* demarche verify: check the ledger's hash chain and every row against the chain's replay. */
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,31 +36,10 @@ int cmd_verify(int argc, char **argv, struct app *app)
 	struct stat sb;
 	char head[65];
 	long n = 0;
-	int rc, missing, c, json = 0;
-	static const struct option opts[] = {
-	    APP_LONG_OPTIONS,
-	    {"format", required_argument, NULL, 'f'},
-	    {NULL, 0, NULL, 0},
-	};
+	int rc, missing, json = 0;
 
-	while ((c = getopt_long(argc, argv, APP_SHORT_OPTIONS, opts, NULL)) != -1) {
-		int took = app_option(app, c, optarg);
-
-		if (took < 0)
-			return EX_USAGE;
-		if (took)
-			continue;
-		if (c == 'f' && (!strcmp(optarg, "json") || !strcmp(optarg, "text"))) {
-			json = !strcmp(optarg, "json");
-			continue;
-		}
-		fputs(usage_verify, stderr);
+	if (app_format_only(argc, argv, app, usage_verify, &json) != EX_OK)
 		return EX_USAGE;
-	}
-	if (optind < argc) {
-		fputs(usage_verify, stderr);
-		return EX_USAGE;
-	}
 	if ((rc = app_config(app)))
 		return rc;
 	path = app_store_path(app);

@@ -32,10 +32,10 @@ grep -qF "$(sed -n 's/^seed //p' bob.key)" bob.out && fail "keygen printed the s
 dm keygen --out bob.key >/dev/null 2>&1
 expect_rc 73 $? "keygen over an existing key"
 line() { sed -n 's/^  //p' "$1.out"; }
-ini() { # required [letterhead organisation]
+ini() { # required [letterhead name]
 	test_ini "[approval]" "required = $1" \
 		"approvers = $(line bob) $(line carol), $(line alice)" \
-		"[letterhead]" "organisation = ${2:-Coalition for the ICC}"
+		"[letterhead]" "name = ${2:-Coalition for the ICC}"
 	sed -i 's/^\[sender\]$/[sender]\noperator = alice/' demarche.ini
 }
 ini 1

@@ -217,4 +217,12 @@ test_ini '[letterhead]' 'paper = A5'
 expect_rc 78 $? "paper = A5"
 grep -q "paper 'A5'" err.txt || fail "the error does not name the paper: $(cat err.txt)"
 [ -e x.pdf ] && fail "a PDF was written despite the error"
+# A misspelt key is an error too (it once vanished silently), with the key meant.
+test_ini '[letterhead]' 'fotter = Coalition for the ICC'
+"$DEMARCHE" letter asp "${ROSTER[@]}" --only KEN -o x.pdf 2>err.txt
+expect_rc 78 $? "fotter"
+grep -q "unknown key 'fotter' in section \[letterhead\]; fix: write 'footer'" err.txt ||
+	fail "the misspelt key is not named: $(cat err.txt)"
+grep -q "signature.NAME" err.txt || fail "signature.NAME is not listed: $(cat err.txt)"
+[ -e x.pdf ] && fail "a PDF was written despite the misspelt key"
 pass
