@@ -223,6 +223,14 @@ const void *pg_col_blob(struct ldb_stmt *st, int i);
 size_t pg_col_bytes(struct ldb_stmt *st, int i);
 int pg_exec(struct ledger *l, const char *sql, char **errstr);
 int pg_in_tx(struct ledger *l);
+/*
+ * ledger copy's bulk load: COPY target ("table (columns)") FROM STDIN, then one call per
+ * row (args as ldb_bind() takes them, in the columns' order), sent in chunks; end with
+ * ok 0 to abandon the rows (the COPY then fails, and the transaction with it).
+ */
+int pg_copy_begin(struct ledger *l, const char *target, const char *what, char **errstr);
+int pg_copy_row(struct ledger *l, const struct ldb_arg *a, int n, const char *what, char **errstr);
+int pg_copy_end(struct ledger *l, int ok, const char *what, char **errstr);
 /* pg_schema.c: the schema version, and the migrations to PG_SCHEMA (== LEDGER_SCHEMA_VERSION) */
 int pg_schema_version(struct ledger *l, int *v, char **errstr);
 int pg_schema_migrate(struct ledger *l, char **errstr);

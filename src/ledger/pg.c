@@ -64,8 +64,9 @@ struct pgconn {
 	PGconn *conn;
 	char prepared[Q__COUNT];
 	int nparams[Q__COUNT];
-	char *error;   /* the last failure's message (one line) */
-	char state[6]; /* and its SQLSTATE */
+	char *error;     /* the last failure's message (one line) */
+	char state[6];   /* and its SQLSTATE */
+	struct buf copy; /* COPY FROM STDIN: the rows not yet sent (pg_copy_row()) */
 };
 
 struct pgres {
@@ -428,6 +429,134 @@ size_t pg_col_bytes(struct ldb_stmt *st, int i)
 	return (size_t)PQgetlength(r->res, r->row, i);
 }
 
+/* --- COPY FROM STDIN: ledger copy's bulk load ------------------------------------------ */
+
+/* Flush the rows to the server once this many bytes wait: memory stays flat. */
+#define COPY_CHUNK 65536
+
+int pg_copy_begin(struct ledger *l, const char *target, const char *what, char **errstr)
+{
+	char *sql = xasprintf("COPY %s FROM STDIN", target);
+	PGresult *res = PQexec(l->pg->conn, sql);
+	int rc = EX_OK;
+
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		keep_error(l->pg, res);
+		rc = pg_fail(l, errstr, what);
+	}
+	PQclear(res);
+	buf_reset(&l->pg->copy);
+	return rc;
+}
+
+/*
+ * Text-format COPY: the server undoes exactly these escapes, so backslash, tab (the
+ * delimiter), newline and CR (row ends) are written as \\, \t, \n, \r and every other byte
+ * as it is. A value "\N" or "\." thus arrives as written, never as NULL or the end of data.
+ */
+static void copy_escape(struct buf *b, const char *s, size_t n)
+{
+	const char *run = s;
+
+	for (const char *p = s; p < s + n; p++) {
+		char e;
+
+		switch (*p) {
+		case '\\':
+			e = '\\';
+			break;
+		case '\t':
+			e = 't';
+			break;
+		case '\n':
+			e = 'n';
+			break;
+		case '\r':
+			e = 'r';
+			break;
+		default:
+			continue;
+		}
+		buf_add(b, run, (size_t)(p - run));
+		buf_addc(b, '\\');
+		buf_addc(b, e);
+		run = p + 1;
+	}
+	buf_add(b, run, (size_t)(s + n - run));
+}
+
+static int copy_flush(struct ledger *l, const char *what, char **errstr)
+{
+	struct pgconn *c = l->pg;
+
+	if (c->copy.len && PQputCopyData(c->conn, c->copy.data, (int)c->copy.len) != 1) {
+		keep_error(c, NULL);
+		return pg_fail(l, errstr, what);
+	}
+	buf_reset(&c->copy);
+	return EX_OK;
+}
+
+int pg_copy_row(struct ledger *l, const struct ldb_arg *a, int n, const char *what, char **errstr)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct buf *b = &l->pg->copy;
+
+	for (int i = 0; i < n; i++) {
+		if (i)
+			buf_addc(b, '\t');
+		switch (a[i].type) {
+		case LDB_INT:
+			buf_addf(b, "%lld", (long long)a[i].i);
+			break;
+		case LDB_TEXT:
+			/* as a bound parameter would: a text ends at its first NUL */
+			copy_escape(b, a[i].s, strnlen(a[i].s, a[i].n));
+			break;
+		case LDB_OTHER: /* bytea's hex form, its backslash escaped for COPY */
+			buf_grow(b, 3 + 2 * a[i].n);
+			buf_adds(b, "\\\\x");
+			for (size_t k = 0; k < a[i].n; k++) {
+				unsigned char ch = (unsigned char)a[i].s[k];
+
+				buf_addc(b, hex[ch >> 4]);
+				buf_addc(b, hex[ch & 15]);
+			}
+			break;
+		default:
+			buf_adds(b, "\\N");
+			break;
+		}
+	}
+	buf_addc(b, '\n');
+	return b->len >= COPY_CHUNK ? copy_flush(l, what, errstr) : EX_OK;
+}
+
+int pg_copy_end(struct ledger *l, int ok, const char *what, char **errstr)
+{
+	struct pgconn *c = l->pg;
+	PGresult *res;
+	int rc = EX_OK;
+
+	if (ok && (rc = copy_flush(l, what, errstr)))
+		ok = 0;
+	buf_reset(&c->copy);
+	/* a COPY stopped halfway fails on the server, and the transaction with it */
+	if (PQputCopyEnd(c->conn, ok ? NULL : "ledger copy stopped") != 1 && !rc) {
+		keep_error(c, NULL);
+		rc = pg_fail(l, errstr, what);
+	}
+	while ((res = PQgetResult(c->conn))) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc && ok) {
+			keep_error(c, res);
+			rc = pg_fail(l, errstr, what);
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
 /* --- Connecting -------------------------------------------------------------------------- */
 
 static char *password_command;
@@ -544,6 +673,7 @@ void pg_close(struct ledger *l)
 		}
 	}
 	PQfinish(l->pg->conn);
+	buf_free(&l->pg->copy);
 	free(l->pg->error);
 	free(l->pg);
 	l->pg = NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demarche ledger copy: SQLite -> PostgreSQL -> SQLite keeps the chain head (an old store
 # migrated from schema 1, whose events name no operator, and a new one whose events do);
-# verify and audit read the PostgreSQL copy; a password in the store URL is refused.
+# verify and audit read the PostgreSQL copy; hostile text and a kept message's every byte go
+# through COPY and back unchanged; a password in the store URL is refused.
 set -u
 . "$(dirname "$0")/lib.bash"
 . "$SRCDIR/tests/integration/servers/postgres.bash"
@@ -41,6 +42,37 @@ for src in old.db new.db; do
 done
 [ "$(sqlite3 new.db "SELECT count(*) FROM events WHERE operator IS NULL")" = 0 ] ||
 	fail "events of a new ledger without their operator"
+
+# hostile text (roster names, SMTP replies and IMAP folders come from outside: tab, newline,
+# CR, backslash, "\N", "\.", quotes) and every byte of a kept message go through COPY into
+# PostgreSQL and back unchanged: the same bytes in PostgreSQL, the same rows back in SQLite
+"$BUILDDIR/tests/test_ledger" --make-hostile hostile.db || fail "test_ledger --make-hostile"
+head=$("$DEMARCHE" --store hostile.db verify) || fail "verify hostile.db"
+hpg=$(pg_createdb "$WORK/pg" hostile) || fail "createdb"
+out=$("$DEMARCHE" ledger copy hostile.db "$hpg" 2>err) || fail "copy hostile.db: $(cat err)"
+case $out in *"head ${head##*head } on both sides") ;; *) fail "hostile copy printed '$out'" ;; esac
+# the copy turned the high-water mark's trigger off in its transaction only
+[ "$(pg_psql "$WORK/pg" hostile "SELECT tgenabled FROM pg_trigger WHERE tgname = 'events_highest'")" = O ] ||
+	fail "events_highest's trigger is not on after the copy"
+[ "$(pg_psql "$WORK/pg" hostile "SELECT seq = (SELECT max(seq) FROM events) FROM events_highest")" = t ] ||
+	fail "events_highest is not the last event after the copy"
+for q in "title:campaigns" "key || address || message_id || last_reply:deliveries" \
+	"reply || detail || operator:events WHERE kind = 'note'" "source:observed" \
+	"account || folder:imap_state" "folder:sent_copies" "last_error:outbox_copies"; do
+	want=$(sqlite3 hostile.db "SELECT lower(hex(${q%%:*})) FROM ${q#*:}")
+	case $want in *09*5c*) ;; *) fail "the sample has no tab and backslash in: $q" ;; esac
+	got=$(pg_psql "$WORK/pg" hostile "SELECT encode(convert_to(${q%%:*}, 'UTF8'), 'hex') FROM ${q#*:}")
+	[ "$got" = "$want" ] || fail "changed in PostgreSQL: $q: $got, not $want"
+done
+[ "$(pg_psql "$WORK/pg" hostile "SELECT encode(data, 'hex') FROM outbox_copies")" = \
+	"$(sqlite3 hostile.db "SELECT lower(hex(data)) FROM outbox_copies")" ] ||
+	fail "the kept message's bytes changed in PostgreSQL"
+"$DEMARCHE" ledger copy "$hpg" hostile-back.db >/dev/null 2>err || fail "copy back: $(cat err)"
+for t in campaigns deliveries events observed imap_state sent_copies outbox_copies; do
+	[ "$(sqlite3 -cmd '.mode quote' hostile-back.db "SELECT * FROM $t ORDER BY 1, 2")" = \
+		"$(sqlite3 -cmd '.mode quote' hostile.db "SELECT * FROM $t ORDER BY 1, 2")" ] ||
+		fail "table $t changed in the round trip"
+done
 
 # doctor names a role that may only read
 pg_psql "$WORK/pg" copy2 "CREATE ROLE reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader" ||

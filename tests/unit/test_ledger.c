@@ -2,7 +2,8 @@
  * Unit tests for src/ledger: schema and migrations, the state machine's every legal and
  * illegal transition, the campaign-hash rule, queries, verify against tampering, and a
  * crash test (SIGKILL at random moments). `test_ledger --make-sample FILE` writes the
- * deterministic store that tests/integration/ledger.sh audits.
+ * deterministic store that tests/integration/ledger.sh audits; `--make-hostile FILE` one
+ * whose text COPY must escape (ledger_copy.sh).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -288,6 +289,53 @@ out:
 	if (rc)
 		fprintf(stderr, "make-sample: %s\n", err);
 	free(err);
+	ledger_close(l);
+	return rc;
+}
+
+/*
+ * The store ledger_copy.sh sends through PostgreSQL's COPY and back: every text column that
+ * comes from outside (roster, SMTP replies, IMAP) holds what COPY's text format escapes
+ * (tab, newline, CR, backslash, "\N", "\."), quotes, and a kept message holds every byte.
+ */
+static int make_hostile(const char *path)
+{
+	static const char nasty[] = "tab\there\nnewline\r\\back\\N'quote\"\\.\\t";
+	struct ledger *l = NULL;
+	struct ledger_delivery d;
+	struct ledger_outcome o = {250, "250 ok\t\\N\r\nqueued", "smtp://host\\t:25", nasty};
+	char *err = NULL, data[256], *key = xasprintf("K\t%s", nasty), *addr;
+	int64_t ids[1];
+	int rc;
+
+	addr = xasprintf("x\\y\t\"z'@example.org");
+	for (int i = 0; i < 256; i++)
+		data[i] = (char)i;
+	fresh(path);
+	ledger_set_operator("op\t\\N\nerator");
+	if ((rc = ledger_open(path, LEDGER_CREATE, &l, &err)))
+		goto out;
+	ledger_set_clock(l, T0);
+	if ((rc = ledger_campaign_begin(l, "c\\1\t'\"", nasty, "subject\\N", H1, 0, &err)) ||
+	    (rc = ledger_delivery_get(l, "c\\1\t'\"", key, addr, "<m\\1\t@x>", &d, &err)) ||
+	    (rc = ledger_transition(l, d.id, LS_SENDING, 0, &o, NULL, &err)) ||
+	    (rc = ledger_transition(l, d.id, LS_SENT, 0, &o, NULL, &err)) ||
+	    (rc = ledger_record(l, "note", "c\\1\t'\"", d.id, &o, &err)) ||
+	    (rc = ledger_observe(l, "reply", d.id, -1, "<src\t\\N\n@x>", &o, NULL, &err)) ||
+	    (rc = ledger_imap_state_set(l, "acc\t\\", "INBOX\n\\.", 7, 9, &err)))
+		goto out;
+	ids[0] = d.id;
+	if ((rc = ledger_copy_appended(l, "c\\1\t'\"", ids, 1, "imap\\x", "Sent\t\\N", 5, 6, 0,
+	                               &err)) ||
+	    (rc = ledger_copy_failed(l, "c\\1\t'\"", ids, 1, "imap\\x", data, sizeof(data), nasty,
+	                             0, &err)))
+		goto out;
+out:
+	if (rc)
+		fprintf(stderr, "make-hostile: %s\n", err);
+	free(err);
+	free(key);
+	free(addr);
 	ledger_close(l);
 	return rc;
 }
@@ -1529,6 +1577,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "--make-sample"))
 		return make_sample(argv[2]) ? 1 : 0;
+	if (argc == 3 && !strcmp(argv[1], "--make-hostile"))
+		return make_hostile(argv[2]) ? 1 : 0;
 	if (argc == 3 && !strcmp(argv[1], "--migrate")) {
 		/* audit and verify open read-only: the integration test's old stores go
 		 * through the migration here */
