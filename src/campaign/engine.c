@@ -54,7 +54,10 @@ struct eng {
 	size_t npend, apend;
 	struct pcopy *copies;
 	size_t ncopies;
-	long cap_left;
+	/* the rate and the daily cap (o->pace): what this run started or sent that the ledger
+	 * does not show as sent yet; pend_*: in the outcomes waiting for the next commit */
+	struct pace_own own;
+	long pend_rcpts, pend_msgs;
 	int fatal;
 	char *err;
 	/* The dot gate (transport_run_gated()): messages handed out whose 'sending' the next
@@ -156,6 +159,11 @@ static int commit_step(struct eng *e, struct job *start)
 		free(e->pend[i].detail);
 	}
 	e->npend = 0;
+	if (rc == EX_OK) { /* the ledger counts those sent now */
+		e->own.rcpts -= e->pend_rcpts;
+		e->own.msgs -= e->pend_msgs;
+	}
+	e->pend_rcpts = e->pend_msgs = 0;
 	handed_settle(e, rc);
 	for (size_t i = 0; i < e->ncopies; i++) {
 		if (rc == EX_OK && e->o->copies)
@@ -215,8 +223,45 @@ static int limit_reached(const struct eng *e)
 	return e->o->limit && e->st->started >= e->o->limit;
 }
 
+/* A message of cost recipients starts (n 1) or is over or never went (n -1). */
+static void own_add(struct eng *e, size_t cost, long n)
+{
+	e->own.rcpts += n * (long)cost;
+	e->own.msgs += n;
+}
+
+/*
+ * The shared windows (pace_admit()): 1 the message may start, 0 the daily cap is reached or
+ * the ledger failed, -1 the rate's window is full for *wait_ms.
+ */
+static int admit(struct eng *e, size_t cost, long *wait_ms)
+{
+	enum pace_verdict v = PACE_GO;
+	int64_t w = 0;
+	int rc;
+
+	if (!e->o->pace)
+		return 1;
+	rc = pace_admit(e->o->pace, e->o->ledger, &e->own, (long)cost, &v, &w, &e->err);
+	if (rc != EX_OK) {
+		if (!e->fatal)
+			e->fatal = rc;
+		return 0;
+	}
+	if (v == PACE_CAPPED) {
+		e->st->capped = 1; /* left for tomorrow, as it was */
+		return 0;
+	}
+	if (v == PACE_WAIT) {
+		*wait_ms = (long)w;
+		return -1;
+	}
+	return 1;
+}
+
 static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 {
+	int ok;
 	int64_t wait = 0;
 	struct job *j;
 	long idx;
@@ -241,12 +286,12 @@ static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 	}
 	j = &e->jobs[idx];
 	cost = e->o->test_to ? 1 : j->n;
-	if (e->cap_left >= 0 && (long)cost > e->cap_left) {
-		e->st->capped = 1; /* left for tomorrow, as it was */
-		return 0;
+	if ((ok = admit(e, cost, wait_ms)) != 1) {
+		if (ok < 0)
+			unpick(e, idx);
+		return ok;
 	}
-	if (e->cap_left >= 0)
-		e->cap_left -= (long)cost;
+	own_add(e, cost, 1);
 	j->claimed = 1;
 	if (e->gated) {
 		/* The dot gate: its 'sending' commits (commit_msg()) while it goes out. */
@@ -261,8 +306,7 @@ static int next_pick(struct eng *e, struct transport_msg *tm, long *wait_ms)
 		return 0;
 	}
 	if (!j->claimed) { /* another sender has it: not this run's, as if never planned */
-		if (e->cap_left >= 0)
-			e->cap_left += (long)cost;
+		own_add(e, cost, -1);
 		j->done = 1;
 		j->pm->state = j->pm->rest;
 		e->st->elsewhere++;
@@ -315,8 +359,7 @@ static int commit_msg(void *u, const struct transport_msg *tm)
  */
 static void held_msg(struct eng *e, struct job *j)
 {
-	if (e->cap_left >= 0)
-		e->cap_left += (long)(e->o->test_to ? 1 : j->n);
+	own_add(e, e->o->test_to ? 1 : j->n, -1);
 	if (--j->attempts == 0)
 		e->st->started--;
 	if (!j->claimed) {
@@ -394,7 +437,7 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 	struct eng *e = u;
 	struct job *j = tm->user;
 	struct pcopy pc = {0};
-	size_t keep = 0, deferred = 0;
+	size_t keep = 0, deferred = 0, nsent = 0;
 	int retry;
 
 	if (e->gated && j->intent < 0) {
@@ -406,6 +449,7 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 		for (size_t i = 0; i < j->n; i++)
 			j->final[i] = to_ledger(e, res->state);
 	} else {
+		own_add(e, j->n, -1); /* over: what was sent counts once committed (pend_*) */
 		pc.deliv = xcalloc(j->n, sizeof(int64_t));
 		for (size_t i = 0; i < j->n; i++) {
 			const struct transport_rcpt *rr = res->rcpt ? &res->rcpt[i] : NULL;
@@ -416,6 +460,7 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 			add_pend(e, j->deliv[i], to_ledger(e, s), code, reply, res->error);
 			if (s == TX_SENT && !e->o->staging)
 				pc.deliv[pc.n++] = j->deliv[i];
+			nsent += to_ledger(e, s) == LS_SENT;
 			if (s == TX_FAILED && res->state == TX_SENT)
 				e->st->rcpt_failed++;
 			/* j->final is indexed like pm->idx: find this address's slot */
@@ -428,6 +473,11 @@ static void done_msg(void *u, const struct transport_msg *tm, const struct trans
 				keep++;
 				deferred++;
 			}
+		}
+		if (nsent) { /* counted against the caps until its commit */
+			own_add(e, nsent, 1);
+			e->pend_rcpts += (long)nsent;
+			e->pend_msgs++;
 		}
 		if (pc.n && e->o->copies) {
 			pc.off = j->pm->off;
@@ -513,7 +563,6 @@ int engine_run(const struct engine_opts *o, struct plan *p, struct engine_stats 
 	e->o = o;
 	e->p = p;
 	e->st = st;
-	e->cap_left = o->cap_left;
 	/* The dot gate where the transport keeps it; the tests' fake transports do not. */
 	e->gated = !o->run && transport_gated(o->t);
 	for (size_t i = 0; i < p->n && rc == EX_OK && !finished(e); i++) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "campaign/copyq.h"
+#include "campaign/pace.h"
 #include "campaign/plan.h"
 #include "ledger/ledger.h"
 #include "transport/ratelimit.h"
@@ -37,7 +38,7 @@ struct engine_opts {
 	struct transport *t;
 	engine_run_fn run;    /* NULL: transport_run(), or transport_run_gated() when gated */
 	struct ratelimit *rl; /* NULL: no pacing */
-	long cap_left;        /* recipients the daily cap still allows; -1: no cap */
+	struct pace *pace;    /* NULL: no shared windows; else pace_admit() before each start */
 	size_t limit;         /* messages this run may start (--limit); 0: no limit */
 	int max_attempts;     /* tries of a deferred message within the run, >= 1 */
 	int retry_after;      /* seconds before the first retry (doubles each time); >= 0 */

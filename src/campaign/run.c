@@ -126,7 +126,7 @@ int run_send(struct run *r, const struct run_opts *o, struct engine_opts *eo,
 	eo->account = r->acct->id;
 	eo->t = r->t;
 	eo->rl = r->pace.rl;
-	eo->cap_left = r->pace.cap_left;
+	eo->pace = &r->pace;
 	eo->limit = (size_t)o->limit;
 	eo->max_attempts = cfg->smtp.max_attempts > 0 ? cfg->smtp.max_attempts : 1;
 	eo->retry_after = cfg->smtp.retry_after;

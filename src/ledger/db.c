@@ -66,6 +66,9 @@ const char *const query_sql[Q__COUNT] = {
                                " FROM deliveries ORDER BY id",
     [Q_COUNT_SENT] = "SELECT count(*) FROM events WHERE kind = 'transition'"
                      " AND to_state = 'sent' AND via IS ?1 AND time >= ?2",
+    [Q_COUNT_SENT_MSGS] = "SELECT count(DISTINCT d.message_id) FROM events e"
+                          " JOIN deliveries d ON d.id = e.delivery WHERE e.kind = 'transition'"
+                          " AND e.to_state = 'sent' AND e.via IS ?1 AND e.time >= ?2",
     /* in the order of the UNIQUE (campaign, key, address) index: no sort */
     [Q_DELIVERIES] = ROW_COLUMNS "WHERE campaign = ?1 ORDER BY key, address",
     /* one index entry each (schema 3), not a scan of the campaign's rows */

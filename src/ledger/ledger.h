@@ -207,10 +207,12 @@ int ledger_note_last(struct ledger *l, const char *campaign, const char *kind, c
                      char **errstr);
 
 /*
- * How many deliveries became sent through `via` at or after `since` (rate windows and
- * daily caps across runs). Returns EX_OK with *count set, or EX_IOERR.
+ * How many deliveries (messages: with messages set, the distinct Message-IDs) became sent
+ * through `via` at or after `since`, by any sender (rate windows and daily caps across runs
+ * and senders). Returns EX_OK with *count set, or EX_IOERR.
  */
-int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *count, char **errstr);
+int ledger_count_sent(struct ledger *l, const char *via, time_t since, int messages, long *count,
+                      char **errstr);
 
 /* One delivery as the queries below see it; the strings belong to the ledger and live
  * only during the callback; NULL when not recorded. */

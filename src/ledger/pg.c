@@ -35,6 +35,9 @@ static const char *const pg_query_sql[Q__COUNT] = {
     [Q_COUNT_DELIVERIES] = "SELECT count(*) FROM deliveries",
     [Q_COUNT_SENT] = "SELECT count(*) FROM events WHERE kind = 'transition'"
                      " AND to_state = 'sent' AND via = ?1 AND time >= ?2",
+    [Q_COUNT_SENT_MSGS] = "SELECT count(DISTINCT d.message_id) FROM events e"
+                          " JOIN deliveries d ON d.id = e.delivery WHERE e.kind = 'transition'"
+                          " AND e.to_state = 'sent' AND e.via = ?1 AND e.time >= ?2",
     [Q_FIND_MESSAGE] = ROW_COLUMNS "WHERE lower(message_id) = lower(?1)"
                                    " OR lower(message_id) = lower(?2) ORDER BY id",
     [Q_FIND_ADDRESS] = ROW_COLUMNS "WHERE lower(address) = lower(?2)"

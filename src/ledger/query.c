@@ -17,7 +17,8 @@ static const enum ledger_state best_order[LS__COUNT] = {
     LS_SENDING, LS_FAILED, LS_STAGED,  LS_PENDING,
 };
 
-int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *count, char **errstr)
+int ledger_count_sent(struct ledger *l, const char *via, time_t since, int messages, long *count,
+                      char **errstr)
 {
 	static const char what[] = "counting sent messages";
 	struct ldb_stmt *st;
@@ -25,7 +26,8 @@ int ledger_count_sent(struct ledger *l, const char *via, time_t since, long *cou
 	int rc;
 
 	ldb_format_time(since, 0, t);
-	if ((rc = ldb_query(l, Q_COUNT_SENT, &st, what, errstr, "tt", via, t)))
+	if ((rc = ldb_query(l, messages ? Q_COUNT_SENT_MSGS : Q_COUNT_SENT, &st, what, errstr, "tt",
+	                    via, t)))
 		return rc;
 	if (ldb_next(l, st, &rc, what, errstr))
 		*count = ldb_col_int64(st, 0);

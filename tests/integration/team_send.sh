@@ -126,4 +126,31 @@ n=$(faulty_count "$WORK/f")
 send carol >again.out 2>&1
 [ "$(faulty_count "$WORK/f")" = "$n" ] || fail "missions in doubt were resent without --retry-unknown"
 "$DEMARCHE" --config carol.ini verify >verify.out 2>&1 || fail "verify: $(cat verify.out)"
+
+# --- 3. the daily cap counts what the other senders send meanwhile -------------------------
+# Three senders start together under daily_cap = 30: each counts the ledger again before
+# every message, so together they stop at 30, passing it at most by the messages the others
+# had in flight and not yet recorded (one each, and one waiting for its commit).
+faulty_stop "$WORK/f"
+DBC=$(pg_createdb "$WORK/pg" capped) || fail "createdb"
+DB=capped
+team_ini "$DBC" 60
+sed -i 's/^\[smtp\]$/[smtp]\ndaily_cap = 30/' alice.ini bob.ini carol.ini
+: >"$WORK/f/faulty.log"
+faulty_start "$WORK/f" "$PORT" --dot-delay 300 || fail "faulty_smtp"
+for who in alice bob carol; do
+	send_bg "$who"
+	eval "pid_$who=$!"
+done
+for who in alice bob carol; do
+	eval "wait \$pid_$who"
+	rc=$?
+	[ $rc = 0 ] || [ $rc = 75 ] || fail "$who's capped send exited $rc: $(cat "$who.out" "$who.err")"
+done
+n=$(faulty_count "$WORK/f")
+[ "$n" -ge 30 ] && [ "$n" -le 34 ] ||
+	fail "daily_cap 30 across three senders, $n sent: $(cat alice.out bob.out carol.out)"
+[ "$(q "SELECT count(*) FROM deliveries WHERE state = 'sent'")" = "$n" ] || fail "the ledger disagrees"
+cat alice.err bob.err carol.err | grep -q "daily cap" || fail "no word of the daily cap"
+[ "$(unique_rcpts)" = 0 ] || fail "a mission got two messages"
 pass

@@ -2,7 +2,7 @@
  * Unit tests for src/campaign/engine (with plan and a real SQLite ledger) through a fake
  * transport: 'sending' is committed before a message is handed out, each address's own
  * outcome reaches its delivery, deferred messages are retried within the run, --limit and
- * the daily cap stop where they should, and the stop flag finishes what is in flight.
+ * the daily cap stop where they should (counting what other senders send meanwhile), and the stop flag finishes what is in flight.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,7 +147,6 @@ static void env_setup(struct env *e, int n)
 	e->o.account = "fake";
 	e->o.t = (struct transport *)&e->f;
 	e->o.run = fake_run;
-	e->o.cap_left = -1;
 	e->o.max_attempts = 1;
 	e->o.from = "s@x.example";
 	e->o.stop = &e->stop;
@@ -237,6 +236,7 @@ static void test_limit_and_cap(void **state)
 	struct engine_stats st;
 	char *err = NULL;
 	size_t c[MS__COUNT];
+	struct pace pc;
 
 	(void)state;
 	env_setup(&e, 6);
@@ -248,11 +248,68 @@ static void test_limit_and_cap(void **state)
 	env_free(&e);
 
 	env_setup(&e, 6);
-	e.o.cap_left = 5; /* two missions of two addresses fit, the third does not */
+	assert_int_equal(pace_setup(&pc, e.l, "fake", NULL, 5, &err), EX_OK);
+	e.o.pace = &pc; /* two missions of two addresses fit, the third does not */
 	assert_int_equal(engine_run(&e.o, &e.p, &st, &err), EX_OK);
 	assert_int_equal(e.f.calls, 2);
 	assert_true(st.capped);
 	assert_int_equal(count_state(e.l, "pending"), 8);
+	pace_free(&pc);
+	env_free(&e);
+}
+
+/* Another sender of the account (a team ledger) sent mission m since this run started. */
+static void others_sent(struct env *e, size_t m)
+{
+	struct ledger_outcome o = {0};
+	char *err = NULL;
+
+	o.via = "fake";
+	for (size_t i = 0; i < e->p.m[m].n; i++) {
+		assert_int_equal(
+		    ledger_transition(e->l, e->p.m[m].deliv[i], LS_SENDING, 0, &o, NULL, &err),
+		    EX_OK);
+		assert_int_equal(
+		    ledger_transition(e->l, e->p.m[m].deliv[i], LS_SENT, 0, &o, NULL, &err), EX_OK);
+	}
+}
+
+/* The cap and the rate count what the other senders sent during the run, not only before. */
+static void test_cap_across_senders(void **state)
+{
+	struct env e;
+	struct engine_stats st;
+	struct pace pc;
+	struct pace_own own = {0, 0};
+	enum pace_verdict v;
+	int64_t wait = 0;
+	char *err = NULL;
+
+	(void)state;
+	env_setup(&e, 6);
+	assert_int_equal(pace_setup(&pc, e.l, "fake", NULL, 5, &err), EX_OK);
+	assert_int_equal((int)pc.cap_left, 5); /* nothing sent when the run began */
+	others_sent(&e, 5);                    /* 2 recipients: room for one more message */
+	e.o.pace = &pc;
+	assert_int_equal(engine_run(&e.o, &e.p, &st, &err), EX_OK);
+	assert_int_equal(e.f.calls, 1);
+	assert_true(st.capped);
+	pace_free(&pc);
+	env_free(&e);
+
+	/* the rate's window counts messages, the others' and this run's own in flight */
+	env_setup(&e, 6);
+	assert_int_equal(pace_setup(&pc, e.l, "fake", "3/hour", 0, &err), EX_OK);
+	others_sent(&e, 4);
+	others_sent(&e, 5); /* two messages of two recipients each */
+	assert_int_equal(pace_admit(&pc, e.l, &own, 2, &v, &wait, &err), EX_OK);
+	assert_int_equal(v, PACE_GO);
+	own.msgs = 1;
+	own.rcpts = 2;
+	assert_int_equal(pace_admit(&pc, e.l, &own, 2, &v, &wait, &err), EX_OK);
+	assert_int_equal(v, PACE_WAIT);
+	assert_int_equal((int)wait, 1200000); /* one interval of 3/hour */
+	pace_free(&pc);
 	env_free(&e);
 }
 
@@ -276,11 +333,9 @@ static void test_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sent_each_address),
-	    cmocka_unit_test(test_deferred_retried),
-	    cmocka_unit_test(test_deferred_left),
-	    cmocka_unit_test(test_limit_and_cap),
-	    cmocka_unit_test(test_stop),
+	    cmocka_unit_test(test_sent_each_address),  cmocka_unit_test(test_deferred_retried),
+	    cmocka_unit_test(test_deferred_left),      cmocka_unit_test(test_limit_and_cap),
+	    cmocka_unit_test(test_cap_across_senders), cmocka_unit_test(test_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,7 +317,6 @@ static void test_engine_commit_fails(void **state)
 	o.campaign = "camp";
 	o.account = "test";
 	o.t = t; /* o.run NULL: the engine keeps the gate of the SMTP transport */
-	o.cap_left = -1;
 	o.max_attempts = 1;
 	o.from = "s@x.example";
 	rc = engine_run(&o, &p, &st, &err);

@@ -706,20 +706,40 @@ static void test_rate_window(void **state)
 	                                   &(struct ledger_outcome){451, "451", "smtp://a", 0},
 	                                   NULL, &err),
 	                 EX_OK);
-	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, &n, &err), EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, 0, &n, &err), EX_OK);
 	assert_int_equal(n, 4);
-	assert_int_equal(ledger_count_sent(l, "smtp://a", T0 + 1, &n, &err), EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0 + 1, 0, &n, &err), EX_OK);
 	assert_int_equal(n, 3);
-	assert_int_equal(ledger_count_sent(l, "smtp://a", T0 + 3600, &n, &err), EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0 + 3600, 0, &n, &err), EX_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(ledger_count_sent(l, "smtp://b", T0, &n, &err), EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://b", T0, 0, &n, &err), EX_OK);
 	assert_int_equal(n, 1);
-	assert_int_equal(ledger_count_sent(l, "smtp://c", T0, &n, &err), EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://c", T0, 0, &n, &err), EX_OK);
 	assert_int_equal(n, 0);
+	/* messages: a message of two recipients counts once (the rate's window) */
+	sent_at(l, "A6", "smtp://d", T0);
+	{
+		struct ledger_delivery d;
+
+		assert_int_equal(
+		    ledger_delivery_get(l, "c", "A6", "cc@A6.example", "<A6@x>", &d, &err), EX_OK);
+		go(l, d.id, LS_SENDING, 0);
+		assert_int_equal(
+		    ledger_transition(l, d.id, LS_SENT, 0,
+		                      &(struct ledger_outcome){250, "250", "smtp://d", 0}, NULL,
+		                      &err),
+		    EX_OK);
+	}
+	assert_int_equal(ledger_count_sent(l, "smtp://d", T0, 0, &n, &err), EX_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(ledger_count_sent(l, "smtp://d", T0, 1, &n, &err), EX_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, 1, &n, &err), EX_OK);
+	assert_int_equal(n, 4);
 	/* later: sent -> bounced does not make it count twice */
 	ledger_set_clock(l, T0 + 7200);
 	go(l, deliver(l, "c", "A4"), LS_BOUNCED, 0);
-	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, &n, &err), EX_OK);
+	assert_int_equal(ledger_count_sent(l, "smtp://a", T0, 0, &n, &err), EX_OK);
 	assert_int_equal(n, 4);
 	ledger_close(l);
 	free(err);
