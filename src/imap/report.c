@@ -382,22 +382,44 @@ static void read_original(struct report *r, struct mailimf_fields *fields)
 }
 
 /*
- * libetpan 1.9.4's mailimf_fields_parse() leaks the address of a malformed Return-Path
- * ("<a@b]c", an unclosed "<"); found by tests/fuzz/fuzz_report. We never read that field of
- * the returned headers, so it is renamed ("Xeturn-Path", an optional field) before parsing.
+ * Of the returned headers, only the fields read_original() reads, each with its continuation
+ * lines. libetpan 1.9.4's mailimf_fields_parse() leaks on malformed trace fields (the
+ * address of a Return-Path "<a@b]c", also as "Return-Path :"; found by tests/fuzz/
+ * fuzz_report), so hostile fields we never read are never parsed.
  */
-static void hide_return_path(char *s, size_t len)
+static char *keep_original_fields(const char *s, size_t len, size_t *out_len)
 {
-	for (size_t i = 0; i + 12 <= len; i++)
-		if ((i == 0 || s[i - 1] == '\n') && strncasecmp(s + i, "Return-Path:", 12) == 0)
-			s[i] = 'X';
+	struct buf b = BUF_INIT;
+	const char *p = s, *end = s + len;
+	int keep = 0;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *next = eol ? eol + 1 : end;
+		size_t n = (size_t)(next - p);
+
+		if (*p == '\n' || (*p == '\r' && n == 2 && p[1] == '\n'))
+			break; /* the end of the header */
+		if (*p != ' ' && *p != '\t') {
+			const char *colon = memchr(p, ':', n);
+			size_t name = colon ? (size_t)(colon - p) : 0;
+
+			keep = (name == 10 && strncasecmp(p, "Message-ID", 10) == 0) ||
+			       (name == 19 && strncasecmp(p, "X-Demarche-Campaign", 19) == 0);
+		}
+		if (keep)
+			buf_add(&b, p, n);
+		p = next;
+	}
+	*out_len = b.len;
+	return buf_detach(&b);
 }
 
 static void read_returned_headers(struct report *r, struct mailmime *part)
 {
 	struct mailimf_fields *fields = NULL;
-	size_t len, idx = 0;
-	char *text;
+	size_t len, klen = 0, idx = 0;
+	char *text, *kept;
 
 	if (part->mm_type == MAILMIME_MESSAGE) {
 		if (part->mm_data.mm_message.mm_fields)
@@ -405,12 +427,12 @@ static void read_returned_headers(struct report *r, struct mailmime *part)
 		return;
 	}
 	text = part_body(part, &len);
-	if (text)
-		hide_return_path(text, len);
-	if (text && mailimf_fields_parse(text, len, &idx, &fields) == MAILIMF_NO_ERROR) {
+	kept = text ? keep_original_fields(text, len, &klen) : NULL;
+	if (kept && mailimf_fields_parse(kept, klen, &idx, &fields) == MAILIMF_NO_ERROR) {
 		read_original(r, fields);
 		mailimf_fields_free(fields);
 	}
+	free(kept);
 	free(text);
 }
 

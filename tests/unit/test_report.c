@@ -398,6 +398,17 @@ static void test_nul_in_delivery_status(void **state)
 	assert_string_equal(r.orig_message_id, "asp24.PER.1@ngo.example");
 	assert_string_equal(r.orig_campaign, "asp24");
 	report_free(&r);
+	/* ... also with blanks before the colon (CI's fuzzer); a folded Message-ID still read */
+	buf_reset(&b);
+	buf_add(&b, head, sizeof(head) - 1);
+	buf_adds(&b, "\nFinal-Recipient: rfc822; a@b.example\nAction: failed\nStatus: 5.1.1\n\n"
+	             "--B\nContent-Type: text/rfc822-headers\n\nReturn-Path : <a@b]c\n"
+	             "return-path\t:<x@y]z\nResent-From: <q@r]s\nMessage-ID:\n"
+	             " <asp24.PER.2@ngo.example>\nX-Demarche-Campaign: asp24\n\n--B--\n");
+	assert_int_equal(report_parse(b.data, b.len, &r, &err), 0);
+	assert_string_equal(r.orig_message_id, "asp24.PER.2@ngo.example");
+	assert_string_equal(r.orig_campaign, "asp24");
+	report_free(&r);
 
 	/* Found by the fuzzer: a zone of "+19088742" overflowed int arithmetic (UBSan). */
 	assert_int_equal(report_parse("From: a@b.example\nSubject: x\n"
