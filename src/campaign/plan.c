@@ -542,9 +542,21 @@ static void add_clean(struct buf *b, const char *s)
 
 #define NAMES_KIND "roster" /* the event that keeps the names a campaign first wrote to */
 
+static int add_name_line(void *u, const struct roster_row *row)
+{
+	struct buf *b = u;
+	char *who = roster_row_who(row);
+
+	add_clean(b, roster_key(row));
+	buf_addc(b, '\t');
+	add_clean(b, who);
+	buf_addc(b, '\n');
+	free(who);
+	return 0;
+}
+
 int plan_record_names(struct ledger *l, struct merge *m, char **errstr)
 {
-	struct roster_snap now = {0};
 	struct diags d = DIAGS_INIT;
 	struct ledger_outcome o = {0};
 	struct buf b = BUF_INIT;
@@ -553,21 +565,15 @@ int plan_record_names(struct ledger *l, struct merge *m, char **errstr)
 
 	if ((rc = ledger_note_last(l, m->campaign, NAMES_KIND, &had, errstr)) != EX_OK || had)
 		goto out;
-	if (roster_snap_read(m->roster, &now, &d) != EX_OK)
+	/* streamed, one line a row: no snapshot of the roster (100k rows stay flat) */
+	if (roster_each(m->roster, add_name_line, &b, &d) != EX_OK)
 		goto out; /* validated already: nothing to keep then */
-	for (size_t i = 0; i < now.n; i++) {
-		add_clean(&b, now.m[i].key);
-		buf_addc(&b, '\t');
-		add_clean(&b, now.m[i].name);
-		buf_addc(&b, '\n');
-	}
 	o.detail = buf_str(&b);
 	rc = ledger_record(l, NAMES_KIND, m->campaign, 0, &o, errstr);
 out:
 	free(had);
 	buf_free(&b);
 	diags_free(&d);
-	roster_snap_free(&now);
 	return rc;
 }
 

@@ -59,12 +59,18 @@ static int add_cc(void *user, const char *item, size_t len)
 	return 0;
 }
 
+char *roster_row_who(const struct roster_row *row)
+{
+	const char *name = roster_get(row, "name"), *title = roster_get(row, "title");
+
+	return xasprintf("%s%s%s", name ? name : "", name && *name && title && *title ? ", " : "",
+	                 title ? title : "");
+}
+
 static int read_row(void *user, const struct roster_row *row)
 {
 	struct read_ctx *rc = user;
-	const char *name = roster_get(row, "name"), *title = roster_get(row, "title");
-	char *who = xasprintf("%s%s%s", name ? name : "",
-	                      name && *name && title && *title ? ", " : "", title ? title : "");
+	char *who = roster_row_who(row);
 
 	rc->key = roster_key(row);
 	roster_snap_add(rc->s, rc->key, roster_get(row, "email"), who);

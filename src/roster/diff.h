@@ -41,6 +41,9 @@ int roster_snap_read(struct roster *r, struct roster_snap *s, struct diags *d);
 
 void roster_snap_free(struct roster_snap *s); /* safe on a zeroed one */
 
+/* A row's "name, title" as a snapshot keeps it (either may be missing), in a new string. */
+char *roster_row_who(const struct roster_row *row);
+
 enum roster_change_kind {
 	RC_NEW,     /* in the new list only */
 	RC_REMOVED, /* in the old list only */
