@@ -542,48 +542,81 @@ static void add_clean(struct buf *b, const char *s)
 
 #define NAMES_KIND "roster" /* the event that keeps the names a campaign first wrote to */
 
-static int add_name_line(void *u, const struct roster_row *row)
-{
-	struct buf *b = u;
-	char *who = roster_row_who(row);
+#define NAMES_CHUNK 65536 /* bytes of lines in one 'roster' event */
 
-	add_clean(b, roster_key(row));
-	buf_addc(b, '\t');
-	add_clean(b, who);
-	buf_addc(b, '\n');
-	free(who);
-	return 0;
+struct names_out {
+	struct ledger *l;
+	const char *campaign;
+	struct buf b;
+	char **errstr;
+	size_t events; /* written so far */
+};
+
+/* The lines so far as one 'roster' event (inside the caller's batch). */
+static int names_flush(struct names_out *no)
+{
+	struct ledger_outcome o = {0};
+	int rc;
+
+	o.detail = buf_str(&no->b);
+	rc = ledger_record(no->l, NAMES_KIND, no->campaign, 0, &o, no->errstr);
+	buf_reset(&no->b);
+	no->events++;
+	return rc;
 }
 
+static int add_name_line(void *u, const struct roster_row *row)
+{
+	struct names_out *no = u;
+	char *who = roster_row_who(row);
+
+	add_clean(&no->b, roster_key(row));
+	buf_addc(&no->b, '\t');
+	add_clean(&no->b, who);
+	buf_addc(&no->b, '\n');
+	free(who);
+	return no->b.len >= NAMES_CHUNK ? names_flush(no) : 0;
+}
+
+/*
+ * The names of the campaign's first send, "KEY<TAB>NAME" lines in 'roster' events of at most
+ * about NAMES_CHUNK bytes each, written in one transaction as the roster is read: memory
+ * stays flat however many missions there are.
+ */
 int plan_record_names(struct ledger *l, struct merge *m, char **errstr)
 {
 	struct diags d = DIAGS_INIT;
-	struct ledger_outcome o = {0};
-	struct buf b = BUF_INIT;
+	struct names_out no = {l, m->campaign, BUF_INIT, errstr, 0};
 	char *had = NULL;
-	int rc;
+	int rc, rrc;
 
 	if ((rc = ledger_note_last(l, m->campaign, NAMES_KIND, &had, errstr)) != EX_OK || had)
 		goto out;
-	/* streamed, one line a row: no snapshot of the roster (100k rows stay flat) */
-	if (roster_each(m->roster, add_name_line, &b, &d) != EX_OK)
-		goto out; /* validated already: nothing to keep then */
-	o.detail = buf_str(&b);
-	rc = ledger_record(l, NAMES_KIND, m->campaign, 0, &o, errstr);
+	if ((rc = ledger_batch_begin(l, errstr)) != EX_OK)
+		goto out;
+	rrc = roster_each(m->roster, add_name_line, &no, &d);
+	if (rrc == EX_OK && (no.b.len || !no.events))
+		rrc = names_flush(&no);
+	if (rrc != EX_OK && !d.errors) { /* the ledger failed: nothing kept */
+		ledger_batch_end(l, 0, NULL);
+		rc = rrc;
+		goto out;
+	}
+	/* a roster problem: validated already, nothing to keep then */
+	rc = ledger_batch_end(l, rrc == EX_OK, errstr);
 out:
 	free(had);
-	buf_free(&b);
+	buf_free(&no.b);
 	diags_free(&d);
 	return rc;
 }
 
-/* The names campaign's first send wrote to, into s. */
-static int add_names(struct ledger *l, const char *campaign, struct roster_snap *s, char **errstr)
+static int add_names_event(const struct ledger_event *e, void *ctx)
 {
-	char *detail = NULL;
-	int rc = ledger_note_last(l, campaign, NAMES_KIND, &detail, errstr);
+	struct roster_snap *s = ctx;
+	char *detail = xstrdup(e->detail ? e->detail : "");
 
-	for (char *line = detail, *next; rc == EX_OK && line && *line; line = next) {
+	for (char *line = detail, *next; *line; line = next) {
 		char *tab, *end = strchr(line, '\n');
 
 		next = end ? end + 1 : line + strlen(line);
@@ -595,7 +628,13 @@ static int add_names(struct ledger *l, const char *campaign, struct roster_snap 
 		}
 	}
 	free(detail);
-	return rc;
+	return 0;
+}
+
+/* The names campaign's first send wrote to, into s. */
+static int add_names(struct ledger *l, const char *campaign, struct roster_snap *s, char **errstr)
+{
+	return ledger_events(l, campaign, NAMES_KIND, add_names_event, s, errstr);
 }
 
 struct changes_out {
