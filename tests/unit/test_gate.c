@@ -90,9 +90,10 @@ static void server_start(struct server *sv)
 	sv->pid = fork();
 	assert_true(sv->pid >= 0);
 	if (sv->pid == 0) {
-		/* Debian's python3 has aiosmtpd; a python3 earlier in PATH may not. */
-		execl("/usr/bin/python3", "python3", script, "--port", port, "--log", sv->log,
-		      (char *)NULL);
+		/* Debian's python3 has aiosmtpd; a python3 earlier in PATH may not. argv[0] is the
+		 * whole path: from a bare "python3" Python finds its prefix by PATH (pyenv's). */
+		execl("/usr/bin/python3", "/usr/bin/python3", script, "--port", port, "--log",
+		      sv->log, (char *)NULL);
 		_exit(127);
 	}
 	live_pid = sv->pid;
