@@ -78,15 +78,42 @@ int parts_has_word(const char *s, const char *const *words)
 	return 0;
 }
 
-/* strcasestr for ASCII needles (the UTF-8 bytes of the haystack compare as themselves). */
+/*
+ * 1 when s holds one of needles (lower case), ASCII letters compared without case (the UTF-8
+ * bytes of both compare as themselves, as strncasecmp() does): s is lowered once, then
+ * searched with strstr() for each needle.
+ */
+static int contains_any(const char *s, const char *const *needles)
+{
+	char stack[256], *low;
+	size_t n;
+	int found = 0;
+
+	if (!s)
+		return 0;
+	n = strlen(s);
+	low = n < sizeof stack ? stack : xmalloc(n + 1);
+	for (size_t i = 0; i <= n; i++)
+		low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+	for (size_t i = 0; needles[i] && !found; i++)
+		found = strstr(low, needles[i]) != NULL;
+	if (low != stack)
+		free(low);
+	return found;
+}
+
+/* strcasestr() for ASCII letters: s holds needle (any case). */
 static int contains(const char *s, const char *needle)
 {
-	size_t n = strlen(needle);
+	char *low = xstrdup(needle);
+	const char *const one[] = {low, NULL};
+	int found;
 
-	for (; s && *s; s++)
-		if (!strncasecmp(s, needle, n))
-			return 1;
-	return 0;
+	for (char *p = low; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	found = contains_any(s, one);
+	free(low);
+	return found;
 }
 
 int parts_excellency(const char *honorific, const char *title)
@@ -126,13 +153,7 @@ int parts_excellency(const char *honorific, const char *title)
 	(void)honorific; /* kept in the signature: a roster may one day style by honorific */
 	if (blank(title))
 		return 1;
-	for (size_t i = 0; not_ranks[i]; i++)
-		if (contains(title, not_ranks[i]))
-			return 0;
-	for (size_t i = 0; ranks[i]; i++)
-		if (contains(title, ranks[i]))
-			return 1;
-	return 0;
+	return !contains_any(title, not_ranks) && contains_any(title, ranks);
 }
 
 /* 'm', 'f' or 0: only the honorific tells, never a first name. */
